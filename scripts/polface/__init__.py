@@ -1,0 +1,3 @@
+"""polface: the library behind the workflow (pure functions; rules call it through scripts/)."""
+
+__version__ = "0.1.0"
