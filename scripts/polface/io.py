@@ -1,0 +1,60 @@
+"""Writing outputs so that an interrupted job never leaves a file that looks complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+METADATA_KEY = b"polface"
+"""Key of the JSON document with provenance in every parquet file the workflow writes."""
+
+
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
+
+    The temporary name keeps the file's suffix (some writers look at it) and starts with a dot,
+    so a half-written file is never mistaken for a result. On any error it is removed.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_table(
+    table: pa.Table, path: str | Path, metadata: Mapping[str, Any] | None = None
+) -> None:
+    """Write a parquet file atomically, with `metadata` as JSON under the key ``polface``."""
+    if metadata is not None:
+        merged = dict(table.schema.metadata or {})
+        merged[METADATA_KEY] = json.dumps(dict(metadata), sort_keys=True).encode()
+        table = table.replace_schema_metadata(merged)
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The ``polface`` JSON metadata of a parquet file written by :func:`write_table`."""
+    schema = pq.read_schema(path)
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise KeyError(f"{path}: no polface metadata in this parquet file")
+    return json.loads(raw)
