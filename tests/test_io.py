@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from polface.io import atomic_output, read_metadata, write_table
+from polface.io import atomic_output, read_metadata, write_parquet
 
 
 def test_atomic_output_renames_only_on_success(tmp_path):
@@ -27,5 +27,5 @@ def test_atomic_output_leaves_nothing_behind_on_error(tmp_path):
 
 def test_write_table_records_metadata(tmp_path):
     path = tmp_path / "t.parquet"
-    write_table(pa.table({"x": [1, 2]}), path, metadata={"seed": 3, "source": "a.RData"})
+    write_parquet(pa.table({"x": [1, 2]}), path, metadata={"seed": 3, "source": "a.RData"})
     assert read_metadata(path) == {"seed": 3, "source": "a.RData"}

@@ -229,7 +229,7 @@ def write_cohort(cohort: Cohort, *, faces: str, features: str, truth: str) -> No
     """
     import pyarrow as pa
 
-    from polface.io import atomic_output, write_table
+    from polface.io import atomic_output, write_parquet
     from polface.rdata import write_rdata
 
     with atomic_output(faces) as tmp:
@@ -242,7 +242,7 @@ def write_cohort(cohort: Cohort, *, faces: str, features: str, truth: str) -> No
             "latent_conservatism": pa.array(cohort.latent, pa.float64()),
         }
     )
-    write_table(
+    write_parquet(
         table,
         truth,
         metadata={"signal_columns_1based": (cohort.signal_columns + 1).tolist()},

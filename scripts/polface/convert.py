@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from polface.io import atomic_output, write_table
+from polface.io import atomic_output, write_parquet
 from polface.rdata import numeric_rdata_to_parquet, read_data_frame
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def convert_cohort(
         "id_column": id_column,
     }
     table = pa.Table.from_pandas(faces, preserve_index=False)
-    write_table(table, faces_parquet, metadata=provenance)
+    write_parquet(table, faces_parquet, metadata=provenance)
 
     summary = column_summary(faces)
     with atomic_output(columns_csv) as tmp:

@@ -39,7 +39,7 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_table(
+def write_parquet(
     table: pa.Table, path: str | Path, metadata: Mapping[str, Any] | None = None
 ) -> None:
     """Write a parquet file atomically, with `metadata` as JSON under the key ``polface``."""
@@ -52,9 +52,31 @@ def write_table(
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The ``polface`` JSON metadata of a parquet file written by :func:`write_table`."""
+    """The ``polface`` JSON metadata of a parquet file written by :func:`write_parquet`."""
     schema = pq.read_schema(path)
     raw = (schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
         raise KeyError(f"{path}: no polface metadata in this parquet file")
     return json.loads(raw)
+
+
+def read_features(path: str | Path, id_column: str | None = None) -> tuple[list[str], Any]:
+    """Read a features/embeddings parquet: (row ids, float32 matrix of shape (rows, dimension)).
+
+    The file has one id column and one ``fixed_size_list<float32>[D]`` column; the matrix is made
+    without a per-row Python loop.
+    """
+    import numpy as np
+
+    table = pq.read_table(path)
+    list_columns = [f.name for f in table.schema if pa.types.is_fixed_size_list(f.type)]
+    if len(list_columns) != 1:
+        raise ValueError(f"{path}: expected one fixed-size list column, found {list_columns}")
+    values = list_columns[0]
+    ids = id_column or next(name for name in table.column_names if name != values)
+    column = table.column(values).combine_chunks()
+    width = column.type.list_size
+    if column.null_count:
+        raise ValueError(f"{path}: column {values!r} has {column.null_count} missing rows")
+    matrix = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), width)
+    return table.column(ids).to_pylist(), np.ascontiguousarray(matrix, dtype=np.float32)
