@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from conftest import REPO
 from polface.cohort import COLUMNS, SAMPLES, simulate_cohort
 from polface.config import validate_config

@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import yaml
+
 from conftest import REPO
 from polface.config import ConfigError, load_schema, validate_config
 

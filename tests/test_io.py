@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+
 from polface.io import atomic_output, read_metadata, write_parquet
 
 

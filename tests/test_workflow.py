@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+
 from polface.cohort import simulate_cohort
 from polface.config import validate_config
 from polface.io import read_metadata

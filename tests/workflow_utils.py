@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import yaml
+
 from conftest import REPO
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")

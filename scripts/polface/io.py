@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,16 +21,19 @@ METADATA_KEY = b"polface"
 def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
 
-    The temporary name keeps the file's suffix (some writers look at it) and starts with a dot,
-    so a half-written file is never mistaken for a result. On any error it is removed.
+    The temporary name starts with a dot and keeps the file's suffix (some writers look at it), so
+    a half-written file is never mistaken for a result; it is created exclusively with the usual
+    permissions (0666 minus the umask). On any error it is removed and `path` is left untouched.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    while True:
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp{target.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         yield tmp
         os.replace(tmp, target)

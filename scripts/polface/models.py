@@ -156,3 +156,28 @@ def mlp_summary(infos: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         {"outer_fold": i["outer_fold"], "n_train": i["n_train"], "history": i["history"]}
         for i in infos
     ]
+
+
+def load_modelling_inputs(
+    faces_path: str | Path, features_path: str | Path, folds_path: str | Path, id_column: str
+):
+    """faces, descriptor matrix and folds of a cohort, checked to be aligned row by row."""
+    import pandas as pd
+
+    from polface.io import read_features
+
+    faces = pd.read_parquet(faces_path)
+    ids, X = read_features(features_path, id_column)
+    folds = pd.read_parquet(folds_path)
+    expected = faces[id_column].astype(str).tolist()
+    for name, other in (("features", ids), ("folds", folds["userid"].astype(str).tolist())):
+        if other != expected:
+            first = next(
+                (i for i, (a, b) in enumerate(zip(expected, other, strict=False)) if a != b),
+                min(len(expected), len(other)),
+            )
+            raise ValueError(
+                f"{name} are not aligned with {faces_path}: first difference at row {first + 1}"
+                f" ({len(other)} rows vs {len(expected)})"
+            )
+    return faces, X, folds

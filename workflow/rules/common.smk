@@ -5,8 +5,15 @@ COHORTS = list(config["cohorts"])
 RUN_COHORTS = config.get("run_cohorts", COHORTS)
 
 
+METHODS = ["lasso", "mlp"] if config["mlp"]["enabled"] else ["lasso"]
+FEATURE_SETS = ["head_pose", "expression", "personality"]
+
+
 wildcard_constraints:
     cohort="|".join(re.escape(name) for name in COHORTS),
+    sample="|".join(config["samples"]),
+    method="lasso|mlp",
+    feature_set="|".join(FEATURE_SETS),
 
 
 def cohort_config(wildcards):
@@ -42,6 +49,28 @@ def rdata_inputs(wildcards):
             "features": f"results/{wildcards.cohort}/osf/vgg.RData",
         }
     return {"faces": rdata["faces"], "features": rdata["features"]}
+
+
+def folds_inputs(wildcards):
+    """The faces table, and the user's folds file when the config names one."""
+    inputs = {"faces": f"results/{wildcards.cohort}/faces.parquet"}
+    if config["folds"]["file"]:
+        inputs["file"] = config["folds"]["file"]
+    return inputs
+
+
+def predictions_of(method):
+    """Input function: the out-of-fold predictions of every sample's models of one method."""
+
+    def get(wildcards):
+        return expand(
+            "results/{cohort}/{method}/{sample}/predictions.parquet",
+            cohort=wildcards.cohort,
+            method=method,
+            sample=config["samples"],
+        )
+
+    return get
 
 
 def all_targets():
