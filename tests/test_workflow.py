@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -42,7 +43,9 @@ def test_default_run_writes_the_osf_tables_as_parquet(run):
 
     table = pq.read_table(run / "results/demo/features.parquet")
     assert table.column_names == ["userid", "features"]
-    assert str(table.schema.field("features").type) == "fixed_size_list<item: float>[64]"
+    kind = table.schema.field("features").type
+    assert pa.types.is_fixed_size_list(kind) and kind.list_size == 64
+    assert kind.value_type == pa.float32()
     assert table.column("userid").to_pylist() == faces["userid"].tolist()
     values = np.stack(table.column("features").to_numpy(zero_copy_only=False))
     assert values.dtype == np.float32

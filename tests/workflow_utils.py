@@ -16,11 +16,12 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 
 def copy_project(dest: Path) -> Path:
-    """Copy what the workflow needs (workflow/, scripts/, config/) into `dest`."""
+    """Copy what the workflow needs (workflow/, scripts/, config/, environment.yml) into `dest`."""
     dest.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".snakemake")
     for part in ("workflow", "scripts", "config"):
         shutil.copytree(REPO / part, dest / part, ignore=ignore, dirs_exist_ok=True)
+    shutil.copy2(REPO / "environment.yml", dest / "environment.yml")
     return dest
 
 

@@ -7,7 +7,6 @@ number of rows (polface.rdata.numeric_rdata_to_parquet).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from polface.io import atomic_output, write_parquet
-from polface.rdata import numeric_rdata_to_parquet, read_data_frame
+from polface.rdata import file_sha256, numeric_rdata_to_parquet, read_data_frame
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +27,6 @@ R_TYPE_OF_DTYPE = {
     "object": "character",
     "category": "factor",
 }
-
-
-def sha256_of(path: str | Path, chunk: int = 1 << 24) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def column_summary(frame: pd.DataFrame) -> pd.DataFrame:
@@ -103,7 +93,7 @@ def convert_cohort(
 
     provenance = {
         "source_file": Path(faces_rdata).name,
-        "source_sha256": sha256_of(faces_rdata),
+        "source_sha256": file_sha256(faces_rdata),
         "r_object": faces_object,
         "id_column": id_column,
     }
@@ -125,8 +115,5 @@ def convert_cohort(
         dtype="float32",
         rows_per_block=block_rows,
         progress=True,
-        metadata={
-            "source_file": Path(features_rdata).name,
-            "source_sha256": sha256_of(features_rdata),
-        },
+        checksum=True,
     )

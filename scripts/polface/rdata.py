@@ -46,7 +46,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from polface.io import atomic_output
+from polface.io import METADATA_KEY, atomic_output
 
 # --- SEXP types (Rinternals.h) and serialization pseudo-types (serialize.c) -----------------------
 NILSXP, SYMSXP, LISTSXP, CLOSXP, ENVSXP, PROMSXP, LANGSXP = 0, 1, 2, 3, 4, 5, 6
@@ -1182,7 +1182,7 @@ def numeric_rdata_to_parquet(
     dtype: str = "float32",
     rows_per_block: int | None = None,
     progress: bool = True,
-    metadata: Mapping[str, str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
     spool_dir: str | os.PathLike[str] | None = None,
     checksum: bool = False,
     compression: str = "zstd",
@@ -1191,8 +1191,9 @@ def numeric_rdata_to_parquet(
 
     The output has ``id_column`` (``row_ids``, or 0..n-1 when None) and ``values_column`` of type
     ``fixed_size_list<dtype>[n_cols]``, written one row group per block as blocks come, with
-    key-value metadata (``polface.*``: source, object, R type, shape, dtype, column names and, with
-    ``checksum``, the source's SHA-256; plus ``metadata``). The number of rows must equal
+    key-value metadata (JSON under the key ``polface``, see polface.io.read_metadata: source file
+    name, object, R type, shape, dtype, column names and, with ``checksum``, the source's SHA-256;
+    plus ``metadata``). The number of rows must equal
     ``len(row_ids)``, and R row names other than 1..n must equal the row ids. The file is written
     atomically. The spool goes to ``spool_dir`` (default: the output's directory). Returns the
     metadata written.
@@ -1216,19 +1217,19 @@ def numeric_rdata_to_parquet(
         _check_row_names(source, object_name, obj.row_names, ids)
         if ids is None:
             ids = np.arange(obj.n_rows, dtype=np.int64)
-        info = {
-            "polface.producer": "polface.rdata.numeric_rdata_to_parquet",
-            "polface.source": str(source),
-            "polface.object": object_name,
-            "polface.r_type": f"{obj.typeof} {obj.kind}",
-            "polface.shape": json.dumps([obj.n_rows, obj.n_cols]),
-            "polface.dtype": str(obj.dtype),
+        info: dict[str, Any] = {
+            "producer": "polface.rdata.numeric_rdata_to_parquet",
+            "source_file": source.name,
+            "object": object_name,
+            "r_type": f"{obj.typeof} {obj.kind}",
+            "shape": [obj.n_rows, obj.n_cols],
+            "dtype": str(obj.dtype),
         }
         if obj.col_names is not None:
-            info["polface.column_names"] = json.dumps(obj.col_names)
+            info["column_names"] = list(obj.col_names)
         if checksum:
-            info["polface.source_sha256"] = file_sha256(source)
-        info.update({str(k): str(v) for k, v in (metadata or {}).items()})
+            info["source_sha256"] = file_sha256(source)
+        info.update(metadata or {})
         value_type = pa.from_numpy_dtype(obj.dtype)
         id_array = pa.array(ids)
         schema = pa.schema(
@@ -1236,7 +1237,7 @@ def numeric_rdata_to_parquet(
                 pa.field(id_column, id_array.type, nullable=False),
                 pa.field(values_column, pa.list_(value_type, obj.n_cols)),
             ],
-            metadata={k.encode(): v.encode() for k, v in info.items()},
+            metadata={METADATA_KEY: json.dumps(info, sort_keys=True).encode()},
         )
         step = rows_per_block or obj.default_rows_per_block()
         n_blocks = -(-obj.n_rows // step) if obj.n_rows else 0
