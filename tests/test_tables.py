@@ -1,0 +1,250 @@
+"""Tests of polface.tables: Table 1, Table 2 / S1 and the Markdown / LaTeX / CSV writers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from polface.metrics import delong_ci
+from polface.tables import (
+    escape_latex,
+    escape_markdown,
+    format_ci,
+    interpretable_features,
+    table1,
+    table2,
+    table_s1,
+    to_latex,
+    to_markdown,
+    wide_display,
+    write_atomic,
+    write_table,
+)
+
+
+def _tiny_faces() -> pd.DataFrame:
+    """Six people in two samples with known counts, sexes, ethnicities and ages."""
+    return pd.DataFrame(
+        {
+            "userid": [f"u{i}" for i in range(8)],
+            "gender": pd.array([1, 0, 1, 1, 0, None, 0, 1], dtype="Int32"),
+            "age": [20.0, 30.0, 40.0, 50.0, np.nan, 33.0, 25.0, 60.0],
+            "country": ["united states"] * 6 + ["canada"] * 2,
+            "database": ["dating"] * 8,
+            "ethnicity.value": [
+                "white", "black", "white", "asian", "white", "white", "white", None
+            ],
+            "pol": pd.Categorical(
+                ["liberal"] * 4 + ["conservative"] * 2 + ["liberal", "conservative"],
+                categories=["liberal", "conservative"],
+            ),
+            "pol_dat_us": pd.array([0, 0, 0, 0, 1, 1, None, None], dtype="Int32"),
+            "pol_dat_ca": pd.array([None] * 6 + [0, 1], dtype="Int32"),
+        }
+    )
+
+
+def test_table1_known_values() -> None:
+    t = table1(_tiny_faces(), samples=["pol_dat_us", "pol_dat_ca"])
+    assert t[["sample", "orientation"]].values.tolist() == [
+        ["pol_dat_us", "liberal"],
+        ["pol_dat_us", "conservative"],
+        ["pol_dat_ca", "liberal"],
+        ["pol_dat_ca", "conservative"],
+    ]
+    lib = t.iloc[0]
+    assert (lib["country"], lib["platform"], lib["n"]) == ("united states", "dating", 4)
+    assert lib["pct_female"] == 75.0
+    assert lib["pct_white"] == 50.0
+    # Type-7 quartiles of 20, 30, 40, 50.
+    assert (lib["age_q1"], lib["age_median"], lib["age_q3"]) == (27.5, 35.0, 42.5)
+    con = t.iloc[1]
+    assert con["n"] == 2 and con["n_age"] == 1
+    assert con["pct_female"] == 0.0  # the NA gender is ignored
+    assert con["age_median"] == 33.0
+    assert t.iloc[3]["pct_white"] != t.iloc[3]["pct_white"]  # no known ethnicity: NaN
+    assert t.iloc[2]["country"] == "canada"
+
+
+def test_table1_rejects_inconsistent_pol() -> None:
+    faces = _tiny_faces()
+    faces.loc[2, "pol"] = "conservative"
+    with pytest.raises(ValueError, match=r"row 3 \(userid 'u2'\): pol_dat_us = 0 but pol"):
+        table1(faces, samples=["pol_dat_us"])
+
+
+def test_table1_on_fixture(osf_fixture: Path) -> None:
+    pyreadr = pytest.importorskip("pyreadr")
+    faces = pyreadr.read_r(str(osf_fixture / "faces.RData"))["d"]
+    t = table1(faces)
+    assert len(t) == 8
+    for sample in ["pol_dat_us", "pol_dat_ca", "pol_dat_uk", "pol_fb_us"]:
+        counts = faces[sample].dropna().astype(int).value_counts()
+        rows = t[t["sample"] == sample].set_index("orientation")
+        assert rows.loc["liberal", "n"] == counts[0]
+        assert rows.loc["conservative", "n"] == counts[1]
+    assert t.set_index("sample").loc["pol_fb_us", "platform"].unique().tolist() == ["fb"]
+    assert t["pct_female"].between(0, 100).all() and t["pct_white"].between(0, 100).all()
+    assert (t["age_q1"] <= t["age_median"]).all() and (t["age_median"] <= t["age_q3"]).all()
+
+
+def _predictions(seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    parts = []
+    for model, shift in [("pol_dat_us", 1.0), ("pol_fb_us", 0.3)]:
+        for sample, n in [("pol_dat_us", 80), ("pol_fb_us", 50)]:
+            y = rng.integers(0, 2, size=n)
+            y[:2] = [0, 1]
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "model": model,
+                        "sample": sample,
+                        "userid": [f"{sample}-{i}" for i in range(n)],
+                        "y": y,
+                        "score": rng.normal(size=n) + shift * y,
+                    }
+                )
+            )
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_table2_matches_delong_per_cell() -> None:
+    preds = _predictions(1)
+    t = table2(preds)
+    assert t[["model", "sample"]].values.tolist() == [
+        ["pol_dat_us", "pol_dat_us"],
+        ["pol_dat_us", "pol_fb_us"],
+        ["pol_fb_us", "pol_dat_us"],
+        ["pol_fb_us", "pol_fb_us"],
+    ]
+    for row in t.itertuples():
+        cell = preds[(preds["model"] == row.model) & (preds["sample"] == row.sample)]
+        assert (row.auc, row.lo, row.hi, row.se) == delong_ci(cell["y"], cell["score"])
+        assert row.n == len(cell) and row.n_positive == int(cell["y"].sum())
+        assert row.n_negative == row.n - row.n_positive
+    wide = wide_display(t)
+    assert wide.index.tolist() == ["pol_dat_us", "pol_fb_us", "n"]
+    assert wide.columns.tolist() == ["pol_dat_us", "pol_fb_us"]
+    first = t.iloc[0]
+    assert wide.iloc[0, 0] == f"{first.auc:.2f} [{first.lo:.2f}, {first.hi:.2f}]"
+    assert wide.loc["n"].tolist() == ["80", "50"]
+
+
+def test_table2_errors_and_missing_cells() -> None:
+    preds = _predictions(2)
+    with pytest.raises(ValueError, match=r"userid 'pol_dat_us-0' appears"):
+        table2(pd.concat([preds, preds.iloc[[0]]], ignore_index=True))
+    one_class = preds.copy()
+    one_class.loc[one_class["sample"] == "pol_fb_us", "y"] = 1
+    with pytest.raises(ValueError, match=r"model 'pol_dat_us' on sample 'pol_fb_us'.*both"):
+        table2(one_class)
+    with pytest.raises(KeyError, match="score"):
+        table2(preds.drop(columns="score"))
+
+
+def test_table_s1_feature_sets(osf_fixture: Path) -> None:
+    pyreadr = pytest.importorskip("pyreadr")
+    faces = pyreadr.read_r(str(osf_fixture / "faces.RData"))["d"]
+    pose = interpretable_features(faces, "head_pose")
+    assert (pose.ge(0) | pose.isna()).all().all() and pose.notna().any().all()
+    assert pose.iloc[0, 0] == abs(faces["headpose.yaw_angle"].iloc[0])
+    parts = []
+    for feature_set, samples in [
+        ("head_pose", ["pol_dat_us", "pol_fb_us"]),
+        ("personality", ["pol_fb_us"]),
+    ]:
+        x = interpretable_features(faces, feature_set)
+        for sample in samples:
+            rows = faces[sample].notna() & x.notna().all(axis=1)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "feature_set": feature_set,
+                        "sample": sample,
+                        "userid": faces.loc[rows, "userid"],
+                        "y": faces.loc[rows, sample].astype(int),
+                        "score": x.loc[rows].sum(axis=1),
+                    }
+                )
+            )
+    t = table_s1(pd.concat(parts, ignore_index=True))
+    assert t["feature_set"].tolist() == ["head_pose", "head_pose", "personality"]
+    wide = wide_display(t)
+    assert wide.loc["personality", "pol_dat_us"] == ""
+    assert wide.loc["personality", "pol_fb_us"].count("[") == 1
+    with pytest.raises(KeyError, match="unknown feature set"):
+        interpretable_features(faces, "hair")
+
+
+def test_format_ci() -> None:
+    assert format_ci(0.7249, 0.7012, 0.7488) == "0.72 [0.70, 0.75]"
+    assert format_ci(0.5, float("nan"), float("nan"), digits=3) == "0.500"
+
+
+def test_escaping() -> None:
+    assert escape_latex(r"a_b 5% R&D #1 $x$ {y} ~ ^ \z") == (
+        r"a\_b 5\% R\&D \#1 \$x\$ \{y\} \textasciitilde{} \textasciicircum{} \textbackslash{}z"
+    )
+    assert escape_markdown("a|b_c*d`e<f&g\nh") == r"a\|b\_c\*d\`e&lt;f&amp;g h"
+
+
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "sample": ["pol_dat_us", "a|b"],
+            "n": [10, 2],
+            "auc": [0.71234, np.nan],
+            "pct": ["5%", "R&D #1"],
+        }
+    )
+
+
+def test_to_markdown_exact() -> None:
+    assert to_markdown(_frame(), digits=2) == (
+        "| sample | n | auc | pct |\n"
+        "|:---|---:|---:|:---|\n"
+        "| pol\\_dat\\_us | 10 | 0.71 | 5% |\n"
+        "| a\\|b | 2 |  | R&amp;D \\#1 |\n"
+    )
+    indexed = pd.DataFrame({"x": [1.5]}, index=pd.Index(["m_1"], name="model"))
+    assert to_markdown(indexed, digits=1) == "| model | x |\n|:---|---:|\n| m\\_1 | 1.5 |\n"
+
+
+def test_to_latex_exact() -> None:
+    assert to_latex(_frame(), digits=3) == (
+        "\\begin{tabular}{lrrl}\n"
+        "\\hline\n"
+        "sample & n & auc & pct \\\\\n"
+        "\\hline\n"
+        "pol\\_dat\\_us & 10 & 0.712 & 5\\% \\\\\n"
+        "a|b & 2 &  & R\\&D \\#1 \\\\\n"
+        "\\hline\n"
+        "\\end{tabular}\n"
+    )
+
+
+def test_write_table(tmp_path: Path) -> None:
+    wide = wide_display(table2(_predictions(3)))
+    paths = write_table(wide, tmp_path / "table2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table2.csv", "table2.md", "table2.tex"]
+    back = pd.read_csv(paths["csv"], index_col=0, dtype=str, keep_default_na=False)
+    assert back.index.tolist() == wide.index.tolist()
+    assert back.values.tolist() == wide.values.tolist()
+    assert paths["md"].read_text() == to_markdown(wide)
+    assert paths["tex"].read_text() == to_latex(wide)
+    long = table2(_predictions(3))
+    write_table(long, tmp_path / "long")
+    assert pd.read_csv(tmp_path / "long.csv")["auc"].tolist() == long["auc"].tolist()
+
+
+def test_write_atomic_keeps_old_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "t.md"
+    write_atomic(target, "old\n")
+    with pytest.raises(UnicodeEncodeError):
+        write_atomic(target, "new \ud800")
+    assert target.read_text() == "old\n"
+    assert os.listdir(tmp_path) == ["t.md"]
