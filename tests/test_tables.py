@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from polface.figures import figure2, figure_feature_sets, save_figure, write_figure2
 from polface.metrics import delong_ci
 from polface.tables import (
     escape_latex,
@@ -248,3 +249,55 @@ def test_write_atomic_keeps_old_file_on_failure(tmp_path: Path) -> None:
         write_atomic(target, "new \ud800")
     assert target.read_text() == "old\n"
     assert os.listdir(tmp_path) == ["t.md"]
+
+
+# Figures (polface.figures) are tested here too: they draw the same tables.
+
+
+def _figure2_summary() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "sample": ["pol_dat_us", "pol_dat_ca", "pol_dat_uk", "pol_fb_us"],
+            "auc": [0.72, 0.71, 0.70, np.nan],
+            "lo": [0.70, 0.68, 0.66, np.nan],
+            "hi": [0.74, 0.74, 0.74, np.nan],
+            "paired_accuracy": [0.69, 0.68, 0.67, 0.70],
+            "perm_lo": [0.49, 0.47, 0.47, 0.46],
+            "perm_hi": [0.51, 0.53, 0.53, 0.54],
+        }
+    )
+
+
+@pytest.mark.parametrize("suffix", ["png", "svg"])
+def test_figure2_written_and_reproducible(tmp_path: Path, suffix: str) -> None:
+    first = write_figure2(_figure2_summary(), tmp_path / f"a.{suffix}", title="Figure 2")
+    second = write_figure2(_figure2_summary(), tmp_path / f"b.{suffix}", title="Figure 2")
+    data = first.read_bytes()
+    assert len(data) > 1000
+    assert data == second.read_bytes()
+    if suffix == "png":
+        assert data.startswith(b"\x89PNG") and b"Software" not in data
+    else:
+        assert b"<svg" in data and b"<dc:date>" not in data
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"a.{suffix}", f"b.{suffix}"]
+    changed = _figure2_summary()
+    changed.loc[0, "paired_accuracy"] = 0.6
+    third = write_figure2(changed, tmp_path / f"c.{suffix}", title="Figure 2")
+    assert third.read_bytes() != data
+
+
+def test_figure2_errors(tmp_path: Path) -> None:
+    with pytest.raises(KeyError, match="paired_accuracy"):
+        figure2(_figure2_summary().drop(columns="paired_accuracy"))
+    with pytest.raises(ValueError, match="unsupported figure format"):
+        save_figure(figure2(_figure2_summary()), tmp_path / "f.jpg")
+    with pytest.raises(ValueError, match="no rows"):
+        write_figure2(_figure2_summary().iloc[:0], tmp_path / "f.png")
+
+
+def test_figure_feature_sets(tmp_path: Path) -> None:
+    preds = _predictions(4).rename(columns={"model": "feature_set"})
+    long = table_s1(preds.iloc[:-10])
+    a = save_figure(figure_feature_sets(long), tmp_path / "f3.png").read_bytes()
+    b = save_figure(figure_feature_sets(long), tmp_path / "f3b.png").read_bytes()
+    assert a == b and a.startswith(b"\x89PNG")
