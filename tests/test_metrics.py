@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import time
@@ -17,6 +18,7 @@ from polface.metrics import (
     majority_accuracy,
     paired_accuracy,
     permutation_auc,
+    permuted_aucs,
 )
 from scipy.stats import norm
 
@@ -238,3 +240,19 @@ def test_permutation_auc_is_fast_on_large_n() -> None:
     result = permutation_auc(y, s, n_permutations=100, seed=0)
     assert time.perf_counter() - start < 15.0
     assert result.lo < 0.5 < result.hi
+
+
+@pytest.mark.parametrize(("n", "n1"), [(6, 2), (7, 5), (5, 1)])
+def test_permuted_aucs_follow_exact_permutation_distribution(n: int, n1: int) -> None:
+    # Every subset of positives must be equally likely: compare with full enumeration.
+    y = np.array([1] * n1 + [0] * (n - n1))
+    s = np.array([3.0, 1.0, 2.0, 2.0, 5.0, 0.5, 4.0])[:n]  # includes a tie
+    exact = pd.Series(
+        [auc(np.isin(np.arange(n), c).astype(int), s) for c in itertools.combinations(range(n), n1)]
+    ).round(12).value_counts(normalize=True)
+    draws = 20_000
+    seen = pd.Series(permuted_aucs(y, s, draws, seed=5)).round(12).value_counts(normalize=True)
+    assert set(seen.index) <= set(exact.index)
+    diff = seen.reindex(exact.index, fill_value=0.0) - exact
+    # 4.5 binomial standard errors per value.
+    assert (diff.abs() <= 4.5 * np.sqrt(exact * (1 - exact) / draws) + 1e-12).all()

@@ -223,6 +223,50 @@ class PermutationBaseline:
     n_permutations: int
 
 
+def permuted_aucs(
+    y: ArrayLike, score: ArrayLike, n_permutations: int, seed: int
+) -> np.ndarray:
+    """AUCs of ``score`` against ``n_permutations`` uniformly random permutations of the labels.
+
+    Only the set of rows labelled 1 matters, and it is a uniform random subset of size n1. Each
+    subset is drawn in O(n) with cheap operations: every row is marked independently with
+    probability ≈ n1 / n (a 16-bit uniform integer under a threshold), then the surplus (or
+    shortfall) of marks is removed from (or added to) rows chosen uniformly without replacement.
+    Both steps treat all rows alike, so the distribution of the marked set is invariant under
+    permutations of the rows and has size n1: it is uniform over all subsets of size n1, exactly
+    the distribution of the positives under a label permutation. The AUC is then the Mann–Whitney
+    statistic of the marked rows against the fixed mid-ranks of ``score``.
+
+    Args:
+        y: 0/1 labels.
+        score: finite scores.
+        n_permutations: number of permutations (≥ 1).
+        seed: seed of the numpy PCG64 generator.
+
+    Returns:
+        float64 array of ``n_permutations`` AUCs.
+    """
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+    positive, s = _check_binary(y, score)
+    n1, n0 = _class_counts(positive)
+    n = len(s)
+    ranks = rankdata(s)
+    rng = np.random.default_rng(seed)
+    offset = n1 * (n1 + 1) / 2.0
+    threshold = round(65536 * n1 / n)
+    aucs = np.empty(n_permutations)
+    for b in range(n_permutations):
+        marked = rng.integers(0, 65536, size=n, dtype=np.uint16) < threshold
+        surplus = int(marked.sum()) - n1
+        if surplus > 0:
+            marked[rng.choice(np.flatnonzero(marked), surplus, replace=False)] = False
+        elif surplus < 0:
+            marked[rng.choice(np.flatnonzero(~marked), -surplus, replace=False)] = True
+        aucs[b] = (ranks @ marked.astype(np.float64) - offset) / (n1 * n0)
+    return aucs
+
+
 def permutation_auc(
     y: ArrayLike,
     score: ArrayLike,
@@ -230,11 +274,9 @@ def permutation_auc(
     seed: int,
     level: float = 0.95,
 ) -> PermutationBaseline:
-    """Chance level of the AUC: the distribution of AUCs with randomly permuted labels.
+    """Chance level of the AUC: mean and central interval of AUCs with permuted labels.
 
-    The score ranks are computed once; each permutation shuffles the labels (numpy PCG64 seeded by
-    ``seed``, permutations drawn in blocks whose size depends only on n), and its AUC is the
-    Mann–Whitney statistic of the shuffled labels against the fixed ranks.
+    See :func:`permuted_aucs` for how the permutations are drawn (O(n) each, ranks computed once).
 
     Args:
         y: 0/1 labels.
@@ -246,22 +288,8 @@ def permutation_auc(
     Returns:
         :class:`PermutationBaseline` with the mean AUC and the interval.
     """
-    if n_permutations < 1:
-        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    positive, s = _check_binary(y, score)
-    n1, n0 = _class_counts(positive)
-    n = len(s)
-    ranks = rankdata(s)
-    labels = positive.astype(np.float64)
-    rng = np.random.default_rng(seed)
-    block = max(1, (1 << 22) // n)  # about 32 MB of float64 per block
-    aucs = np.empty(n_permutations)
-    offset = 1.0 * n1 * (n1 + 1) / 2.0
-    for start in range(0, n_permutations, block):
-        b = min(block, n_permutations - start)
-        shuffled = rng.permuted(np.broadcast_to(labels, (b, n)), axis=1)
-        aucs[start : start + b] = (shuffled @ ranks - offset) / (n1 * n0)
+    aucs = permuted_aucs(y, score, n_permutations, seed)
     q = np.quantile(aucs, [0.5 - level / 2.0, 0.5 + level / 2.0])
     return PermutationBaseline(float(aucs.mean()), float(q[0]), float(q[1]), n_permutations)
