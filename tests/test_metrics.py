@@ -58,6 +58,9 @@ def _cases(seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
         else:
             s = y * 3.0 + rng.normal(scale=0.2, size=n)
         out.append((y, s))
+    # A larger case with heavy ties (scores on a coarse grid), as rounded predictions give.
+    y = (rng.random(3000) < 0.4).astype(int)
+    out.append((y, np.round(rng.normal(size=3000) + 0.4 * y, 1)))
     return out
 
 

@@ -86,10 +86,11 @@ def _as_features(X: ArrayLike, name: str) -> np.ndarray:
     arr = np.ascontiguousarray(np.asarray(X, dtype=np.float32))
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} must be a non-empty 2-D matrix, got shape {arr.shape}")
-    finite = np.isfinite(arr).all(axis=1)
-    if not finite.all():
-        row = int(np.flatnonzero(~finite)[0])
-        raise ValueError(f"{name}: row {row} has NaN or infinite values")
+    for start in range(0, arr.shape[0], 65536):  # chunked: no n × D temporary
+        finite = np.isfinite(arr[start : start + 65536]).all(axis=1)
+        if not finite.all():
+            row = start + int(np.flatnonzero(~finite)[0])
+            raise ValueError(f"{name}: row {row} has NaN or infinite values")
     return arr
 
 
@@ -216,10 +217,12 @@ def fit_mlp(
         "n_train": int(len(train_idx)),
         "n_val": int(len(val_idx)),
     }
-    Xt = torch.from_numpy(X[train_idx]).to(dev)
-    yt = torch.from_numpy(y[train_idx]).to(dev)
-    Xv = torch.from_numpy(X[val_idx]).to(dev)
-    yv = torch.from_numpy(y[val_idx]).to(dev)
+    # The full matrix is shared with numpy on CPU (no copy); batches index the training rows.
+    X_all = torch.from_numpy(X).to(dev)
+    y_all = torch.from_numpy(y).to(dev)
+    train_rows = torch.from_numpy(train_idx).to(dev)
+    Xv = X_all[torch.from_numpy(val_idx).to(dev)]
+    yv = y_all[torch.from_numpy(val_idx).to(dev)]
     y_val_np = y[val_idx]
     both_classes = len(np.unique(y_val_np)) == 2
     order_generator = torch.Generator().manual_seed(seed)
@@ -232,18 +235,18 @@ def fit_mlp(
         for epoch in range(1, max_epochs + 1):
             model.train()
             order = torch.randperm(len(train_idx), generator=order_generator).to(dev)
-            total = 0.0
+            total = torch.zeros((), dtype=torch.float64, device=dev)  # no per-step sync
             for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
+                rows = train_rows[order[start : start + batch_size]]
                 optimiser.zero_grad(set_to_none=True)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                    logits = model(Xt[rows]).squeeze(1)
-                loss = loss_fn(logits.float(), yt[rows])
+                    logits = model(X_all[rows]).squeeze(1)
+                loss = loss_fn(logits.float(), y_all[rows])
                 loss.backward()
                 optimiser.step()
-                total += float(loss.detach()) * len(rows)
+                total += loss.detach().double() * len(rows)
             history["epoch"].append(epoch)
-            history["train_loss"].append(total / len(order))
+            history["train_loss"].append(float(total) / len(order))
             if len(val_idx):
                 val_loss, val_logits = _mean_loss(model, Xv, yv, 8192, amp)
                 val_auc = auc(y_val_np, val_logits) if both_classes else math.nan
