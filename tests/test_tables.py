@@ -9,10 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from polface.figures import figure2, figure_feature_sets, save_figure, write_figure2
-from polface.metrics import delong_ci
+from polface.metrics import (
+    delong_ci,
+    demographic_strata,
+    majority_accuracy,
+    paired_accuracy,
+    permutation_auc,
+)
 from polface.tables import (
+    child_seed,
     escape_latex,
     escape_markdown,
+    figure2_table,
     format_ci,
     interpretable_features,
     table1,
@@ -301,3 +309,41 @@ def test_figure_feature_sets(tmp_path: Path) -> None:
     a = save_figure(figure_feature_sets(long), tmp_path / "f3.png").read_bytes()
     b = save_figure(figure_feature_sets(long), tmp_path / "f3b.png").read_bytes()
     assert a == b and a.startswith(b"\x89PNG")
+
+
+def test_figure2_table_on_fixture(osf_fixture: Path, tmp_path: Path) -> None:
+    pyreadr = pytest.importorskip("pyreadr")
+    faces = pyreadr.read_r(str(osf_fixture / "faces.RData"))["d"]
+    rng = np.random.default_rng(9)
+    parts = []
+    for model in ["pol_dat_us", "pol_fb_us"]:
+        for sample in ["pol_dat_us", "pol_fb_us"]:
+            rows = faces[sample].notna()
+            y = faces.loc[rows, sample].astype(int).to_numpy()
+            parts.append(pd.DataFrame({
+                "model": model, "sample": sample, "userid": faces.loc[rows, "userid"],
+                "y": y, "score": rng.normal(size=len(y)) + 0.8 * y,
+            }))
+    preds = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=1)
+    t = figure2_table(preds, faces, n_permutations=200, seed=4)
+    own = preds[preds["model"] == preds["sample"]]
+    assert t["sample"].tolist() == list(pd.unique(own["sample"]))  # order of first appearance
+    strata = demographic_strata(faces)
+    strata.index = faces["userid"]
+    for k, row in enumerate(t.itertuples()):
+        cell = preds[(preds["model"] == row.sample) & (preds["sample"] == row.sample)]
+        assert (row.auc, row.lo, row.hi, row.se) == delong_ci(cell["y"], cell["score"])
+        acc, n_pairs = paired_accuracy(
+            cell["y"], cell["score"], strata.loc[cell["userid"]].reset_index(drop=True)
+        )
+        assert (row.paired_accuracy, row.n_pairs) == (acc, n_pairs)
+        base = permutation_auc(cell["y"], cell["score"], 200, child_seed(4, k))
+        assert (row.perm_mean, row.perm_lo, row.perm_hi) == (base.mean, base.lo, base.hi)
+        assert row.majority_accuracy == majority_accuracy(cell["y"])
+        assert row.perm_lo < 0.5 < row.perm_hi < row.auc
+    write_figure2(t, tmp_path / "figure2.png")
+    bad = preds.copy()
+    bad.loc[bad.index[0], "userid"] = "nobody"
+    bad.loc[bad.index[0], "model"] = bad.loc[bad.index[0], "sample"]
+    with pytest.raises(KeyError, match="'nobody'"):
+        figure2_table(bad, faces, n_permutations=10, seed=0)

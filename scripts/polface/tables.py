@@ -18,7 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from polface.metrics import delong_ci
+from polface.metrics import (
+    delong_ci,
+    demographic_strata,
+    majority_accuracy,
+    paired_accuracy,
+    permutation_auc,
+)
 
 #: The four samples of the OSF release: column name → human label.
 SAMPLE_LABELS: dict[str, str] = {
@@ -224,6 +230,84 @@ def table_s1(predictions: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
         ``[feature_set, sample, n, n_positive, n_negative, auc, lo, hi, se]``.
     """
     return auc_table(predictions, "feature_set", level)
+
+
+def child_seed(seed: int, index: int) -> int:
+    """A reproducible, well-mixed 32-bit seed for the ``index``-th sub-task of a seeded job."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def figure2_table(
+    predictions: pd.DataFrame,
+    faces: pd.DataFrame,
+    *,
+    n_permutations: int,
+    seed: int,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """The numbers behind Figure 2: per sample, the within-sample model's AUC and its controls.
+
+    For each sample, the out-of-fold predictions of the model trained on that sample (rows where
+    ``model == sample``) give the AUC with DeLong CI, the accuracy on liberal–conservative pairs
+    matched on gender, Face++ ethnicity and rounded Face++ age (:func:`demographic_strata`,
+    :func:`polface.metrics.paired_accuracy`), the permutation baseline (sub-seed
+    :func:`child_seed` ``(seed, k)`` for the k-th sample) and the majority-class accuracy.
+
+    Args:
+        predictions: long-form out-of-fold predictions as for :func:`table2`.
+        faces: the ``faces`` table (``userid`` and the strata columns).
+        n_permutations: label permutations per sample.
+        seed: seed of the permutation baselines.
+        level: confidence level of the CI and coverage of the permutation interval.
+
+    Returns:
+        DataFrame ``sample, n, auc, lo, hi, se, paired_accuracy, n_pairs, perm_mean, perm_lo,
+        perm_hi, majority_accuracy`` (the columns :func:`polface.figures.figure2` needs).
+    """
+    needed = ["model", *PREDICTION_COLUMNS]
+    absent = [c for c in needed if c not in predictions.columns]
+    if absent:
+        raise KeyError(f"predictions lack the column(s) {absent}; expected {needed}")
+    strata = demographic_strata(faces)
+    strata.index = pd.Index(faces["userid"].astype(str), name="userid")
+    if strata.index.has_duplicates:
+        raise ValueError("faces has duplicated userids")
+    own = predictions[predictions["model"].astype(str) == predictions["sample"].astype(str)]
+    if own.empty:
+        raise ValueError("predictions have no rows where model == sample (within-sample scores)")
+    rows = []
+    for k, (sample, cell) in enumerate(own.groupby("sample", sort=False, observed=True)):
+        ids = cell["userid"].astype(str)
+        unknown = ~ids.isin(strata.index)
+        if unknown.any():
+            raise KeyError(
+                f"sample {sample!r}: userid {ids[unknown].iloc[0]!r} of the predictions is not"
+                f" in faces ({int(unknown.sum())} such rows)"
+            )
+        value, lo, hi, se = delong_ci(cell["y"], cell["score"], level=level)
+        accuracy, n_pairs = paired_accuracy(
+            cell["y"], cell["score"], strata.loc[ids.to_numpy()].reset_index(drop=True)
+        )
+        baseline = permutation_auc(
+            cell["y"], cell["score"], n_permutations, child_seed(seed, k), level=level
+        )
+        rows.append(
+            {
+                "sample": sample,
+                "n": len(cell),
+                "auc": value,
+                "lo": lo,
+                "hi": hi,
+                "se": se,
+                "paired_accuracy": accuracy,
+                "n_pairs": n_pairs,
+                "perm_mean": baseline.mean,
+                "perm_lo": baseline.lo,
+                "perm_hi": baseline.hi,
+                "majority_accuracy": majority_accuracy(cell["y"]),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def format_ci(value: float, lo: float, hi: float, digits: int = 2) -> str:
