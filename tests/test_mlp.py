@@ -14,6 +14,7 @@ from polface.mlp import (
     fit_mlp,
     load_mlp,
     predict_mlp,
+    resolve_device,
     save_mlp,
     validation_split,
 )
@@ -130,3 +131,20 @@ def test_default_architecture() -> None:
     assert shapes == {"0.weight": (2048, 2048), "0.bias": (2048,), "3.weight": (1, 2048),
                       "3.bias": (1,)}
     assert isinstance(model[1], torch.nn.ReLU) and model[2].p == 0.1
+
+
+def test_without_validation_keeps_last_epoch(data) -> None:
+    X, y = data
+    state, history = fit_mlp(X[:200], y[:200], seed=1, val_fraction=0.0, max_epochs=3, **SMALL)
+    assert history["n_val"] == 0 and history["epoch"] == [1, 2, 3]
+    assert history["best_epoch"] == 3
+    assert all(np.isnan(v) for v in history["val_loss"])
+    assert predict_mlp(state, X[:5], device="cpu").shape == (5,)
+
+
+def test_cuda_request_without_cuda() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here; the error path needs a machine without it")
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        resolve_device("cuda")

@@ -88,6 +88,9 @@ def test_table1_rejects_inconsistent_pol() -> None:
 def test_table1_on_fixture(osf_fixture: Path) -> None:
     pyreadr = pytest.importorskip("pyreadr")
     faces = pyreadr.read_r(str(osf_fixture / "faces.RData"))["d"]
+    # The release codes gender 1 = female: facial hair is far more common where gender is 0.
+    hair = faces.groupby("gender")["facial_hair"].mean()
+    assert hair[0] > 2 * hair[1]
     t = table1(faces)
     assert len(t) == 8
     for sample in ["pol_dat_us", "pol_dat_ca", "pol_dat_uk", "pol_fb_us"]:
