@@ -152,13 +152,15 @@ def test_delong_matches_proc(tmp_path: Path) -> None:
         np.testing.assert_allclose(got[:3], [float(value), float(lo), float(hi)], rtol=1e-9)
 
 
-def _brute_paired(y: np.ndarray, s: np.ndarray, strata: list[tuple]) -> tuple[float, int]:
+def _brute_paired(
+    y: np.ndarray, s: np.ndarray, strata: list[tuple], tie: float = 0.5
+) -> tuple[float, int]:
     wins, pairs = 0.0, 0
     for i in range(len(y)):
         for j in range(len(y)):
             if y[i] == 1 and y[j] == 0 and strata[i] == strata[j] and None not in strata[i]:
                 pairs += 1
-                wins += 1.0 if s[i] > s[j] else 0.5 if s[i] == s[j] else 0.0
+                wins += 1.0 if s[i] > s[j] else tie if s[i] == s[j] else 0.0
     return wins / pairs, pairs
 
 
@@ -166,7 +168,7 @@ def test_paired_accuracy_matches_brute_force() -> None:
     rng = np.random.default_rng(5)
     n = 160
     y = rng.integers(0, 2, size=n)
-    s = rng.integers(0, 5, size=n).astype(float) + 0.7 * y  # ties within strata
+    s = (rng.integers(0, 5, size=n) + y * rng.integers(0, 2, size=n)).astype(float)  # ties
     g = rng.integers(0, 2, size=n)
     eth = rng.choice(["white", "black", "asian"], size=n)
     age = rng.choice([20.0, 30.0, np.nan], size=n, p=[0.45, 0.45, 0.1])
@@ -176,6 +178,11 @@ def test_paired_accuracy_matches_brute_force() -> None:
     want = _brute_paired(y, s, strata)
     assert got[1] == want[1]
     assert got[0] == pytest.approx(want[0], abs=1e-12)
+    for tie in (0.0, 1.0):
+        strict = paired_accuracy(y, s, frame, tie_weight=tie)
+        assert strict[1] == want[1]
+        assert strict[0] == pytest.approx(_brute_paired(y, s, strata, tie)[0], abs=1e-12)
+    assert paired_accuracy(y, s, frame, tie_weight=0.0)[0] < got[0]  # ties exist
     # A single stratum column gives the plain AUC.
     assert paired_accuracy(y, s, np.zeros(n)) == (pytest.approx(auc(y, s)), int(
         (y == 1).sum() * (y == 0).sum()))

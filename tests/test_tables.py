@@ -70,6 +70,7 @@ def test_table1_known_values() -> None:
     assert lib["pct_white"] == 50.0
     # Type-7 quartiles of 20, 30, 40, 50.
     assert (lib["age_q1"], lib["age_median"], lib["age_q3"]) == (27.5, 35.0, 42.5)
+    assert lib["age_mean"] == 35.0
     con = t.iloc[1]
     assert con["n"] == 2 and con["n_age"] == 1
     assert con["pct_female"] == 0.0  # the NA gender is ignored

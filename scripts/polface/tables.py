@@ -100,8 +100,8 @@ def table1(
     Returns:
         DataFrame with ``sample``, ``country``, ``platform`` (``database``), ``orientation``, ``n``,
         ``pct_female`` and ``pct_white`` (percent of the rows where the variable is known),
-        ``n_age`` (rows with a known age) and ``age_q1``, ``age_median``, ``age_q3`` (R's default
-        type-7 quantiles, NA ignored).
+        ``n_age`` (rows with a known age), ``age_q1``, ``age_median``, ``age_q3`` (R's default
+        type-7 quantiles, as ``summary()``; NA ignored) and ``age_mean``.
     """
     needed = ["pol", "gender", "age", "country", "database", "ethnicity.value", *samples]
     absent = [c for c in needed if c not in faces.columns]
@@ -145,6 +145,7 @@ def table1(
                     "age_q1": float(quartiles[0]),
                     "age_median": float(quartiles[1]),
                     "age_q3": float(quartiles[2]),
+                    "age_mean": float(age.mean()) if len(age) else np.nan,
                 }
             )
     out = pd.DataFrame(rows)
