@@ -57,8 +57,10 @@ def _write_csv(path: Path, text: str) -> Path:
 
 
 def test_read_folds_fixture(osf_fixture: Path) -> None:
+    pyreadr = pytest.importorskip("pyreadr")
     raw = pd.read_csv(osf_fixture / "folds.csv", dtype={"userid": str})
-    ids = raw["userid"].tolist()[::-1]
+    faces = pyreadr.read_r(str(osf_fixture / "faces.RData"))["d"]
+    ids = faces["userid"].astype(str).tolist()[::-1]  # the cohort, in another order
     folds = read_folds(osf_fixture / "folds.csv", ids)
     assert folds["userid"].tolist() == ids
     merged = folds.merge(raw, on="userid", suffixes=("", "_raw"))

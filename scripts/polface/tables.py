@@ -179,7 +179,7 @@ def auc_table(predictions: pd.DataFrame, by: str, level: float = 0.95) -> pd.Dat
         row = predictions.iloc[i]
         raise ValueError(
             f"predictions row {i + 1}: {by} {row[by]!r}, sample {row['sample']!r}, userid"
-            f" {row['userid']!r} appears {int(dup.sum())} times among duplicated rows"
+            f" {row['userid']!r} appears more than once ({int(dup.sum())} rows are duplicates)"
         )
     rows = []
     for (producer, sample), cell in predictions.groupby([by, "sample"], sort=False, observed=True):
