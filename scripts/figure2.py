@@ -5,17 +5,16 @@ import pandas as pd
 from polface.figures import write_figure2
 from polface.io import atomic_output
 from polface.runtime import rule_logging
-from polface.tables import figure2_summary
+from polface.tables import figure2_table
 
 
 def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule):
         faces = pd.read_parquet(snakemake.input.faces)
         predictions = pd.concat(map(pd.read_parquet, snakemake.input.predictions))
-        summary = figure2_summary(
+        summary = figure2_table(
             predictions,
-            faces,
-            id_column=snakemake.params.id_column,
+            faces.rename(columns={snakemake.params.id_column: "userid"}),
             n_permutations=snakemake.params.baselines["permutations"],
             seed=snakemake.params.baselines["seed"],
         )

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
+
 from polface.metrics import (
     auc,
     delong_ci,
@@ -20,7 +22,6 @@ from polface.metrics import (
     permutation_auc,
     permuted_aucs,
 )
-from scipy.stats import norm
 
 
 def _psi(y: np.ndarray, s: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from polface.figures import figure2, figure_feature_sets, save_figure, write_figure2
 from polface.metrics import (
     delong_ci,

@@ -110,7 +110,12 @@ def figure2(
     # Bars start at chance (0.5): their height is the signal above chance, not above an
     # arbitrary axis floor.
     ax.bar(
-        x - width / 2, auc - 0.5, width, bottom=0.5, color="#3b6ea8", label="AUC (95% CI)",
+        x - width / 2,
+        auc - 0.5,
+        width,
+        bottom=0.5,
+        color="#3b6ea8",
+        label="AUC (95% CI)",
         zorder=2,
     )
     ax.errorbar(x - width / 2, auc, yerr=err, fmt="none", ecolor="black", capsize=3, zorder=3)
@@ -175,7 +180,11 @@ def figure_feature_sets(
         value = part["auc"].to_numpy(dtype=float)
         err = np.vstack([value - part["lo"].to_numpy(float), part["hi"].to_numpy(float) - value])
         ax.bar(
-            pos, value - 0.5, width, bottom=0.5, color=colours[k % len(colours)],
+            pos,
+            value - 0.5,
+            width,
+            bottom=0.5,
+            color=colours[k % len(colours)],
             label=str(feature_set),
         )
         ax.errorbar(pos, value, yerr=err, fmt="none", ecolor="black", capsize=2)
@@ -191,7 +200,10 @@ def figure_feature_sets(
     if title:
         ax.set_title(title)
     ax.legend(
-        loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize="small", frameon=False,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12),
+        fontsize="small",
+        frameon=False,
         ncols=len(sets),
     )
     for side in ("top", "right"):

@@ -110,9 +110,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     )
 
 
-def read_folds(
-    path: str | Path, userids: Sequence[str] | pd.Series | np.ndarray
-) -> pd.DataFrame:
+def read_folds(path: str | Path, userids: Sequence[str] | pd.Series | np.ndarray) -> pd.DataFrame:
     """Read and validate a user-supplied fold file against the cohort's userids.
 
     The file (CSV with a header, or parquet) must have the columns ``userid``, ``outer_fold`` and
@@ -188,9 +186,9 @@ def read_folds(
         )
     if len(np.unique(parsed["outer_fold"])) < 2:
         raise ValueError(f"{path}: outer_fold has a single value; at least two outer folds needed")
-    out = pd.DataFrame(
-        {"userid": pd.Series(file_ids.to_numpy(), dtype=str), **parsed}
-    ).set_index("userid")
+    out = pd.DataFrame({"userid": pd.Series(file_ids.to_numpy(), dtype=str), **parsed}).set_index(
+        "userid"
+    )
     out = out.loc[list(ids)].reset_index()
     out["userid"] = out["userid"].astype(str)
     return out

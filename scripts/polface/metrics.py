@@ -241,9 +241,7 @@ class PermutationBaseline:
     n_permutations: int
 
 
-def permuted_aucs(
-    y: ArrayLike, score: ArrayLike, n_permutations: int, seed: int
-) -> np.ndarray:
+def permuted_aucs(y: ArrayLike, score: ArrayLike, n_permutations: int, seed: int) -> np.ndarray:
     """AUCs of ``score`` against ``n_permutations`` uniformly random permutations of the labels.
 
     Only the set of rows labelled 1 matters, and it is a uniform random subset of size n1. Each

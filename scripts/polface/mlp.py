@@ -42,8 +42,10 @@ StateDict = dict[str, torch.Tensor]
 def resolve_device(device: str = "auto") -> torch.device:
     """``'auto'`` → the current CUDA device when available, else CPU; otherwise ``torch.device``."""
     if device == "auto":
-        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else (
-            torch.device("cpu")
+        return (
+            torch.device("cuda", torch.cuda.current_device())
+            if torch.cuda.is_available()
+            else (torch.device("cpu"))
         )
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():

@@ -530,3 +530,82 @@ def write_table(
     return {
         ext: write_atomic(stem.with_name(f"{stem.name}.{ext}"), text) for ext, text in texts.items()
     }
+
+
+def auc_with_baselines(
+    predictions: pd.DataFrame,
+    by: Sequence[str],
+    *,
+    n_permutations: int,
+    seed: int,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """:func:`auc_table` for every group of ``by`` plus, per cell, the baselines to read it against.
+
+    ``by[-1]`` names the producer of the scores (``model`` or ``feature_set``); earlier columns
+    (e.g. ``method``) split the predictions into separate tables. Each cell gets the majority-class
+    accuracy of its labels and the AUC of permuted labels (mean and central ``level`` interval;
+    sub-seed :func:`child_seed` ``(seed, i)`` for the i-th cell).
+
+    Returns:
+        ``[*by, sample, n, n_positive, n_negative, auc, lo, hi, se, majority_accuracy, perm_mean,
+        perm_lo, perm_hi]``.
+    """
+    *groups, producer = by
+    frames = []
+    parts = predictions.groupby(groups, sort=False) if groups else [((), predictions)]
+    for key, part in parts:
+        long = auc_table(part, producer, level)
+        values = key if isinstance(key, tuple) else (key,)
+        for position, (name, value) in enumerate(zip(groups, values, strict=True)):
+            long.insert(position, name, value)
+        frames.append(long)
+    out = pd.concat(frames, ignore_index=True)[[*by, *out_columns(frames[0], by)]]
+    cells = predictions.groupby([*by, "sample"], sort=False, observed=True)
+    extra = []
+    for i, row in enumerate(out.itertuples(index=False)):
+        record = row._asdict()
+        cell = cells.get_group(tuple(record[c] for c in [*by, "sample"]))
+        baseline = permutation_auc(
+            cell["y"], cell["score"], n_permutations, child_seed(seed, i), level=level
+        )
+        extra.append(
+            {
+                "majority_accuracy": majority_accuracy(cell["y"]),
+                "perm_mean": baseline.mean,
+                "perm_lo": baseline.lo,
+                "perm_hi": baseline.hi,
+            }
+        )
+    return pd.concat([out, pd.DataFrame(extra)], axis=1)
+
+
+def out_columns(long: pd.DataFrame, by: Sequence[str]) -> list[str]:
+    """The columns of an :func:`auc_table` result other than the grouping ones."""
+    return [c for c in long.columns if c not in by]
+
+
+def write_display_table(long: pd.DataFrame, by: Sequence[str], stem: str | Path) -> dict[str, Path]:
+    """``stem.csv`` with every number of ``long``; ``stem.md`` and ``stem.tex`` in display form.
+
+    The display has one row per producer (``by[-1]``), labelled ``group · producer`` when there are
+    grouping columns, and one column per sample with ``'AUC [lo, hi]'``.
+    """
+    *groups, producer = by
+    blocks = []
+    parts = long.groupby(groups, sort=False) if groups else [((), long)]
+    for key, part in parts:
+        wide = wide_display(part[[producer, *out_columns(part, by)]])
+        if groups:
+            label = " · ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+            wide.index = pd.Index([f"{label} · {i}" for i in wide.index], name=producer)
+        blocks.append(wide)
+    display = pd.concat(blocks).fillna("")
+    stem = Path(stem)
+    return {
+        "csv": write_atomic(
+            stem.with_name(f"{stem.name}.csv"), long.to_csv(index=False, lineterminator="\n")
+        ),
+        "md": write_atomic(stem.with_name(f"{stem.name}.md"), to_markdown(display, index=True)),
+        "tex": write_atomic(stem.with_name(f"{stem.name}.tex"), to_latex(display, index=True)),
+    }
