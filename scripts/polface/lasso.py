@@ -22,6 +22,9 @@ conventions documented for R's ``glmnet``/``cv.glmnet`` (4.1) and ``glmnet.contr
   set until the largest weighted squared change ``xv_j * d_j^2`` is below ``thresh * dev0``
   (``dev0`` the null deviance per observation weight, 1 for the standardised gaussian response),
   then a KKT check of every variable outside the strong set; warm starts down the path;
+* gaussian: glmnet's default "covariance" algorithm (p < 500) visits every variable in each full
+  pass, its "naive" one only the strong set; both start each new lambda with active-set passes
+  once the active set has been iterated on (their iterates are reproduced with naive updates);
 * ``cv_lasso`` reproduces ``cv.glmnet(foldid = ...)``: the lambda sequence of the full data, every
   fold fitted on it, held-out binomial deviance (probabilities clipped to ``[1e-5, 1 - 1e-5]``) or
   squared error, fold means averaged with the fold sizes as weights, ``cvsd``, ``lambda.min`` and
@@ -253,17 +256,20 @@ def _linear_predictor(X, c, s, beta, b0, act, nin, eta):  # pragma: no cover - c
 
 @njit(cache=True, nogil=True)
 def _solve_lambda(
-    X, y, w, t, c, s, ju, lam, lam_prev, gaussian, shr, pmin, exmx, maxit, nx,
+    X, y, w, t, c, s, ju, lam, lam_prev, gaussian, screen, shr, pmin, exmx, maxit, nx,
     beta, b0, eta, r, v, xv, ga, strong, slist, mm, act, bs, ivec, out,
 ):  # pragma: no cover - compiled
     """Solve one problem at one lambda from its warm start (state arrays are updated in place).
 
-    ivec holds [nin, nstrong]; out receives [status, train_dev, test_sum, npass, nnz, xmz].
+    ivec holds [nin, nstrong, active loop has run]; out receives
+    [status, train_dev, test_sum, npass, nnz, xmz].
     """
     n, p = X.shape
     nin = ivec[0]
     # sequential strong rule: add j when |gradient at previous solution| > 2 lam - lam_prev
     tlam = 2.0 * lam - lam_prev
+    if not screen:
+        tlam = -1.0
     for j in range(p):
         if strong[j] == 0 and ju[j] and ga[j] > tlam:
             strong[j] = 1
@@ -278,6 +284,9 @@ def _solve_lambda(
     xmz = 0.0
     for i in range(n):
         xmz += v[i]
+    # gaussian (as glmnet's elnet): once the active-set loop has run on an earlier lambda,
+    # each new lambda starts with active-set passes before the first full pass
+    skip_full = gaussian and ivec[2] == 1
     while True:
         b0s = b0[0]
         for li in range(nin):
@@ -295,37 +304,41 @@ def _solve_lambda(
         # coordinate descent: full passes over the strong set, inner passes over the active set
         overflow = False
         while True:
-            npass += 1
-            dlx = 0.0
-            for li in range(ns):
-                j = slist[li]
-                d = _coordinate(X, j, c[j], s[j], r, v, beta, xv[j], lam)
-                if d == 0.0:
-                    continue
-                dlx = max(dlx, xv[j] * d * d)
-                if mm[j] == 0:
-                    nin += 1
-                    if nin > nx:
-                        overflow = True
-                        break
-                    mm[j] = nin
-                    act[nin - 1] = j
-            if overflow:
-                break
-            if not gaussian:
-                sr = 0.0
-                for i in range(n):
-                    sr += r[i]
-                d = sr / xmz
-                if d != 0.0:
-                    b0[0] += d
-                    dlx = max(dlx, xmz * d * d)
+            if skip_full:
+                skip_full = False
+            else:
+                npass += 1
+                dlx = 0.0
+                for li in range(ns):
+                    j = slist[li]
+                    d = _coordinate(X, j, c[j], s[j], r, v, beta, xv[j], lam)
+                    if d == 0.0:
+                        continue
+                    dlx = max(dlx, xv[j] * d * d)
+                    if mm[j] == 0:
+                        nin += 1
+                        if nin > nx:
+                            overflow = True
+                            break
+                        mm[j] = nin
+                        act[nin - 1] = j
+                if overflow:
+                    break
+                if not gaussian:
+                    sr = 0.0
                     for i in range(n):
-                        r[i] -= d * v[i]
-            if dlx < shr:
-                break
-            if npass > maxit:
-                break
+                        sr += r[i]
+                    d = sr / xmz
+                    if d != 0.0:
+                        b0[0] += d
+                        dlx = max(dlx, xmz * d * d)
+                        for i in range(n):
+                            r[i] -= d * v[i]
+                if dlx < shr:
+                    break
+                if npass > maxit:
+                    break
+            ivec[2] = 1
             while True:
                 npass += 1
                 dlx = 0.0
@@ -451,7 +464,7 @@ def _solve_lambda(
 
 @njit(cache=True, parallel=True)
 def _step_all(
-    X, Y, W, T, C, S, JU, lam, lam_prev, run, gaussian, shr, pmin, exmx, maxit, nx,
+    X, Y, W, T, C, S, JU, lam, lam_prev, run, gaussian, screen, shr, pmin, exmx, maxit, nx,
     BETA, B0, ETA, R, V, XV, GA, STRONG, SLIST, MM, ACT, BS, IVEC, OUT,
 ):  # pragma: no cover - compiled
     """Advance every running problem k by one lambda, in parallel over problems."""
@@ -459,9 +472,9 @@ def _step_all(
     for k in prange(K):
         if run[k]:
             _solve_lambda(
-                X, Y[k], W[k], T[k], C[k], S[k], JU[k], lam[k], lam_prev[k], gaussian, shr[k],
-                pmin, exmx, maxit, nx, BETA[k], B0[k:k + 1], ETA[k], R[k], V[k], XV[k], GA[k],
-                STRONG[k], SLIST[k], MM[k], ACT[k], BS[k], IVEC[k], OUT[k],
+                X, Y[k], W[k], T[k], C[k], S[k], JU[k], lam[k], lam_prev[k], gaussian, screen,
+                shr[k], pmin, exmx, maxit, nx, BETA[k], B0[k:k + 1], ETA[k], R[k], V[k], XV[k],
+                GA[k], STRONG[k], SLIST[k], MM[k], ACT[k], BS[k], IVEC[k], OUT[k],
             )
 
 
@@ -628,11 +641,13 @@ def _drive(
     early: EarlyStop | None,
     fold_n: np.ndarray | None,
     fold_scale: np.ndarray | None = None,
+    screen: bool = True,
 ) -> _Run:
     """Run all problems in lockstep down ``lam_orig`` (original units); problem 0 is recorded.
 
     With ``computed`` the first lambda is ``big`` for problem 0 and glmnet's path stops apply
-    to problem 0; the other problems (folds) follow problem 0's length.
+    to problem 0; the other problems (folds) follow problem 0's length. Without ``screen``
+    every full coordinate-descent pass visits all variables (no strong-rule screening).
     """
     X = pr.X
     K, n = pr.Y.shape
@@ -650,7 +665,7 @@ def _drive(
     MM = np.zeros((K, p), dtype=np.int64)
     ACT = np.zeros((K, p), dtype=np.int64)
     BS = np.zeros((K, p))
-    IVEC = np.zeros((K, 2), dtype=np.int64)
+    IVEC = np.zeros((K, 3), dtype=np.int64)
     OUT = np.zeros((K, 6))
     for k in range(K):
         if gaussian:
@@ -689,7 +704,7 @@ def _drive(
         else:
             lam_prev = lam_orig[m - 1] * scale
         _step_all(
-            X, pr.Y, pr.W, pr.T, pr.C, pr.S, pr.JU, lam, lam_prev, run, gaussian, shr,
+            X, pr.Y, pr.W, pr.T, pr.C, pr.S, pr.JU, lam, lam_prev, run, gaussian, screen, shr,
             ctl.pmin, ctl.exmx, ctl.maxit, pmax, BETA, B0, ETA, R, V, XV, GA, STRONG, SLIST, MM,
             ACT, BS, IVEC, OUT,
         )
@@ -848,6 +863,7 @@ def lasso_path(
     lambdas: np.ndarray | None = None,
     dfmax: int | None = None,
     pmax: int | None = None,
+    type_gaussian: Literal["covariance", "naive"] | None = None,
     control: GlmnetControl | None = None,
     dtype: type = np.float64,
 ) -> LassoPath:
@@ -863,6 +879,9 @@ def lasso_path(
         lambdas: a user sequence (original units, decreasing); then no early path stop applies.
         dfmax: stop once more than this many coefficients are nonzero (default p + 1).
         pmax: most variables ever active (default min(2 * dfmax + 20, p)).
+        type_gaussian: glmnet's gaussian algorithm (default "covariance" when p < 500, else
+            "naive"); both are computed with naive updates, "covariance" reproduces its iterates
+            by visiting every variable in each full pass (it has no strong-rule screening).
         control: internal parameters (:class:`GlmnetControl`).
         dtype: storage type of the standardised copy of X (float64, or float32 to halve memory;
             accumulations are always float64).
@@ -883,8 +902,19 @@ def lasso_path(
     else:
         lam = _check_lambdas(lambdas)
         computed = False
-    run = _drive(pr, family, lam, computed, ctl, dfm, pmx, None, None)
+    screen = _screens(family, p, type_gaussian)
+    run = _drive(pr, family, lam, computed, ctl, dfm, pmx, None, None, None, screen)
     return _finish_path(run, family, lam, xm, xs, pr, n)
+
+
+def _screens(family: Family, p: int, type_gaussian: str | None) -> bool:
+    """Whether full passes are screened by the strong rule (all but gaussian "covariance")."""
+    if family != "gaussian":
+        return True
+    kind = type_gaussian or ("covariance" if p < 500 else "naive")
+    if kind not in ("covariance", "naive"):
+        raise ValueError(f"type_gaussian must be 'covariance' or 'naive', got {kind!r}")
+    return kind == "naive"
 
 
 def _check_lambdas(lambdas: np.ndarray) -> np.ndarray:
@@ -907,6 +937,7 @@ def cv_lasso(
     pmax: int | None = None,
     early_stop: EarlyStop | None = None,
     n_threads: int | None = None,
+    type_gaussian: Literal["covariance", "naive"] | None = None,
     control: GlmnetControl | None = None,
     dtype: type = np.float64,
 ) -> CVResult:
@@ -918,8 +949,8 @@ def cv_lasso(
     binomial deviance (``type.measure = "deviance"``) or squared error (gaussian ``"mse"``).
 
     Args:
-        X, y, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, control, dtype: as in
-            :func:`lasso_path`.
+        X, y, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, type_gaussian, control,
+            dtype: as in :func:`lasso_path`.
         foldid: (n,) fold labels (any integers; each label is one fold).
         early_stop: stop all paths once the mean CV measure has clearly passed its minimum
             (:class:`EarlyStop`); ``None`` runs the whole sequence exactly like cv.glmnet.
@@ -953,7 +984,10 @@ def cv_lasso(
         computed = False
     fold_n = (~train[1:]).sum(axis=1).astype(np.float64)
     fold_scale = pr.ys[1:] ** 2 if family == "gaussian" else np.ones(folds.size)
-    run = _drive(pr, family, lam, computed, ctl, dfm, pmx, early_stop, fold_n, fold_scale)
+    screen = _screens(family, p, type_gaussian)
+    run = _drive(
+        pr, family, lam, computed, ctl, dfm, pmx, early_stop, fold_n, fold_scale, screen
+    )
     path = _finish_path(run, family, lam, xm, xs, pr, n)
     fold_measure = run.test[1:] * (fold_scale / fold_n)[:, None]
     return _cv_summary(path, fold_measure, fold_n, run.stopped_early)
