@@ -272,7 +272,7 @@ class _Input:
         self._buf, self._pos = b"", 0
         parts, have = [head], len(head)
         while have < n:
-            chunk = self._read_raw(n - have)
+            chunk = self._read_raw(min(n - have, _CHUNK_BYTES))
             if not chunk:
                 self._base -= have  # report the offset where the item began
                 raise self.error(f"file is truncated: needed {n} bytes, found {have}")
@@ -297,9 +297,9 @@ class _Input:
         """Whether the stream has nothing left."""
         if len(self._buf) > self._pos:
             return False
-        self._more(0)
         chunk = self._read_raw(1)
         if chunk:
+            self._base += len(self._buf)
             self._buf, self._pos = chunk, 0
             return False
         return True
@@ -384,7 +384,8 @@ class _Spool:
 
     def _convert(self, raw: np.ndarray, sexptype: int) -> np.ndarray:
         if sexptype == REALSXP:
-            return raw.astype(self.dtype)
+            with np.errstate(invalid="ignore"):  # R's NA (a NaN payload) warns when narrowed
+                return raw.astype(self.dtype)
         values = raw.astype(self.dtype)
         values[raw == NA_INTEGER] = np.nan
         return values
