@@ -13,9 +13,9 @@ from pathlib import Path
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
 
-    The temporary file lives in the same directory (so the final rename is atomic on POSIX) and has a
-    hidden name that cannot be mistaken for a finished output. If the block raises, the temporary file
-    is removed and the exception propagates; an existing file at ``path`` is left untouched.
+    The temporary file lives in the same directory (so the final rename is atomic on POSIX) and has
+    a hidden name that cannot be mistaken for a finished output. If the block raises, the temporary
+    file is removed and the exception propagates; an existing file at ``path`` is left untouched.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
