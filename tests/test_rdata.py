@@ -622,3 +622,21 @@ def test_atomic_output(tmp_path: Path) -> None:
         raise RuntimeError("interrupted")
     assert target.read_text() == "done"
     assert sorted(p.name for p in target.parent.iterdir()) == ["out.txt"]
+
+
+@needs_r
+def test_deferred_strings_expand_like_r(tmp_path: Path) -> None:
+    path = tmp_path / "ds.RData"
+    numbers = "c(0.1, 1e5, 123456.5, 1/3, -2.5e-10, 100, NA, NaN, Inf, -7, 2^60, 1234567)"
+    expected = run_r(
+        f"""
+        ds <- as.character({numbers}); di <- as.character(c(5L, NA, -12L))
+        save(ds, di, file = "{path}")
+        cat(ifelse(is.na(ds), "<NA>", ds), ifelse(is.na(di), "<NA>", di), sep = "\\n")
+        """
+    ).split("\n")[:15]
+    raw = gzip.decompress(path.read_bytes())
+    assert raw.count(b"deferred_string") == 1  # the ALTREP branch is what this test exercises
+    objs = rdata.read_rdata(path)
+    got = ["<NA>" if v is None else v for v in objs["ds"].value + objs["di"].value]
+    assert got == expected

@@ -729,21 +729,35 @@ class _Parser:
 
 
 def _numbers_as_strings(arg: RObject) -> list[str | None]:
-    """as.character() of an integer or double vector (doubles with 15 significant digits)."""
+    """as.character() of an integer or double vector, as R's deferred strings expand them."""
     values = np.asarray(arg.value)
+    if arg.sexptype == INTSXP:
+        return [None if v == NA_INTEGER else str(v) for v in values.tolist()]
+    na_bits = np.float64(NA_REAL).view(np.uint64) & 0xFFFFFFFF
     out: list[str | None] = []
-    for v in values.tolist():
-        if arg.sexptype == INTSXP:
-            out.append(None if v == NA_INTEGER else str(v))
-        elif math.isnan(v):
-            out.append(None)
+    for v, bits in zip(values.tolist(), values.view(np.uint64).tolist(), strict=True):
+        if math.isnan(v):
+            out.append(None if bits & 0xFFFFFFFF == na_bits else "NaN")
+        elif math.isinf(v):
+            out.append("Inf" if v > 0 else "-Inf")
         else:
-            text = f"{v:.15g}"
-            if "e" in text:
-                mantissa, exponent = text.split("e")
-                text = f"{mantissa}e{exponent[0]}{int(exponent[1:]):02d}"
-            out.append(text)
+            out.append(_format_double(v))
     return out
+
+
+def _format_double(v: float) -> str:
+    """R's formatting of one finite double with 15 significant digits (fixed unless wider)."""
+    target = float(f"{v:.14e}")
+    digits, sci = 15, f"{v:.14e}"
+    for digits in range(1, 16):  # the fewest digits that give the 15-digit value
+        sci = f"{v:.{digits - 1}e}"
+        if float(sci) == target:
+            break
+    mantissa, exponent_text = sci.split("e")
+    exponent = int(exponent_text)
+    sci = f"{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    fixed = f"{v:.{max(0, digits - 1 - exponent)}f}"
+    return fixed if len(fixed) <= len(sci) else sci
 
 
 def _pairlist_to_dict(obj: RObject) -> dict[str, RObject]:
