@@ -274,7 +274,7 @@ class _Input:
         while have < n:
             chunk = self._read_raw(min(n - have, _CHUNK_BYTES))
             if not chunk:
-                self._base -= have  # report the offset where the item began
+                self._base -= len(head)  # report the offset where the item began
                 raise self.error(f"file is truncated: needed {n} bytes, found {have}")
             parts.append(chunk)
             have += len(chunk)
