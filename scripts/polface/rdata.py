@@ -86,6 +86,7 @@ _SPECIAL_MARKERS = (
 
 _INT = struct.Struct(">i")
 _UINT = struct.Struct(">I")
+_TWO_INTS = struct.Struct(">ii")
 _BUFFER = 1 << 16  # bytes read from the decompressor at a time for small items
 _CHUNK_BYTES = 1 << 23  # bytes per chunk when copying or skipping vector data (8 MiB)
 _BLOCK_BYTES = 1 << 26  # default size of one row block handed out by the spool (64 MiB)
@@ -280,6 +281,45 @@ class _Input:
             have += len(chunk)
         self._base += n - len(head)
         return b"".join(parts)
+
+    def charsxps(
+        self, n: int, decode: Callable[[bytes, int], str] | None
+    ) -> list[str | None] | None:
+        """``n`` CHARSXP items (a character vector's elements): decoded, or skipped when no decoder.
+
+        One tight loop over the buffer: the flags and length words are read together.
+        """
+        out: list[str | None] | None = [] if decode is not None else None
+        unpack = _TWO_INTS.unpack_from
+        buf, pos = self._buf, self._pos
+        for _ in range(n):
+            if len(buf) - pos < 8:
+                self._pos = pos
+                self._more(8)
+                buf, pos = self._buf, self._pos
+            flags, length = unpack(buf, pos)
+            if flags & 0xFF != CHARSXP:
+                self._pos = pos
+                raise self.error(f"expected a string (CHARSXP), found type {flags & 0xFF}")
+            pos += 8
+            if length <= 0:
+                if length < -1:
+                    self._pos = pos - 4
+                    raise self.error(f"negative string length {length}")
+                if out is not None:
+                    out.append(None if length == -1 else "")
+                continue
+            if len(buf) - pos < length:
+                self._pos = pos
+                raw = self.read(length)
+                buf, pos = self._buf, self._pos
+            else:
+                raw = buf[pos : pos + length] if out is not None else b""
+                pos += length
+            if out is not None and decode is not None:
+                out.append(decode(raw, flags >> 12))
+        self._pos = pos
+        return out
 
     def skip(self, n: int) -> None:
         """Consume and discard ``n`` bytes, a chunk at a time."""
@@ -544,12 +584,7 @@ class _Parser:
         return self._decode(raw, flags >> 12) if keep else None
 
     def _strings(self, n: int, keep: bool) -> list[str | None]:
-        inp, out = self.inp, []
-        for _ in range(n):
-            s = self._charsxp(inp.int(), keep)
-            if keep:
-                out.append(s)
-        return out
+        return self.inp.charsxps(n, self._decode if keep else None) or []
 
     def _string_vec(self) -> list[str | None]:
         if self.inp.int() != 0:
