@@ -293,6 +293,12 @@ def test_long_length_form(tmp_path: Path) -> None:
     path.write_bytes(rdx3(one_object("x", huge)))
     with pytest.raises(rdata.RDataError, match=rf"truncated.*{(2**32 + 3) * 4} bytes"):
         rdata.read_rdata(path)
+    path.write_bytes(rdx3(one_object("x", xdr(rdata.INTSXP, -1, 70_000, 3))))
+    with pytest.raises(rdata.RDataError, match=r"long.RData: invalid upper part 70000"):
+        rdata.read_rdata(path)
+    path.write_bytes(rdx3(one_object("x", xdr(rdata.INTSXP, -2))))
+    with pytest.raises(rdata.RDataError, match=r"long.RData: negative serialized vector length -2"):
+        rdata.read_rdata(path)
 
 
 def test_writer_symbol_references(tmp_path: Path) -> None:

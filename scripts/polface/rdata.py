@@ -97,7 +97,7 @@ class RDataError(ValueError):
     """An RData file that cannot be read (or an object that cannot be written) as asked."""
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: values may be numpy arrays
 class RObject:
     """One R object as read from (or to be written to) a serialization stream.
 
@@ -477,13 +477,15 @@ class _Spool:
             self.path.unlink()
 
 
-def _progress_bar(enabled: bool, total: int | None, desc: str, unit: str) -> Any:
-    """A tqdm bar on stderr, or a do-nothing stand-in when progress is off."""
+def _progress_bar(
+    enabled: bool, total: int | None, desc: str, unit: str, leave: bool = False
+) -> Any:
+    """A tqdm bar on stderr (disabled when progress is off)."""
     from tqdm import tqdm
 
     return tqdm(
         total=total, desc=desc, unit=unit, unit_scale=True, disable=not enabled, file=sys.stderr,
-        leave=False,
+        leave=leave,
     )  # fmt: skip
 
 
@@ -558,6 +560,8 @@ class _Parser:
         if n != -1:
             raise self.inp.error(f"negative serialized vector length {n}")
         upper, lower = self.inp.uint(), self.inp.uint()
+        if upper > 65536:  # R's own sanity limit (2^48 elements)
+            raise self.inp.error(f"invalid upper part {upper} of a long vector length")
         return (upper << 32) + lower
 
     def _decode(self, raw: bytes, levels: int) -> str:
@@ -1290,7 +1294,7 @@ def numeric_rdata_to_parquet(
         )
         step = rows_per_block or obj.default_rows_per_block()
         n_blocks = -(-obj.n_rows // step) if obj.n_rows else 0
-        bar = _progress_bar(progress, n_blocks, f"{object_name} → parquet", "block")
+        bar = _progress_bar(progress, n_blocks, f"{object_name} → parquet", "block", True)
         try:
             with atomic_output(target) as tmp:
                 with pq.ParquetWriter(tmp, schema, compression=compression) as writer:
