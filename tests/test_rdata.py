@@ -59,6 +59,7 @@ def vgg_pyreadr(osf_fixture: Path) -> np.ndarray:
 
 
 def test_faces_column_types(faces: pd.DataFrame, faces_pyreadr: pd.DataFrame) -> None:
+    """Every column of the R-written d gets the pandas dtype of its R type."""
     assert faces.shape == (800, 42)
     assert list(faces.columns) == list(faces_pyreadr.columns)
     for name in faces.columns:
@@ -76,6 +77,7 @@ def test_faces_column_types(faces: pd.DataFrame, faces_pyreadr: pd.DataFrame) ->
 def test_faces_values_and_missing_match_pyreadr(
     faces: pd.DataFrame, faces_pyreadr: pd.DataFrame
 ) -> None:
+    """Values and NA positions equal pyreadr's, column by column."""
     for name in faces.columns:
         ours, theirs = faces[name], faces_pyreadr[name]
         np.testing.assert_array_equal(ours.isna().to_numpy(), theirs.isna().to_numpy(), name)
@@ -89,6 +91,7 @@ def test_faces_values_and_missing_match_pyreadr(
 
 
 def test_faces_spot_values_and_samples(faces: pd.DataFrame) -> None:
+    """Known values, NA counts of the samples, Big Five only for Facebook rows."""
     first = faces.iloc[0]
     assert first["userid"] == "u0000001"
     assert first["gender"] == 0 and first["age"] == 30.0
@@ -116,6 +119,7 @@ def test_faces_spot_values_and_samples(faces: pd.DataFrame) -> None:
 
 
 def test_faces_factor_levels(faces: pd.DataFrame, osf_fixture: Path) -> None:
+    """pol keeps R's levels in R's order; the 0/1 samples code conservative as 1."""
     pol = faces["pol"]
     assert list(pol.cat.categories) == ["liberal", "conservative"]
     assert pol.cat.ordered is False
@@ -132,6 +136,7 @@ def test_faces_factor_levels(faces: pd.DataFrame, osf_fixture: Path) -> None:
 
 @needs_r
 def test_faces_every_column_against_r(faces: pd.DataFrame, osf_fixture: Path) -> None:
+    """Every value, NA and type of every column against what R itself prints."""
     code = f"""
     load("{osf_fixture / "faces.RData"}")
     for (n in names(d)) {{
@@ -169,6 +174,7 @@ def test_faces_every_column_against_r(faces: pd.DataFrame, osf_fixture: Path) ->
 
 
 def test_read_data_frame_errors(osf_fixture: Path) -> None:
+    """A missing object lists what the file holds; a matrix is not a data.frame."""
     with pytest.raises(rdata.RDataError, match=r"no object named 'nope'.*\['d'\]"):
         rdata.read_data_frame(osf_fixture / "faces.RData", "nope")
     with pytest.raises(rdata.RDataError, match=r"vgg.RData.*'vgg' is not a data.frame"):
@@ -179,6 +185,7 @@ def test_read_data_frame_errors(osf_fixture: Path) -> None:
 
 
 def test_matrix_columns_bit_exact(osf_fixture: Path, vgg_pyreadr: np.ndarray) -> None:
+    """The column iterator returns pyreadr's doubles bit for bit."""
     columns = list(rdata.iter_matrix_columns(osf_fixture / "vgg.RData", "vgg"))
     assert len(columns) == 2048
     matrix = np.column_stack(columns)
@@ -186,7 +193,12 @@ def test_matrix_columns_bit_exact(osf_fixture: Path, vgg_pyreadr: np.ndarray) ->
     np.testing.assert_array_equal(matrix.view(np.uint64), vgg_pyreadr.view(np.uint64))
 
 
-def test_row_blocks_bounded_and_exact(osf_fixture: Path, vgg_pyreadr: np.ndarray, tmp_path) -> None:
+def test_row_blocks_bounded_and_exact(
+    osf_fixture: Path, vgg_pyreadr: np.ndarray, tmp_path: Path
+) -> None:
+    """Row blocks have the asked size, equal the float32 cast, leave no spool."""
+    fds = Path("/proc/self/fd")
+    open_before = len(list(fds.iterdir())) if fds.exists() else None
     blocks = list(
         rdata.iter_row_blocks(
             osf_fixture / "vgg.RData", "vgg", rows_per_block=300, spool_dir=tmp_path
@@ -196,11 +208,14 @@ def test_row_blocks_bounded_and_exact(osf_fixture: Path, vgg_pyreadr: np.ndarray
     assert all(b.dtype == np.float32 and b.flags.c_contiguous for b in blocks)
     np.testing.assert_array_equal(np.vstack(blocks), vgg_pyreadr.astype(np.float32))
     assert list(tmp_path.iterdir()) == []  # the spool is gone
+    if open_before is not None:  # and its descriptor is closed
+        assert len(list(fds.iterdir())) == open_before
 
 
 def test_numeric_rdata_to_parquet(
     osf_fixture: Path, faces: pd.DataFrame, vgg_pyreadr: np.ndarray, tmp_path: Path
 ) -> None:
+    """The parquet output: ids, fixed-size float32 lists, row groups, metadata."""
     out = tmp_path / "vgg.parquet"
     info = rdata.numeric_rdata_to_parquet(
         osf_fixture / "vgg.RData", "vgg", out, row_ids=faces["userid"], id_column="userid",
@@ -228,6 +243,7 @@ def test_numeric_rdata_to_parquet(
 def test_numeric_rdata_to_parquet_float64_default_ids(
     osf_fixture: Path, vgg_pyreadr: np.ndarray, tmp_path: Path
 ) -> None:
+    """float64 output keeps every bit; default ids are 0..n-1."""
     out = tmp_path / "vgg64.parquet"
     rdata.numeric_rdata_to_parquet(
         osf_fixture / "vgg.RData", "vgg", out, dtype="float64", progress=False
@@ -239,6 +255,7 @@ def test_numeric_rdata_to_parquet_float64_default_ids(
 
 
 def test_row_count_mismatch_is_a_clear_error(osf_fixture: Path, tmp_path: Path) -> None:
+    """Wrong id count, missing object, non-numeric column: clear errors, no debris."""
     out = tmp_path / "vgg.parquet"
     with pytest.raises(rdata.RDataError, match=r"vgg.RData: object 'vgg' has 800 rows but 799 row"):
         rdata.numeric_rdata_to_parquet(
@@ -272,6 +289,7 @@ def one_object(name: str, item: bytes) -> bytes:
 
 
 def test_long_length_form(tmp_path: Path) -> None:
+    """Lengths written as -1, upper, lower (unsigned) are read right, and checked."""
     values = np.array([1.5, -2.25, 3.0, np.pi])
     long_vector = xdr(rdata.REALSXP, -1, 0, 4) + values.astype(">f8").tobytes()
     path = tmp_path / "long.RData"
@@ -302,6 +320,7 @@ def test_long_length_form(tmp_path: Path) -> None:
 
 
 def test_writer_symbol_references(tmp_path: Path) -> None:
+    """The writer enters symbols in the reference table and points back to them."""
     path = tmp_path / "w.RData"
     frame = pd.DataFrame({"a": [1.0, 2.0]})
     rdata.write_rdata(path, {"f": frame, "g": frame}, compress=None)
@@ -314,6 +333,7 @@ def test_writer_symbol_references(tmp_path: Path) -> None:
 
 
 def test_truncated_and_corrupt_files(osf_fixture: Path, tmp_path: Path) -> None:
+    """Truncated or corrupt input: an RDataError naming the file, no spool left."""
     compressed = (osf_fixture / "vgg.RData").read_bytes()
     cut = tmp_path / "cut.RData"
     cut.write_bytes(compressed[: len(compressed) // 2])
@@ -341,6 +361,7 @@ def test_truncated_and_corrupt_files(osf_fixture: Path, tmp_path: Path) -> None:
 
 
 def test_unsupported_formats_are_named(tmp_path: Path) -> None:
+    """ASCII, other versions, saveRDS streams, non-R files: clear errors."""
     path = tmp_path / "ascii.RData"
     path.write_bytes(gzip.compress(b"RDA3\nA\n3\n262658\n197888\n"))
     with pytest.raises(rdata.RDataError, match=r"ascii.RData: ASCII RData format"):
@@ -414,6 +435,7 @@ def check_frame(got: pd.DataFrame, want: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize("compress", ["gzip", "bzip2", "xz", None])
 def test_writer_round_trip_every_compression(tmp_path: Path, compress: str | None) -> None:
+    """Written with each compression, read back by pyreadr and by this reader."""
     path = tmp_path / "d.RData"
     frame = sample_frame()
     matrix = np.arange(12, dtype=np.float64).reshape(3, 4) / 7
@@ -436,6 +458,7 @@ def test_writer_round_trip_every_compression(tmp_path: Path, compress: str | Non
 
 
 def test_writer_version_2_and_dimnames(tmp_path: Path) -> None:
+    """Version-2 files and matrix dimnames round-trip."""
     path = tmp_path / "v2.RData"
     values = np.array([[1.0, 2.0], [3.0, np.nan]])
     matrix = rdata.RMatrix(values, row_names=["r1", "r2"], col_names=["c1", "c2"])
@@ -451,6 +474,7 @@ def test_writer_version_2_and_dimnames(tmp_path: Path) -> None:
 
 
 def test_writer_rejects_what_r_cannot_hold(tmp_path: Path) -> None:
+    """Values R cannot hold are refused with the column and row named."""
     path = tmp_path / "bad.RData"
     with pytest.raises(rdata.RDataError, match=r"column 'big': value 3000000000 at row 2"):
         rdata.write_rdata(path, {"d": pd.DataFrame({"big": [1, 3_000_000_000]})})
@@ -464,6 +488,7 @@ def test_writer_rejects_what_r_cannot_hold(tmp_path: Path) -> None:
 
 
 def test_data_frame_spool_row_names_and_na(tmp_path: Path) -> None:
+    """A numeric data.frame streams with NA as NaN; row names must match the ids."""
     path = tmp_path / "f.RData"
     frame = pd.DataFrame(
         {"a": pd.array([1, None, 3], dtype="Int32"), "b": [0.5, 1.5, np.nan]},
@@ -492,6 +517,7 @@ def test_data_frame_spool_row_names_and_na(tmp_path: Path) -> None:
 
 @needs_r
 def test_r_loads_what_we_write(tmp_path: Path) -> None:
+    """R's load() sees the classes, types, levels, NA and values that were written."""
     path = tmp_path / "w.RData"
     matrix = rdata.RMatrix(
         np.array([[1.0, 2.0, 3.0], [4.0, 5.0, np.nan]]), row_names=["a", "b"], col_names=None
@@ -538,6 +564,7 @@ def lines_equal(got: str, want: str) -> bool:
 
 @needs_r
 def test_we_read_what_r_writes(tmp_path: Path) -> None:
+    """Objects R writes (ALTREP, lists, closures, environments, ...) are read."""
     path = tmp_path / "r.RData"
     run_r(
         f"""
@@ -591,6 +618,7 @@ def test_we_read_what_r_writes(tmp_path: Path) -> None:
 
 @needs_r
 def test_r_written_compressions(tmp_path: Path) -> None:
+    """R's gzip, bzip2, xz, uncompressed and version-2 files are read; NA bits kept."""
     for method in ["gzip", "bzip2", "xz"]:
         run_r(
             f'x <- c(1.5, NA, -3); save(x, file = "{tmp_path / method}.RData", '
@@ -608,6 +636,7 @@ def test_r_written_compressions(tmp_path: Path) -> None:
 
 
 def test_recompressed_fixture_reads_alike(osf_fixture: Path, tmp_path: Path) -> None:
+    """The fixture recompressed (none, bzip2, xz) reads the same."""
     raw = gzip.decompress((osf_fixture / "faces.RData").read_bytes())
     reference = rdata.inspect_data_frame(osf_fixture / "faces.RData", "d")
     for name, data in [("plain", raw), ("bz", bz2.compress(raw)), ("xz", lzma.compress(raw))]:
@@ -617,6 +646,7 @@ def test_recompressed_fixture_reads_alike(osf_fixture: Path, tmp_path: Path) -> 
 
 
 def test_atomic_output(tmp_path: Path) -> None:
+    """atomic_output renames on success and leaves nothing (and the old file) on failure."""
     target = tmp_path / "sub" / "out.txt"
     with atomic_output(target) as tmp:
         assert tmp.parent == target.parent and tmp != target
@@ -632,6 +662,7 @@ def test_atomic_output(tmp_path: Path) -> None:
 
 @needs_r
 def test_deferred_strings_expand_like_r(tmp_path: Path) -> None:
+    """Deferred-string ALTREP vectors expand to the strings R makes."""
     path = tmp_path / "ds.RData"
     numbers = "c(0.1, 1e5, 123456.5, 1/3, -2.5e-10, 100, NA, NaN, Inf, -7, 2^60, 1234567)"
     expected = run_r(

@@ -221,6 +221,7 @@ class _Input:
         )
 
     def _read_raw(self, n: int) -> bytes:
+        """Up to ``n`` bytes from the decompressor; decompression errors name the file."""
         try:
             return self._raw.read(n)
         except (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError) as exc:
@@ -268,6 +269,7 @@ class _Input:
         return data
 
     def _read_large(self, n: int) -> bytes:
+        """Exactly ``n`` bytes, past the buffer, read from the decompressor in chunks."""
         head = self._buf[self._pos :]
         self._base += len(self._buf)
         self._buf, self._pos = b"", 0
@@ -347,6 +349,8 @@ class _Input:
 
 @dataclass
 class _Header:
+    """The serialization header: format version, writer's and minimum reader's R versions."""
+
     version: int
     writer_version: int
     min_reader_version: int
@@ -397,7 +401,10 @@ def _read_header(inp: _Input) -> _Header:
 
 
 class _Spool:
-    """A temporary file that receives numeric vector data column by column in one dtype."""
+    """An anonymous temporary file that receives numeric vector data column by column in one dtype.
+
+    Needs POSIX semantics (an open file outlives its name) and ``os.preadv`` (Linux, macOS).
+    """
 
     def __init__(
         self, directory: str | os.PathLike[str] | None, dtype: str, progress: bool
@@ -408,21 +415,27 @@ class _Spool:
         fd, name = tempfile.mkstemp(prefix="polface-rdata-", suffix=".spool", dir=directory)
         self.fd: int | None = fd
         self.path = Path(name)
+        # Unlinked at once: only the descriptor is used, so the space is freed when it is closed,
+        # even if the process is killed.
+        self.path.unlink()
         self.length = 0  # elements written
         self.progress = progress
 
     def _write(self, values: np.ndarray) -> None:
+        """Append values (converted to the spool dtype) at the end of the spool file."""
         view = memoryview(np.ascontiguousarray(values, dtype=self.dtype)).cast("B")
         while len(view):
             written = os.write(self._fd(), view)
             view = view[written:]
 
     def _fd(self) -> int:
+        """The open file descriptor."""
         if self.fd is None:
             raise RuntimeError("the spool is closed")
         return self.fd
 
     def _convert(self, raw: np.ndarray, sexptype: int) -> np.ndarray:
+        """Vector data → spool dtype; integer and logical NA become NaN."""
         if sexptype == REALSXP:
             with np.errstate(invalid="ignore"):  # R's NA (a NaN payload) warns when narrowed
                 return raw.astype(self.dtype)
@@ -469,12 +482,10 @@ class _Spool:
         return out
 
     def close(self) -> None:
-        """Close and delete the spool file (idempotent)."""
+        """Close the spool, which frees its disk space (idempotent)."""
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
 
 
 def _progress_bar(
@@ -521,9 +532,11 @@ class _Parser:
             self._force -= 1
 
     def _keep(self) -> bool:
+        """Whether vector data read now must be kept in memory."""
         return self._force > 0 or self.mode == "full"
 
     def _item(self, flags: int) -> RObject:
+        """Dispatch on the type in ``flags`` and read the rest of the item."""
         t = flags & 0xFF
         if t == NILVALUE_SXP:
             return NULL
@@ -554,6 +567,7 @@ class _Parser:
         return self._vector(flags)
 
     def _length(self) -> int:
+        """A vector length: one int, or -1 then the upper and lower unsigned 32-bit halves."""
         n = self.inp.int()
         if n >= 0:
             return n
@@ -565,6 +579,7 @@ class _Parser:
         return (upper << 32) + lower
 
     def _decode(self, raw: bytes, levels: int) -> str:
+        """Decode a CHARSXP's bytes by its encoding bits (UTF-8, ASCII, latin-1, native)."""
         if levels & (_UTF8_MASK | _ASCII_MASK):
             encoding = "utf-8"
         elif levels & (_LATIN1_MASK | _BYTES_MASK):
@@ -577,6 +592,7 @@ class _Parser:
             return raw.decode("latin-1")
 
     def _charsxp(self, flags: int, keep: bool) -> str | None:
+        """One CHARSXP after its flags: str, or None for NA (or when not kept)."""
         if flags & 0xFF != CHARSXP:
             raise self.inp.error(f"expected a string (CHARSXP), found type {flags & 0xFF}")
         n = self.inp.int()
@@ -588,22 +604,27 @@ class _Parser:
         return self._decode(raw, flags >> 12) if keep else None
 
     def _strings(self, n: int, keep: bool) -> list[str | None]:
+        """The elements of a character vector (an empty list when not kept)."""
         return self.inp.charsxps(n, self._decode if keep else None) or []
 
     def _string_vec(self) -> list[str | None]:
+        """The string vector of PERSISTSXP / PACKAGESXP / NAMESPACESXP items."""
         if self.inp.int() != 0:
             raise self.inp.error("names in persistent strings are not supported")
         n = self.inp.int()
         return [self.forced_item().value for _ in range(n)]
 
     def _attributes(self) -> dict[str, RObject]:
+        """An attributes pairlist, read in full, as {name: value}."""
         return _pairlist_to_dict(self.forced_item())
 
     def _tag(self) -> Any:
+        """A pairlist tag: the symbol's name, or the object itself when it is not a symbol."""
         tag = self.forced_item()
         return tag.value if tag.sexptype == SYMSXP else tag
 
     def _environment(self) -> RObject:
+        """ENVSXP: locked flag, enclosure, frame, hash table, attributes."""
         locked = self.inp.int()
         env = RObject(ENVSXP)
         self.refs.append(env)  # before the contents: they may refer back to it
@@ -613,6 +634,7 @@ class _Parser:
         return env
 
     def _pairlist(self, flags: int) -> RObject:
+        """LISTSXP/LANGSXP/DOTSXP chains (iteratively), and CLOSXP/PROMSXP single nodes."""
         t = flags & 0xFF
         if t in (CLOSXP, PROMSXP):  # one node: attributes, environment (tag), CAR, CDR
             obj = RObject(t, is_object=bool(flags & IS_OBJECT_BIT))
@@ -649,6 +671,7 @@ class _Parser:
         return OmittedData(int(values.size))
 
     def _vector(self, flags: int) -> RObject:
+        """Vector-like items, whose attributes (if flagged) follow the data."""
         t = flags & 0xFF
         obj = RObject(t, is_object=bool(flags & IS_OBJECT_BIT))
         if t in _ATOMIC_DTYPES:
@@ -688,6 +711,7 @@ class _Parser:
 
     # byte code (compiled closures): ReadBC / ReadBCConsts / ReadBCLang in serialize.c
     def _bytecode(self, reps: list[Any]) -> dict[str, Any]:
+        """BCODESXP (compiled code): the code vector and its constants pool."""
         code = self.forced_item()
         consts = []
         for _ in range(self.inp.int()):
@@ -701,6 +725,7 @@ class _Parser:
         return {"code": code, "consts": consts}
 
     def _bc_lang(self, t: int, reps: list[Any]) -> Any:
+        """A call or pairlist inside byte code constants, with BCREPDEF/BCREPREF sharing."""
         if t == BCREPREF:
             return reps[self.inp.int()]
         if t not in (BCREPDEF, LANGSXP, LISTSXP, ATTRLANGSXP, ATTRLISTSXP):
@@ -723,6 +748,7 @@ class _Parser:
 
     # ALTREP: class description (info), state, attributes
     def _altrep(self, flags: int) -> RObject:
+        """ALTREP_SXP: class info, state and attributes; known classes are expanded."""
         info = self.forced_item()
         if info.sexptype != LISTSXP or not info.value or info.value[0][1].sexptype != SYMSXP:
             raise self.inp.error("malformed ALTREP class description")
@@ -751,6 +777,7 @@ class _Parser:
         return RObject(wrapped.sexptype, wrapped.value, dict(wrapped.attributes), wrapped.is_object)
 
     def _expand_altrep(self, cls: str, state: RObject) -> RObject:
+        """Compact integer/real sequences and deferred strings → ordinary vectors."""
         if cls in ("compact_intseq", "compact_realseq"):
             n, start, step = (float(v) for v in np.asarray(state.value)[:3])
             if cls == "compact_intseq":
@@ -874,6 +901,7 @@ def list_objects(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def _describe(obj: RObject) -> str:
+    """A one-line description of an object: type, dim or length, class."""
     cls = obj.r_class
     dim = obj.attr("dim")
     text = obj.typeof
@@ -898,6 +926,7 @@ def _find_object(path: str | os.PathLike[str], name: str, parser: _Parser, mode:
 
 
 def _strings_of(obj: RObject | None) -> list[str | None] | None:
+    """The elements of a character vector that was kept, else None."""
     if obj is None or obj.sexptype != STRSXP or not isinstance(obj.value, list):
         return None
     return obj.value
@@ -983,6 +1012,7 @@ def read_data_frame(path: str | os.PathLike[str], object_name: str) -> pd.DataFr
 
 
 def _as_factor(values: pd.Series, column: RColumn, path: Any) -> pd.Series:
+    """pyreadr's factor values → a Categorical with exactly R's levels and ordered flag."""
     levels = list(column.levels or ())
     as_text = values.astype(object).where(values.notna(), None)
     unknown = set(as_text.dropna().astype(str)) - set(levels)
@@ -1021,6 +1051,7 @@ def _row_names(obj: RObject, n_rows_hint: int | None = None) -> tuple[int | None
 
 
 def _names_or_none(obj: RObject | None) -> list[str] | None:
+    """A names vector as a list of str (NA as 'NA'), or None."""
     names = _strings_of(obj)
     return None if names is None else ["NA" if v is None else v for v in names]
 
@@ -1028,7 +1059,7 @@ def _names_or_none(obj: RObject | None) -> list[str] | None:
 class NumericObject:
     """A numeric matrix (or data.frame of numeric columns) spooled to disk column by column.
 
-    Use as a context manager (or call :meth:`close`) so that the spool file is deleted. Data are
+    Use as a context manager (or call :meth:`close`) so that the spool is freed. Data are
     held in ``dtype`` (float32 or float64); R's integer NA becomes NaN. Row blocks and columns are
     read from the spool with positional reads, so memory use is one block at a time.
     """
@@ -1090,9 +1121,11 @@ class NumericObject:
         self._spool.close()
 
     def __enter__(self) -> NumericObject:
+        """Enter the context: the object itself."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Leave the context: delete the spool."""
         self.close()
 
 
@@ -1110,8 +1143,9 @@ def open_numeric(
     such vectors (no factors). The shape comes from ``dim`` (which R writes after the data) or from
     the data.frame's columns and row names; ``dimnames``/``names``/``row.names`` are kept as
     ``row_names``/``col_names`` (``row_names`` is None when R's row names are the trivial 1..n). The
-    spool goes to ``spool_dir`` (default: the system temp directory) and is deleted on close or on
-    error. Memory use is bounded by an 8 MiB copy buffer, whatever the size of the object.
+    spool is made in ``spool_dir`` (default: the system temp directory; it needs rows x cols x
+    itemsize bytes) and unlinked at once, so its space is freed on close, on error, or when the
+    process dies. Memory use is bounded by an 8 MiB copy buffer, whatever the size of the object.
     """
     p = Path(path)
     spool = _Spool(spool_dir, dtype, progress)
@@ -1470,6 +1504,7 @@ def _write_pairlist(
 
 
 def _strsxp(values: Sequence[str | None]) -> RObject:
+    """A character vector object."""
     return RObject(STRSXP, list(values))
 
 
@@ -1565,6 +1600,7 @@ def _matrix_to_robject(matrix: RMatrix | np.ndarray) -> RObject:
 
 
 def _to_robject(name: str, value: Any) -> RObject:
+    """Convert one value given to write_rdata to an RObject tree."""
     if isinstance(value, RObject):
         return value
     if isinstance(value, pd.DataFrame):
