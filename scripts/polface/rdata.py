@@ -48,6 +48,29 @@ import pandas as pd
 
 from polface.io import atomic_output
 
+__all__ = [
+    "NA_INTEGER",
+    "NA_REAL",
+    "NULL",
+    "NumericObject",
+    "OmittedData",
+    "RColumn",
+    "RDataError",
+    "RMatrix",
+    "RObject",
+    "SpooledData",
+    "file_sha256",
+    "inspect_data_frame",
+    "iter_matrix_columns",
+    "iter_row_blocks",
+    "list_objects",
+    "numeric_rdata_to_parquet",
+    "open_numeric",
+    "read_data_frame",
+    "read_rdata",
+    "write_rdata",
+]
+
 # --- SEXP types (Rinternals.h) and serialization pseudo-types (serialize.c) -----------------------
 NILSXP, SYMSXP, LISTSXP, CLOSXP, ENVSXP, PROMSXP, LANGSXP = 0, 1, 2, 3, 4, 5, 6
 SPECIALSXP, BUILTINSXP, CHARSXP, LGLSXP, INTSXP, REALSXP, CPLXSXP = 7, 8, 9, 10, 13, 14, 15
