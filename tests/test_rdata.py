@@ -677,3 +677,53 @@ def test_deferred_strings_expand_like_r(tmp_path: Path) -> None:
     objs = rdata.read_rdata(path)
     got = ["<NA>" if v is None else v for v in objs["ds"].value + objs["di"].value]
     assert got == expected
+
+
+@needs_r
+def test_altrep_wrappers_and_sequences_stream(tmp_path: Path) -> None:
+    """ALTREP wrappers and compact sequences are read in full and through the spool."""
+    path = tmp_path / "wrap.RData"
+    run_r(
+        f"""
+        x <- .Internal(wrap_meta(c(3.5, 1, 2), 0, 0))
+        f <- data.frame(a = .Internal(wrap_meta(as.numeric(1:4), 0, 0)), b = 5:8)
+        m <- .Internal(wrap_meta(matrix(as.numeric(1:6), 2, 3), 0, 0))
+        save(x, f, m, file = "{path}")
+        """
+    )
+    raw = gzip.decompress(path.read_bytes())
+    for cls in (b"wrap_real", b"compact_intseq", b"compact_realseq"):
+        assert cls in raw  # the branches this test is about
+    objs = rdata.read_rdata(path)
+    np.testing.assert_array_equal(objs["x"].value, [3.5, 1.0, 2.0])
+    np.testing.assert_array_equal(objs["m"].attr("dim").value, [2, 3])
+    with rdata.open_numeric(path, "f", dtype="float64") as obj:
+        np.testing.assert_array_equal(next(obj.iter_row_blocks()), [[1, 5], [2, 6], [3, 7], [4, 8]])
+    with rdata.open_numeric(path, "m", dtype="float64") as obj:
+        assert obj.shape == (2, 3)
+        np.testing.assert_array_equal(next(obj.iter_row_blocks()), [[1, 3, 5], [2, 4, 6]])
+
+
+def test_streaming_memory_does_not_hold_the_matrix(tmp_path: Path) -> None:
+    """Python-side allocations while converting stay far below the size of the matrix."""
+    import tracemalloc
+
+    rows, cols = 131_072, 64  # 64 MiB of doubles (measured peak: about 16 MiB)
+    values = np.random.default_rng(7).normal(size=(rows, cols))
+    path = tmp_path / "big.RData"
+    rdata.write_rdata(path, {"vgg": values}, compress=None)
+    expected_head = values[:1000].astype(np.float32)
+    del values
+    out = tmp_path / "big.parquet"
+    tracemalloc.start()
+    try:
+        rdata.numeric_rdata_to_parquet(
+            path, "vgg", out, rows_per_block=4096, progress=False, compression="none"
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 * 2**20, f"peak {peak / 2**20:.0f} MiB for a 64 MiB matrix"
+    first = pq.ParquetFile(out).read_row_group(0)
+    head = np.asarray(first.column("features").combine_chunks().values).reshape(-1, cols)
+    np.testing.assert_array_equal(head[:1000], expected_head)
