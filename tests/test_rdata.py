@@ -144,7 +144,7 @@ def test_faces_every_column_against_r(faces: pd.DataFrame, osf_fixture: Path) ->
       v <- if (is.factor(x)) as.character(x) else if (is.double(x)) sprintf("%.17g", x)
            else as.character(x)
       v[is.na(x)] <- NA
-      cat(jsonlite_free <- paste0(n, "\\t", typeof(x), "\\t", paste(class(x), collapse = "/"),
+      cat(paste0(n, "\\t", typeof(x), "\\t", paste(class(x), collapse = "/"),
           "\\t", paste(levels(x), collapse = "/"), "\\t", paste(ifelse(is.na(v), "<NA>", v),
           collapse = "|"), "\\n"))
     }}
