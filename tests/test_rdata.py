@@ -262,6 +262,10 @@ def test_row_count_mismatch_is_a_clear_error(osf_fixture: Path, tmp_path: Path) 
             osf_fixture / "vgg.RData", "vgg", out, row_ids=np.arange(799), progress=False
         )
     assert list(tmp_path.iterdir()) == []  # neither output nor spool left behind
+    ids = [f"u{i}" for i in range(800)]
+    ids[10] = "u3"
+    with pytest.raises(rdata.RDataError, match=r"row ids for 'vgg' repeat 'u3' \(row 11\)"):
+        rdata.numeric_rdata_to_parquet(osf_fixture / "vgg.RData", "vgg", out, row_ids=ids)
     with pytest.raises(rdata.RDataError, match=r"no object named 'd'.*\['vgg'\]"):
         rdata.numeric_rdata_to_parquet(osf_fixture / "vgg.RData", "d", out, progress=False)
     with pytest.raises(rdata.RDataError, match=r"column 'userid' is character, not numeric"):

@@ -1373,19 +1373,24 @@ def numeric_rdata_to_parquet(
 
 
 def _ids_array(row_ids: Any, path: Path, name: str) -> np.ndarray:
-    """Row ids as a 1-D numpy array without missing values."""
+    """Row ids as a 1-D numpy array (integers, or strings as objects): no NA, no duplicates."""
     if isinstance(row_ids, pd.Series | pd.Index):
         if row_ids.isna().any():
             raise RDataError(f"{path}: row ids for {name!r} contain missing values")
         kind = row_ids.dtype.kind if isinstance(row_ids.dtype, np.dtype) else None
-        return row_ids.to_numpy() if kind in ("i", "u") else row_ids.astype(str).to_numpy(object)
-    ids = np.asarray(row_ids)
-    if ids.ndim != 1:
-        raise RDataError(f"{path}: row ids for {name!r} must be one-dimensional")
-    if ids.dtype.kind not in ("i", "u"):
-        if pd.isna(ids).any():
-            raise RDataError(f"{path}: row ids for {name!r} contain missing values")
-        ids = ids.astype(str).astype(object)
+        ids = row_ids.to_numpy() if kind in ("i", "u") else row_ids.astype(str).to_numpy(object)
+    else:
+        ids = np.asarray(row_ids)
+        if ids.ndim != 1:
+            raise RDataError(f"{path}: row ids for {name!r} must be one-dimensional")
+        if ids.dtype.kind not in ("i", "u"):
+            if pd.isna(ids).any():
+                raise RDataError(f"{path}: row ids for {name!r} contain missing values")
+            ids = ids.astype(str).astype(object)
+    duplicated = pd.Index(ids).duplicated()
+    if duplicated.any():
+        i = int(np.flatnonzero(duplicated)[0])
+        raise RDataError(f"{path}: row ids for {name!r} repeat {ids[i]!r} (row {i + 1})")
     return ids
 
 
