@@ -731,3 +731,19 @@ def test_streaming_memory_does_not_hold_the_matrix(tmp_path: Path) -> None:
     first = pq.ParquetFile(out).read_row_group(0)
     head = np.asarray(first.column("features").combine_chunks().values).reshape(-1, cols)
     np.testing.assert_array_equal(head[:1000], expected_head)
+
+
+def test_fixture_read_and_rewritten_is_identical(osf_fixture: Path, tmp_path: Path) -> None:
+    """faces.RData read as RObject trees and written back holds the same d (R: identical())."""
+    source = osf_fixture / "faces.RData"
+    copy = tmp_path / "faces_copy.RData"
+    rdata.write_rdata(copy, rdata.read_rdata(source))
+    assert pyreadr.read_r(str(copy))["d"].equals(pyreadr.read_r(str(source))["d"])
+    if RSCRIPT is not None:
+        out = run_r(
+            f'load("{copy}"); e <- new.env(); load("{source}", envir = e); cat(identical(d, e$d))'
+        )
+        assert out.strip() == "TRUE"
+    skimmed = rdata.RObject(rdata.STRSXP, rdata.OmittedData(3))  # as a light pass leaves it
+    with pytest.raises(rdata.RDataError, match=r"character vector whose data were not kept"):
+        rdata.write_rdata(copy, {"s": skimmed})

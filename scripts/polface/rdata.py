@@ -1480,6 +1480,8 @@ def _write_item(out: _Output, obj: RObject) -> None:
     if t == SYMSXP:
         out.symbol(str(obj.value))
         return
+    if isinstance(obj.value, OmittedData | SpooledData):
+        raise RDataError(f"cannot write a {obj.typeof} vector whose data were not kept")
     attrs = obj.attributes
     is_object = obj.is_object or "class" in attrs
     flags = t | (IS_OBJECT_BIT if is_object else 0) | (HAS_ATTR_BIT if attrs else 0)
