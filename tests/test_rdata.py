@@ -379,6 +379,9 @@ def test_unsupported_formats_are_named(tmp_path: Path) -> None:
     path.write_bytes(b"X\n" + xdr(3))
     with pytest.raises(rdata.RDataError, match=r"saveRDS"):
         rdata.read_rdata(path)
+    path.write_bytes(b"\x28\xb5\x2f\xfd" + bytes(20))
+    with pytest.raises(rdata.RDataError, match=r"ascii.RData: zstd-compressed RData"):
+        rdata.read_rdata(path)
     path.write_bytes(b"hello world, not R")
     with pytest.raises(rdata.RDataError, match=r"ascii.RData: not an RData file"):
         rdata.read_rdata(path)

@@ -219,6 +219,11 @@ def _open_decompressed(path: Path) -> BinaryIO:
         return bz2.open(path, "rb")  # type: ignore[return-value]
     if magic[:6] == b"\xfd7zXZ\x00":
         return lzma.open(path, "rb")  # type: ignore[return-value]
+    if magic[:4] == b"\x28\xb5\x2f\xfd":
+        raise RDataError(
+            f"{path}: zstd-compressed RData is not supported; re-save it in R with "
+            'save(..., compress = "gzip") (or "bzip2", "xz")'
+        )
     return open(path, "rb")
 
 
