@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import json
 import lzma
 import shutil
 import struct
@@ -17,8 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pyreadr
 import pytest
+
 from polface import rdata
-from polface.io import atomic_output
+from polface.io import atomic_output, read_metadata
 
 RSCRIPT = shutil.which("Rscript")
 needs_r = pytest.mark.skipif(RSCRIPT is None, reason="Rscript not found: R cross-checks skipped")
@@ -231,12 +231,12 @@ def test_numeric_rdata_to_parquet(
     expected = vgg_pyreadr.astype(np.float32)
     np.testing.assert_array_equal(values.view(np.uint32), expected.view(np.uint32))
     assert pq.ParquetFile(out).metadata.num_row_groups == 4  # 256 + 256 + 256 + 32
-    meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
-    assert meta["polface.object"] == "vgg" and meta["extractor"] == "test"
-    assert json.loads(meta["polface.shape"]) == [800, 2048]
-    assert meta["polface.r_type"] == "double matrix" and meta["polface.dtype"] == "float32"
-    assert meta["polface.source_sha256"] == rdata.file_sha256(osf_fixture / "vgg.RData")
-    assert info["polface.object"] == "vgg"
+    meta = read_metadata(out)
+    assert meta["object"] == "vgg" and meta["extractor"] == "test"
+    assert meta["shape"] == [800, 2048] and meta["source_file"] == "vgg.RData"
+    assert meta["r_type"] == "double matrix" and meta["dtype"] == "float32"
+    assert meta["source_sha256"] == rdata.file_sha256(osf_fixture / "vgg.RData")
+    assert info == meta
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vgg.parquet"]  # no spool, no temp
 
 

@@ -1651,6 +1651,16 @@ def _to_robject(name: str, value: Any) -> RObject:
     )
 
 
+@contextlib.contextmanager
+def _reproducible_gzip(path: Path) -> Iterator[Any]:
+    """A gzip stream without the time stamp and file name that would make reruns differ."""
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as stream,
+    ):
+        yield stream
+
+
 def write_rdata(
     path: str | os.PathLike[str],
     objects: Mapping[str, Any],
@@ -1670,7 +1680,7 @@ def write_rdata(
         raise ValueError(f"version must be 2 or 3, not {version}")
     converted = {str(name): _to_robject(str(name), value) for name, value in objects.items()}
     openers: dict[str | None, Callable[[Path], Any]] = {
-        "gzip": lambda p: gzip.open(p, "wb", compresslevel=6),
+        "gzip": _reproducible_gzip,
         "bzip2": lambda p: bz2.open(p, "wb", compresslevel=9),
         "xz": lambda p: lzma.open(p, "wb", format=lzma.FORMAT_XZ),
         None: lambda p: open(p, "wb"),
