@@ -47,7 +47,6 @@ filter, as ``torchvision.transforms.Resize`` does on PIL images in the common VG
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import logging
 import math
@@ -63,7 +62,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from polface.images import ImageRejected, downscale, read_rgb
+from polface.images import ImageRejected, downscale, file_sha256, read_rgb
 
 log = logging.getLogger(__name__)
 
@@ -270,15 +269,6 @@ def align_crop(
     top = round((new_h - crop_size) / 2.0)
     crop = resized.crop((left, top, left + crop_size, top + crop_size))
     return np.asarray(crop), math.degrees(theta)
-
-
-def file_sha256(path: Path | str, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_png_atomic(array: np.ndarray, path: Path) -> None:
