@@ -440,7 +440,9 @@ def crop_faces(
         One row per input image with the columns :data:`MANIFEST_COLUMNS`: ``status`` is one of
         :data:`STATUSES`, ``detail`` says why in words, box and ``landmarks`` (x0, y0, ..., x4,
         y4) are in original pixel coordinates (after EXIF rotation), ``crop`` is the PNG path
-        (``None`` unless ``ok``). A bad image is a status, never an exception.
+        (missing, i.e. NA, unless ``ok``; so are ``sha256`` for an unreadable file, ``width``
+        and ``height`` for an undecodable one, box, ``landmarks`` and ``angle`` without a face).
+        A bad image is a status, never an exception.
     """
     if multiple not in ("largest", "skip"):
         raise ValueError(f"multiple must be 'largest' or 'skip', got {multiple!r}")
