@@ -16,7 +16,8 @@ Backends (:data:`BACKENDS`):
 Output: a parquet file with ``image_id`` (string) and ``embedding``
 (``fixed_size_list<float32>[D]``), one row per ``ok`` manifest row in manifest order, and
 key-value metadata ``backend``, ``dim``, ``weights_file``, ``weights_sha256``,
-``preprocessing`` and ``device``.
+``preprocessing``, ``input_size`` (crop or chip side in pixels), ``crop_settings`` (JSON, as
+passed by the caller) and ``device``.
 
 Resuming: finished chunks are written as separate part files (``part-NNNNNN.parquet``) in a
 work directory; each records the backend fingerprint in its metadata and, per row, the SHA-256
@@ -30,11 +31,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import shutil
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -81,15 +83,16 @@ BACKENDS: dict[str, Backend] = {
         "vggface2",
         2048,
         "caffe",
-        "manifest crop PNG (VGGFace2 protocol: box x1.3, shorter side 256, centre 224); "
-        "RGB->BGR, 0-255 minus mean B 91.4953 G 103.8827 R 131.0912, no std; ResNet-50 "
-        "caffe layout (stride in 1x1); global average pool -> 2048",
+        "crop PNGs of polface.faces.crop_faces (size in input_size, settings in "
+        "crop_settings); RGB->BGR, 0-255 minus mean B 91.4953 G 103.8827 R 131.0912, "
+        "no std; ResNet-50 caffe layout (stride in 1x1); global average pool -> 2048",
     ),
     "imagenet": Backend(
         "imagenet",
         2048,
         "torchvision",
-        "manifest crop PNG (box x1.3, shorter side 256, centre 224); RGB/255 minus ImageNet "
+        "crop PNGs of polface.faces.crop_faces (size in input_size, settings in "
+        "crop_settings); RGB/255 minus ImageNet "
         "mean (0.485, 0.456, 0.406) over std (0.229, 0.224, 0.225); ResNet-50 torchvision "
         "layout; global average pool -> 2048",
     ),
@@ -253,13 +256,22 @@ def dlib_chip(
     return np.ascontiguousarray(chip, dtype=np.uint8)
 
 
-def _metadata(backend: Backend, weights_file: str, weights_sha: str, device: str) -> dict[str, str]:
+def _metadata(
+    backend: Backend,
+    weights_file: str,
+    weights_sha: str,
+    device: str,
+    input_size: int,
+    crop_settings: Mapping[str, object] | None,
+) -> dict[str, str]:
     return {
         "backend": backend.name,
         "dim": str(backend.dim),
         "weights_file": weights_file,
         "weights_sha256": weights_sha,
         "preprocessing": backend.preprocessing,
+        "input_size": str(input_size),
+        "crop_settings": json.dumps(dict(crop_settings or {}), sort_keys=True, default=str),
         "device": device,
     }
 
@@ -296,7 +308,8 @@ def read_embeddings(path: Path | str) -> tuple[list[str], np.ndarray, dict[str, 
 
 
 def _fingerprint(meta: dict[str, str]) -> dict[str, str]:
-    return {k: meta[k] for k in ("backend", "dim", "weights_sha256", "preprocessing", "device")}
+    keys = ("backend", "dim", "weights_sha256", "preprocessing", "input_size", "crop_settings")
+    return {k: meta.get(k, "") for k in (*keys, "device")}
 
 
 def _load_parts(work: Path, meta: dict[str, str]) -> tuple[list[Path], dict[str, tuple[Path, str]]]:
@@ -384,6 +397,7 @@ def embed_crops(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     keep_parts: bool = False,
     cache_path: Path | str | None = None,
+    crop_settings: Mapping[str, object] | None = None,
     progress: bool = True,
 ) -> EmbedResult:
     """Embed the ``ok`` rows of a :func:`polface.faces.crop_faces` manifest into parquet.
@@ -406,6 +420,8 @@ def embed_crops(
         keep_parts: keep the part files after the final file is written (later runs on a
             larger manifest then compute only the new rows).
         cache_path: where a pickle's safetensors cache goes (default beside the pickle).
+        crop_settings: the settings the crops were made with (e.g. the ``crop_faces`` keyword
+            arguments); recorded as JSON in the metadata and part of the resume fingerprint.
         progress: show a tqdm progress bar.
     """
     if backend not in BACKENDS:
@@ -425,7 +441,16 @@ def embed_crops(
     model, weights_file, weights_sha = _load_model(
         spec, weights_path, dev, Path(cache_path) if cache_path else None
     )
-    meta = _metadata(spec, weights_file, weights_sha, describe_device(dev))
+    if spec.layout is None:
+        input_size = DLIB_CHIP_SIZE
+    elif len(rows):
+        with Image.open(rows["crop"].iloc[0]) as first:
+            input_size = first.size[0]
+    else:
+        input_size = 0
+    meta = _metadata(
+        spec, weights_file, weights_sha, describe_device(dev), input_size, crop_settings
+    )
 
     parts, where = _load_parts(work, meta)
     ids = rows["image_id"].tolist()
@@ -445,9 +470,7 @@ def embed_crops(
         if spec.layout is None:
             dataset: Dataset = ChipDataset(todo)
         else:
-            with Image.open(rows["crop"].iloc[0]) as first:
-                size = first.size[0]
-            dataset = CropDataset(todo["crop"].tolist(), size)
+            dataset = CropDataset(todo["crop"].tolist(), input_size)
         loader = DataLoader(
             dataset,
             batch_size=batch_size,
