@@ -391,7 +391,7 @@ def embed_crops(
     weights_path: Path | str | None = None,
     device: str = "auto",
     batch_size: int = DEFAULT_BATCH_SIZE,
-    num_workers: int = 0,
+    num_workers: int | None = None,
     resume: bool = True,
     work_dir: Path | str | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -413,7 +413,8 @@ def embed_crops(
         device: ``auto`` (CUDA with autocast and channels_last if available, else CPU), ``cpu``,
             ``cuda`` or ``cuda:N``.
         batch_size: images per forward pass.
-        num_workers: DataLoader worker processes reading and decoding images (0: in process).
+        num_workers: DataLoader worker processes reading and decoding images (0: in the main
+            process); ``None`` means 0 on the CPU and ``min(8, CPUs)`` with a GPU.
         resume: reuse finished part files in ``work_dir`` whose settings and inputs match.
         work_dir: where part files go (default ``<out_path>.parts``).
         chunk_size: rows per part file (rounded up to whole batches).
@@ -426,7 +427,7 @@ def embed_crops(
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
-    if batch_size < 1 or chunk_size < 1 or num_workers < 0:
+    if batch_size < 1 or chunk_size < 1 or (num_workers is not None and num_workers < 0):
         raise ValueError("batch_size and chunk_size must be >= 1 and num_workers >= 0")
     spec = BACKENDS[backend]
     out = Path(out_path)
@@ -438,6 +439,8 @@ def embed_crops(
 
     rows = _ok_rows(manifest, spec)
     dev = resolve_device(device)
+    if num_workers is None:
+        num_workers = min(8, os.cpu_count() or 1) if dev.type == "cuda" else 0
     model, weights_file, weights_sha = _load_model(
         spec, weights_path, dev, Path(cache_path) if cache_path else None
     )

@@ -375,16 +375,20 @@ def process_image(
         row["detail"] = f"{len(faces)} faces found and multiple='skip'"
         return row
     face = faces[0]
-    landmarks = face_landmarks(rgb, face)
-    crop, angle = align_crop(
-        rgb,
-        face,
-        landmarks,
-        margin=margin,
-        resize_shorter=resize_shorter,
-        crop_size=crop_size,
-        align=align,
-    )
+    try:
+        landmarks = face_landmarks(rgb, face)
+        crop, angle = align_crop(
+            rgb,
+            face,
+            landmarks,
+            margin=margin,
+            resize_shorter=resize_shorter,
+            crop_size=crop_size,
+            align=align,
+        )
+    except (RuntimeError, MemoryError) as err:
+        row["detail"] = f"landmarks or crop failed: {type(err).__name__}: {err}"
+        return row
     crop_path = out_dir / f"{image_id}.png"
     write_png_atomic(crop, crop_path)
     row.update(

@@ -30,11 +30,14 @@ runs on a copy from :func:`downscale` whose ``scale`` maps boxes back to origina
 from __future__ import annotations
 
 import hashlib
+import logging
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+log = logging.getLogger(__name__)
 
 STATUS_OK = "ok"
 STATUS_UNREADABLE = "unreadable"
@@ -80,6 +83,15 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+def _upright(im: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; a damaged EXIF block leaves the image as stored."""
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception as err:  # any EXIF parsing failure is non-fatal
+        log.warning("ignoring unreadable EXIF orientation of %s: %s", im.filename or im, err)
+        return im
+
+
 def read_rgb(
     path: Path | str,
     *,
@@ -111,8 +123,7 @@ def read_rgb(
                         f"{width}x{height} = {width * height} pixels exceeds the limit of {limit}",
                     )
                 im.load()
-                upright = ImageOps.exif_transpose(im)
-                rgb = _to_rgb(upright)
+                rgb = _to_rgb(_upright(im))
                 array = np.asarray(rgb, dtype=np.uint8).copy()
     except ImageRejected:
         raise
