@@ -438,7 +438,8 @@ def embed_crops(
     work.mkdir(parents=True, exist_ok=True)
 
     rows = _ok_rows(manifest, spec)
-    dev = resolve_device(device)
+    # dlib's network runs on the CPU whatever the device (dlib-bin has no CUDA).
+    dev = resolve_device(device) if spec.layout is not None else torch.device("cpu")
     if num_workers is None:
         num_workers = min(8, os.cpu_count() or 1) if dev.type == "cuda" else 0
     model, weights_file, weights_sha = _load_model(

@@ -28,9 +28,12 @@ extended by a factor of 0.3 to include the whole head", and at test time "the ex
 box of the face is resized so that the shorter side is 256 pixels; then the centre 224 x 224 crop
 of the face image is used as input to the network". We read "extended by a factor of 0.3" as the
 box's width and height multiplied by 1.3 about its centre (0.15 of the size added on each side);
-``margin`` is that 0.3. Two differences to know about: VGGFace2 used MTCNN boxes, which are
-larger than dlib's HOG boxes (HOG boxes run roughly from the eyebrows to the chin), so the same
-margin shows a little less of the head; and VGGFace2 did not rotate faces.
+``margin`` is that 0.3 (other readings add 0.3 on each side; set ``margin=0.6`` for that).
+Two differences to know about: VGGFace2 used MTCNN boxes, and dlib's HOG boxes are square and
+tight (on OMI photographs a box runs from just above the eyebrows to just below the mouth, cheek
+to cheek, about 0.52 of the image width), so with the same margin the crop runs from mid-forehead
+to the chin and cuts off the hair: less of the head than "the whole head" VGGFace2 aimed for.
+And VGGFace2 did not rotate faces (``align=False`` reproduces that).
 
 Alignment choice: with ``align=True`` (default) the crop is rotated about the box centre so that
 the two eye centres (means of the two corner landmarks of each eye) are level, and nothing else
