@@ -20,7 +20,7 @@ from polface.faces import (
     detect_faces,
     eye_angle,
     face_landmarks,
-    resolve_upsample,
+    upsample_passes,
 )
 from polface.images import read_rgb
 
@@ -185,7 +185,7 @@ def test_bad_images_are_statuses_not_exceptions(omi_dir: Path, tmp_path: Path) -
     paths["absent"] = src / "absent.jpg"
 
     out = tmp_path / "crops"
-    m = crop_faces(paths, out, min_face=70, progress=False).set_index("image_id")
+    m = crop_faces(paths, out, min_face=80, progress=False).set_index("image_id")
     status = m["status"].to_dict()
     assert status == {
         "bomb": "too_large",
@@ -200,7 +200,7 @@ def test_bad_images_are_statuses_not_exceptions(omi_dir: Path, tmp_path: Path) -
     assert m.loc["pair", "n_faces"] == 2
     # The larger face (left, 400 px) is kept.
     assert m.loc["pair", "box_right"] < 400
-    assert "below min_face 70" in m.loc["smallface", "detail"]
+    assert "below min_face 80" in m.loc["smallface", "detail"]
     assert pd.isna(m.loc["absent", "sha256"]) and "No such file" in m.loc["absent", "detail"]
     assert pd.isna(m.loc["garbage", "crop"])
     assert sorted(p.name for p in out.iterdir()) == ["pair.png"]  # no temporary files left
@@ -219,9 +219,10 @@ def test_argument_errors(tmp_path: Path) -> None:
         crop_faces([], tmp_path, multiple="all", progress=False)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="crop_size"):
         crop_faces([], tmp_path, crop_size=300, progress=False)
-    assert resolve_upsample("auto", 512) == 1 and resolve_upsample("auto", 1024) == 0
-    with pytest.raises(ValueError, match="upsample"):
-        resolve_upsample(-1, 100)
+    assert upsample_passes("auto") == (0, 1) and upsample_passes(2) == (2,)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="upsample"):
+            upsample_passes(bad)  # type: ignore[arg-type]
 
 
 def test_landmarks_do_not_depend_on_detection_scale(omi_dir: Path) -> None:

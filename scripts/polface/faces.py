@@ -6,13 +6,16 @@ Pipeline for one photograph (:func:`crop_faces` runs it over many and never rais
    ``too_small`` (shorter side below ``min_face``) or ``too_large`` (decompression-bomb guard).
 2. :func:`detect_faces`: dlib's HOG frontal face detector on a copy whose longer side is at most
    ``max_side`` pixels; boxes are mapped back to original pixel coordinates. The HOG detector's
-   smallest face is about 80 px in the image it scans, and each ``upsample`` step doubles the
-   image (halving that size, at about 4x the time). ``upsample="auto"`` (the default) upsamples
-   once when the scanned image's longer side is at most 512 px and not otherwise.
-   Measured on 101 OMI photographs (1024 px) on a shared 2-core CPU: scanning at 512 px without
-   upsampling took 32 ms per image and missed 1 face; at 1024 px without upsampling (the
-   default) 110 ms and found exactly one face in all 101; at 512 px with one upsampling 115 ms,
-   with one image reported as two faces.
+   smallest face is about 80 px in the image it scans; each ``upsample`` step doubles the image
+   (halving that size, at about 4x the time). ``upsample="auto"`` (the default) scans without
+   upsampling and, only if that finds no face, once more with one upsampling.
+   Measured on 201 OMI photographs (1024 px, every 5th) on a shared, busy 2-core CPU, upsample 0
+   alone: at 512 px 49 ms per image, one face in 200 and none in 1; at 640 and 768 px one image
+   without a face and one with two; at 1024 px 257 ms, one image without a face (a different one).
+   With ``auto``: exactly one face in all 201 both at 512 px (83 ms per image including the
+   downscaling) and at 1024 px (236 ms). Hence the default ``max_side=512``. Raise it for
+   photographs where faces are small (group photos, panoramas): with ``auto`` the smallest face
+   found is about 40 px in the scanned copy, i.e. ``40 * longer_side / max_side`` original px.
 3. Faces whose box is smaller than ``min_face`` px are ignored; none left gives ``too_small``
    (some face was detected) or ``no_face``. With several faces, ``multiple="largest"`` keeps the
    largest box (status ``ok``; ``n_faces`` records how many there were) and ``multiple="skip"``
@@ -88,7 +91,7 @@ STATUSES = (
 DEFAULT_CROP_SIZE = 224
 DEFAULT_MARGIN = 0.3
 DEFAULT_RESIZE_SHORTER = 256
-DEFAULT_MAX_SIDE = 1024
+DEFAULT_MAX_SIDE = 512
 DEFAULT_MIN_FACE = 40
 DEFAULT_MULTIPLE: Literal["largest", "skip"] = "largest"
 DEFAULT_UPSAMPLE: int | Literal["auto"] = "auto"
@@ -167,13 +170,13 @@ class Face:
         return self.width * self.height
 
 
-def resolve_upsample(upsample: int | Literal["auto"], scanned_side: int) -> int:
-    """Number of detector upsamplings: ``auto`` is 1 for a scanned side <= 512 px, else 0."""
+def upsample_passes(upsample: int | Literal["auto"]) -> tuple[int, ...]:
+    """Detector upsamplings to try in turn: ``auto`` is 0, then 1 if the first finds no face."""
     if upsample == "auto":
-        return 1 if scanned_side <= 512 else 0
-    if not isinstance(upsample, int) or upsample < 0:
+        return (0, 1)
+    if isinstance(upsample, bool) or not isinstance(upsample, int) or upsample < 0:
         raise ValueError(f"upsample must be a non-negative integer or 'auto', got {upsample!r}")
-    return upsample
+    return (upsample,)
 
 
 def detect_faces(
@@ -184,12 +187,16 @@ def detect_faces(
 ) -> list[Face]:
     """Detect frontal faces with dlib's HOG detector; boxes in ``rgb``'s pixel coordinates.
 
-    The detector scans a copy shrunk to at most ``max_side`` px on its longer side; returned
+    The detector scans a copy shrunk to at most ``max_side`` px on its longer side (upsampled
+    as :func:`upsample_passes` says, stopping at the first pass that finds a face); returned
     boxes are scaled back and clipped to the image. Sorted by decreasing area.
     """
     small, scale = downscale(rgb, max_side)
-    times = resolve_upsample(upsample, max(small.shape[:2]))
-    rects, scores, _ = _detector().run(np.ascontiguousarray(small), times, 0.0)
+    small = np.ascontiguousarray(small)
+    for times in upsample_passes(upsample):
+        rects, scores, _ = _detector().run(small, times, 0.0)
+        if len(rects):
+            break
     height, width = rgb.shape[:2]
     faces = []
     for rect, score in zip(rects, scores, strict=True):
@@ -275,10 +282,14 @@ def align_crop(
 
 
 def write_png_atomic(array: np.ndarray, path: Path) -> None:
-    """Write ``array`` as PNG to a temporary name beside ``path``, then rename it into place."""
+    """Write ``array`` as PNG to a temporary name beside ``path``, then rename it into place.
+
+    zlib level 1: lossless like any PNG, several times faster to write than the default level 6
+    for slightly larger files.
+    """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        Image.fromarray(array).save(tmp, format="PNG")
+        Image.fromarray(array).save(tmp, format="PNG", compress_level=1)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -437,7 +448,8 @@ def crop_faces(
         min_face: smallest accepted image side and face box side, in original pixels.
         multiple: ``largest`` keeps the largest face of several (status ``ok``), ``skip`` gives
             status ``multiple_faces``.
-        upsample: dlib detector upsamplings, or ``auto`` (1 if the scanned side <= 512 px).
+        upsample: dlib detector upsamplings, or ``auto``: none, then once more with one
+            upsampling if no face was found.
         align: rotate the crop so the eyes are level (5-point landmarks).
         max_pixels: images with more pixels get status ``too_large`` (default: Pillow's
             decompression-bomb limit).
@@ -458,7 +470,7 @@ def crop_faces(
             f"need 1 <= crop_size <= resize_shorter, got crop_size={crop_size}, "
             f"resize_shorter={resize_shorter}"
         )
-    resolve_upsample(upsample, 0)
+    upsample_passes(upsample)
     pairs = _image_ids(image_paths)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
