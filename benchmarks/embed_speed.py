@@ -46,7 +46,8 @@ def main() -> None:
     )
     parser.add_argument("--backends", nargs="+", default=["dlib", "vggface2"])
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--num-workers", type=int, default=0)
+    parser.add_argument("--num-workers", type=int, default=None, help="DataLoader workers")
+    parser.add_argument("--crop-workers", type=int, default=1, help="crop_faces processes")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--work", type=Path, default=None, help="scratch dir (default: temp)")
     args = parser.parse_args()
@@ -61,11 +62,12 @@ def main() -> None:
     print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
         f"torch {torch.__version__} with {torch.get_num_threads()} threads, device {device}, "
-        f"{args.n} images, batch {args.batch_size}, workers {args.num_workers}"
+        f"{args.n} images, batch {args.batch_size}, loader workers {args.num_workers}, "
+        f"crop workers {args.crop_workers}, load average {os.getloadavg()[0]:.1f}"
     )
 
     start = time.perf_counter()
-    manifest = crop_faces(images, work / "crops", progress=False)
+    manifest = crop_faces(images, work / "crops", num_workers=args.crop_workers, progress=False)
     t_crop = time.perf_counter() - start
     n_ok = int((manifest["status"] == "ok").sum())
     print(f"crop_faces: {n_ok}/{args.n} ok in {t_crop:.1f} s = {args.n / t_crop:.2f} images/s")

@@ -232,3 +232,17 @@ def test_landmarks_do_not_depend_on_detection_scale(omi_dir: Path) -> None:
     assert abs(full.left - half.left) < 40 and abs(full.right - half.right) < 40
     # Landmarks are found on the original image, so they stay close whichever scale found the box.
     assert np.abs(face_landmarks(rgb, full) - face_landmarks(rgb, half)).max() < 12
+
+
+def test_worker_processes_give_the_same_manifest(
+    omi_manifest: pd.DataFrame, omi_dir: Path, tmp_path: Path
+) -> None:
+    parallel = crop_faces(
+        [_omi(omi_dir, i) for i in OMI_IDS], tmp_path, num_workers=2, progress=False
+    )
+    assert parallel["image_id"].tolist() == omi_manifest["image_id"].tolist()
+    pd.testing.assert_frame_equal(
+        parallel.drop(columns=["crop"]), omi_manifest.drop(columns=["crop"])
+    )
+    for a, b in zip(parallel["crop"], omi_manifest["crop"], strict=True):
+        assert Path(a).parent == tmp_path and Path(a).read_bytes() == Path(b).read_bytes()
