@@ -181,6 +181,24 @@ def test_dlib_embeddings_of_real_faces(manifest: pd.DataFrame, tmp_path: Path) -
     assert min(others) > 0.45
 
 
+def test_dlib_resume_keys_on_source_hash_and_landmarks(
+    manifest: pd.DataFrame, tmp_path: Path
+) -> None:
+    kwargs = dict(out_path=tmp_path / "d.parquet", keep_parts=True, progress=False)
+    first = embed_crops(_subset(manifest, ["1", "2"]), "dlib", **kwargs)
+    grown = embed_crops(_subset(manifest, ["1", "2", "3"]), "dlib", **kwargs)
+    assert (first.n_computed, grown.n_computed, grown.n_reused) == (2, 1, 2)
+    _, before, _ = read_embeddings(tmp_path / "d.parquet")
+    # Moved landmarks (as if alignment had changed) make that row stale.
+    moved = _subset(manifest, ["1", "2", "3"])
+    moved.at[1, "landmarks"] = [v + 3.0 for v in moved.at[1, "landmarks"]]
+    redo = embed_crops(moved, "dlib", **kwargs)
+    assert (redo.n_computed, redo.n_reused) == (1, 2)
+    _, after, _ = read_embeddings(tmp_path / "d.parquet")
+    assert np.array_equal(after[[0, 2]], before[[0, 2]])
+    assert not np.array_equal(after[1], before[1])
+
+
 # ---------------------------------------------------------------- ResNet backends
 
 

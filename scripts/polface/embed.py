@@ -174,9 +174,10 @@ def download_once(url: str, dest: Path | str, sha256: str | None = None) -> Path
 
 def _ok_rows(manifest: pd.DataFrame, backend: Backend) -> pd.DataFrame:
     """The manifest's ``ok`` rows with the columns this backend needs, checked."""
-    needed = ["image_id", "status"]
-    needed += ["source", "sha256", "box_left", "box_top", "box_right", "box_bottom", "landmarks"]
-    if backend.layout is not None:
+    if backend.layout is None:
+        needed = ["image_id", "status", "source", "sha256"]
+        needed += ["box_left", "box_top", "box_right", "box_bottom", "landmarks"]
+    else:
         needed = ["image_id", "status", "crop"]
     absent = [c for c in needed if c not in manifest.columns]
     if absent:
@@ -438,7 +439,7 @@ def embed_crops(
     work.mkdir(parents=True, exist_ok=True)
 
     rows = _ok_rows(manifest, spec)
-    # dlib's network runs on the CPU whatever the device (dlib-bin has no CUDA).
+    # dlib runs on the CPU whatever the device (dlib-bin is built without CUDA).
     dev = resolve_device(device) if spec.layout is not None else torch.device("cpu")
     if num_workers is None:
         num_workers = min(8, os.cpu_count() or 1) if dev.type == "cuda" else 0
@@ -460,7 +461,8 @@ def embed_crops(
     ids = rows["image_id"].tolist()
     # Current input keys: crop hashes are computed only for ids a part already holds.
     if spec.layout is None:
-        current = {r["image_id"]: _dlib_input_key(r) for _, r in rows.iterrows()}
+        held = rows[rows["image_id"].isin(list(where))]
+        current = {r["image_id"]: _dlib_input_key(r) for _, r in held.iterrows()}
     else:
         crop_of = dict(zip(rows["image_id"], rows["crop"], strict=True))
         current = {
