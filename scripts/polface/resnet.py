@@ -25,6 +25,9 @@ input normalisation:
                  mean B 91.4953, G 103.8827, R 131.0912 (``resnet50_ft.prototxt``), with no
                  division by a standard deviation.
 
+Names and shapes are identical in the two layouts, so the VGGFace2 pickle also loads without any
+error into a torchvision-layout ResNet-50 (several public projects do this) and then computes
+different features: the layout must be chosen explicitly, never inferred from the file.
 At 224 x 224 both poolings give 56 x 56 maps. Batch norm uses eps = 1e-5 (the default of both
 Caffe's BatchNorm layer and torch). The pickle conversion has no ``num_batches_tracked``
 buffers; they are unused in evaluation and treated as optional by :mod:`polface.weights`.
