@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from polface.embed import embed_crops, resolve_device
 from polface.faces import crop_faces
 from polface.resnet import ResNet50

@@ -22,11 +22,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from PIL import Image
+from safetensors.numpy import save_file
+
 from polface.embed import BACKENDS, embed_crops, read_embeddings, resolve_device
 from polface.faces import crop_faces
 from polface.resnet import ResNet50
 from polface.weights import WeightsMismatchError, load_weights, sidecar_path
-from safetensors.numpy import save_file
 
 CROP = {"crop_size": 112, "resize_shorter": 128, "margin": 0.3}
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+
 from polface.faces import (
     MANIFEST_COLUMNS,
     Face,

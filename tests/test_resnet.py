@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from polface.resnet import (
     IMAGENET_MEAN,
     IMAGENET_STD,
