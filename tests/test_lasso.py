@@ -157,7 +157,10 @@ f <- glmnet(x, tab$y, family = fam)
 write.csv(data.frame(lambda = f$lambda, a0 = f$a0, dev = f$dev.ratio, df = f$df),
           file.path(dir, "path.csv"), row.names = FALSE)
 write.csv(t(as.matrix(f$beta)), file.path(dir, "beta.csv"), row.names = FALSE)
-cv <- cv.glmnet(x, tab$y, family = fam, foldid = tab$fold)
+cv <- cv.glmnet(x, tab$y, family = fam, foldid = tab$fold, keep = TRUE)
+imin <- match(cv$lambda.min, cv$lambda)
+write.csv(data.frame(preval = cv$fit.preval[, imin]), file.path(dir, "preval.csv"),
+          row.names = FALSE)
 write.csv(data.frame(lambda = cv$lambda, cvm = cv$cvm, cvsd = cv$cvsd),
           file.path(dir, "cv.csv"), row.names = FALSE)
 write.csv(data.frame(lambda_min = cv$lambda.min, lambda_1se = cv$lambda.1se),
@@ -204,6 +207,9 @@ def test_against_r_glmnet(tmp_path: Path, family: str, n: int, p: int) -> None:
     np.testing.assert_allclose(cv.cvsd, r_cv["cvsd"], rtol=1e-5)
     assert cv.lambda_min == pytest.approx(r_opt["lambda_min"].iloc[0], rel=1e-10)
     assert cv.lambda_1se == pytest.approx(r_opt["lambda_1se"].iloc[0], rel=1e-10)
+    # held-out predictions at lambda.min (cv.glmnet's fit.preval, on the link scale)
+    preval = pd.read_csv(tmp_path / "preval.csv")["preval"].to_numpy()
+    np.testing.assert_allclose(cv.oof_link, preval, rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("family", ["binomial", "gaussian"])

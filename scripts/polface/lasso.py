@@ -168,6 +168,9 @@ class CVResult:
         lambda_min: the largest lambda with the smallest ``cvm``.
         lambda_1se: the largest lambda with ``cvm <= cvm[index_min] + cvsd[index_min]``.
         stopped_early: whether :class:`EarlyStop` ended the paths.
+        oof_link: (n,) held-out linear predictor of every row at ``lambda_min`` from the fold
+            model that did not see it (cv.glmnet's ``fit.preval`` column of lambda.min, on the
+            link scale; gaussian: the prediction itself).
     """
 
     path: LassoPath
@@ -181,7 +184,7 @@ class CVResult:
     lambda_min: float
     lambda_1se: float
     stopped_early: bool
-    extra: dict = field(default_factory=dict)
+    oof_link: np.ndarray
 
     def link(
         self, X: np.ndarray, s: Literal["lambda.min", "lambda.1se"] = "lambda.min"
@@ -666,17 +669,22 @@ class _CVPlan:
     fold_n: np.ndarray
 
 
-def _fold_measure(pr: _Problems, family: Family, k: int, track: _Track, s: float) -> float:
-    """Mean held-out measure of fold problem k at lambda s (interpolated as predict.glmnet)."""
+def _fold_link(track: _Track, s: float) -> np.ndarray:
+    """Held-out link of a fold at lambda s: linear interpolation between its neighbouring
+    solutions, clamped to its first and last, as ``predict.glmnet(s = ...)`` interpolates."""
     knots = np.asarray(track.lambdas)
     s = min(max(s, knots[-1]), knots[0])
     idx = int(np.argmax(knots <= s))
     if knots[idx] == s or idx == 0:
-        eta = track.eta_test[idx]
-    else:
-        left, right = idx - 1, idx
-        frac = (s - knots[right]) / (knots[left] - knots[right])
-        eta = frac * track.eta_test[left] + (1.0 - frac) * track.eta_test[right]
+        return track.eta_test[idx]
+    left, right = idx - 1, idx
+    frac = (s - knots[right]) / (knots[left] - knots[right])
+    return frac * track.eta_test[left] + (1.0 - frac) * track.eta_test[right]
+
+
+def _fold_measure(pr: _Problems, family: Family, k: int, track: _Track, s: float) -> float:
+    """Mean held-out deviance (binomial) or squared error (gaussian) of fold k at lambda s."""
+    eta = _fold_link(track, s)
     y = pr.y[pr.test_rows[k]]
     if family == "gaussian":
         return float(np.mean((y - eta) ** 2))
@@ -1048,7 +1056,10 @@ def cv_lasso(
     )
     length = fold_meas.shape[1]
     path = _finish_path(tracks[0], family, xm, xs, pr, n, length)
-    return _cv_summary(path, fold_meas, fold_n, stop_m is not None)
+    result = _cv_summary(path, fold_meas, fold_n, stop_m is not None)
+    for k in range(1, len(tracks)):
+        result.oof_link[pr.test_rows[k]] = _fold_link(tracks[k], result.lambda_min)
+    return result
 
 
 def _cv_summary(
@@ -1076,4 +1087,5 @@ def _cv_summary(
         lambda_min=float(lam[imin]),
         lambda_1se=float(lam[i1se]),
         stopped_early=stopped_early,
+        oof_link=np.full(int(fold_n.sum()), np.nan),
     )
