@@ -210,7 +210,7 @@ class CVResult:
 # compiled kernels
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam):  # pragma: no cover - compiled
     """One soft-thresholded coordinate update of variable j; returns the change of beta[j]."""
     n = X.shape[0]
@@ -237,7 +237,7 @@ def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam):  # pragma: no cover - co
     return d
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _linear_predictor(X, c, s, beta, b0, act, nin, eta):  # pragma: no cover - compiled
     """eta = b0 + sum over active j of beta_j (X_j - c_j) / s_j, for every row."""
     n = X.shape[0]
@@ -257,7 +257,7 @@ def _linear_predictor(X, c, s, beta, b0, act, nin, eta):  # pragma: no cover - c
                 eta[i] += f * X[i, j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _solve_lambda(
     X, y, w, c, s, ju, lam, lam_prev, gaussian, screen, shr, pmin, exmx, maxit, nx,
     beta, b0, eta, r, v, xv, ga, strong, slist, mm, act, bs, ivec, out,
