@@ -768,11 +768,16 @@ def _drive(
             prev[computed] = ctl.big
         else:
             prev = np.array([seqs[k][min(i - 1, lens[k] - 1)] / pr.ys[k] for k in range(K)])
-        _step_all(
-            X, pr.Y, pr.W, pr.C, pr.S, pr.JU, lam, prev, running, gaussian, st.screen, shr,
-            ctl.pmin, ctl.exmx, ctl.maxit, st.pmax, BETA, B0, ETA, R, V, XV, GA, STRONG,
-            SLIST, MM, ACT, BS, IVEC, OUT,
-        )
+        # one problem per chunk: the threads share the problems dynamically
+        chunk = numba.set_parallel_chunksize(1)
+        try:
+            _step_all(
+                X, pr.Y, pr.W, pr.C, pr.S, pr.JU, lam, prev, running, gaussian, st.screen, shr,
+                ctl.pmin, ctl.exmx, ctl.maxit, st.pmax, BETA, B0, ETA, R, V, XV, GA, STRONG,
+                SLIST, MM, ACT, BS, IVEC, OUT,
+            )
+        finally:
+            numba.set_parallel_chunksize(chunk)
         for k in np.flatnonzero(running):
             tr = tracks[k]
             status = int(OUT[k, 0])
