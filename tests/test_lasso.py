@@ -285,3 +285,34 @@ def test_bad_input_is_refused() -> None:
         lasso_path(bad, y)
     with pytest.raises(ValueError, match="3 folds"):
         cv_lasso(X, y, np.arange(50) % 2)
+
+
+def _held_out_deviance(path: LassoPath, X: np.ndarray, y: np.ndarray, lambdas: np.ndarray):
+    """Held-out binomial deviance at ``lambdas``, the link interpolated linearly in lambda
+    between the path's solutions and clamped at its ends (predict.glmnet's rule)."""
+    links = np.array([path.link(X, i) for i in range(len(path.lambdas))])  # (L, m)
+    knots = path.lambdas[::-1]
+    out = []
+    for s in lambdas:
+        eta = np.array([np.interp(s, knots, col[::-1]) for col in links.T])
+        prob = np.clip(1 / (1 + np.exp(-eta)), 1e-5, 1 - 1e-5)
+        out.append(np.mean(-2 * (y * np.log(prob) + (1 - y) * np.log(1 - prob))))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("fold_lambdas", ["own", "shared"])
+def test_fold_measures_equal_separate_fold_fits(fold_lambdas: str) -> None:
+    """Each fold's curve equals a separate fit on its training rows: on the fold's own default
+    sequence, interpolated at the full-data lambdas (cv.glmnet 4.1), or on the full sequence."""
+    X, y = _synthetic(240, 40, seed=9, family="binomial")
+    fold = np.arange(240) % 4
+    cv = cv_lasso(X, y, fold, fold_lambdas=fold_lambdas)
+    for k in range(4):
+        train = fold != k
+        if fold_lambdas == "own":
+            alone = lasso_path(X[train], y[train])
+            assert alone.lambdas[0] != cv.lambdas[0]
+        else:
+            alone = lasso_path(X[train], y[train], lambdas=cv.lambdas)
+        expected = _held_out_deviance(alone, X[~train], y[~train], cv.lambdas)
+        np.testing.assert_allclose(cv.fold_measure[k], expected, rtol=1e-9)

@@ -692,45 +692,80 @@ def _fold_measure(pr: _Problems, family: Family, k: int, track: _Track, s: float
     return float(np.mean(-2.0 * (y * np.log(prob) + (1.0 - y) * np.log(1.0 - prob))))
 
 
+class _CDSolver:
+    """glmnet's coordinate descent for K problems at once (the exact solver).
+
+    The interface :func:`_drive` uses (a batched solver elsewhere provides the same): ``GA``
+    (K, p), the |gradient| of each standardised column at the null model; after each
+    :meth:`step`, ``OUT`` (K, 5) = [status, training deviance per unit weight, passes,
+    nonzeros, sum of IRLS weights], ``B0`` (K,) and ``BETA`` (K, p) on each problem's
+    standardised scale, ``ETA`` (K, n) the link of every row on that scale.
+    """
+
+    def __init__(self, pr: _Problems, st: _Settings) -> None:
+        K, n = pr.Y.shape
+        p = pr.X.shape[1]
+        self.pr, self.st = pr, st
+        gaussian = st.family == "gaussian"
+        self.BETA = np.zeros((K, p))
+        self.B0 = np.zeros(K)
+        self.ETA = np.zeros((K, n))
+        self.R = np.zeros((K, n))
+        self.V = np.zeros((K, n))
+        self.XV = np.zeros((K, p))
+        self.GA = np.zeros((K, p))
+        self.STRONG = np.zeros((K, p), dtype=np.uint8)
+        self.SLIST = np.zeros((K, p), dtype=np.int64)
+        self.MM = np.zeros((K, p), dtype=np.int64)
+        self.ACT = np.zeros((K, p), dtype=np.int64)
+        self.BS = np.zeros((K, p))
+        self.IVEC = np.zeros((K, 3), dtype=np.int64)
+        self.OUT = np.zeros((K, 5))
+        for k in range(K):
+            if gaussian:
+                self.V[k] = pr.W[k]
+                self.R[k] = pr.W[k] * pr.Y[k]
+            else:
+                q0 = float(pr.W[k] @ pr.Y[k])
+                self.B0[k] = math.log(q0 / (1 - q0))
+                self.ETA[k] = self.B0[k]
+                self.V[k] = pr.W[k] * q0 * (1 - q0)
+                self.R[k] = pr.W[k] * (pr.Y[k] - q0)
+        _gradients(pr.X, self.R, pr.C, pr.S, pr.JU, self.GA)
+        self.shr = st.ctl.thresh * pr.dev0
+
+    def step(self, lam: np.ndarray, prev: np.ndarray, running: np.ndarray) -> None:
+        """Solve every running problem at its standardised lambda ``lam`` (warm starts)."""
+        pr, st, ctl = self.pr, self.st, self.st.ctl
+        # one problem per chunk: the threads share the problems dynamically
+        chunk = numba.set_parallel_chunksize(1)
+        try:
+            _step_all(
+                pr.X, pr.Y, pr.W, pr.C, pr.S, pr.JU, lam, prev, running,
+                st.family == "gaussian", st.screen, self.shr, ctl.pmin, ctl.exmx, ctl.maxit,
+                st.pmax, self.BETA, self.B0, self.ETA, self.R, self.V, self.XV, self.GA,
+                self.STRONG, self.SLIST, self.MM, self.ACT, self.BS, self.IVEC, self.OUT,
+            )
+        finally:
+            numba.set_parallel_chunksize(chunk)
+
+
 def _drive(
     pr: _Problems, st: _Settings, user_lambdas: np.ndarray | None, own_folds: bool,
-    cv: _CVPlan | None,
+    cv: _CVPlan | None, solver: type = _CDSolver,
 ) -> tuple[list, np.ndarray | None, int | None]:
     """Advance all problems in lockstep, one lambda index at a time, in parallel.
 
     Problem 0 is the full data; with ``cv`` the others are folds, scored at problem 0's lambdas.
-    Returns the tracks, the fold measures (K - 1, L) and the index where EarlyStop fired.
+    ``solver`` is a class with :class:`_CDSolver`'s interface. Returns the tracks, the fold
+    measures (K - 1, L) and the index where EarlyStop fired.
     """
-    X = pr.X
     K, n = pr.Y.shape
-    p = X.shape[1]
+    p = pr.X.shape[1]
     ctl = st.ctl
     gaussian = st.family == "gaussian"
-    BETA = np.zeros((K, p))
-    B0 = np.zeros(K)
-    ETA = np.zeros((K, n))
-    R = np.zeros((K, n))
-    V = np.zeros((K, n))
-    XV = np.zeros((K, p))
-    GA = np.zeros((K, p))
-    STRONG = np.zeros((K, p), dtype=np.uint8)
-    SLIST = np.zeros((K, p), dtype=np.int64)
-    MM = np.zeros((K, p), dtype=np.int64)
-    ACT = np.zeros((K, p), dtype=np.int64)
-    BS = np.zeros((K, p))
-    IVEC = np.zeros((K, 3), dtype=np.int64)
-    OUT = np.zeros((K, 5))
-    for k in range(K):
-        if gaussian:
-            V[k] = pr.W[k]
-            R[k] = pr.W[k] * pr.Y[k]
-        else:
-            q0 = float(pr.W[k] @ pr.Y[k])
-            B0[k] = math.log(q0 / (1 - q0))
-            ETA[k] = B0[k]
-            V[k] = pr.W[k] * q0 * (1 - q0)
-            R[k] = pr.W[k] * (pr.Y[k] - q0)
-    _gradients(X, R, pr.C, pr.S, pr.JU, GA)
+    sol = solver(pr, st)
+    GA, OUT, B0, BETA, ETA = sol.GA, sol.OUT, sol.B0, sol.BETA, sol.ETA
     # every problem's lambda sequence (original units) and whether it is glmnet-computed
     seqs: list[np.ndarray] = []
     computed = np.zeros(K, dtype=bool)
@@ -745,7 +780,6 @@ def _drive(
         else:
             seqs.append(seqs[0])
     lens = np.array([len(q) for q in seqs])
-    shr = ctl.thresh * pr.dev0
     mnl = min(ctl.mnlam, st.nlambda)
     tracks = [_Track() for _ in range(K)]
     running = np.ones(K, dtype=np.bool_)
@@ -768,16 +802,7 @@ def _drive(
             prev[computed] = ctl.big
         else:
             prev = np.array([seqs[k][min(i - 1, lens[k] - 1)] / pr.ys[k] for k in range(K)])
-        # one problem per chunk: the threads share the problems dynamically
-        chunk = numba.set_parallel_chunksize(1)
-        try:
-            _step_all(
-                X, pr.Y, pr.W, pr.C, pr.S, pr.JU, lam, prev, running, gaussian, st.screen, shr,
-                ctl.pmin, ctl.exmx, ctl.maxit, st.pmax, BETA, B0, ETA, R, V, XV, GA, STRONG,
-                SLIST, MM, ACT, BS, IVEC, OUT,
-            )
-        finally:
-            numba.set_parallel_chunksize(chunk)
+        sol.step(lam, prev, running)
         for k in np.flatnonzero(running):
             tr = tracks[k]
             status = int(OUT[k, 0])
@@ -984,6 +1009,19 @@ def lasso_path(
     Returns:
         The path, coefficients on the original scale.
     """
+    return _path(
+        X, y, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, type_gaussian, control,
+        dtype, _CDSolver,
+    )
+
+
+def _path(
+    X: np.ndarray, y: np.ndarray, family: Family, nlambda: int,
+    lambda_min_ratio: float | None, lambdas: np.ndarray | None, dfmax: int | None,
+    pmax: int | None, type_gaussian: str | None, control: GlmnetControl | None, dtype: type,
+    solver: type,
+) -> LassoPath:
+    """:func:`lasso_path` with a given solver class."""
     Xs, xm, xs = _standardise(X, dtype)
     n, p = Xs.shape
     y = _check_y(y, n, family)
@@ -991,7 +1029,7 @@ def lasso_path(
         family, n, p, nlambda, lambda_min_ratio, dfmax, pmax, type_gaussian, control
     )
     pr = _setup(Xs, y, np.ones((1, n), dtype=bool), family, xs)
-    tracks, _, _ = _drive(pr, st, _check_lambdas(lambdas), False, None)
+    tracks, _, _ = _drive(pr, st, _check_lambdas(lambdas), False, None, solver)
     return _finish_path(tracks[0], family, xm, xs, pr, n)
 
 
@@ -1036,6 +1074,20 @@ def cv_lasso(
     Returns:
         The CV curve, lambda.min, lambda.1se and the full-data path.
     """
+    return _cross_validate(
+        X, y, foldid, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, type_gaussian,
+        fold_lambdas, early_stop, n_threads, control, dtype, _CDSolver,
+    )
+
+
+def _cross_validate(
+    X: np.ndarray, y: np.ndarray, foldid: np.ndarray, family: Family, nlambda: int,
+    lambda_min_ratio: float | None, lambdas: np.ndarray | None, dfmax: int | None,
+    pmax: int | None, type_gaussian: str | None, fold_lambdas: str,
+    early_stop: EarlyStop | None, n_threads: int | None, control: GlmnetControl | None,
+    dtype: type, solver: type,
+) -> CVResult:
+    """:func:`cv_lasso` with a given solver class."""
     Xs, xm, xs = _standardise(X, dtype)
     n, p = Xs.shape
     y = _check_y(y, n, family)
@@ -1057,7 +1109,8 @@ def cv_lasso(
     pr = _setup(Xs, y, train, family, xs)
     fold_n = (~train[1:]).sum(axis=1).astype(np.float64)
     tracks, fold_meas, stop_m = _drive(
-        pr, st, _check_lambdas(lambdas), fold_lambdas == "own", _CVPlan(early_stop, fold_n)
+        pr, st, _check_lambdas(lambdas), fold_lambdas == "own", _CVPlan(early_stop, fold_n),
+        solver,
     )
     length = fold_meas.shape[1]
     path = _finish_path(tracks[0], family, xm, xs, pr, n, length)
