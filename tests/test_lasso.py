@@ -316,3 +316,31 @@ def test_fold_measures_equal_separate_fold_fits(fold_lambdas: str) -> None:
             alone = lasso_path(X[train], y[train], lambdas=cv.lambdas)
         expected = _held_out_deviance(alone, X[~train], y[~train], cv.lambdas)
         np.testing.assert_allclose(cv.fold_measure[k], expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize(("family", "polish"), [("binomial", True), ("gaussian", True),
+                                                ("binomial", False)])
+def test_torch_fista_matches_coordinate_descent(family: str, polish: bool) -> None:
+    """The batched FISTA solver (torch, CPU here) finds the same solutions and lambda.min."""
+    pytest.importorskip("torch")
+    from polface.lasso_torch import cv_lasso_torch, lasso_path_torch
+
+    X, y = _synthetic(200, 30, seed=4, family=family)
+    fold = np.arange(200) % 5
+    rule = EarlyStop()
+    tight = cv_lasso(X, y, fold, family, early_stop=rule, control=GlmnetControl(thresh=1e-13))
+    exact = cv_lasso(X, y, fold, family, early_stop=rule)
+    fista = cv_lasso_torch(X, y, fold, family, early_stop=rule, polish=polish)
+    assert len(fista.lambdas) == len(exact.lambdas)
+    assert fista.index_min == exact.index_min
+    # without polishing X is stored as float32, which moves lambda_max by a few ulp of float32
+    np.testing.assert_allclose(fista.lambdas, exact.lambdas, rtol=1e-12 if polish else 1e-5)
+    np.testing.assert_allclose(fista.path.beta, tight.path.beta, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(fista.path.a0, tight.path.a0, rtol=0, atol=1e-3)
+    scale = max(1.0, y.std())
+    np.testing.assert_allclose(fista.path.beta, exact.path.beta, rtol=0, atol=1e-3 * scale)
+    np.testing.assert_allclose(fista.cvm, exact.cvm, rtol=1e-3)
+    path = lasso_path_torch(X, y, family, nlambda=20, polish=polish)
+    ref = lasso_path(X, y, family, nlambda=20, control=GlmnetControl(thresh=1e-13))
+    assert len(path.lambdas) == len(ref.lambdas)
+    np.testing.assert_allclose(path.beta, ref.beta, rtol=0, atol=1e-3)

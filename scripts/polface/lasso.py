@@ -35,9 +35,16 @@ conventions documented for R's ``glmnet``/``cv.glmnet`` (4.1) and ``glmnet.contr
 All problems of one CV (the full data and every fold) are solved in lockstep, one lambda at a
 time, in parallel over the cores (numba ``prange``); a fold is a set of observation weights over
 one shared standardised copy of X, and each fold's own standardisation is applied implicitly as
-``(Xs - c) / s``, so no per-fold copy of X is made. The optional early stop (:class:`EarlyStop`)
-ends every path once the mean held-out deviance has stayed above its running minimum for
-``patience`` consecutive lambdas.
+``(Xs - c) / s``, so no per-fold copy of X is made (``dtype=np.float32`` stores that copy in
+single precision; sums are always accumulated in float64). The kernels' dot products are
+reassociated (vectorised) sums: results are deterministic for a given build and agree with R's
+Fortran to about 1e-15 on the test problems. The optional early stop (:class:`EarlyStop`) ends
+every path once the mean held-out measure has stayed above its running minimum (by more than a
+tolerance) for ``patience`` consecutive lambdas; the final model is the same whenever the curve
+does not fall to a new minimum after such a run.
+
+numba caches the compiled kernels beside this file (``cache=True``), or in its user-wide cache
+directory where that is not writable (``NUMBA_CACHE_DIR`` overrides both).
 """
 
 from __future__ import annotations
@@ -49,6 +56,17 @@ from typing import Literal
 import numba
 import numpy as np
 from numba import njit, prange
+
+__all__ = [
+    "CVResult",
+    "EarlyStop",
+    "Family",
+    "GlmnetControl",
+    "LassoPath",
+    "cv_lasso",
+    "lambda_max",
+    "lasso_path",
+]
 
 Family = Literal["binomial", "gaussian"]
 
