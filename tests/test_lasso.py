@@ -328,9 +328,10 @@ def test_torch_fista_matches_coordinate_descent(family: str, polish: bool) -> No
     X, y = _synthetic(200, 30, seed=4, family=family)
     fold = np.arange(200) % 5
     rule = EarlyStop()
-    tight = cv_lasso(X, y, fold, family, early_stop=rule, control=GlmnetControl(thresh=1e-13))
-    exact = cv_lasso(X, y, fold, family, early_stop=rule)
-    fista = cv_lasso_torch(X, y, fold, family, early_stop=rule, polish=polish)
+    opts = {"early_stop": rule, "nlambda": 40}
+    tight = cv_lasso(X, y, fold, family, control=GlmnetControl(thresh=1e-13), **opts)
+    exact = cv_lasso(X, y, fold, family, **opts)
+    fista = cv_lasso_torch(X, y, fold, family, polish=polish, **opts)
     assert len(fista.lambdas) == len(exact.lambdas)
     assert fista.index_min == exact.index_min
     # without polishing X is stored as float32, which moves lambda_max by a few ulp of float32
