@@ -25,17 +25,26 @@ conventions documented for R's ``glmnet``/``cv.glmnet`` (4.1) and ``glmnet.contr
 * gaussian: glmnet's default "covariance" algorithm (p < 500) visits every variable in each full
   pass, its "naive" one only the strong set; both start each new lambda with active-set passes
   once the active set has been iterated on (their iterates are reproduced with naive updates);
-* ``cv_lasso`` reproduces ``cv.glmnet(foldid = ...)``: the lambda sequence of the full data, every
-  fold fitted on it, held-out binomial deviance (probabilities clipped to ``[1e-5, 1 - 1e-5]``) or
+* ``cv_lasso`` reproduces ``cv.glmnet(foldid = ...)`` of glmnet 4.1: the lambda sequence of the
+  full data; every fold fitted on its own default sequence and its held-out predictions
+  interpolated linearly at the full-data lambdas (as ``predict.glmnet(s = ...)``); held-out
+  binomial deviance (probabilities clipped to ``[1e-5, 1 - 1e-5]``) or
   squared error, fold means averaged with the fold sizes as weights, ``cvsd``, ``lambda.min`` and
   ``lambda.1se``; the model is the full-data path.
 
 All problems of one CV (the full data and every fold) are solved in lockstep, one lambda at a
 time, in parallel over the cores (numba ``prange``); a fold is a set of observation weights over
 one shared standardised copy of X, and each fold's own standardisation is applied implicitly as
-``(Xs - c) / s``, so no per-fold copy of X is made. The optional early stop (:class:`EarlyStop`)
-ends every path once the mean held-out deviance has stayed above its running minimum for
-``patience`` consecutive lambdas.
+``(Xs - c) / s``, so no per-fold copy of X is made (``dtype=np.float32`` stores that copy in
+single precision; sums are always accumulated in float64). The kernels' dot products are
+reassociated (vectorised) sums: results are deterministic for a given build and agree with R's
+Fortran to about 1e-15 on the test problems. The optional early stop (:class:`EarlyStop`) ends
+every path once the mean held-out measure has stayed above its running minimum (by more than a
+tolerance) for ``patience`` consecutive lambdas; the final model is the same whenever the curve
+does not fall to a new minimum after such a run.
+
+numba caches the compiled kernels beside this file (``cache=True``), or in its user-wide cache
+directory where that is not writable (``NUMBA_CACHE_DIR`` overrides both).
 """
 
 from __future__ import annotations
@@ -47,6 +56,17 @@ from typing import Literal
 import numba
 import numpy as np
 from numba import njit, prange
+
+__all__ = [
+    "CVResult",
+    "EarlyStop",
+    "Family",
+    "GlmnetControl",
+    "LassoPath",
+    "cv_lasso",
+    "lambda_max",
+    "lasso_path",
+]
 
 Family = Literal["binomial", "gaussian"]
 
@@ -117,7 +137,6 @@ class LassoPath:
         null_dev: null deviance (binomial: ``2 * n`` times the mean negative log-likelihood of the
             intercept-only model, as R reports ``nulldev``; gaussian: the total sum of squares).
         df: number of nonzero coefficients, shape (L,).
-        npasses: total coordinate-descent passes.
         stop_reason: why the path ended (``"nlambda"``, ``"fdev"``, ``"devmax"``, ``"dfmax"``,
             ``"pmax"``, ``"saturated"``, ``"maxit"`` or ``"early_stop"``).
     """
@@ -129,7 +148,6 @@ class LassoPath:
     dev_ratio: np.ndarray
     null_dev: float
     df: np.ndarray
-    npasses: int
     stop_reason: str
 
     def link(self, X: np.ndarray, step: int) -> np.ndarray:
@@ -168,6 +186,9 @@ class CVResult:
         lambda_min: the largest lambda with the smallest ``cvm``.
         lambda_1se: the largest lambda with ``cvm <= cvm[index_min] + cvsd[index_min]``.
         stopped_early: whether :class:`EarlyStop` ended the paths.
+        oof_link: (n,) held-out linear predictor of every row at ``lambda_min`` from the fold
+            model that did not see it (cv.glmnet's ``fit.preval`` column of lambda.min, on the
+            link scale; gaussian: the prediction itself).
     """
 
     path: LassoPath
@@ -181,7 +202,7 @@ class CVResult:
     lambda_min: float
     lambda_1se: float
     stopped_early: bool
-    extra: dict = field(default_factory=dict)
+    oof_link: np.ndarray
 
     def link(
         self, X: np.ndarray, s: Literal["lambda.min", "lambda.1se"] = "lambda.min"
@@ -207,7 +228,7 @@ class CVResult:
 # compiled kernels
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam):  # pragma: no cover - compiled
     """One soft-thresholded coordinate update of variable j; returns the change of beta[j]."""
     n = X.shape[0]
@@ -234,7 +255,7 @@ def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam):  # pragma: no cover - co
     return d
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _linear_predictor(X, c, s, beta, b0, act, nin, eta):  # pragma: no cover - compiled
     """eta = b0 + sum over active j of beta_j (X_j - c_j) / s_j, for every row."""
     n = X.shape[0]
@@ -254,43 +275,15 @@ def _linear_predictor(X, c, s, beta, b0, act, nin, eta):  # pragma: no cover - c
                 eta[i] += f * X[i, j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _solve_lambda(
-    X,
-    y,
-    w,
-    t,
-    c,
-    s,
-    ju,
-    lam,
-    lam_prev,
-    gaussian,
-    screen,
-    shr,
-    pmin,
-    exmx,
-    maxit,
-    nx,
-    beta,
-    b0,
-    eta,
-    r,
-    v,
-    xv,
-    ga,
-    strong,
-    slist,
-    mm,
-    act,
-    bs,
-    ivec,
-    out,
+    X, y, w, c, s, ju, lam, lam_prev, gaussian, screen, shr, pmin, exmx, maxit, nx,
+    beta, b0, eta, r, v, xv, ga, strong, slist, mm, act, bs, ivec, out,
 ):  # pragma: no cover - compiled
     """Solve one problem at one lambda from its warm start (state arrays are updated in place).
 
     ivec holds [nin, nstrong, active loop has run]; out receives
-    [status, train_dev, test_sum, npass, nnz, xmz].
+    [status, train_dev, npass, nnz, xmz].
     """
     n, p = X.shape
     nin = ivec[0]
@@ -455,110 +448,49 @@ def _solve_lambda(
                 ns += 1
     ivec[0] = min(nin, nx)
     ivec[1] = ns
-    # deviance on the training rows and the held-out measure
+    # linear predictor of every row (held-out rows included) and the training deviance
     if gaussian or status != _OK:
         _linear_predictor(X, c, s, beta, b0[0], act, ivec[0], eta)
     train = 0.0
-    test = 0.0
     for i in range(n):
+        wi = w[i]
+        if wi <= 0.0:
+            continue
         e = eta[i]
         if gaussian:
             res = y[i] - e
-            train += w[i] * res * res
-            test += t[i] * res * res
+            train += wi * res * res
         else:
-            if w[i] > 0.0:
-                q = 1.0 / (1.0 + math.exp(-min(max(e, -exmx), exmx)))
-                q = min(max(q, pmin), 1.0 - pmin)
-                if y[i] > 0.0:
-                    train -= w[i] * y[i] * math.log(q)
-                if y[i] < 1.0:
-                    train -= w[i] * (1.0 - y[i]) * math.log(1.0 - q)
-            if t[i] > 0.0:
-                q = 1.0 / (1.0 + math.exp(-e))
-                q = min(max(q, 1e-5), 1.0 - 1e-5)
-                test -= t[i] * 2.0 * (y[i] * math.log(q) + (1.0 - y[i]) * math.log(1.0 - q))
+            q = 1.0 / (1.0 + math.exp(-min(max(e, -exmx), exmx)))
+            q = min(max(q, pmin), 1.0 - pmin)
+            if y[i] > 0.0:
+                train -= wi * y[i] * math.log(q)
+            if y[i] < 1.0:
+                train -= wi * (1.0 - y[i]) * math.log(1.0 - q)
     nnz = 0
     for li in range(ivec[0]):
         if beta[act[li]] != 0.0:
             nnz += 1
     out[0] = status
     out[1] = train
-    out[2] = test
-    out[3] = npass
-    out[4] = nnz
-    out[5] = xmz
+    out[2] = npass
+    out[3] = nnz
+    out[4] = xmz
 
 
 @njit(cache=True, parallel=True)
 def _step_all(
-    X,
-    Y,
-    W,
-    T,
-    C,
-    S,
-    JU,
-    lam,
-    lam_prev,
-    run,
-    gaussian,
-    screen,
-    shr,
-    pmin,
-    exmx,
-    maxit,
-    nx,
-    BETA,
-    B0,
-    ETA,
-    R,
-    V,
-    XV,
-    GA,
-    STRONG,
-    SLIST,
-    MM,
-    ACT,
-    BS,
-    IVEC,
-    OUT,
+    X, Y, W, C, S, JU, lam, lam_prev, run, gaussian, screen, shr, pmin, exmx, maxit, nx,
+    BETA, B0, ETA, R, V, XV, GA, STRONG, SLIST, MM, ACT, BS, IVEC, OUT,
 ):  # pragma: no cover - compiled
     """Advance every running problem k by one lambda, in parallel over problems."""
     K = Y.shape[0]
     for k in prange(K):
         if run[k]:
             _solve_lambda(
-                X,
-                Y[k],
-                W[k],
-                T[k],
-                C[k],
-                S[k],
-                JU[k],
-                lam[k],
-                lam_prev[k],
-                gaussian,
-                screen,
-                shr[k],
-                pmin,
-                exmx,
-                maxit,
-                nx,
-                BETA[k],
-                B0[k : k + 1],
-                ETA[k],
-                R[k],
-                V[k],
-                XV[k],
-                GA[k],
-                STRONG[k],
-                SLIST[k],
-                MM[k],
-                ACT[k],
-                BS[k],
-                IVEC[k],
-                OUT[k],
+                X, Y[k], W[k], C[k], S[k], JU[k], lam[k], lam_prev[k], gaussian, screen,
+                shr[k], pmin, exmx, maxit, nx, BETA[k], B0[k:k + 1], ETA[k], R[k], V[k], XV[k],
+                GA[k], STRONG[k], SLIST[k], MM[k], ACT[k], BS[k], IVEC[k], OUT[k],
             )
 
 
@@ -614,6 +546,8 @@ def _gradients(X, R, C, S, JU, GA):  # pragma: no cover - compiled
 # Python driver
 
 
+
+
 def _standardise(X: np.ndarray, dtype: type) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (Xs, xm, xs): one Fortran-ordered standardised copy and the column moments."""
     X = np.asarray(X)
@@ -625,12 +559,12 @@ def _standardise(X: np.ndarray, dtype: type) -> tuple[np.ndarray, np.ndarray, np
     Xs = np.empty(X.shape, dtype=dtype, order="F")
     np.subtract(X, xm.astype(dtype), out=Xs, casting="same_kind")
     xs = np.sqrt(np.einsum("ij,ij->j", Xs, Xs, dtype=np.float64) / X.shape[0])
-    safe = np.where(xs > 0, xs, 1.0)
-    Xs /= safe.astype(dtype)
+    Xs /= np.where(xs > 0, xs, 1.0).astype(dtype)
     return Xs, xm, xs
 
 
 def _check_y(y: np.ndarray, n: int, family: Family) -> np.ndarray:
+    """The response as float64, checked against the family."""
     y = np.asarray(y, dtype=np.float64).ravel()
     if y.shape[0] != n:
         raise ValueError(f"y has {y.shape[0]} values but X has {n} rows")
@@ -648,36 +582,40 @@ def _check_y(y: np.ndarray, n: int, family: Family) -> np.ndarray:
 
 @dataclass
 class _Problems:
-    """Lockstep state of K problems over one shared standardised X."""
+    """K problems over one shared standardised X: problem k trains on the rows with W[k] > 0."""
 
     X: np.ndarray
-    Y: np.ndarray
-    W: np.ndarray
-    T: np.ndarray
-    C: np.ndarray
-    S: np.ndarray
-    JU: np.ndarray
-    ym: np.ndarray
+    Y: np.ndarray  # (K, n) response (gaussian: standardised by each problem's training rows)
+    W: np.ndarray  # (K, n) observation weights, summing to 1 over the training rows
+    C: np.ndarray  # (K, p) each problem's column centres on the scale of X
+    S: np.ndarray  # (K, p) and SDs: its standardised column j is (X_j - C_kj) / S_kj
+    JU: np.ndarray  # (K, p) usable (non-constant) columns
+    ym: np.ndarray  # (K,) response centre and scale (gaussian; 0 and 1 for binomial)
     ys: np.ndarray
-    dev0: np.ndarray
+    dev0: np.ndarray  # (K,) null deviance per unit weight (the threshold's scale)
+    nk: np.ndarray  # (K,) training rows
+    test_rows: list  # held-out row indices per problem
+    y: np.ndarray  # (n,) the original response
 
 
-def _setup(Xs: np.ndarray, y: np.ndarray, train: np.ndarray, family: Family) -> _Problems:
-    """Problem k trains on rows ``train[k]`` (bool, (K, n)) and is tested on the rest."""
+def _setup(
+    Xs: np.ndarray, y: np.ndarray, train: np.ndarray, family: Family, xs: np.ndarray
+) -> _Problems:
+    """Problem k trains on rows ``train[k]`` (bool, (K, n)); problem 0 must be the full data."""
     K, n = train.shape
     p = Xs.shape[1]
     nk = train.sum(axis=1)
     if np.any(nk < 2):
         raise ValueError("every fit needs at least 2 training rows")
     W = np.where(train, 1.0 / nk[:, None], 0.0)
-    T = (~train).astype(np.float64)
     C = np.zeros((K, p))
     S = np.ones((K, p))
     JU = np.zeros((K, p), dtype=np.bool_)
     _moments(Xs, W, C, S, JU)
-    full = train.all(axis=1)
-    C[full] = 0.0
-    S[full] = 1.0
+    # the full data is standardised exactly (Xs itself)
+    C[0] = 0.0
+    S[0] = 1.0
+    JU[0] = xs > 0
     Y = np.empty((K, n))
     ym = np.zeros(K)
     ys = np.ones(K)
@@ -696,213 +634,8 @@ def _setup(Xs: np.ndarray, y: np.ndarray, train: np.ndarray, family: Family) -> 
                 raise ValueError("a binomial training set has only one class")
             Y[k] = y
             dev0[k] = -(q0 * math.log(q0) + (1 - q0) * math.log(1 - q0))
-    return _Problems(Xs, Y, W, T, C, S, JU, ym, ys, dev0)
-
-
-@dataclass
-class _Run:
-    """What the lockstep driver returns."""
-
-    lam_std: np.ndarray  # (L,) lambdas of problem 0 on its standardised scale
-    b0: list
-    beta: list
-    dev_ratio: list
-    df: list
-    test: np.ndarray  # (K, L) held-out sums
-    npass: int
-    stop_reason: str
-    stopped_early: bool
-
-
-def _drive(
-    pr: _Problems,
-    family: Family,
-    lam_orig: np.ndarray,
-    computed: bool,
-    ctl: GlmnetControl,
-    dfmax: int,
-    pmax: int,
-    early: EarlyStop | None,
-    fold_n: np.ndarray | None,
-    fold_scale: np.ndarray | None = None,
-    screen: bool = True,
-) -> _Run:
-    """Run all problems in lockstep down ``lam_orig`` (original units); problem 0 is recorded.
-
-    With ``computed`` the first lambda is ``big`` for problem 0 and glmnet's path stops apply
-    to problem 0; the other problems (folds) follow problem 0's length. Without ``screen``
-    every full coordinate-descent pass visits all variables (no strong-rule screening).
-    """
-    X = pr.X
-    K, n = pr.Y.shape
-    p = X.shape[1]
-    gaussian = family == "gaussian"
-    BETA = np.zeros((K, p))
-    B0 = np.zeros(K)
-    ETA = np.zeros((K, n))
-    R = np.zeros((K, n))
-    V = np.zeros((K, n))
-    XV = np.zeros((K, p))
-    GA = np.zeros((K, p))
-    STRONG = np.zeros((K, p), dtype=np.uint8)
-    SLIST = np.zeros((K, p), dtype=np.int64)
-    MM = np.zeros((K, p), dtype=np.int64)
-    ACT = np.zeros((K, p), dtype=np.int64)
-    BS = np.zeros((K, p))
-    IVEC = np.zeros((K, 3), dtype=np.int64)
-    OUT = np.zeros((K, 6))
-    for k in range(K):
-        if gaussian:
-            V[k] = pr.W[k]
-            R[k] = pr.W[k] * pr.Y[k]
-        else:
-            q0 = float(pr.W[k] @ pr.Y[k])
-            B0[k] = math.log(q0 / (1 - q0))
-            ETA[k] = B0[k]
-            V[k] = pr.W[k] * q0 * (1 - q0)
-            R[k] = pr.W[k] * (pr.Y[k] - q0)
-    _gradients(X, R, pr.C, pr.S, pr.JU, GA)
-    shr = ctl.thresh * pr.dev0
-    scale = 1.0 / pr.ys  # original lambda -> each problem's standardised lambda
-    L = len(lam_orig)
-    test = np.zeros((K, L))
-    rec_b0: list = []
-    rec_beta: list = []
-    rec_dev: list = []
-    rec_df: list = []
-    run = np.ones(K, dtype=np.bool_)
-    frozen = np.zeros(K, dtype=np.bool_)
-    npass_total = 0
-    stop_reason = "nlambda"
-    stopped_early = False
-    best = np.inf
-    risen = 0
-    mnl = min(ctl.mnlam, L)
-    for m in range(L):
-        lam = lam_orig[m] * scale
-        if m == 0:
-            lam_prev = lam.copy()
-            if computed:
-                lam[0] = ctl.big
-                lam_prev[0] = ctl.big
-        else:
-            lam_prev = lam_orig[m - 1] * scale
-        _step_all(
-            X,
-            pr.Y,
-            pr.W,
-            pr.T,
-            pr.C,
-            pr.S,
-            pr.JU,
-            lam,
-            lam_prev,
-            run,
-            gaussian,
-            screen,
-            shr,
-            ctl.pmin,
-            ctl.exmx,
-            ctl.maxit,
-            pmax,
-            BETA,
-            B0,
-            ETA,
-            R,
-            V,
-            XV,
-            GA,
-            STRONG,
-            SLIST,
-            MM,
-            ACT,
-            BS,
-            IVEC,
-            OUT,
-        )
-        status = OUT[:, 0].astype(int)
-        npass_total += int(OUT[0, 3])
-        # folds that failed keep their last held-out measure (as cv.glmnet pads predictions)
-        for k in range(1, K):
-            if frozen[k] or (run[k] and status[k] in (_MAXIT, _PMAX)):
-                frozen[k] = True
-                run[k] = False
-                test[k, m] = test[k, m - 1] if m > 0 else np.nan
-            else:
-                test[k, m] = OUT[k, 2]
-        if status[0] in (_MAXIT, _PMAX):
-            stop_reason = "maxit" if status[0] == _MAXIT else "pmax"
-            break
-        if gaussian:
-            dev = 1.0 - OUT[0, 1]
-        else:
-            dev = 1.0 - OUT[0, 1] / pr.dev0[0]
-        rec_b0.append(B0[0])
-        rec_beta.append(BETA[0].copy())
-        rec_dev.append(dev)
-        rec_df.append(int(OUT[0, 4]))
-        if status[0] == _SATURATED:
-            stop_reason = "saturated"
-            break
-        if early is not None and fold_n is not None and K > 1:
-            cvm = float(np.sum(test[1:, m] * fold_scale) / np.sum(fold_n))
-            if cvm < best:
-                best = cvm
-            if cvm > best + early.tol * abs(best):
-                risen += 1
-            else:
-                risen = 0
-            if risen >= early.patience:
-                stop_reason = "early_stop"
-                stopped_early = True
-                break
-        if computed and m + 1 >= mnl:
-            if rec_df[-1] > dfmax:
-                stop_reason = "dfmax"
-                break
-            if dev > ctl.devmax:
-                stop_reason = "devmax"
-                break
-            prev = rec_dev[-2] if m > 0 else 0.0
-            if gaussian:
-                if dev - prev < ctl.fdev * dev:
-                    stop_reason = "fdev"
-                    break
-            elif dev - prev < ctl.fdev:
-                stop_reason = "fdev"
-                break
-    nrec = len(rec_b0)
-    return _Run(
-        lam_std=lam_orig[:nrec] * scale[0],
-        b0=rec_b0,
-        beta=rec_beta,
-        dev_ratio=rec_dev,
-        df=rec_df,
-        test=test[:, :nrec],
-        npass=npass_total,
-        stop_reason=stop_reason,
-        stopped_early=stopped_early,
-    )
-
-
-def lambda_max(X: np.ndarray, y: np.ndarray, family: Family = "binomial") -> float:
-    """The smallest lambda at which every coefficient is zero (original units of glmnet)."""
-    Xs, _, xs = _standardise(X, np.float64)
-    y = _check_y(y, Xs.shape[0], family)
-    pr = _setup(Xs, y, np.ones((1, Xs.shape[0]), dtype=bool), family)
-    pr.JU[0] &= xs > 0
-    return _lambda_max_std(pr, family) * float(pr.ys[0])
-
-
-def _lambda_max_std(pr: _Problems, family: Family) -> float:
-    w = pr.W[0]
-    if family == "gaussian":
-        r = w * pr.Y[0]
-    else:
-        r = w * (pr.Y[0] - float(w @ pr.Y[0]))
-    ga = np.zeros((1, pr.X.shape[1]))
-    _gradients(pr.X, r[None, :], pr.C[:1], pr.S[:1], pr.JU[:1], ga)
-    return float(ga[0].max())
+    test_rows = [np.flatnonzero(~train[k]) for k in range(K)]
+    return _Problems(Xs, Y, W, C, S, JU, ym, ys, dev0, nk, test_rows, y)
 
 
 def _lambda_sequence(lmax: float, nlambda: int, ratio: float, eps: float) -> np.ndarray:
@@ -920,58 +653,342 @@ def _lambda_sequence(lmax: float, nlambda: int, ratio: float, eps: float) -> np.
     return lam
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """Path settings shared by every problem of one fit."""
+
+    family: Family
+    nlambda: int
+    ratio: float | None
+    dfmax: int
+    pmax: int
+    screen: bool
+    ctl: GlmnetControl
+
+
+@dataclass
+class _Track:
+    """What one problem has produced so far."""
+
+    lambdas: list = field(default_factory=list)  # reported lambdas (original units)
+    b0: list = field(default_factory=list)  # standardised-scale solutions (problem 0 only)
+    beta: list = field(default_factory=list)
+    dev: list = field(default_factory=list)
+    df: list = field(default_factory=list)
+    eta_test: list = field(default_factory=list)  # held-out link (original units), folds only
+    reason: str = ""
+
+
+@dataclass
+class _CVPlan:
+    """How the folds are scored and when the lockstep CV may stop."""
+
+    early: EarlyStop | None
+    fold_n: np.ndarray
+
+
+def _fold_link(track: _Track, s: float) -> np.ndarray:
+    """Held-out link of a fold at lambda s: linear interpolation between its neighbouring
+    solutions, clamped to its first and last, as ``predict.glmnet(s = ...)`` interpolates."""
+    knots = np.asarray(track.lambdas)
+    s = min(max(s, knots[-1]), knots[0])
+    idx = int(np.argmax(knots <= s))
+    if knots[idx] == s or idx == 0:
+        return track.eta_test[idx]
+    left, right = idx - 1, idx
+    frac = (s - knots[right]) / (knots[left] - knots[right])
+    return frac * track.eta_test[left] + (1.0 - frac) * track.eta_test[right]
+
+
+def _fold_measure(pr: _Problems, family: Family, k: int, track: _Track, s: float) -> float:
+    """Mean held-out deviance (binomial) or squared error (gaussian) of fold k at lambda s."""
+    eta = _fold_link(track, s)
+    y = pr.y[pr.test_rows[k]]
+    if family == "gaussian":
+        return float(np.mean((y - eta) ** 2))
+    prob = np.clip(1.0 / (1.0 + np.exp(-eta)), 1e-5, 1.0 - 1e-5)
+    return float(np.mean(-2.0 * (y * np.log(prob) + (1.0 - y) * np.log(1.0 - prob))))
+
+
+class _CDSolver:
+    """glmnet's coordinate descent for K problems at once (the exact solver).
+
+    The interface :func:`_drive` uses (a batched solver elsewhere provides the same): ``GA``
+    (K, p), the |gradient| of each standardised column at the null model; after each
+    :meth:`step`, ``OUT`` (K, 5) = [status, training deviance per unit weight, passes,
+    nonzeros, sum of IRLS weights], ``B0`` (K,) and ``BETA`` (K, p) on each problem's
+    standardised scale, ``ETA`` (K, n) the link of every row on that scale.
+    """
+
+    def __init__(self, pr: _Problems, st: _Settings) -> None:
+        K, n = pr.Y.shape
+        p = pr.X.shape[1]
+        self.pr, self.st = pr, st
+        gaussian = st.family == "gaussian"
+        self.BETA = np.zeros((K, p))
+        self.B0 = np.zeros(K)
+        self.ETA = np.zeros((K, n))
+        self.R = np.zeros((K, n))
+        self.V = np.zeros((K, n))
+        self.XV = np.zeros((K, p))
+        self.GA = np.zeros((K, p))
+        self.STRONG = np.zeros((K, p), dtype=np.uint8)
+        self.SLIST = np.zeros((K, p), dtype=np.int64)
+        self.MM = np.zeros((K, p), dtype=np.int64)
+        self.ACT = np.zeros((K, p), dtype=np.int64)
+        self.BS = np.zeros((K, p))
+        self.IVEC = np.zeros((K, 3), dtype=np.int64)
+        self.OUT = np.zeros((K, 5))
+        for k in range(K):
+            if gaussian:
+                self.V[k] = pr.W[k]
+                self.R[k] = pr.W[k] * pr.Y[k]
+            else:
+                q0 = float(pr.W[k] @ pr.Y[k])
+                self.B0[k] = math.log(q0 / (1 - q0))
+                self.ETA[k] = self.B0[k]
+                self.V[k] = pr.W[k] * q0 * (1 - q0)
+                self.R[k] = pr.W[k] * (pr.Y[k] - q0)
+        _gradients(pr.X, self.R, pr.C, pr.S, pr.JU, self.GA)
+        self.shr = st.ctl.thresh * pr.dev0
+
+    def step(self, lam: np.ndarray, prev: np.ndarray, running: np.ndarray) -> None:
+        """Solve every running problem at its standardised lambda ``lam`` (warm starts)."""
+        pr, st, ctl = self.pr, self.st, self.st.ctl
+        # one problem per chunk: the threads share the problems dynamically
+        chunk = numba.set_parallel_chunksize(1)
+        try:
+            _step_all(
+                pr.X, pr.Y, pr.W, pr.C, pr.S, pr.JU, lam, prev, running,
+                st.family == "gaussian", st.screen, self.shr, ctl.pmin, ctl.exmx, ctl.maxit,
+                st.pmax, self.BETA, self.B0, self.ETA, self.R, self.V, self.XV, self.GA,
+                self.STRONG, self.SLIST, self.MM, self.ACT, self.BS, self.IVEC, self.OUT,
+            )
+        finally:
+            numba.set_parallel_chunksize(chunk)
+
+
+def _drive(
+    pr: _Problems, st: _Settings, user_lambdas: np.ndarray | None, own_folds: bool,
+    cv: _CVPlan | None, solver: type = _CDSolver,
+) -> tuple[list, np.ndarray | None, int | None]:
+    """Advance all problems in lockstep, one lambda index at a time, in parallel.
+
+    Problem 0 is the full data; with ``cv`` the others are folds, scored at problem 0's lambdas.
+    ``solver`` is a class with :class:`_CDSolver`'s interface. Returns the tracks, the fold
+    measures (K - 1, L) and the index where EarlyStop fired.
+    """
+    K, n = pr.Y.shape
+    p = pr.X.shape[1]
+    ctl = st.ctl
+    gaussian = st.family == "gaussian"
+    sol = solver(pr, st)
+    GA, OUT, B0, BETA, ETA = sol.GA, sol.OUT, sol.B0, sol.BETA, sol.ETA
+    # every problem's lambda sequence (original units) and whether it is glmnet-computed
+    seqs: list[np.ndarray] = []
+    computed = np.zeros(K, dtype=bool)
+    for k in range(K):
+        if user_lambdas is not None:
+            seqs.append(user_lambdas)
+        elif k == 0 or own_folds:
+            ratio = st.ratio if st.ratio is not None else (0.01 if pr.nk[k] < p else 1e-4)
+            lmax = float(GA[k][pr.JU[k]].max()) if pr.JU[k].any() else 0.0
+            seqs.append(_lambda_sequence(lmax, st.nlambda, ratio, ctl.eps) * pr.ys[k])
+            computed[k] = True
+        else:
+            seqs.append(seqs[0])
+    lens = np.array([len(q) for q in seqs])
+    mnl = min(ctl.mnlam, st.nlambda)
+    tracks = [_Track() for _ in range(K)]
+    running = np.ones(K, dtype=np.bool_)
+    lam0 = seqs[0]
+    horizon = len(lam0)
+    folds = K - 1
+    fold_meas = np.full((folds, horizon), np.nan) if cv is not None else None
+    next_m = 0
+    best = np.inf
+    risen = 0
+    stop_m: int | None = None
+    for i in range(int(lens.max())):
+        running &= i < lens
+        if not running.any():
+            break
+        lam = np.array([seqs[k][min(i, lens[k] - 1)] / pr.ys[k] for k in range(K)])
+        if i == 0:
+            prev = lam.copy()
+            lam[computed] = ctl.big
+            prev[computed] = ctl.big
+        else:
+            prev = np.array([seqs[k][min(i - 1, lens[k] - 1)] / pr.ys[k] for k in range(K)])
+        sol.step(lam, prev, running)
+        for k in np.flatnonzero(running):
+            tr = tracks[k]
+            status = int(OUT[k, 0])
+            if status in (_MAXIT, _PMAX):
+                running[k] = False
+                tr.reason = "maxit" if status == _MAXIT else "pmax"
+                continue
+            dev = 1.0 - OUT[k, 1] / pr.dev0[k]
+            tr.lambdas.append(float(seqs[k][i]))
+            tr.dev.append(dev)
+            tr.df.append(int(OUT[k, 3]))
+            if k == 0:
+                tr.b0.append(float(B0[0]))
+                tr.beta.append(BETA[0].copy())
+            elif cv is not None:
+                tr.eta_test.append(pr.ym[k] + pr.ys[k] * ETA[k, pr.test_rows[k]])
+            if status == _SATURATED:
+                running[k] = False
+                tr.reason = "saturated"
+            elif i + 1 == lens[k]:
+                running[k] = False
+                tr.reason = "nlambda"
+            elif computed[k] and i + 1 >= mnl:
+                reason = _glmnet_stop(tr, gaussian, st, ctl)
+                if reason:
+                    running[k] = False
+                    tr.reason = reason
+        if cv is None:
+            continue
+        if not running[0] and stop_m is None:
+            horizon = len(tracks[0].lambdas)
+        # score every full-data lambda that all folds have passed, and apply the early stop
+        while next_m < horizon and stop_m is None:
+            s = lam0[next_m]
+            if not all(
+                not running[k] or tracks[k].lambdas[-1] <= s for k in range(1, K)
+            ):
+                break
+            for k in range(1, K):
+                fold_meas[k - 1, next_m] = _fold_measure(pr, st.family, k, tracks[k], s)
+            if cv.early is not None:
+                cvm = float(cv.fold_n @ fold_meas[:, next_m] / cv.fold_n.sum())
+                best = min(best, cvm)
+                risen = risen + 1 if cvm > best + cv.early.tol * abs(best) else 0
+                if risen >= cv.early.patience:
+                    stop_m = next_m
+                    horizon = next_m + 1
+                    running[1:] = False
+            next_m += 1
+        if stop_m is not None and len(tracks[0].lambdas) >= horizon and running[0]:
+            running[0] = False
+            tracks[0].reason = "early_stop"
+        # folds whose path has gone below every lambda still to be scored are not needed
+        for k in range(1, K):
+            if running[k] and tracks[k].lambdas and tracks[k].lambdas[-1] <= lam0[horizon - 1]:
+                running[k] = False
+    if cv is not None:
+        if stop_m is None:
+            horizon = len(tracks[0].lambdas)
+        for m in range(next_m, horizon):
+            for k in range(1, K):
+                fold_meas[k - 1, m] = _fold_measure(pr, st.family, k, tracks[k], lam0[m])
+        fold_meas = fold_meas[:, :horizon]
+        if stop_m is not None and len(tracks[0].lambdas) > horizon:
+            tracks[0].reason = "early_stop"
+    return tracks, fold_meas, stop_m
+
+
+def _glmnet_stop(tr: _Track, gaussian: bool, st: _Settings, ctl: GlmnetControl) -> str:
+    """glmnet's path stops after a lambda (checked from the mnlam-th lambda on), or ''."""
+    dev = tr.dev[-1]
+    prev = tr.dev[-2] if len(tr.dev) > 1 else 0.0
+    if tr.df[-1] > st.dfmax:
+        return "dfmax"
+    if gaussian:
+        if dev - prev < ctl.fdev * dev:
+            return "fdev"
+    elif dev - prev < ctl.fdev:
+        return "fdev"
+    if dev > ctl.devmax:
+        return "devmax"
+    return ""
+
+
 def _set_threads(n_threads: int | None) -> None:
     limit = numba.config.NUMBA_NUM_THREADS
     numba.set_num_threads(max(1, min(limit, n_threads or limit)))
 
 
 def _finish_path(
-    run: _Run,
-    family: Family,
-    lam_orig: np.ndarray,
-    xm: np.ndarray,
-    xs: np.ndarray,
-    pr: _Problems,
-    n: int,
+    tr: _Track, family: Family, xm: np.ndarray, xs: np.ndarray, pr: _Problems, n: int,
+    length: int | None = None,
 ) -> LassoPath:
     """Convert problem 0's recorded standardised solutions to the original scale."""
-    L = len(run.b0)
+    L = len(tr.b0) if length is None else length
     safe = np.where(xs > 0, xs, 1.0)
-    beta_std = np.array(run.beta).reshape(L, -1)
+    beta_std = np.array(tr.beta[:L]).reshape(L, -1)
     yscale = float(pr.ys[0])
     beta = beta_std * (yscale / safe)[None, :]
-    a0 = np.array(run.b0) * yscale + float(pr.ym[0]) - beta @ xm
+    a0 = np.array(tr.b0[:L]) * yscale + float(pr.ym[0]) - beta @ xm
     if family == "binomial":
         null_dev = 2.0 * n * float(pr.dev0[0])
     else:
         null_dev = n * yscale**2
     return LassoPath(
         family=family,
-        lambdas=lam_orig[:L].copy(),
+        lambdas=np.array(tr.lambdas[:L]),
         a0=a0,
         beta=beta,
-        dev_ratio=np.array(run.dev_ratio),
+        dev_ratio=np.array(tr.dev[:L]),
         null_dev=null_dev,
-        df=np.array(run.df, dtype=np.int64),
-        npasses=run.npass,
-        stop_reason=run.stop_reason,
+        df=np.array(tr.df[:L], dtype=np.int64),
+        stop_reason=tr.reason or "nlambda",
     )
 
 
-def _path_settings(
-    n: int,
-    p: int,
-    nlambda: int,
-    lambda_min_ratio: float | None,
-    dfmax: int | None,
-    pmax: int | None,
-) -> tuple[float, int, int]:
-    ratio = (0.01 if n < p else 1e-4) if lambda_min_ratio is None else lambda_min_ratio
-    if not 0 < ratio < 1:
-        raise ValueError(f"lambda_min_ratio must be in (0, 1), got {ratio}")
+def _settings(
+    family: Family, n: int, p: int, nlambda: int, lambda_min_ratio: float | None,
+    dfmax: int | None, pmax: int | None, type_gaussian: str | None,
+    control: GlmnetControl | None,
+) -> _Settings:
+    """Check the options and fill in glmnet's defaults."""
+    if lambda_min_ratio is not None and not 0 < lambda_min_ratio < 1:
+        raise ValueError(f"lambda_min_ratio must be in (0, 1), got {lambda_min_ratio}")
+    if nlambda < 3:
+        raise ValueError("nlambda must be at least 3")
     dfm = p + 1 if dfmax is None else dfmax
     pmx = min(dfm * 2 + 20, p) if pmax is None else pmax
-    return ratio, dfm, pmx
+    return _Settings(
+        family=family,
+        nlambda=nlambda,
+        ratio=lambda_min_ratio,
+        dfmax=dfm,
+        pmax=pmx,
+        screen=_screens(family, p, type_gaussian),
+        ctl=control or GlmnetControl(),
+    )
+
+
+def _screens(family: Family, p: int, type_gaussian: str | None) -> bool:
+    """Whether full passes are screened by the strong rule (all but gaussian "covariance")."""
+    if family != "gaussian":
+        return True
+    kind = type_gaussian or ("covariance" if p < 500 else "naive")
+    if kind not in ("covariance", "naive"):
+        raise ValueError(f"type_gaussian must be 'covariance' or 'naive', got {kind!r}")
+    return kind == "naive"
+
+
+def _check_lambdas(lambdas: np.ndarray | None) -> np.ndarray | None:
+    if lambdas is None:
+        return None
+    lam = np.asarray(lambdas, dtype=np.float64).ravel()
+    if lam.size < 1 or np.any(lam <= 0) or np.any(np.diff(lam) > 0):
+        raise ValueError("lambdas must be positive and non-increasing")
+    return lam
+
+
+def lambda_max(X: np.ndarray, y: np.ndarray, family: Family = "binomial") -> float:
+    """The smallest lambda at which every coefficient is zero (glmnet's units)."""
+    Xs, _, xs = _standardise(X, np.float64)
+    y = _check_y(y, Xs.shape[0], family)
+    pr = _setup(Xs, y, np.ones((1, Xs.shape[0]), dtype=bool), family, xs)
+    w = pr.W[0]
+    r = w * pr.Y[0] if family == "gaussian" else w * (pr.Y[0] - float(w @ pr.Y[0]))
+    ga = np.zeros((1, Xs.shape[1]))
+    _gradients(Xs, r[None, :], pr.C[:1], pr.S[:1], pr.JU[:1], ga)
+    return float(ga[0].max()) * float(pr.ys[0])
 
 
 def lasso_path(
@@ -1010,39 +1027,28 @@ def lasso_path(
     Returns:
         The path, coefficients on the original scale.
     """
-    ctl = control or GlmnetControl()
+    return _path(
+        X, y, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, type_gaussian, control,
+        dtype, _CDSolver,
+    )
+
+
+def _path(
+    X: np.ndarray, y: np.ndarray, family: Family, nlambda: int,
+    lambda_min_ratio: float | None, lambdas: np.ndarray | None, dfmax: int | None,
+    pmax: int | None, type_gaussian: str | None, control: GlmnetControl | None, dtype: type,
+    solver: type,
+) -> LassoPath:
+    """:func:`lasso_path` with a given solver class."""
     Xs, xm, xs = _standardise(X, dtype)
     n, p = Xs.shape
     y = _check_y(y, n, family)
-    ratio, dfm, pmx = _path_settings(n, p, nlambda, lambda_min_ratio, dfmax, pmax)
-    pr = _setup(Xs, y, np.ones((1, n), dtype=bool), family)
-    pr.JU[0] &= xs > 0
-    if lambdas is None:
-        lam = _lambda_sequence(_lambda_max_std(pr, family), nlambda, ratio, ctl.eps) * pr.ys[0]
-        computed = True
-    else:
-        lam = _check_lambdas(lambdas)
-        computed = False
-    screen = _screens(family, p, type_gaussian)
-    run = _drive(pr, family, lam, computed, ctl, dfm, pmx, None, None, None, screen)
-    return _finish_path(run, family, lam, xm, xs, pr, n)
-
-
-def _screens(family: Family, p: int, type_gaussian: str | None) -> bool:
-    """Whether full passes are screened by the strong rule (all but gaussian "covariance")."""
-    if family != "gaussian":
-        return True
-    kind = type_gaussian or ("covariance" if p < 500 else "naive")
-    if kind not in ("covariance", "naive"):
-        raise ValueError(f"type_gaussian must be 'covariance' or 'naive', got {kind!r}")
-    return kind == "naive"
-
-
-def _check_lambdas(lambdas: np.ndarray) -> np.ndarray:
-    lam = np.asarray(lambdas, dtype=np.float64).ravel()
-    if lam.size < 1 or np.any(lam <= 0) or np.any(np.diff(lam) > 0):
-        raise ValueError("lambdas must be positive and non-increasing")
-    return lam
+    st = _settings(
+        family, n, p, nlambda, lambda_min_ratio, dfmax, pmax, type_gaussian, control
+    )
+    pr = _setup(Xs, y, np.ones((1, n), dtype=bool), family, xs)
+    tracks, _, _ = _drive(pr, st, _check_lambdas(lambdas), False, None, solver)
+    return _finish_path(tracks[0], family, xm, xs, pr, n)
 
 
 def cv_lasso(
@@ -1056,31 +1062,50 @@ def cv_lasso(
     lambdas: np.ndarray | None = None,
     dfmax: int | None = None,
     pmax: int | None = None,
+    type_gaussian: Literal["covariance", "naive"] | None = None,
+    fold_lambdas: Literal["own", "shared"] = "own",
     early_stop: EarlyStop | None = None,
     n_threads: int | None = None,
-    type_gaussian: Literal["covariance", "naive"] | None = None,
     control: GlmnetControl | None = None,
     dtype: type = np.float64,
 ) -> CVResult:
-    """Cross-validate the lasso path as ``cv.glmnet(X, y, family, foldid = foldid)``.
+    """Cross-validate the lasso path exactly as ``cv.glmnet(X, y, family, foldid = foldid)``.
 
-    The lambda sequence is that of the full data (``lasso_path``); every fold is fitted on it
-    (without glmnet's path stops, like a user-supplied sequence) and all paths are advanced one
-    lambda at a time in parallel over ``n_threads`` cores. The measure is the mean held-out
-    binomial deviance (``type.measure = "deviance"``) or squared error (gaussian ``"mse"``).
+    As R glmnet 4.1 does, the full-data path (``lasso_path``) gives the lambda sequence and the
+    final model, and each fold is fitted on its *own* default lambda sequence (its own
+    lambda_max and path stops); its held-out predictions at the full-data lambdas are
+    interpolated linearly between its neighbouring solutions (``predict.glmnet(s = lambda)``,
+    clamped at the ends). ``fold_lambdas = "shared"`` instead fits every fold on the full-data
+    sequence itself. The measure is the mean held-out binomial deviance (``type.measure =
+    "deviance"``, probabilities clipped to [1e-5, 1 - 1e-5]) or squared error (gaussian
+    ``"mse"``). All paths advance one lambda at a time in parallel over ``n_threads`` cores.
 
     Args:
         X, y, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, type_gaussian, control,
-            dtype: as in :func:`lasso_path`.
+            dtype: as in :func:`lasso_path` (user ``lambdas`` are used by every fold, as in R).
         foldid: (n,) fold labels (any integers; each label is one fold).
+        fold_lambdas: ``"own"`` (cv.glmnet 4.1) or ``"shared"`` (see above).
         early_stop: stop all paths once the mean CV measure has clearly passed its minimum
-            (:class:`EarlyStop`); ``None`` runs the whole sequence exactly like cv.glmnet.
+            (:class:`EarlyStop`); ``None`` scores the whole sequence exactly like cv.glmnet.
         n_threads: cores to use (default all that numba sees).
 
     Returns:
         The CV curve, lambda.min, lambda.1se and the full-data path.
     """
-    ctl = control or GlmnetControl()
+    return _cross_validate(
+        X, y, foldid, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, type_gaussian,
+        fold_lambdas, early_stop, n_threads, control, dtype, _CDSolver,
+    )
+
+
+def _cross_validate(
+    X: np.ndarray, y: np.ndarray, foldid: np.ndarray, family: Family, nlambda: int,
+    lambda_min_ratio: float | None, lambdas: np.ndarray | None, dfmax: int | None,
+    pmax: int | None, type_gaussian: str | None, fold_lambdas: str,
+    early_stop: EarlyStop | None, n_threads: int | None, control: GlmnetControl | None,
+    dtype: type, solver: type,
+) -> CVResult:
+    """:func:`cv_lasso` with a given solver class."""
     Xs, xm, xs = _standardise(X, dtype)
     n, p = Xs.shape
     y = _check_y(y, n, family)
@@ -1090,26 +1115,27 @@ def cv_lasso(
     folds = np.unique(foldid)
     if folds.size < 3:
         raise ValueError("cv needs at least 3 folds (cv.glmnet's minimum)")
-    ratio, dfm, pmx = _path_settings(n, p, nlambda, lambda_min_ratio, dfmax, pmax)
+    if fold_lambdas not in ("own", "shared"):
+        raise ValueError(f"fold_lambdas must be 'own' or 'shared', got {fold_lambdas!r}")
+    st = _settings(
+        family, n, p, nlambda, lambda_min_ratio, dfmax, pmax, type_gaussian, control
+    )
     train = np.ones((1 + folds.size, n), dtype=bool)
     for k, f in enumerate(folds):
         train[k + 1] = foldid != f
     _set_threads(n_threads)
-    pr = _setup(Xs, y, train, family)
-    pr.JU[0] &= xs > 0
-    if lambdas is None:
-        lam = _lambda_sequence(_lambda_max_std(pr, family), nlambda, ratio, ctl.eps) * pr.ys[0]
-        computed = True
-    else:
-        lam = _check_lambdas(lambdas)
-        computed = False
+    pr = _setup(Xs, y, train, family, xs)
     fold_n = (~train[1:]).sum(axis=1).astype(np.float64)
-    fold_scale = pr.ys[1:] ** 2 if family == "gaussian" else np.ones(folds.size)
-    screen = _screens(family, p, type_gaussian)
-    run = _drive(pr, family, lam, computed, ctl, dfm, pmx, early_stop, fold_n, fold_scale, screen)
-    path = _finish_path(run, family, lam, xm, xs, pr, n)
-    fold_measure = run.test[1:] * (fold_scale / fold_n)[:, None]
-    return _cv_summary(path, fold_measure, fold_n, run.stopped_early)
+    tracks, fold_meas, stop_m = _drive(
+        pr, st, _check_lambdas(lambdas), fold_lambdas == "own", _CVPlan(early_stop, fold_n),
+        solver,
+    )
+    length = fold_meas.shape[1]
+    path = _finish_path(tracks[0], family, xm, xs, pr, n, length)
+    result = _cv_summary(path, fold_meas, fold_n, stop_m is not None)
+    for k in range(1, len(tracks)):
+        result.oof_link[pr.test_rows[k]] = _fold_link(tracks[k], result.lambda_min)
+    return result
 
 
 def _cv_summary(
@@ -1121,7 +1147,7 @@ def _cv_summary(
     cvm = wts @ fold_measure
     cvsd = np.sqrt((wts @ (fold_measure - cvm[None, :]) ** 2) / (K - 1))
     lam = path.lambdas
-    cvmin = np.nanmin(cvm)
+    cvmin = np.min(cvm)
     imin = int(np.flatnonzero(cvm <= cvmin)[0])  # the largest lambda attaining the minimum
     semin = cvm[imin] + cvsd[imin]
     i1se = int(np.flatnonzero(cvm <= semin)[0])
@@ -1137,4 +1163,5 @@ def _cv_summary(
         lambda_min=float(lam[imin]),
         lambda_1se=float(lam[i1se]),
         stopped_early=stopped_early,
+        oof_link=np.full(int(fold_n.sum()), np.nan),
     )
