@@ -24,25 +24,37 @@ def lasso_fitter(
     nlambda: int = 100,
     lambda_min_ratio: float | None = None,
     early_stop_patience: int | None = 10,
+    solver: str = "numba",
+    precision: str = "float64",
     n_threads: int | None = None,
     family: str = "binomial",
 ) -> Fitter:
-    """cv.glmnet on the training split (inner folds), predicting at `lambda_choice`."""
+    """cv.glmnet on the training split (inner folds), predicting at `lambda_choice`.
+
+    ``solver="numba"`` is glmnet's coordinate descent (exact); ``"torch"`` solves all CV problems
+    as one batched proximal-gradient problem in torch, on the GPU when there is one.
+    ``precision`` is the storage type of the standardised copy of X.
+    """
     from polface.lasso import EarlyStop, cv_lasso
 
     early = EarlyStop(patience=early_stop_patience) if early_stop_patience else None
+    options = {"nlambda": nlambda, "lambda_min_ratio": lambda_min_ratio, "early_stop": early}
+    if solver == "torch":
+        from polface.device import resolve_device
+        from polface.lasso_torch import cv_lasso_torch
+
+        device = resolve_device("auto")
+
+        def cross_validate(X, y, inner):
+            return cv_lasso_torch(X, y, inner, family, device=device, **options)
+    else:
+        dtype = np.float32 if precision == "float32" else np.float64
+
+        def cross_validate(X, y, inner):
+            return cv_lasso(X, y, inner, family, n_threads=n_threads, dtype=dtype, **options)
 
     def fit(X, y, inner, outer_fold):
-        cv = cv_lasso(
-            X,
-            y,
-            inner,
-            family,
-            nlambda=nlambda,
-            lambda_min_ratio=lambda_min_ratio,
-            early_stop=early,
-            n_threads=n_threads,
-        )
+        cv = cross_validate(X, y, inner)
         index = cv.index_min if lambda_choice == "lambda.min" else cv.index_1se
         a0, beta = cv.path.coef(index)
         info = {
