@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -210,3 +211,12 @@ def test_osf_fixture_reproduces_r_glmnet_table2(run, osf_fixture):
     assert (
         joined[["lo", "hi"]].to_numpy() - joined[["lo_ours", "hi_ours"]].to_numpy()
     ).max() < 0.03
+
+
+def test_report_gathers_tables_and_figures(run):
+    report = snakemake(run, "--report", "results/report.zip", "--configfile", "config/small.yaml")
+    assert report.returncode == 0, report.stdout[-5000:]
+    with zipfile.ZipFile(run / "results/report.zip") as archive:
+        names = archive.namelist()
+    for expected in ("table2.md", "table1.md", "table_s1.md", "figure2_lasso.png"):
+        assert any(name.endswith(expected) for name in names), (expected, names[:20])
