@@ -147,8 +147,10 @@ def test_ratings_table_has_four_targets_with_ordered_intervals(run: Path) -> Non
         assert (continuous["mae"] > 0).all() and (continuous["mae_mean_guess"] > 0).all()
         markdown = (run / f"results/images/omi/ratings_{backend}.md").read_text()
         assert "liberal (above median" in markdown and "Pearson r" in markdown
-        assert (run / f"results/images/omi/ratings_{backend}.tex").read_text().startswith(
-            "\\begin{tabular}"
+        assert (
+            (run / f"results/images/omi/ratings_{backend}.tex")
+            .read_text()
+            .startswith("\\begin{tabular}")
         )
     predictions = pd.read_parquet(run / "results/images/omi/ratings_dlib_predictions.parquet")
     # Every face is predicted once per target and model, out of fold.
@@ -186,9 +188,7 @@ def test_rerun_does_nothing_and_a_crop_setting_reruns_the_image_branch(run: Path
     assert planned_jobs(again.stdout) == {}
     config_text = (run / "config/images.yaml").read_text()
     write_config(run, "margin.yaml", {"image_sets": {"odd": {"crop": {"margin": 0.5}}}})
-    changed = snakemake(
-        run, "-n", "--configfile", "config/images.yaml", "config/margin.yaml"
-    )
+    changed = snakemake(run, "-n", "--configfile", "config/images.yaml", "config/margin.yaml")
     assert planned_jobs(changed.stdout) == {"crop_faces": 1, "embed_faces": 1, "all": 1}
     assert (run / "config/images.yaml").read_text() == config_text
 
@@ -219,3 +219,21 @@ def test_an_interrupted_embedding_job_resumes_from_its_parts(run: Path) -> None:
     after_ids, after = read_features(output, "image_id")
     assert after_ids == before_ids and np.array_equal(after, before)
     shutil.rmtree(run / "results/logs/embed_faces/omi", ignore_errors=True)
+
+
+def test_an_omi_set_without_a_local_copy_is_downloaded_first(run: Path) -> None:
+    """Planned only (a dry run): nothing is downloaded by the tests."""
+    config = {"run_cohorts": [], "image_sets": {"web": {"omi": {"path": None}}}}
+    write_config(run, "download.yaml", config)
+    plan = snakemake(run, "-n", "--configfile", "config/download.yaml")
+    assert plan.returncode == 0, plan.stdout[-3000:]
+    jobs = planned_jobs(plan.stdout)
+    assert jobs == {
+        "fetch_omi": 1,
+        "crop_faces": 1,
+        "embed_faces": 1,
+        "fit_omi_ratings": 1,
+        "all": 1,
+    }
+    assert "resources/omi/checksums.tsv" in plan.stdout
+    assert not (run / "resources/omi").exists()

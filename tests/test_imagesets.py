@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 from pathlib import Path
 
@@ -172,3 +173,36 @@ def test_nested_predictions_of_a_continuous_target_with_the_mean_guess() -> None
     assert [i["mean"] for i in infos] == pytest.approx(
         [faces["rating"][folds["outer_fold"] != k].mean() for k in (1, 2, 3)]
     )
+
+
+def test_fetch_omi_copies_ratings_and_listed_images_once_with_checksums(
+    omi_dir: Path, tmp_path: Path
+) -> None:
+    """fetch_omi against a file:// copy of the repository layout (no network)."""
+    from polface.imagesets import fetch_omi
+
+    source = tmp_path / "github"
+    (source / "images").mkdir(parents=True)
+    ratings = (omi_dir / "attribute_means.csv").read_text().splitlines()
+    (source / "attribute_means.csv").write_text("\n".join(ratings[:4]) + "\n")  # faces 1-3
+    for i in (1, 2, 3, 4):
+        (source / "images" / f"{i}.jpg").write_bytes((omi_dir / "images" / f"{i}.jpg").read_bytes())
+    dest = tmp_path / "resources" / "omi"
+    checksums = fetch_omi(source.as_uri(), dest, progress=False)
+    table = pd.read_csv(checksums, sep="\t")
+    assert table["file"].tolist() == [
+        "attribute_means.csv",
+        *(f"images/{i}.jpg" for i in (1, 2, 3)),
+    ]
+    for row in table.itertuples():
+        assert row.sha256 == hashlib.sha256((source / row.file).read_bytes()).hexdigest()
+    assert not (dest / "images" / "4.jpg").exists()  # only the rated faces
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "attribute_means.csv",
+        "checksums.tsv",
+        "images",
+    ]
+    # A second call downloads nothing: files already present are kept as they are.
+    stamp = (dest / "images" / "1.jpg").stat().st_mtime_ns
+    fetch_omi(source.as_uri(), dest, progress=False)
+    assert (dest / "images" / "1.jpg").stat().st_mtime_ns == stamp
