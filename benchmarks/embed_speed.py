@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-from polface.embed import embed_crops, resolve_device
+from polface.device import resolve_device
+from polface.embed import embed_crops
 from polface.faces import crop_faces
 from polface.resnet import ResNet50
 from polface.weights import load_weights

@@ -2,12 +2,12 @@
 
 import pandas as pd
 import pyarrow as pa
-from polface.tables import interpretable_features
 
 from polface.io import write_parquet
 from polface.models import lasso_fitter
 from polface.nested import nested_predictions
 from polface.runtime import rule_logging
+from polface.tables import interpretable_features
 
 
 def main(snakemake) -> None:

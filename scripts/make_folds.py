@@ -2,8 +2,8 @@
 
 import pandas as pd
 import pyarrow as pa
-from polface.folds import make_folds, read_folds
 
+from polface.folds import make_folds, read_folds
 from polface.io import write_parquet
 from polface.runtime import rule_logging
 

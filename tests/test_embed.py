@@ -22,14 +22,23 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from PIL import Image
+from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from polface.embed import BACKENDS, embed_crops, read_embeddings, resolve_device
+from polface.device import resolve_device
+from polface.embed import BACKENDS, embed_crops
 from polface.faces import crop_faces
+from polface.io import read_features, read_metadata
 from polface.resnet import ResNet50
 from polface.weights import WeightsMismatchError, load_weights, sidecar_path
 
 CROP = {"crop_size": 112, "resize_shorter": 128, "margin": 0.3}
+
+
+def read_embeddings(path: Path) -> tuple[list[str], np.ndarray, dict[str, object]]:
+    """An embeddings file as (ids, vectors, metadata), read with the project's readers."""
+    ids, vectors = read_features(path, "image_id")
+    return ids, vectors, read_metadata(path)
 
 
 def _sha(path: Path) -> str:
@@ -96,6 +105,9 @@ def test_pickle_weights_load_check_and_cache(
     assert meta["source_sha256"] == _sha(path)
     assert meta["safetensors_sha256"] == _sha(cache)
     assert meta["n_tensors"] == len(arrays) == 267  # 161 parameters, 106 BN statistics
+    first_bytes = cache.read_bytes()
+    with safe_open(str(cache), "np") as handle:  # provenance as one JSON key
+        assert json.loads(handle.metadata()["polface"]) == {"source_sha256": _sha(path)}
 
     again = ResNet50("caffe")
     second = load_weights(again, path, cache_path=cache)
@@ -108,6 +120,7 @@ def test_pickle_weights_load_check_and_cache(
         fh.write(b"\x00\x01\x02\x03")
     third = load_weights(ResNet50("caffe"), path, cache_path=cache)
     assert not third.from_cache and meta["safetensors_sha256"] == _sha(cache)
+    assert cache.read_bytes() == first_bytes  # rewritten byte for byte
 
 
 def test_wrong_shapes_and_keys_are_named(tmp_path: Path) -> None:
@@ -162,7 +175,7 @@ def test_dlib_embeddings_of_real_faces(manifest: pd.DataFrame, tmp_path: Path) -
     ids, vectors, meta = read_embeddings(out)
     assert ids == ["1", "2", "3", "4", "5", "6", "again", "mirror"]  # manifest order, ok only
     assert vectors.shape == (8, 128) and vectors.dtype == np.float32
-    assert meta["backend"] == "dlib" and meta["dim"] == "128"
+    assert meta["backend"] == "dlib" and meta["dim"] == 128
     assert meta["weights_sha256"] == _sha(Path(meta["weights_file"]))
     vec = dict(zip(ids, vectors, strict=True))
     assert np.array_equal(vec["1"], vec["again"])
@@ -238,11 +251,11 @@ def test_vggface2_parquet_metadata_and_rerun(
     assert table.schema.field("embedding").type == pa.list_(pa.float32(), 2048)
     assert ids == ["1", "2", "3"]  # only ok rows, in manifest order
     assert vectors.shape == (3, 2048) and np.isfinite(vectors).all()
-    assert meta["backend"] == "vggface2" and meta["dim"] == "2048"
+    assert meta["backend"] == "vggface2" and meta["dim"] == 2048
     assert meta["weights_sha256"] == _sha(vgg_pickle[0])
     assert meta["weights_file"] == str(vgg_pickle[0])
     assert "91.4953" in meta["preprocessing"] and "BGR" in meta["preprocessing"]
-    assert meta["input_size"] == "112" and json.loads(meta["crop_settings"]) == CROP
+    assert meta["input_size"] == 112 and meta["crop_settings"] == CROP
     assert meta["device"] == "cpu (float32)"
     assert [p.name for p in out.parent.iterdir()] == ["vgg.parquet"]  # no parts, no temporaries
     # Different faces give different vectors even with random weights.

@@ -13,7 +13,6 @@ from PIL import Image, ImageFile
 from polface.images import (
     ImageRejected,
     downscale,
-    file_sha256,
     load_image,
     read_rgb,
 )
@@ -178,12 +177,3 @@ def test_panorama_loads_and_downscale_maps_back(tmp_path: Path) -> None:
     assert one == 1.0 and same.shape == (400, 900, 3)
     with pytest.raises(ValueError, match="max_side"):
         downscale(rgb, 0)
-
-
-def test_file_sha256_matches_hashlib(tmp_path: Path) -> None:
-    import hashlib
-
-    path = tmp_path / "blob.bin"
-    data = bytes(range(256)) * 10_000
-    path.write_bytes(data)
-    assert file_sha256(path, chunk=1000) == hashlib.sha256(data).hexdigest()

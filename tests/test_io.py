@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pyarrow as pa
 import pytest
 
-from polface.io import atomic_output, read_metadata, write_parquet
+from polface.io import atomic_output, file_sha256, read_metadata, write_parquet
 
 
 def test_atomic_output_renames_only_on_success(tmp_path):
@@ -30,3 +32,10 @@ def test_write_table_records_metadata(tmp_path):
     path = tmp_path / "t.parquet"
     write_parquet(pa.table({"x": [1, 2]}), path, metadata={"seed": 3, "source": "a.RData"})
     assert read_metadata(path) == {"seed": 3, "source": "a.RData"}
+
+
+def test_file_sha256_matches_hashlib(tmp_path):
+    path = tmp_path / "blob.bin"
+    data = bytes(range(256)) * 10_000
+    path.write_bytes(data)
+    assert file_sha256(path, chunk=1000) == hashlib.sha256(data).hexdigest()

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from polface.device import resolve_device
 from polface.metrics import auc
 from polface.mlp import (
     build_mlp,
     fit_mlp,
     load_mlp,
     predict_mlp,
-    resolve_device,
     save_mlp,
     validation_split,
 )
@@ -152,5 +152,5 @@ def test_cuda_request_without_cuda() -> None:
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here; the error path needs a machine without it")
     assert resolve_device("auto").type == "cpu"
-    with pytest.raises(RuntimeError, match="CUDA is not available"):
+    with pytest.raises(ValueError, match="CUDA is not available"):
         resolve_device("cuda")

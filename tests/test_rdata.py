@@ -18,7 +18,7 @@ import pyreadr
 import pytest
 
 from polface import rdata
-from polface.io import atomic_output, read_metadata
+from polface.io import atomic_output, file_sha256, read_metadata
 
 RSCRIPT = shutil.which("Rscript")
 needs_r = pytest.mark.skipif(RSCRIPT is None, reason="Rscript not found: R cross-checks skipped")
@@ -235,7 +235,7 @@ def test_numeric_rdata_to_parquet(
     assert meta["object"] == "vgg" and meta["extractor"] == "test"
     assert meta["shape"] == [800, 2048] and meta["source_file"] == "vgg.RData"
     assert meta["r_type"] == "double matrix" and meta["dtype"] == "float32"
-    assert meta["source_sha256"] == rdata.file_sha256(osf_fixture / "vgg.RData")
+    assert meta["source_sha256"] == file_sha256(osf_fixture / "vgg.RData")
     assert info == meta
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vgg.parquet"]  # no spool, no temp
 

@@ -33,7 +33,9 @@ def write_config(workdir: Path, name: str, config: dict) -> Path:
 
 def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run snakemake in `workdir`; return the finished process (output in .stdout)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # The jobs import polface from the copy under test, not from wherever the venv installed it.
+    path = os.pathsep.join(filter(None, [str(workdir / "scripts"), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
     return subprocess.run(
         [SNAKEMAKE, *args],
         cwd=workdir,

@@ -91,6 +91,54 @@ def _missing_inputs(config: Mapping[str, Any], base: Path) -> list[str]:
     return problems
 
 
+#: Embedding backends that need a weights file named in the config (dlib bundles its own).
+_NEEDS_WEIGHTS = ("vggface2", "imagenet")
+
+
+def _image_set_problems(config: Mapping[str, Any], base: Path) -> list[str]:
+    """Settings of the image sets that the schema cannot check, and input files that are absent."""
+    problems = []
+    for name, image_set in config.get("image_sets", {}).items():
+        key = f"image_sets.{name}"
+        crop = image_set.get("crop", {})
+        if crop.get("crop_size", 0) > crop.get("resize_shorter", 0):
+            problems.append(
+                f"{key}.crop: crop_size ({crop['crop_size']}) exceeds resize_shorter"
+                f" ({crop['resize_shorter']})"
+            )
+        folder = image_set.get("folder")
+        if folder is not None and not (base / folder["path"]).is_dir():
+            problems.append(
+                f"{key}.folder.path: folder not found: {folder['path']}"
+                f" (looked in {(base / folder['path']).resolve()})"
+            )
+        omi = image_set.get("omi")
+        if omi is not None and omi.get("path") is not None:
+            for part in ("attribute_means.csv", "images"):
+                where = base / omi["path"] / part
+                if not where.exists():
+                    problems.append(
+                        f"{key}.omi.path: {part} not found in {omi['path']}"
+                        f" (looked for {where.resolve()})"
+                    )
+        embed = image_set.get("embed", {})
+        weights = embed.get("weights", {})
+        for backend in embed.get("backends", []):
+            path = weights.get(backend, {}).get("path")
+            if path is None:
+                if backend in _NEEDS_WEIGHTS:
+                    problems.append(
+                        f"{key}.embed.weights.{backend}.path: backend {backend!r} needs a"
+                        " weights file (none is bundled or downloaded)"
+                    )
+            elif not (base / path).is_file():
+                problems.append(
+                    f"{key}.embed.weights.{backend}.path: weights file not found: {path}"
+                    f" (looked in {(base / path).resolve()})"
+                )
+    return problems
+
+
 def validate_config(
     config: dict[str, Any],
     schema: str | Path | Mapping[str, Any],
@@ -110,8 +158,13 @@ def validate_config(
     if not problems:
         unknown = sorted(set(config.get("run_cohorts", [])) - set(config["cohorts"]))
         problems = [f"run_cohorts: no cohort named {name!r} in cohorts" for name in unknown]
+        unknown = sorted(set(config.get("run_image_sets", [])) - set(config["image_sets"]))
+        problems += [
+            f"run_image_sets: no image set named {name!r} in image_sets" for name in unknown
+        ]
     if not problems:
         problems = _missing_inputs(config, Path(base_dir))
+        problems += _image_set_problems(config, Path(base_dir))
     if problems:
         lines = "\n".join(f"  - {problem}" for problem in problems)
         raise ConfigError(f"{source} is not valid:\n{lines}")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from polface.io import atomic_output, write_parquet
-from polface.rdata import file_sha256, numeric_rdata_to_parquet, read_data_frame
+from polface.io import atomic_output, file_sha256, write_parquet
+from polface.rdata import numeric_rdata_to_parquet, read_data_frame
 
 log = logging.getLogger(__name__)
 

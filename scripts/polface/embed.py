@@ -14,10 +14,11 @@ Backends (:data:`BACKENDS`):
               alignment from the manifest's 5 landmarks), 128-d descriptors, no jittering.
 
 Output: a parquet file with ``image_id`` (string) and ``embedding``
-(``fixed_size_list<float32>[D]``), one row per ``ok`` manifest row in manifest order, and
-key-value metadata ``backend``, ``dim``, ``weights_file``, ``weights_sha256``,
-``preprocessing``, ``input_size`` (crop or chip side in pixels), ``crop_settings`` (JSON, as
-passed by the caller) and ``device``.
+(``fixed_size_list<float32>[D]``), one row per ``ok`` manifest row in manifest order (read it
+with :func:`polface.io.read_features`), and the project's metadata convention: one JSON document
+under the key ``polface`` (:func:`polface.io.read_metadata`) with ``backend``, ``dim``,
+``weights_file``, ``weights_sha256``, ``preprocessing``, ``input_size`` (crop or chip side in
+pixels), ``crop_settings`` (as passed by the caller) and ``device``.
 
 Resuming: finished chunks are written as separate part files (``part-NNNNNN.parquet``) in a
 work directory; each records the backend fingerprint in its metadata and, per row, the SHA-256
@@ -51,8 +52,16 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from polface.device import autocast_dtype, describe_device, resolve_device
 from polface.faces import model_file
-from polface.images import ImageRejected, file_sha256, read_rgb
+from polface.images import ImageRejected, read_rgb
+from polface.io import (
+    atomic_output,
+    file_sha256,
+    read_features,
+    read_metadata,
+    write_parquet,
+)
 from polface.resnet import Layout, ResNet50, preprocess
 from polface.weights import load_weights
 
@@ -115,33 +124,7 @@ class EmbedResult:
     n_rows: int
     n_computed: int
     n_reused: int
-    metadata: dict[str, str]
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` is the first CUDA GPU when one is available, else the CPU; else as named."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return resolved
-
-
-def _autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bfloat16 on GPUs that support it, float16 on other GPUs, none on the CPU."""
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def describe_device(device: torch.device) -> str:
-    """A short description of the device and numeric precision, for the file's metadata."""
-    if device.type == "cuda":
-        amp = _autocast_dtype(device)
-        name = torch.cuda.get_device_name(device)
-        return f"{device} {name} (autocast {str(amp).removeprefix('torch.')}, channels_last)"
-    return f"{device} (float32)"
+    metadata: dict[str, object]
 
 
 def download_once(url: str, dest: Path | str, sha256: str | None = None) -> Path:
@@ -153,10 +136,8 @@ def download_once(url: str, dest: Path | str, sha256: str | None = None) -> Path
     target = Path(dest)
     if target.is_file() and (sha256 is None or file_sha256(target) == sha256.lower()):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     digest = hashlib.sha256()
-    try:
+    with atomic_output(target) as tmp:
         with urllib.request.urlopen(url) as response, open(tmp, "wb") as fh:
             while block := response.read(1 << 20):
                 digest.update(block)
@@ -165,10 +146,6 @@ def download_once(url: str, dest: Path | str, sha256: str | None = None) -> Path
             raise ValueError(
                 f"{url}: SHA-256 {digest.hexdigest()} does not match the expected {sha256}"
             )
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return target
 
 
@@ -264,15 +241,16 @@ def _metadata(
     device: str,
     input_size: int,
     crop_settings: Mapping[str, object] | None,
-) -> dict[str, str]:
+) -> dict[str, object]:
     return {
         "backend": backend.name,
-        "dim": str(backend.dim),
+        "dim": backend.dim,
         "weights_file": weights_file,
         "weights_sha256": weights_sha,
         "preprocessing": backend.preprocessing,
-        "input_size": str(input_size),
-        "crop_settings": json.dumps(dict(crop_settings or {}), sort_keys=True, default=str),
+        "input_size": input_size,
+        # Through JSON once, so that the metadata compares equal to what is read back.
+        "crop_settings": json.loads(json.dumps(dict(crop_settings or {}), default=str)),
         "device": device,
     }
 
@@ -288,32 +266,14 @@ def _embedding_table(
     return pa.table(columns)
 
 
-def _write_parquet_atomic(table: pa.Table, path: Path, metadata: dict[str, str]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        pq.write_table(table.replace_schema_metadata(metadata), tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def read_embeddings(path: Path | str) -> tuple[list[str], np.ndarray, dict[str, str]]:
-    """Read an embeddings parquet: ``(image_ids, (N, D) float32 array, metadata)``."""
-    table = pq.read_table(path)
-    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-    column = table.column("embedding").combine_chunks()
-    dim = column.type.list_size
-    values = column.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    return table.column("image_id").to_pylist(), values.reshape(-1, dim), meta
-
-
-def _fingerprint(meta: dict[str, str]) -> dict[str, str]:
+def _fingerprint(meta: Mapping[str, object]) -> dict[str, object]:
     keys = ("backend", "dim", "weights_sha256", "preprocessing", "input_size", "crop_settings")
-    return {k: meta.get(k, "") for k in (*keys, "device")}
+    return {k: meta.get(k) for k in (*keys, "device")}
 
 
-def _load_parts(work: Path, meta: dict[str, str]) -> tuple[list[Path], dict[str, tuple[Path, str]]]:
+def _load_parts(
+    work: Path, meta: Mapping[str, object]
+) -> tuple[list[Path], dict[str, tuple[Path, str]]]:
     """Part files that match ``meta``, and for each id the part holding it and its input key.
 
     Parts from another backend, weights, preprocessing or device are deleted.
@@ -323,10 +283,8 @@ def _load_parts(work: Path, meta: dict[str, str]) -> tuple[list[Path], dict[str,
     where: dict[str, tuple[Path, str]] = {}
     for part in parts:
         try:
-            schema_meta = pq.read_schema(part).metadata or {}
-            part_meta = {k.decode(): v.decode() for k, v in schema_meta.items()}
-            same = _fingerprint(part_meta) == _fingerprint(meta)
-        except (OSError, KeyError, pa.ArrowInvalid):
+            same = _fingerprint(read_metadata(part)) == _fingerprint(meta)
+        except (OSError, KeyError, ValueError, pa.ArrowInvalid):
             same = False
         if not same:
             log.warning("discarding %s: made with other settings or unreadable", part)
@@ -373,7 +331,7 @@ def _forward(
         vectors = model.compute_face_descriptor(chips)  # type: ignore[attr-defined]
         return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32)
     x = preprocess(batch.to(device, non_blocking=True), backend.layout)
-    amp = _autocast_dtype(device)
+    amp = autocast_dtype(device)
     with torch.inference_mode():
         if amp is not None:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -497,7 +455,7 @@ def embed_crops(
                 return
             part = work / f"part-{next_index:06d}.parquet"
             table = _embedding_table(buffer_ids, np.concatenate(buffer_vecs), spec.dim, buffer_keys)
-            _write_parquet_atomic(table, part, meta)
+            write_parquet(table, part, metadata=meta)
             parts.append(part)
             for image_id, key in zip(buffer_ids, buffer_keys, strict=True):
                 where[image_id] = (part, key)
@@ -526,11 +484,11 @@ def embed_crops(
     vectors = np.empty((len(ids), spec.dim), dtype=np.float32)
     position_of = {image_id: k for k, image_id in enumerate(ids)}
     for part in sorted(set(wanted.values())):
-        part_ids, part_vecs, _ = read_embeddings(part)
+        part_ids, part_vecs = read_features(part, "image_id")
         for image_id, vec in zip(part_ids, part_vecs, strict=True):
             if wanted.get(image_id) == part:
                 vectors[position_of[image_id]] = vec
-    _write_parquet_atomic(_embedding_table(ids, vectors, spec.dim), out, meta)
+    write_parquet(_embedding_table(ids, vectors, spec.dim), out, metadata=meta)
     if not keep_parts:
         shutil.rmtree(work, ignore_errors=True)
     return EmbedResult(out, len(ids), len(todo), len(reused), meta)

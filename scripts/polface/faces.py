@@ -57,7 +57,6 @@ import importlib.util
 import logging
 import math
 import multiprocessing
-import os
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -70,7 +69,8 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from polface.images import ImageRejected, downscale, file_sha256, read_rgb
+from polface.images import ImageRejected, downscale, read_rgb
+from polface.io import atomic_output, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -283,21 +283,6 @@ def align_crop(
     return np.asarray(crop), math.degrees(theta)
 
 
-def write_png_atomic(array: np.ndarray, path: Path) -> None:
-    """Write ``array`` as PNG to a temporary name beside ``path``, then rename it into place.
-
-    zlib level 1: lossless like any PNG, several times faster to write than the default level 6
-    for slightly larger files.
-    """
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        Image.fromarray(array).save(tmp, format="PNG", compress_level=1)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 ImagePaths = Mapping[str, Path | str] | Iterable[Path | str]
 
 
@@ -406,7 +391,9 @@ def process_image(
         row["detail"] = f"landmarks or crop failed: {type(err).__name__}: {err}"
         return row
     crop_path = out_dir / f"{image_id}.png"
-    write_png_atomic(crop, crop_path)
+    # zlib level 1: lossless like any PNG, several times faster to write than the default 6.
+    with atomic_output(crop_path) as tmp:
+        Image.fromarray(crop).save(tmp, format="PNG", compress_level=1)
     row.update(
         status=STATUS_OK,
         detail="" if len(faces) == 1 else f"{len(faces)} faces found; kept the largest",

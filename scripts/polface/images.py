@@ -29,7 +29,6 @@ runs on a copy from :func:`downscale` whose ``scale`` maps boxes back to origina
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import warnings
 from pathlib import Path
@@ -138,15 +137,6 @@ def read_rgb(
             path, STATUS_TOO_SMALL, f"{width}x{height} is below the minimum side of {min_side} px"
         )
     return array
-
-
-def file_sha256(path: Path | str, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_image(

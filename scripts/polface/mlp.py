@@ -8,9 +8,10 @@ the best epoch are returned.
 
 Reproducibility: every random draw (initial weights, dropout masks, batch order, validation split)
 comes from ``seed``. On CPU a rerun with the same seed, data and thread count gives bit-identical
-weights. On CUDA, training uses bfloat16 autocast and deterministic algorithms where PyTorch has
-them (``warn_only``), so reruns agree closely but bitwise identity is not promised. The functions
-restore PyTorch's global random state and determinism flag when they return.
+weights. On CUDA, training uses autocast (bfloat16, or float16 where the GPU lacks it; see
+:mod:`polface.device`) and deterministic algorithms where PyTorch has them (``warn_only``), so
+reruns agree closely but bitwise identity is not promised. The functions restore PyTorch's
+global random state and determinism flag when they return.
 
 Models are stored as safetensors (weights) plus JSON (hyperparameters and training history) —
 never pickle.
@@ -32,24 +33,11 @@ from numpy.typing import ArrayLike
 from safetensors.torch import load as load_safetensors
 from torch import nn
 
+from polface.device import autocast_dtype, resolve_device
 from polface.io import safetensors_bytes, write_atomic
 from polface.metrics import auc
 
 StateDict = dict[str, torch.Tensor]
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``'auto'`` → the current CUDA device when available, else CPU; otherwise ``torch.device``."""
-    if device == "auto":
-        return (
-            torch.device("cuda", torch.cuda.current_device())
-            if torch.cuda.is_available()
-            else (torch.device("cpu"))
-        )
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but CUDA is not available")
-    return resolved
 
 
 def build_mlp(n_features: int, hidden: int = 2048, dropout: float = 0.1) -> nn.Sequential:
@@ -132,12 +120,12 @@ def validation_split(y: ArrayLike, val_fraction: float, seed: int) -> tuple[np.n
 
 
 def _mean_loss(
-    model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch: int, amp: bool
+    model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch: int, amp: torch.dtype | None
 ) -> tuple[float, np.ndarray]:
     """Mean BCE-with-logits loss and the logits of ``X`` in evaluation mode."""
     model.eval()
     logits = []
-    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+    with torch.no_grad(), torch.autocast("cuda", dtype=amp, enabled=amp is not None):
         for start in range(0, len(X), batch):
             logits.append(model(X[start : start + batch]).squeeze(1).float())
     joined = torch.cat(logits)
@@ -177,7 +165,7 @@ def fit_mlp(
         lr: Adam learning rate.
         hidden: width of the hidden layer.
         dropout: dropout probability after the ReLU.
-        device: ``'auto'`` (CUDA with bfloat16 autocast when available, else CPU), ``'cpu'`` or
+        device: ``'auto'`` (CUDA with autocast when available, else CPU), ``'cpu'`` or
             ``'cuda[:i]'``.
 
     Returns:
@@ -191,7 +179,7 @@ def fit_mlp(
     X = _as_features(X_train, "X_train")
     y = _as_labels(y_train, X.shape[0])
     dev = resolve_device(device)
-    amp = dev.type == "cuda"
+    amp = autocast_dtype(dev)
     train_idx, val_idx = validation_split(y, val_fraction, seed)
     if len(train_idx) == 0:
         raise ValueError("no training rows left after the validation split")
@@ -206,7 +194,7 @@ def fit_mlp(
         "val_fraction": float(val_fraction),
         "seed": int(seed),
         "device": str(dev),
-        "autocast": "bfloat16" if amp else None,
+        "autocast": str(amp).removeprefix("torch.") if amp else None,
         "torch": torch.__version__,
     }
     history: dict[str, Any] = {
@@ -240,7 +228,7 @@ def fit_mlp(
             for start in range(0, len(order), batch_size):
                 rows = train_rows[order[start : start + batch_size]]
                 optimiser.zero_grad(set_to_none=True)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+                with torch.autocast("cuda", dtype=amp, enabled=amp is not None):
                     logits = model(X_all[rows]).squeeze(1)
                 loss = loss_fn(logits.float(), y_all[rows])
                 loss.backward()
@@ -287,12 +275,12 @@ def predict_mlp(
     if features.shape[1] != n_features:
         raise ValueError(f"X has {features.shape[1]} columns, the model expects {n_features}")
     dev = resolve_device(device)
-    amp = dev.type == "cuda"
+    amp = autocast_dtype(dev)
     model = build_mlp(int(n_features), int(hidden))
     model.load_state_dict(state)
     model = model.to(dev).eval()
     out = []
-    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+    with torch.inference_mode(), torch.autocast("cuda", dtype=amp, enabled=amp is not None):
         for start in range(0, len(features), batch_size):
             chunk = torch.from_numpy(features[start : start + batch_size]).to(dev)
             out.append(torch.sigmoid(model(chunk).squeeze(1).float()).double().cpu())

@@ -26,14 +26,26 @@ Fitter = Callable[[np.ndarray, np.ndarray, np.ndarray, int], tuple[Predictor, di
 """fit(X_train, y_train, inner_fold_train, outer_fold) -> (predict(X) -> scores, info)."""
 
 
-def sample_labels(faces: pd.DataFrame, samples: Sequence[str]) -> pd.DataFrame:
-    """The 0/1 labels of each sample as float columns, NaN outside the sample."""
+def sample_labels(
+    faces: pd.DataFrame, samples: Sequence[str], *, continuous: bool = False
+) -> pd.DataFrame:
+    """The 0/1 labels of each sample as float columns, NaN outside the sample.
+
+    With ``continuous`` the columns are any finite numbers (a rating), NaN where missing.
+    """
     missing = [s for s in samples if s not in faces.columns]
     if missing:
         raise KeyError(f"faces has no sample column(s) {missing}")
     labels = pd.DataFrame(
         {s: pd.to_numeric(faces[s].astype("Float64"), errors="raise") for s in samples}
     ).astype(float)
+    if continuous:
+        bad = np.isinf(labels)
+        if bad.any().any():
+            column = bad.any().idxmax()
+            row = int(bad[column].to_numpy().argmax())
+            raise ValueError(f"target {column!r}: row {row + 1} is not finite")
+        return labels
     bad = labels.notna() & ~labels.isin([0.0, 1.0])
     if bad.any().any():
         column = bad.any().idxmax()
@@ -55,6 +67,7 @@ def nested_predictions(
     model_name: str | None = None,
     usable: np.ndarray | None = None,
     own_sample_only: bool = False,
+    continuous: bool = False,
     id_column: str = "userid",
     progress: bool = True,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
@@ -70,6 +83,8 @@ def nested_predictions(
         model_name: the ``model`` value in the output (default `model_sample`).
         usable: rows that may be used at all (e.g. complete interpretable features).
         own_sample_only: predict only held-out rows of `model_sample` (Table S1).
+        continuous: the sample columns are continuous targets (e.g. ratings), not 0/1 labels;
+            ``y`` is then float64 instead of int8.
         id_column: the id column of `faces`.
         progress: show a progress bar over outer folds.
 
@@ -83,7 +98,7 @@ def nested_predictions(
     if not np.array_equal(folds["userid"].astype(str).to_numpy(), ids):
         raise ValueError("folds are not aligned with faces: userid differs")
     targets = [model_sample] if own_sample_only else list(samples)
-    labels = sample_labels(faces, sorted(set(targets) | {model_sample}))
+    labels = sample_labels(faces, sorted(set(targets) | {model_sample}), continuous=continuous)
     usable = np.ones(len(faces), dtype=bool) if usable is None else np.asarray(usable, bool)
     outer = folds["outer_fold"].to_numpy()
     inner = folds["inner_fold"].to_numpy()
@@ -113,7 +128,7 @@ def nested_predictions(
                         "sample": sample,
                         "userid": ids[test_rows[keep]],
                         "outer_fold": int(k),
-                        "y": y[keep].astype(np.int8),
+                        "y": y[keep] if continuous else y[keep].astype(np.int8),
                         "score": score[keep],
                     }
                 )

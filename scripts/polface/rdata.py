@@ -29,7 +29,6 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
-import hashlib
 import json
 import lzma
 import math
@@ -46,7 +45,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from polface.io import METADATA_KEY, atomic_output
+from polface.io import METADATA_KEY, atomic_output, file_sha256
 
 __all__ = [
     "NA_INTEGER",
@@ -59,7 +58,6 @@ __all__ = [
     "RMatrix",
     "RObject",
     "SpooledData",
-    "file_sha256",
     "inspect_data_frame",
     "iter_matrix_columns",
     "iter_row_blocks",
@@ -1259,15 +1257,6 @@ def iter_matrix_columns(
     """The columns of a numeric matrix as float64 exactly as stored (NA/NaN bit patterns kept)."""
     with open_numeric(path, object_name, dtype="float64", spool_dir=spool_dir) as obj:
         yield from obj.iter_columns()
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """The SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_row_names(

@@ -12,9 +12,9 @@ from safetensors or with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
-import os
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.numpy import load_file as load_safetensors
-from safetensors.numpy import save_file as save_safetensors
 
-from polface.images import file_sha256
+from polface.io import file_sha256, safetensors_bytes, write_atomic
 
 #: Globals a pickle of numpy arrays (in plain dicts) may name; nothing else is resolved.
 ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
@@ -125,16 +124,6 @@ def check_state_dict(
         raise WeightsMismatchError(f"{source} do not fit the model: " + " | ".join(parts))
 
 
-def _atomic_bytes(data: bytes, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_safetensors_cache(
     arrays: Mapping[str, np.ndarray],
     cache_path: Path | str,
@@ -144,26 +133,22 @@ def write_safetensors_cache(
 ) -> str:
     """Write ``arrays`` as safetensors (atomically) plus ``<cache>.json``; return the cache's hash.
 
-    The sidecar records the source file, its SHA-256, the cache's SHA-256 and the tensor count.
+    The file's metadata is one JSON key (:func:`polface.io.safetensors_bytes`), so the same arrays
+    give the same bytes on every run. The sidecar records the source file, its SHA-256, the
+    cache's SHA-256 and the tensor count.
     """
     cache = Path(cache_path)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.tmp-{os.getpid()}")
-    try:
-        contiguous = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
-        save_safetensors(contiguous, str(tmp), metadata={"source_sha256": source_sha256})
-        cache_sha = file_sha256(tmp)
-        os.replace(tmp, cache)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+    blob = safetensors_bytes(tensors, {"source_sha256": source_sha256})
+    cache_sha = hashlib.sha256(blob).hexdigest()
+    write_atomic(cache, blob)
     sidecar = {
         "source": str(source),
         "source_sha256": source_sha256,
         "safetensors_sha256": cache_sha,
         "n_tensors": len(arrays),
     }
-    _atomic_bytes(json.dumps(sidecar, indent=2).encode(), sidecar_path(cache))
+    write_atomic(sidecar_path(cache), json.dumps(sidecar, indent=2))
     return cache_sha
 
 

@@ -86,4 +86,84 @@ def all_targets():
         targets += [
             f"results/{cohort}/figures/figure2_{method}.png" for method in METHODS
         ]
+    return targets + image_targets()
+
+
+# ---- the image branch: image sets -> crops -> embeddings -> (OMI) ratings
+
+from polface.imagesets import image_set_folder, list_images  # noqa: E402
+
+IMAGE_SETS = list(config["image_sets"])
+RUN_IMAGE_SETS = config.get("run_image_sets", IMAGE_SETS)
+OMI_DOWNLOAD = "resources/omi"
+
+
+wildcard_constraints:
+    image_set="|".join(re.escape(name) for name in IMAGE_SETS),
+    backend="dlib|vggface2|imagenet",
+
+
+def image_set_config(wildcards):
+    return config["image_sets"][wildcards.image_set]
+
+
+def omi_root(image_set):
+    """Where an OMI set's copy lies: its local path, or the download folder."""
+    omi = image_set.get("omi")
+    if omi is None:
+        return None
+    return omi["path"] if omi["path"] is not None else OMI_DOWNLOAD
+
+
+def image_set_source(wildcards):
+    """Folder, glob pattern and limit of an image set's photographs (for crop_faces)."""
+    settings = image_set_config(wildcards)
+    folder, pattern = image_set_folder(settings, omi_root(settings) or "")
+    return {"folder": str(folder), "pattern": pattern, "limit": settings["limit"]}
+
+
+def crop_inputs(wildcards):
+    """The photographs of a set; for OMI to be downloaded, the download's checksum list."""
+    settings = image_set_config(wildcards)
+    if omi_root(settings) == OMI_DOWNLOAD:
+        return {"fetched": f"{OMI_DOWNLOAD}/checksums.tsv"}
+    source = image_set_source(wildcards)
+    images = list_images(source["folder"], source["pattern"], source["limit"])
+    return {"images": [str(path) for path in images.values()]}
+
+
+def embed_weights(wildcards):
+    """The weights file of a backend when the config names one (so a new file re-runs)."""
+    weights = image_set_config(wildcards)["embed"]["weights"][wildcards.backend]
+    return {"weights": weights["path"]} if weights["path"] else {}
+
+
+def omi_ratings_file(wildcards):
+    """attribute_means.csv of an OMI set (an error for a folder set)."""
+    root = omi_root(image_set_config(wildcards))
+    if root is None:
+        raise WorkflowError(
+            f"image set {wildcards.image_set!r} is a folder: ratings exist only for OMI sets"
+        )
+    return f"{root}/attribute_means.csv"
+
+
+def omi_download_url():
+    """The download URL of the first OMI set without a local copy (the default otherwise)."""
+    for settings in config["image_sets"].values():
+        if omi_root(settings) == OMI_DOWNLOAD:
+            return settings["omi"]["url"]
+    return "https://raw.githubusercontent.com/jcpeterson/omi/main"
+
+
+def image_targets():
+    """Manifest and embeddings of each set in run_image_sets, and ratings tables of OMI sets."""
+    targets = []
+    for name in RUN_IMAGE_SETS:
+        settings = config["image_sets"][name]
+        targets.append(f"results/images/{name}/manifest.parquet")
+        for backend in settings["embed"]["backends"]:
+            targets.append(f"results/images/{name}/embeddings_{backend}.parquet")
+            if "omi" in settings:
+                targets.append(f"results/images/{name}/ratings_{backend}.md")
     return targets

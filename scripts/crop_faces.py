@@ -1,0 +1,31 @@
+"""Rule crop_faces: detect, align and crop one face per photograph; a manifest of every image."""
+
+import pyarrow as pa
+
+from polface.faces import STATUSES, crop_faces
+from polface.imagesets import list_images
+from polface.io import write_parquet
+from polface.runtime import rule_logging
+
+
+def main(snakemake) -> None:
+    with rule_logging(snakemake.log[0], snakemake.rule) as log:
+        source = snakemake.params.source
+        settings = snakemake.params.crop
+        images = list_images(source["folder"], source["pattern"], source["limit"])
+        log.info("%d photographs from %s (%s)", len(images), source["folder"], source["pattern"])
+        manifest = crop_faces(
+            images, snakemake.output.crops, **settings, num_workers=snakemake.threads
+        )
+        counts = manifest["status"].value_counts()
+        log.info("statuses: %s", {s: int(counts.get(s, 0)) for s in STATUSES})
+        write_parquet(
+            pa.Table.from_pandas(manifest, preserve_index=False),
+            snakemake.output.manifest,
+            metadata={"source": source, "crop_settings": settings},
+        )
+
+
+# Guarded: worker processes ("spawn") import this file again as __mp_main__ and must not run it.
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)

@@ -1,0 +1,119 @@
+"""Image sets: which photographs a set holds, and the One Million Impressions download.
+
+An image set (config key ``image_sets``) is a folder of photographs, or the One Million
+Impressions (OMI) faces of Peterson, Uddenberg, Griffiths, Todorov & Suchow, *Deep models of
+superficial face judgments*, PNAS 119(17), 2022: ``images/N.jpg`` (1,004 synthetic StyleGAN2
+faces) and ``attribute_means.csv`` (column ``stimulus`` = N, then the mean rating of 34
+attributes, 0-100). The image id of a photograph is its file name without the extension; a set
+is ordered by the natural order of the ids (``2`` before ``10``), and ``limit`` keeps the first N.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from polface.io import file_sha256, write_atomic
+
+log = logging.getLogger(__name__)
+
+#: The OMI ratings file and images folder, inside a local copy or resources/omi/.
+OMI_RATINGS = "attribute_means.csv"
+OMI_IMAGES = "images"
+#: Column of attribute_means.csv with the image number.
+OMI_ID_COLUMN = "stimulus"
+
+
+def natural_key(image_id: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that orders digit runs by value: ``2`` < ``10`` < ``a2`` < ``a10`` < ``b``."""
+    parts = re.split(r"(\d+)", image_id)
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts if p)
+
+
+def list_images(folder: Path | str, pattern: str, limit: int | None = None) -> dict[str, Path]:
+    """The photographs of a folder matching a glob ``pattern``: ``{image_id: path}``.
+
+    Hidden files and anything that is not a regular file are skipped. Ids are the file names
+    without their extension, in natural order; ``limit`` keeps the first ``limit`` of them.
+
+    Raises:
+        FileNotFoundError: the folder does not exist.
+        ValueError: two files share an id (e.g. ``a.jpg`` and ``a.png``), naming both.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {root}")
+    found: dict[str, Path] = {}
+    for path in root.glob(pattern):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        image_id = path.stem
+        if image_id in found:
+            raise ValueError(
+                f"{root}: {found[image_id].name} and {path.relative_to(root)} share the image id"
+                f" {image_id!r}; rename one or narrow the pattern {pattern!r}"
+            )
+        found[image_id] = path
+    ordered = sorted(found, key=natural_key)
+    if limit is not None:
+        ordered = ordered[:limit]
+    return {image_id: found[image_id] for image_id in ordered}
+
+
+def image_set_folder(image_set: Mapping[str, object], omi_root: Path | str) -> tuple[Path, str]:
+    """The folder and glob pattern of an image set's photographs.
+
+    ``omi_root`` is where the OMI copy lies (the set's ``omi.path``, or resources/omi when it is
+    downloaded); it is ignored for a ``folder`` set.
+    """
+    folder = image_set.get("folder")
+    if isinstance(folder, Mapping):
+        return Path(str(folder["path"])), str(folder.get("pattern", "*.jpg"))
+    return Path(omi_root) / OMI_IMAGES, "*.jpg"
+
+
+def read_omi_ratings(path: Path | str) -> pd.DataFrame:
+    """``attribute_means.csv`` indexed by image id (the ``stimulus`` number as text)."""
+    ratings = pd.read_csv(path)
+    if OMI_ID_COLUMN not in ratings.columns:
+        raise ValueError(
+            f"{path}: no column {OMI_ID_COLUMN!r} (expected the OMI attribute_means.csv layout,"
+            f" found {list(ratings.columns)[:6]} ...)"
+        )
+    ids = ratings[OMI_ID_COLUMN].astype(str)
+    if ids.duplicated().any():
+        raise ValueError(f"{path}: stimulus {ids[ids.duplicated()].iloc[0]!r} appears twice")
+    return ratings.drop(columns=[OMI_ID_COLUMN]).set_index(pd.Index(ids, name="image_id"))
+
+
+def fetch_omi(base_url: str, dest: Path | str, *, progress: bool = True) -> Path:
+    """Download the OMI ratings and every image they list into ``dest``, once.
+
+    ``attribute_means.csv`` comes first; the images ``images/N.jpg`` are those of its
+    ``stimulus`` column. Each file is streamed to a temporary name and renamed
+    (:func:`polface.embed.download_once`), and files already present are kept, so an
+    interrupted download resumes. Last, ``checksums.tsv`` (``file``, ``sha256``; paths relative
+    to ``dest``) is written atomically: its presence means the copy is complete.
+
+    Returns:
+        The path of ``checksums.tsv``.
+    """
+    from polface.embed import download_once
+
+    root = Path(dest)
+    base = base_url.rstrip("/")
+    ratings = download_once(f"{base}/{OMI_RATINGS}", root / OMI_RATINGS)
+    ids = read_omi_ratings(ratings).index.tolist()
+    files = [Path(OMI_RATINGS)]
+    for image_id in tqdm(ids, desc="fetch_omi", unit="img", disable=not progress):
+        relative = Path(OMI_IMAGES) / f"{image_id}.jpg"
+        download_once(f"{base}/{relative.as_posix()}", root / relative)
+        files.append(relative)
+    lines = ["file\tsha256"] + [f"{f.as_posix()}\t{file_sha256(root / f)}" for f in files]
+    log.info("fetched %d OMI images and the ratings into %s", len(ids), root)
+    return write_atomic(root / "checksums.tsv", "\n".join(lines) + "\n")

@@ -1,0 +1,250 @@
+"""Cross-validated prediction of One Million Impressions ratings from face embeddings.
+
+This is Kosinski's procedure applied to human stereotypes: the targets are the *mean ratings that
+people gave* synthetic (StyleGAN2) faces in One Million Impressions (how liberal, trustworthy,
+attractive or dominant a face looks to them), not facts about anyone. A good score says that
+the embedding carries what raters react to, nothing about the people photographed.
+
+Scheme (one job per image set and backend):
+
+* folds: :func:`polface.folds.make_folds` over the image ids (outer and inner, seeded);
+* binary targets (``liberal`` by default): the rating split at its median over the rated faces
+  (above the median = 1); LASSO binomial (glmnet's procedure, inner CV for lambda) in each outer
+  training split; out-of-fold AUC with its DeLong CI beside the AUC of permuted labels;
+* continuous targets (``trustworthy``, ``attractive``, ``dominant``): LASSO gaussian; out-of-fold
+  Pearson r with a Fisher-z CI, and the mean absolute error beside the MAE of guessing the
+  outer training split's mean (the baseline of Lindholm, Hjorth & Schuessler 2024);
+* a control model on the faces' *perceived demographics* (the OMI ratings of age, gender and
+  race, config ``controls``) with the same folds, so that one can see how much of a target is
+  predicted by how old, male or white a face looks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from polface.folds import make_folds
+from polface.io import write_atomic
+from polface.metrics import delong_ci, permutation_auc
+from polface.models import lasso_fitter
+from polface.nested import Fitter, nested_predictions
+from polface.tables import child_seed, format_ci, to_latex, to_markdown
+
+#: Model names in the predictions and tables.
+EMBEDDING = "embedding"
+CONTROLS = "perceived demographics"
+MEAN_GUESS = "mean guess"
+
+
+def pearson_ci(y: Sequence[float], prediction: Sequence[float], level: float = 0.95):
+    """Pearson r with its confidence interval by Fisher's z: ``(r, lo, hi)``.
+
+    ``tanh(atanh(r) ± z_{(1+level)/2} / sqrt(n - 3))``; the interval is NaN for n ≤ 3, and r is
+    NaN when either variable is constant.
+    """
+    a = np.asarray(y, dtype=np.float64)
+    b = np.asarray(prediction, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"y and prediction must be 1-d of equal length, got {a.shape}, {b.shape}")
+    n = len(a)
+    if n < 2 or np.std(a) == 0 or np.std(b) == 0:
+        return math.nan, math.nan, math.nan
+    r = float(np.corrcoef(a, b)[0, 1])
+    if n <= 3:
+        return r, math.nan, math.nan
+    z = math.atanh(min(max(r, -1 + 1e-15), 1 - 1e-15))
+    half = float(norm.ppf(0.5 + level / 2.0)) / math.sqrt(n - 3)
+    return r, math.tanh(z - half), math.tanh(z + half)
+
+
+def mean_fitter() -> Fitter:
+    """The baseline that predicts the mean of the outer training split for every row."""
+
+    def fit(X, y, inner, outer_fold):
+        mean = float(np.mean(y))
+        return (lambda X_new: np.full(len(X_new), mean)), {"mean": mean}
+
+    return fit
+
+
+def rating_targets(
+    ratings: pd.DataFrame, ids: Sequence[str], binary: Sequence[str], continuous: Sequence[str]
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The targets of the faces ``ids``: binary ones split at their median, continuous as rated.
+
+    Returns a frame ``image_id, <target>...`` in the order of ``ids`` and the median of each
+    binary target (over the rated faces among ``ids``).
+    """
+    absent = [c for c in [*binary, *continuous] if c not in ratings.columns]
+    if absent:
+        raise KeyError(f"the ratings have no column(s) {absent}; found {list(ratings.columns)}")
+    unrated = [i for i in ids if i not in ratings.index]
+    if unrated:
+        raise ValueError(f"{len(unrated)} face(s) have no ratings, e.g. {unrated[:5]}")
+    rows = ratings.loc[list(ids)]
+    targets = pd.DataFrame({"image_id": list(ids)})
+    medians = {}
+    for name in binary:
+        values = rows[name].to_numpy(dtype=np.float64)
+        medians[name] = float(np.nanmedian(values))
+        split = np.where(np.isnan(values), np.nan, (values > medians[name]).astype(np.float64))
+        targets[name] = split
+    for name in continuous:
+        targets[name] = rows[name].to_numpy(dtype=np.float64)
+    return targets, medians
+
+
+def rating_predictions(
+    ids: Sequence[str],
+    X: np.ndarray,
+    ratings: pd.DataFrame,
+    *,
+    binary: Sequence[str],
+    continuous: Sequence[str],
+    controls: Sequence[str],
+    n_outer: int,
+    n_inner: int,
+    seed: int,
+    lasso: Mapping[str, Any],
+    n_threads: int | None = None,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Out-of-fold predictions of every target by every model.
+
+    Returns long predictions ``target, kind, model, image_id, outer_fold, y, score`` and the
+    medians of the binary targets.
+    """
+    if len(ids) != len(X):
+        raise ValueError(f"{len(ids)} ids but {len(X)} embedding rows")
+    targets, medians = rating_targets(ratings, ids, binary, continuous)
+    folds = make_folds(list(ids), n_outer, n_inner, seed)
+    feature_sets = {EMBEDDING: np.asarray(X, dtype=np.float64)}
+    usable = {EMBEDDING: None}
+    if controls:
+        absent = [c for c in controls if c not in ratings.columns]
+        if absent:
+            raise KeyError(f"the ratings have no control column(s) {absent}")
+        Z = ratings.loc[list(ids), list(controls)].to_numpy(dtype=np.float64)
+        feature_sets[CONTROLS] = np.nan_to_num(Z)
+        usable[CONTROLS] = ~np.isnan(Z).any(axis=1)
+    jobs = [(name, "binary") for name in binary] + [(name, "continuous") for name in continuous]
+    frames = []
+    for target, kind in jobs:
+        family = "binomial" if kind == "binary" else "gaussian"
+        models: list[tuple[str, np.ndarray, Fitter, np.ndarray | None]] = [
+            (model, F, lasso_fitter(**lasso, n_threads=n_threads, family=family), usable[model])
+            for model, F in feature_sets.items()
+        ]
+        if kind == "continuous":
+            models.append((MEAN_GUESS, feature_sets[EMBEDDING], mean_fitter(), None))
+        for model, F, fit, rows in models:
+            predictions, _ = nested_predictions(
+                F,
+                targets,
+                folds,
+                target,
+                fit,
+                samples=[target],
+                model_name=model,
+                usable=rows,
+                own_sample_only=True,
+                continuous=kind == "continuous",
+                id_column="image_id",
+                progress=progress,
+            )
+            predictions = predictions.rename(columns={"sample": "target", "userid": "image_id"})
+            predictions.insert(1, "kind", kind)
+            predictions["y"] = predictions["y"].astype(np.float64)
+            frames.append(predictions[["target", "kind", "model", *predictions.columns[3:]]])
+    return pd.concat(frames, ignore_index=True), medians
+
+
+def ratings_table(
+    predictions: pd.DataFrame,
+    medians: Mapping[str, float],
+    *,
+    permutations: int,
+    seed: int,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """One row per (target, model): the measure with its CI and the baselines to read it against.
+
+    Columns: ``target, kind, model, n, measure, estimate, lo, hi, median, chance_mean,
+    chance_lo, chance_hi, mae, mae_mean_guess``. Binary targets: AUC (DeLong CI), chance = AUC of
+    permuted labels (mean and central interval). Continuous: Pearson r (Fisher z CI), the MAE of
+    the model and of the out-of-fold mean guess on the same faces.
+    """
+    rows = []
+    cells = predictions[predictions["model"] != MEAN_GUESS]
+    guess = predictions[predictions["model"] == MEAN_GUESS].set_index(["target", "image_id"])
+    groups = cells.groupby(["target", "model"], sort=False)
+    for index, ((target, model), cell) in enumerate(groups):
+        kind = cell["kind"].iloc[0]
+        row: dict[str, Any] = {"target": target, "kind": kind, "model": model, "n": len(cell)}
+        nan = math.nan
+        if kind == "binary":
+            value, lo, hi, _ = delong_ci(cell["y"], cell["score"], level)
+            chance = permutation_auc(
+                cell["y"], cell["score"], permutations, child_seed(seed, index), level
+            )
+            row.update(measure="AUC", estimate=value, lo=lo, hi=hi, median=medians[target])
+            row.update(chance_mean=chance.mean, chance_lo=chance.lo, chance_hi=chance.hi)
+            row.update(mae=nan, mae_mean_guess=nan)
+        else:
+            r, lo, hi = pearson_ci(cell["y"].to_numpy(), cell["score"].to_numpy(), level)
+            baseline = guess.loc[[(target, i) for i in cell["image_id"]], "score"].to_numpy()
+            y = cell["y"].to_numpy()
+            row.update(measure="Pearson r", estimate=r, lo=lo, hi=hi, median=nan)
+            row.update(chance_mean=nan, chance_lo=nan, chance_hi=nan)
+            row.update(
+                mae=float(np.mean(np.abs(y - cell["score"].to_numpy()))),
+                mae_mean_guess=float(np.mean(np.abs(y - baseline))),
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ratings_display(long: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """The display form: estimate with its CI, chance level, and the MAEs side by side."""
+    out = pd.DataFrame(
+        {
+            "target": [
+                f"{r.target} (above median {r.median:.1f})" if r.kind == "binary" else r.target
+                for r in long.itertuples()
+            ],
+            "model": long["model"],
+            "n": long["n"].astype("int64"),
+            "measure": long["measure"],
+            "estimate [95% CI]": [
+                format_ci(r.estimate, r.lo, r.hi, digits) for r in long.itertuples()
+            ],
+            "chance (permuted labels)": [
+                format_ci(r.chance_mean, r.chance_lo, r.chance_hi, digits)
+                if r.kind == "binary"
+                else ""
+                for r in long.itertuples()
+            ],
+            "MAE": long["mae"],
+            "MAE of mean guess": long["mae_mean_guess"],
+        }
+    )
+    return out
+
+
+def write_ratings_table(long: pd.DataFrame, stem: str | Path) -> dict[str, Path]:
+    """``stem.csv`` with every number, ``stem.md`` and ``stem.tex`` in display form (atomic)."""
+    stem = Path(stem)
+    display = ratings_display(long)
+    texts = {
+        "csv": long.to_csv(index=False, lineterminator="\n"),
+        "md": to_markdown(display, index=False, digits=2),
+        "tex": to_latex(display, index=False, digits=2),
+    }
+    return {ext: write_atomic(stem.with_name(f"{stem.name}.{ext}"), t) for ext, t in texts.items()}

@@ -1,0 +1,208 @@
+"""Image sets, their config checks, and the statistics of the OMI ratings table (no workflow)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy.stats import pearsonr
+
+from conftest import REPO
+from polface.config import ConfigError, validate_config
+from polface.imagesets import list_images, natural_key, read_omi_ratings
+from polface.nested import nested_predictions
+from polface.ratings import mean_fitter, pearson_ci, rating_targets
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _default() -> dict:
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def test_images_are_listed_in_natural_order_with_a_limit(tmp_path: Path) -> None:
+    for name in ("10.jpg", "2.jpg", "1.jpg", "a10.jpg", "a2.jpg", ".hidden.jpg", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub.jpg").mkdir()
+    images = list_images(tmp_path, "*.jpg")
+    assert list(images) == ["1", "2", "10", "a2", "a10"]
+    assert images["10"] == tmp_path / "10.jpg"
+    assert list(list_images(tmp_path, "*.jpg", limit=3)) == ["1", "2", "10"]
+    assert sorted(["b", "a10", "a2", "10", "9"], key=natural_key) == ["9", "10", "a2", "a10", "b"]
+
+
+def test_two_files_with_one_id_and_a_missing_folder_are_named(tmp_path: Path) -> None:
+    (tmp_path / "face.jpg").write_bytes(b"x")
+    (tmp_path / "face.png").write_bytes(b"x")
+    with pytest.raises(ValueError, match="share the image id 'face'"):
+        list_images(tmp_path, "*")
+    with pytest.raises(FileNotFoundError, match="image folder not found"):
+        list_images(tmp_path / "absent", "*.jpg")
+
+
+def test_default_config_has_no_image_set_and_omi_config_fills_defaults(omi_dir: Path) -> None:
+    config = _default()
+    validate_config(config, SCHEMA, base_dir=REPO)
+    assert config["image_sets"] == {}
+    merged = _default() | yaml.safe_load((REPO / "config" / "omi.yaml").read_text())
+    merged["image_sets"]["omi"]["omi"]["path"] = str(omi_dir)
+    validate_config(merged, SCHEMA, base_dir=REPO)
+    omi = merged["image_sets"]["omi"]
+    assert omi["crop"] == {
+        "crop_size": 224,
+        "margin": 0.3,
+        "resize_shorter": 256,
+        "max_side": 512,
+        "min_face": 40,
+        "multiple": "largest",
+        "upsample": "auto",
+        "align": True,
+        "max_pixels": None,
+    }
+    assert omi["embed"]["backends"] == ["dlib"] and omi["embed"]["batch_size"] == 32
+    assert omi["omi"]["ratings"]["outer"] == 10 and omi["omi"]["ratings"]["inner"] == 10
+    assert omi["limit"] is None and merged["run_cohorts"] == []
+
+
+def test_image_set_problems_are_reported_naming_their_keys(tmp_path: Path) -> None:
+    config = _default()
+    config["image_sets"] = {
+        "both": {"folder": {"path": str(tmp_path)}, "omi": {"path": None}},
+        "photos": {
+            "folder": {"path": str(tmp_path / "absent")},
+            "crop": {"crop_size": 300, "upsample": "twice"},
+            "embed": {"backends": ["vggface2", "facenet"]},
+        },
+        "vgg": {
+            "folder": {"path": str(tmp_path)},
+            "embed": {
+                "backends": ["vggface2", "imagenet"],
+                "weights": {"imagenet": {"path": str(tmp_path / "no.pth"), "sha256": "abc"}},
+            },
+        },
+    }
+    config["run_image_sets"] = ["photos", "elsewhere"]
+    with pytest.raises(ConfigError) as info:
+        validate_config(copy.deepcopy(config), SCHEMA)
+    text = str(info.value)
+    assert "image_sets.both: give exactly one of 'folder' or 'omi'" in text
+    assert "image_sets.photos.crop.upsample" in text
+    assert "image_sets.photos.embed.backends.1" in text
+    assert "image_sets.vgg.embed.weights.imagenet.sha256" in text
+    # Once the schema is satisfied, the checks that need the file system follow.
+    del config["image_sets"]["both"]["omi"]
+    config["image_sets"]["photos"]["crop"]["upsample"] = 1
+    config["image_sets"]["photos"]["embed"]["backends"] = ["vggface2"]
+    config["image_sets"]["vgg"]["embed"]["weights"]["imagenet"]["sha256"] = None
+    with pytest.raises(ConfigError) as info:
+        validate_config(copy.deepcopy(config), SCHEMA)
+    assert "run_image_sets: no image set named 'elsewhere'" in str(info.value)
+    config["run_image_sets"] = ["photos"]
+    with pytest.raises(ConfigError) as info:
+        validate_config(config, SCHEMA)
+    lines = str(info.value).splitlines()[1:]
+    assert lines == [
+        "  - image_sets.photos.crop: crop_size (300) exceeds resize_shorter (256)",
+        f"  - image_sets.photos.folder.path: folder not found: {tmp_path / 'absent'}"
+        f" (looked in {tmp_path / 'absent'})",
+        "  - image_sets.photos.embed.weights.vggface2.path: backend 'vggface2' needs a weights"
+        " file (none is bundled or downloaded)",
+        "  - image_sets.vgg.embed.weights.vggface2.path: backend 'vggface2' needs a weights"
+        " file (none is bundled or downloaded)",
+        f"  - image_sets.vgg.embed.weights.imagenet.path: weights file not found:"
+        f" {tmp_path / 'no.pth'} (looked in {tmp_path / 'no.pth'})",
+    ]
+
+
+def test_pearson_ci_matches_scipy() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=200)
+    y = 0.4 * x + rng.normal(size=200)
+    r, lo, hi = pearson_ci(y, x)
+    reference = pearsonr(y, x).confidence_interval(0.95)
+    assert r == pytest.approx(pearsonr(y, x).statistic, abs=1e-12)
+    assert (lo, hi) == pytest.approx((reference.low, reference.high), abs=1e-9)
+    assert all(math.isnan(v) for v in pearson_ci([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+
+
+def test_rating_targets_split_binary_ratings_at_the_median(omi_dir: Path) -> None:
+    ratings = read_omi_ratings(omi_dir / "attribute_means.csv")
+    assert len(ratings) == 1004 and ratings.index[0] == "1"
+    ids = [str(i) for i in range(1, 101)]
+    targets, medians = rating_targets(ratings, ids, ["liberal"], ["trustworthy"])
+    assert medians["liberal"] == pytest.approx(ratings.loc[ids, "liberal"].median())
+    above = ratings.loc[ids, "liberal"].to_numpy() > medians["liberal"]
+    assert np.array_equal(targets["liberal"].to_numpy(), above.astype(float))
+    assert targets["liberal"].sum() == 50
+    assert np.array_equal(targets["trustworthy"], ratings.loc[ids, "trustworthy"])
+    with pytest.raises(ValueError, match="have no ratings"):
+        rating_targets(ratings, ["1", "9999"], ["liberal"], [])
+    with pytest.raises(KeyError, match="honest"):
+        rating_targets(ratings, ids, ["honest"], [])
+
+
+def test_nested_predictions_of_a_continuous_target_with_the_mean_guess() -> None:
+    ids = [f"f{i}" for i in range(12)]
+    faces = pd.DataFrame({"image_id": ids, "rating": np.arange(12, dtype=float) * 1.5})
+    folds = pd.DataFrame(
+        {"userid": ids, "outer_fold": np.arange(12) % 3 + 1, "inner_fold": np.arange(12) % 4 + 1}
+    )
+    predictions, infos = nested_predictions(
+        np.zeros((12, 1)),
+        faces,
+        folds,
+        "rating",
+        mean_fitter(),
+        samples=["rating"],
+        own_sample_only=True,
+        continuous=True,
+        id_column="image_id",
+        progress=False,
+    )
+    assert predictions["y"].dtype == np.float64
+    assert sorted(predictions["userid"]) == sorted(ids)
+    for row in predictions.itertuples():
+        training = faces["rating"][folds["outer_fold"] != row.outer_fold]
+        assert row.score == pytest.approx(training.mean())
+    assert [i["mean"] for i in infos] == pytest.approx(
+        [faces["rating"][folds["outer_fold"] != k].mean() for k in (1, 2, 3)]
+    )
+
+
+def test_fetch_omi_copies_ratings_and_listed_images_once_with_checksums(
+    omi_dir: Path, tmp_path: Path
+) -> None:
+    """fetch_omi against a file:// copy of the repository layout (no network)."""
+    from polface.imagesets import fetch_omi
+
+    source = tmp_path / "github"
+    (source / "images").mkdir(parents=True)
+    ratings = (omi_dir / "attribute_means.csv").read_text().splitlines()
+    (source / "attribute_means.csv").write_text("\n".join(ratings[:4]) + "\n")  # faces 1-3
+    for i in (1, 2, 3, 4):
+        (source / "images" / f"{i}.jpg").write_bytes((omi_dir / "images" / f"{i}.jpg").read_bytes())
+    dest = tmp_path / "resources" / "omi"
+    checksums = fetch_omi(source.as_uri(), dest, progress=False)
+    table = pd.read_csv(checksums, sep="\t")
+    assert table["file"].tolist() == [
+        "attribute_means.csv",
+        *(f"images/{i}.jpg" for i in (1, 2, 3)),
+    ]
+    for row in table.itertuples():
+        assert row.sha256 == hashlib.sha256((source / row.file).read_bytes()).hexdigest()
+    assert not (dest / "images" / "4.jpg").exists()  # only the rated faces
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "attribute_means.csv",
+        "checksums.tsv",
+        "images",
+    ]
+    # A second call downloads nothing: files already present are kept as they are.
+    stamp = (dest / "images" / "1.jpg").stat().st_mtime_ns
+    fetch_omi(source.as_uri(), dest, progress=False)
+    assert (dest / "images" / "1.jpg").stat().st_mtime_ns == stamp
