@@ -1,0 +1,226 @@
+"""The SLURM profile, checked on its own and run on a real single-node SLURM.
+
+The tests marked `slurm` need root: they install Debian's SLURM and munge when missing, start a
+cluster in a temporary directory (tests/slurm_cluster.py) and stop it at the end of the session,
+also when a test fails. They skip, saying why, where that is not possible.
+
+Every snakemake run is bounded with `timeout -k`: while it waits for SLURM jobs Snakemake ignores
+SIGTERM, so only the SIGKILL that follows ends it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from slurm_cluster import SlurmCluster, SlurmUnavailable, ensure_installed
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILE = REPO / "workflow" / "profiles" / "slurm"
+
+# a tiny two-rule workflow with the real rule names, for checks that need no real workflow
+TINY_SNAKEFILE = """\
+rule all:
+    input:
+        expand("results/{i}/folds.txt", i=range(2)),
+
+
+rule simulate_cohort:
+    output:
+        "results/{i}/cohort.txt",
+    log:
+        "results/logs/simulate_cohort/{i}.log",
+    shell:
+        "echo SLURM_JOB_ID=$SLURM_JOB_ID > {log}; sleep {config[sleep]}; "
+        "echo {wildcards.i} > {output}.part && mv {output}.part {output}"
+
+
+rule make_folds:
+    input:
+        "results/{i}/cohort.txt",
+    output:
+        "results/{i}/folds.txt",
+    log:
+        "results/logs/make_folds/{i}.log",
+    shell:
+        "echo SLURM_JOB_ID=$SLURM_JOB_ID > {log}; cat {input} {input} > {output}"
+"""
+
+
+def profile() -> dict:
+    return yaml.safe_load((PROFILE / "config.yaml").read_text())
+
+
+# ---------------------------------------------------------------- the profile, without a cluster
+
+
+def test_profile_options_exist():
+    """Every key is an option of this snakemake and its SLURM plugin (a typo would be an error)."""
+    from snakemake.cli import get_argument_parser
+    from snakemake_executor_plugin_slurm import ExecutorSettings
+
+    options = {s for action in get_argument_parser()._actions for s in action.option_strings}
+    unknown = [key for key in profile() if f"--{key}" not in options]
+    assert not unknown, f"not snakemake options: {unknown}"
+    fields = {f.name for f in dataclasses.fields(ExecutorSettings)}
+    plugin_keys = [key for key in profile() if key.startswith("slurm-")]
+    assert plugin_keys
+    for key in plugin_keys:
+        assert key.removeprefix("slurm-").replace("-", "_") in fields, key
+
+
+def test_profile_settings_that_matter():
+    """The settings without which runs hang, go to the wrong account, or lose jobs."""
+    conf = profile()
+    assert conf["executor"] == "slurm"
+    # without slurmdbd, sacct knows no job: the default status command would wait forever
+    assert conf["slurm-status-command"] == "squeue"
+    # the plugin falls back to sacct unless MinJobAge >= 3 x this (MinJobAge defaults to 300 s)
+    assert 1 <= conf["slurm-init-seconds-before-status-checks"] <= 100
+    assert conf["retries"] >= 1
+    assert not any("account" in str(key) for key in conf.get("default-resources", []))
+    for rule, resources in conf["set-resources"].items():
+        assert "runtime" in resources and "mem_mb" in resources, rule
+        assert "slurm_account" not in resources, rule
+    for rule in ("embed_faces", "fit_mlp", "explain_lime"):
+        assert conf["set-resources"][rule].get("gpu") == 1, rule
+
+
+# ---------------------------------------------------------------- a real SLURM
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """A running single-node SLURM, stopped (every daemon, by its pid file) at the end."""
+    if os.geteuid() != 0:
+        pytest.skip("a real SLURM needs root")
+    # not under pytest's 0700 basetemp: munged (user munge) must reach its socket directory
+    root = Path(tempfile.mkdtemp(prefix="polface-slurm-"))
+    cluster = SlurmCluster(root)
+    try:
+        try:
+            ensure_installed()
+            cluster.start()
+        except SlurmUnavailable as err:
+            pytest.skip(f"cannot run a real SLURM here: {err}")
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclasses.dataclass
+class Run:
+    """A finished snakemake run: its exit status, its output and its working directory."""
+
+    returncode: int
+    output: str
+    workdir: Path
+    seconds: float
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.output.splitlines()[-lines:])
+
+
+def start_snakemake(workdir: Path, args: list[str], env: dict[str, str], timeout: int):
+    """Start `snakemake` in `workdir`, bounded by `timeout -k 30` (it ignores SIGTERM)."""
+    cmd = ["timeout", "-k", "30", str(timeout), sys.executable, "-m", "snakemake",
+           "--directory", str(workdir), *args]
+    log = open(workdir / "snakemake.out", "w")  # noqa: SIM115 - closed by finish_snakemake
+    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    proc.log = log  # type: ignore[attr-defined]
+    proc.started = time.monotonic()  # type: ignore[attr-defined]
+    return proc
+
+
+def finish_snakemake(proc, workdir: Path) -> Run:
+    try:
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.log.close()
+    seconds = time.monotonic() - proc.started
+    return Run(proc.returncode, (workdir / "snakemake.out").read_text(), workdir, seconds)
+
+
+def snakemake(workdir: Path, args: list[str], env: dict[str, str], timeout: int) -> Run:
+    return finish_snakemake(start_snakemake(workdir, args, env, timeout), workdir)
+
+
+def slurm_args(cluster: SlurmCluster) -> list[str]:
+    """Run through the profile; cap threads at this node's CPUs (the profile asks for more)."""
+    return ["--profile", str(PROFILE), "--workflow-profile", "none",
+            "--max-threads", cluster.hardware["CPUs"]]
+
+
+SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.")
+RULE_JOB = re.compile(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", re.M)
+
+
+def slurm_jobs(run: Run) -> dict[str, list[tuple[str, Path]]]:
+    """Snakemake job id -> [(SLURM job id, SLURM log)] for every submission, retries included."""
+    jobs: dict[str, list[tuple[str, Path]]] = {}
+    for job, slurm_id, log in SUBMITTED.findall(run.output):
+        jobs.setdefault(job, []).append((slurm_id, Path(log)))
+    return jobs
+
+
+def snakemake_jobs(run: Run) -> dict[str, str]:
+    """Snakemake job id -> rule name, for every job that the run started."""
+    return {jobid: rule for rule, jobid in RULE_JOB.findall(run.output)}
+
+
+def check_ran_under_slurm(run: Run, cluster: SlurmCluster, local_rules: set[str]) -> None:
+    """Every job but the local ones went to SLURM, finished there, and logged its SLURM job id."""
+    jobs = snakemake_jobs(run)
+    submitted = slurm_jobs(run)
+    assert jobs, run.tail()
+    completed = cluster.completed_job_ids()
+    for jobid, rule in jobs.items():
+        if rule in local_rules:
+            assert jobid not in submitted, f"local rule {rule} went to SLURM"
+            continue
+        assert jobid in submitted, f"job {jobid} ({rule}) was not submitted to SLURM"
+        slurm_id, slurm_log = submitted[jobid][-1]
+        # slurmctld's own log: the job ran and ended
+        assert slurm_id in completed, f"slurmctld did not complete SLURM job {slurm_id} ({rule})"
+        # the log that slurmd wrote for the job (sbatch --output) shows this rule running
+        assert slurm_log.is_file(), slurm_log
+        assert f"rule {rule}:" in slurm_log.read_text(), slurm_log
+    # the rule's own log names the SLURM job it ran in
+    for rule_log in (run.workdir / "results" / "logs").glob("*/*.log"):
+        if rule_log.parent.name in local_rules or rule_log.parent.name == "slurm":
+            continue
+        ids = re.findall(r"SLURM_JOB_ID=(\d+)", rule_log.read_text())
+        assert ids, f"{rule_log} records no SLURM job id"
+        assert ids[-1] in completed, f"{rule_log}: SLURM job {ids[-1]} unknown to slurmctld"
+
+
+def copy_tiny_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    (dest / "Snakefile").write_text(TINY_SNAKEFILE)
+    return dest
+
+
+@pytest.mark.slurm
+def test_tiny_workflow_runs_on_slurm(slurm, tmp_path):
+    """The profile's plugin options and status checks work against a real slurmctld."""
+    work = copy_tiny_workflow(tmp_path / "tiny")
+    run = snakemake(work, [*slurm_args(slurm), "--config", "sleep=1"], slurm.env(), timeout=600)
+    assert run.returncode == 0, run.tail()
+    check_ran_under_slurm(run, slurm, local_rules={"all"})
+    for i in range(2):
+        assert (work / f"results/{i}/folds.txt").read_text() == f"{i}\n{i}\n"
+    print(f"tiny workflow on SLURM: {run.seconds:.0f} s")
