@@ -40,8 +40,8 @@ rule simulate_cohort:
     log:
         "results/logs/simulate_cohort/{i}.log",
     shell:
-        "echo SLURM_JOB_ID=$SLURM_JOB_ID > {log}; sleep {config[sleep]}; "
-        "echo {wildcards.i} > {output}.part && mv {output}.part {output}"
+        "echo SLURM_JOB_ID=$SLURM_JOB_ID > {log}; echo {wildcards.i} > {output}.part; "
+        "sleep {config[sleep]}; mv {output}.part {output}"
 
 
 rule make_folds:
@@ -224,3 +224,46 @@ def test_tiny_workflow_runs_on_slurm(slurm, tmp_path):
     for i in range(2):
         assert (work / f"results/{i}/folds.txt").read_text() == f"{i}\n{i}\n"
     print(f"tiny workflow on SLURM: {run.seconds:.0f} s")
+
+
+def cancel_one_running(cluster: SlurmCluster, rule: str, proc, ready, timeout: float = 300) -> str:
+    """Wait until a job of `rule` runs under SLURM and `ready()` holds, then scancel it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        for slurm_id, name, state, comment in cluster.squeue():
+            if name.startswith("polface_") and state == "RUNNING" and (
+                comment == f"rule_{rule}" or comment.startswith(f"rule_{rule}_wildcards_")
+            ) and ready():
+                subprocess.run(["scancel", slurm_id], env=cluster.env(), check=True)
+                return slurm_id
+        time.sleep(0.2)
+    pytest.fail(f"no job of rule {rule} was seen running under SLURM")
+
+
+def check_retried(run: Run, cancelled: str) -> None:
+    """The cancelled SLURM job failed the Snakemake job, which was then submitted again."""
+    retried = [job for job, subs in slurm_jobs(run).items() if cancelled in [s for s, _ in subs]]
+    assert retried, f"SLURM job {cancelled} is not in the run's log"
+    submissions = slurm_jobs(run)[retried[0]]
+    assert [s for s, _ in submissions][0] == cancelled and len(submissions) >= 2, submissions
+    assert f"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'" in run.output
+    assert f"Trying to restart job {retried[0]}." in run.output
+
+
+@pytest.mark.slurm
+def test_tiny_cancelled_job_is_retried(slurm, tmp_path):
+    """scancel of a running job: Snakemake retries it and nothing partial is left behind."""
+    work = copy_tiny_workflow(tmp_path / "tiny")
+    proc = start_snakemake(work, [*slurm_args(slurm), "--config", "sleep=15"], slurm.env(), 600)
+    cancelled = cancel_one_running(
+        slurm, "simulate_cohort", proc,
+        ready=lambda: any((work / "results").glob("*/cohort.txt.part")),
+    )
+    run = finish_snakemake(proc, work)
+    assert run.returncode == 0, run.tail()
+    check_retried(run, cancelled)
+    check_ran_under_slurm(run, slurm, local_rules={"all"})
+    files = sorted(p.relative_to(work / "results").as_posix()
+                   for p in (work / "results").glob("[0-9]/*"))
+    assert files == ["0/cohort.txt", "0/folds.txt", "1/cohort.txt", "1/folds.txt"]
+    print(f"tiny workflow with one job cancelled: {run.seconds:.0f} s")
