@@ -14,7 +14,9 @@ def shared_path(*parts: str) -> Path:
     """Return a path under ../shared/data, skipping the test with a clear message if absent."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"real test data not found: {path} (expected ../shared/data beside the checkout)")
+        pytest.skip(
+            f"real test data not found: {path} (expected ../shared/data beside the checkout)"
+        )
     return path
 
 

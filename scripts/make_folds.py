@@ -1,0 +1,34 @@
+"""Rule make_folds: the outer and inner cross-validation folds of a cohort (drawn, or a file)."""
+
+import pandas as pd
+import pyarrow as pa
+from polface.folds import make_folds, read_folds
+
+from polface.io import write_parquet
+from polface.runtime import rule_logging
+
+
+def main(snakemake) -> None:
+    with rule_logging(snakemake.log[0], snakemake.rule) as log:
+        settings = snakemake.params.folds
+        ids = pd.read_parquet(snakemake.input.faces, columns=[snakemake.params.id_column])
+        ids = ids[snakemake.params.id_column].astype(str)
+        if snakemake.input.get("file"):
+            folds = read_folds(snakemake.input.file, ids)
+            log.info("folds read from %s", snakemake.input.file)
+        else:
+            folds = make_folds(ids, settings["outer"], settings["inner"], settings["seed"])
+        log.info(
+            "%d rows, %d outer and %d inner folds",
+            len(folds),
+            folds["outer_fold"].nunique(),
+            folds["inner_fold"].nunique(),
+        )
+        write_parquet(
+            pa.Table.from_pandas(folds, preserve_index=False),
+            snakemake.output.folds,
+            metadata={"settings": settings},
+        )
+
+
+main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)

@@ -1,0 +1,249 @@
+"""A synthetic cohort in the exact layout of the Kosinski (2021) OSF release, with a planted signal.
+
+The generating model (every weight comes from the config; see config/README.md):
+
+1. Each face belongs to one sample (``pol_fb_us`` rows first, then ``pol_dat_us``, ``pol_dat_ca``,
+   ``pol_dat_uk``), which fixes ``country`` and ``database``.
+2. Demographics: gender (1 = female, 0 = male, the release's coding), age (18-80), and Face++
+   ethnicity (white, black, asian, india).
+3. A latent conservatism ``z = w_male*male + w_age*age_z + w_white*white + e``, with ``e ~ N(0, 1)``
+   and ``age_z`` the standardised age; the label is conservative with probability
+   ``logistic(label_slope * (z - mean(z)))``. The demographics therefore predict the label on
+   their own, as they do in real samples.
+4. The descriptors: unit-variance noise, plus a shared low-rank structure (``factors`` factors,
+   about as much variance as the noise), plus each demographic on its own
+   ``demographic_columns`` columns, plus the residual conservatism ``e`` on ``descriptor_columns``
+   other columns; the matrix is then standardised column by column (as the released descriptors
+   are). Only ``e``, not the demographics, is the "face signal".
+5. Face++ head pitch and the happiness score, and Big Five openness (Facebook rows), shift with z.
+
+All randomness flows from one ``numpy.random.Generator`` seeded from the config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SAMPLES: tuple[str, ...] = ("pol_fb_us", "pol_dat_us", "pol_dat_ca", "pol_dat_uk")
+"""The four samples of the release, in the order their rows appear."""
+
+SAMPLE_COUNTRY = {
+    "pol_fb_us": "united states",
+    "pol_dat_us": "united states",
+    "pol_dat_ca": "canada",
+    "pol_dat_uk": "united kingdom",
+}
+SAMPLE_DATABASE = {
+    "pol_fb_us": "fb",
+    "pol_dat_us": "dating",
+    "pol_dat_ca": "dating",
+    "pol_dat_uk": "dating",
+}
+EMOTIONS = ("sadness", "neutral", "disgust", "anger", "surprise", "fear", "happiness")
+EYE_STATES = (
+    "normal_glass_eye_open",
+    "no_glass_eye_close",
+    "occlusion",
+    "no_glass_eye_open",
+    "normal_glass_eye_close",
+    "dark_glasses",
+)
+ETHNICITIES = ("white", "black", "asian", "india")
+ETHNICITY_SHARES = (0.75, 0.10, 0.10, 0.05)
+BIG_FIVE = ("ext", "neu", "ope", "agr", "con")
+
+COLUMNS: tuple[str, ...] = (
+    "userid",
+    "gender",
+    "age",
+    "country",
+    "facial_hair",
+    "pol",
+    "pol_dat_us",
+    "pol_dat_ca",
+    "pol_dat_uk",
+    "pol_fb_us",
+    *BIG_FIVE,
+    "database",
+    *(f"emotion.{e}" for e in EMOTIONS),
+    "gender.value",
+    "age.value",
+    "headpose.yaw_angle",
+    "headpose.pitch_angle",
+    "headpose.roll_angle",
+    "smile.value",
+    *(f"left_eye_status.{s}" for s in EYE_STATES),
+    *(f"right_eye_status.{s}" for s in EYE_STATES),
+    "ethnicity.value",
+)
+"""The 42 columns of the released data.frame ``d``, in the released order."""
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """A simulated cohort: the data.frame ``d``, the descriptor matrix, and the hidden truth."""
+
+    faces: pd.DataFrame
+    descriptors: np.ndarray
+    latent: np.ndarray
+    signal_columns: np.ndarray
+
+
+def _sample_sizes(n_rows: int, shares: Mapping[str, float]) -> dict[str, int]:
+    weights = np.array([float(shares[s]) for s in SAMPLES])
+    weights = weights / weights.sum()
+    sizes = np.floor(weights * n_rows).astype(int)
+    sizes[np.argmax(weights)] += n_rows - sizes.sum()
+    if (sizes < 10).any():
+        small = [s for s, k in zip(SAMPLES, sizes, strict=True) if k < 10]
+        raise ValueError(
+            f"n_rows={n_rows} leaves fewer than 10 rows in sample(s) {', '.join(small)}; "
+            "raise n_rows or the sample_shares of those samples"
+        )
+    return dict(zip(SAMPLES, sizes.tolist(), strict=True))
+
+
+def _with_missing(values: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+    out = values.astype(float).copy()
+    out[rng.random(out.shape[0]) < rate] = np.nan
+    return out
+
+
+def _shares(n: int, k: int, concentration: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Percent scores that sum to 100 per row (like Face++'s emotion and eye-status outputs)."""
+    draws = rng.gamma(np.broadcast_to(concentration, (n, k)))
+    return 100.0 * draws / draws.sum(axis=1, keepdims=True)
+
+
+def simulate_cohort(settings: Mapping[str, Any]) -> Cohort:
+    """Simulate a cohort from a cohort's `simulate` settings (schema defaults filled in)."""
+    rng = np.random.default_rng(int(settings["seed"]))
+    n = int(settings["n_rows"])
+    p = int(settings["n_features"])
+    signal = settings["signal"]
+    confounding = settings["confounding"]
+    missing = float(settings["missing_rate"])
+
+    sizes = _sample_sizes(n, settings["sample_shares"])
+    sample = np.repeat(np.array(SAMPLES), [sizes[s] for s in SAMPLES])
+
+    female = (rng.random(n) < 0.5).astype(np.int32)
+    age = np.clip(np.round(18 + rng.gamma(4.0, 5.0, n)), 18, 80)
+    ethnicity = rng.choice(np.array(ETHNICITIES), size=n, p=np.array(ETHNICITY_SHARES))
+    white = (ethnicity == "white").astype(float)
+    age_z = (age - age.mean()) / age.std()
+
+    residual = rng.standard_normal(n)
+    z = (
+        confounding["male"] * (1 - female)
+        + confounding["age"] * age_z
+        + confounding["white"] * white
+        + residual
+    )
+    z_centred = z - z.mean()
+    p_conservative = 1.0 / (1.0 + np.exp(-settings["label_slope"] * z_centred))
+    conservative = (rng.random(n) < p_conservative).astype(np.int32)
+
+    # Descriptors: low-rank shared structure + noise + demographics + the residual face signal.
+    k = int(settings["factors"])
+    x = rng.standard_normal((n, p))
+    if k:  # shared structure with about the variance of the noise: strongly correlated columns
+        x += rng.standard_normal((n, k)) @ (rng.standard_normal((k, p)) / np.sqrt(k))
+    order = rng.permutation(p)
+    n_signal = min(int(signal["descriptor_columns"]), p)
+    n_demo = min(int(signal["demographic_columns"]), (p - n_signal) // 3)
+    loading = float(signal["demographic_loading"])
+    for j, trait in enumerate((female - 0.5, age_z, white - white.mean())):
+        cols = order[j * n_demo : (j + 1) * n_demo]
+        x[:, cols] += (
+            loading * np.asarray(trait, dtype=float)[:, None] * rng.choice([-1, 1], cols.size)
+        )
+    signal_columns = np.sort(order[p - n_signal :]) if n_signal else np.array([], dtype=int)
+    x[:, signal_columns] += float(signal["descriptor_loading"]) * residual[:, None]
+    x -= x.mean(axis=0)
+    x /= x.std(axis=0, ddof=1)
+
+    # Face++ and self-reported columns.
+    flip = rng.random(n) < 0.03
+    gender_value = np.where(flip, 1 - female, female).astype(float)
+    age_value = np.clip(np.round(age + rng.normal(0, 4, n)), 12, 80)
+    eth_flip = rng.random(n) < 0.05
+    ethnicity_value = np.where(eth_flip, rng.choice(np.array(ETHNICITIES), size=n), ethnicity)
+
+    emotions = _shares(n, len(EMOTIONS), np.full(len(EMOTIONS), 1.2), rng)
+    happy = EMOTIONS.index("happiness")
+    emotions[:, happy] = np.clip(emotions[:, happy] + signal["happiness"] * z_centred, 0, 100)
+    emotions = 100.0 * emotions / emotions.sum(axis=1, keepdims=True)
+    smile = np.clip(0.6 * emotions[:, happy] + rng.normal(45, 15, n), 0, 100)
+
+    facial_hair = np.where(female == 1, rng.beta(1.2, 6.0, n), rng.beta(2.5, 2.0, n))
+    pitch = rng.normal(0, 8, n) + signal["head_pitch"] * z_centred
+
+    d: dict[str, Any] = {
+        "userid": pd.array([f"u{i + 1:07d}" for i in range(n)], dtype="str"),
+        "gender": pd.array(female, dtype="Int32"),
+        "age": _with_missing(age, 0.2, rng),
+        "country": pd.array([SAMPLE_COUNTRY[s] for s in sample], dtype="str"),
+        "facial_hair": np.round(facial_hair, 4),
+        "pol": pd.Categorical.from_codes(conservative, categories=["liberal", "conservative"]),
+    }
+    for s in ("pol_dat_us", "pol_dat_ca", "pol_dat_uk", "pol_fb_us"):
+        d[s] = pd.array(np.where(sample == s, conservative, 0), dtype="Int32")
+        d[s][sample != s] = pd.NA
+    is_fb = sample == "pol_fb_us"
+    for trait in BIG_FIVE:
+        values = rng.standard_normal(n)
+        if trait == "ope":
+            values = values + signal["openness"] * z_centred
+        d[trait] = np.where(is_fb, np.round(values, 3), np.nan)
+    d["database"] = pd.array([SAMPLE_DATABASE[s] for s in sample], dtype="str")
+    for j, emotion in enumerate(EMOTIONS):
+        d[f"emotion.{emotion}"] = _with_missing(np.round(emotions[:, j], 3), missing, rng)
+    d["gender.value"] = gender_value
+    d["age.value"] = _with_missing(age_value, missing, rng)
+    d["headpose.yaw_angle"] = _with_missing(np.round(rng.normal(0, 12, n), 3), missing, rng)
+    d["headpose.pitch_angle"] = _with_missing(np.round(pitch, 3), missing, rng)
+    d["headpose.roll_angle"] = _with_missing(np.round(rng.normal(0, 6, n), 3), missing, rng)
+    d["smile.value"] = _with_missing(np.round(smile, 3), missing, rng)
+    for side in ("left", "right"):
+        eyes = _shares(n, len(EYE_STATES), np.full(len(EYE_STATES), 1.0), rng)
+        for j, state in enumerate(EYE_STATES):
+            d[f"{side}_eye_status.{state}"] = np.round(eyes[:, j], 3)
+    d["ethnicity.value"] = pd.array(ethnicity_value, dtype="str")
+
+    faces = pd.DataFrame(d, columns=list(COLUMNS))
+    return Cohort(faces=faces, descriptors=x, latent=z, signal_columns=signal_columns)
+
+
+def write_cohort(cohort: Cohort, *, faces: str, features: str, truth: str) -> None:
+    """Write the cohort as the OSF release does (faces.RData with `d`, vgg.RData with `vgg`).
+
+    `truth` receives what the simulation hid (latent conservatism per face, and the descriptor
+    columns it reaches, 1-based as R numbers them) as a parquet table, so audits can check what
+    the models found against what was planted.
+    """
+    import pyarrow as pa
+
+    from polface.io import atomic_output, write_parquet
+    from polface.rdata import write_rdata
+
+    with atomic_output(faces) as tmp:
+        write_rdata(tmp, {"d": cohort.faces})
+    with atomic_output(features) as tmp:
+        write_rdata(tmp, {"vgg": cohort.descriptors})
+    table = pa.table(
+        {
+            "userid": pa.array(cohort.faces["userid"].to_numpy(dtype=object), pa.string()),
+            "latent_conservatism": pa.array(cohort.latent, pa.float64()),
+        }
+    )
+    write_parquet(
+        table,
+        truth,
+        metadata={"signal_columns_1based": (cohort.signal_columns + 1).tolist()},
+    )

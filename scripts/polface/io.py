@@ -1,0 +1,85 @@
+"""Writing outputs so that an interrupted job never leaves a file that looks complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+METADATA_KEY = b"polface"
+"""Key of the JSON document with provenance in every parquet file the workflow writes."""
+
+
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
+
+    The temporary name starts with a dot and keeps the file's suffix (some writers look at it), so
+    a half-written file is never mistaken for a result; it is created exclusively with the usual
+    permissions (0666 minus the umask). On any error it is removed and `path` is left untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp{target.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_parquet(
+    table: pa.Table, path: str | Path, metadata: Mapping[str, Any] | None = None
+) -> None:
+    """Write a parquet file atomically, with `metadata` as JSON under the key ``polface``."""
+    if metadata is not None:
+        merged = dict(table.schema.metadata or {})
+        merged[METADATA_KEY] = json.dumps(dict(metadata), sort_keys=True).encode()
+        table = table.replace_schema_metadata(merged)
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The ``polface`` JSON metadata of a parquet file written by :func:`write_parquet`."""
+    schema = pq.read_schema(path)
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise KeyError(f"{path}: no polface metadata in this parquet file")
+    return json.loads(raw)
+
+
+def read_features(path: str | Path, id_column: str | None = None) -> tuple[list[str], Any]:
+    """Read a features/embeddings parquet: (row ids, float32 matrix of shape (rows, dimension)).
+
+    The file has one id column and one ``fixed_size_list<float32>[D]`` column; the matrix is made
+    without a per-row Python loop.
+    """
+    import numpy as np
+
+    table = pq.read_table(path)
+    list_columns = [f.name for f in table.schema if pa.types.is_fixed_size_list(f.type)]
+    if len(list_columns) != 1:
+        raise ValueError(f"{path}: expected one fixed-size list column, found {list_columns}")
+    values = list_columns[0]
+    ids = id_column or next(name for name in table.column_names if name != values)
+    column = table.column(values).combine_chunks()
+    width = column.type.list_size
+    if column.null_count:
+        raise ValueError(f"{path}: column {values!r} has {column.null_count} missing rows")
+    matrix = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), width)
+    return table.column(ids).to_pylist(), np.ascontiguousarray(matrix, dtype=np.float32)

@@ -1,0 +1,133 @@
+"""Nested cross-validation in the published scheme (Kosinski 2021).
+
+Outer folds are assigned over all rows. For each sample s (a 0/1 column of ``faces``) and outer fold
+k, a model is fitted on the rows of s outside fold k (its inner folds tune it) and predicts every
+labelled row of every sample inside fold k. Each row thus gets one out-of-fold prediction per
+model, and the AUC of the model of s on the rows of t is a cell of Table 2.
+
+The fitting itself is a callback (:data:`Fitter`), so the LASSO, the MLP and the interpretable
+feature baselines share this one implementation of the scheme.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+Predictor = Callable[[np.ndarray], np.ndarray]
+Fitter = Callable[[np.ndarray, np.ndarray, np.ndarray, int], tuple[Predictor, dict[str, Any]]]
+"""fit(X_train, y_train, inner_fold_train, outer_fold) -> (predict(X) -> scores, info)."""
+
+
+def sample_labels(faces: pd.DataFrame, samples: Sequence[str]) -> pd.DataFrame:
+    """The 0/1 labels of each sample as float columns, NaN outside the sample."""
+    missing = [s for s in samples if s not in faces.columns]
+    if missing:
+        raise KeyError(f"faces has no sample column(s) {missing}")
+    labels = pd.DataFrame(
+        {s: pd.to_numeric(faces[s].astype("Float64"), errors="raise") for s in samples}
+    ).astype(float)
+    bad = labels.notna() & ~labels.isin([0.0, 1.0])
+    if bad.any().any():
+        column = bad.any().idxmax()
+        row = int(bad[column].to_numpy().argmax())
+        raise ValueError(
+            f"sample {column!r}: row {row + 1} is {labels[column].iloc[row]!r}, not 0/1"
+        )
+    return labels
+
+
+def nested_predictions(
+    X: np.ndarray,
+    faces: pd.DataFrame,
+    folds: pd.DataFrame,
+    model_sample: str,
+    fit: Fitter,
+    *,
+    samples: Sequence[str],
+    model_name: str | None = None,
+    usable: np.ndarray | None = None,
+    own_sample_only: bool = False,
+    id_column: str = "userid",
+    progress: bool = True,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Out-of-fold predictions of the models of `model_sample`, one per outer fold.
+
+    Args:
+        X: (rows, features), aligned with `faces` and `folds`.
+        faces: the faces table (sample columns and the id column).
+        folds: ``userid``, ``outer_fold``, ``inner_fold``, aligned row by row with `faces`.
+        model_sample: the sample whose rows train the models.
+        fit: the fitting callback.
+        samples: the samples to predict (each labelled row of each is predicted once).
+        model_name: the ``model`` value in the output (default `model_sample`).
+        usable: rows that may be used at all (e.g. complete interpretable features).
+        own_sample_only: predict only held-out rows of `model_sample` (Table S1).
+        id_column: the id column of `faces`.
+        progress: show a progress bar over outer folds.
+
+    Returns:
+        Long predictions ``model, sample, userid, outer_fold, y, score`` and one info dict per
+        outer fold (from the fitter, plus the fold and the training size).
+    """
+    if len(X) != len(faces) or len(folds) != len(faces):
+        raise ValueError(f"X ({len(X)}), faces ({len(faces)}) and folds ({len(folds)}) differ")
+    ids = faces[id_column].astype(str).to_numpy()
+    if not np.array_equal(folds["userid"].astype(str).to_numpy(), ids):
+        raise ValueError("folds are not aligned with faces: userid differs")
+    targets = [model_sample] if own_sample_only else list(samples)
+    labels = sample_labels(faces, sorted(set(targets) | {model_sample}))
+    usable = np.ones(len(faces), dtype=bool) if usable is None else np.asarray(usable, bool)
+    outer = folds["outer_fold"].to_numpy()
+    inner = folds["inner_fold"].to_numpy()
+    y_model = labels[model_sample].to_numpy()
+    in_target = labels[targets].notna().to_numpy().any(axis=1)
+
+    frames, infos = [], []
+    outer_folds = np.unique(outer)
+    for k in tqdm(
+        outer_folds, desc=f"{model_name or model_sample}: outer folds", disable=not progress
+    ):
+        train = usable & (outer != k) & ~np.isnan(y_model)
+        test = usable & (outer == k) & in_target
+        if train.sum() == 0:
+            raise ValueError(f"sample {model_sample!r}, outer fold {k}: no training rows")
+        predict, info = fit(X[train], y_model[train], inner[train], int(k))
+        score = np.asarray(predict(X[test]), dtype=np.float64) if test.any() else np.empty(0)
+        infos.append({"outer_fold": int(k), "n_train": int(train.sum()), **info})
+        test_rows = np.flatnonzero(test)
+        for sample in targets:
+            y = labels[sample].to_numpy()[test_rows]
+            keep = ~np.isnan(y)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "model": model_name or model_sample,
+                        "sample": sample,
+                        "userid": ids[test_rows[keep]],
+                        "outer_fold": int(k),
+                        "y": y[keep].astype(np.int8),
+                        "score": score[keep],
+                    }
+                )
+            )
+        log.info(
+            "%s, outer fold %s: trained on %d rows, predicted %d",
+            model_sample,
+            k,
+            train.sum(),
+            test.sum(),
+        )
+    predictions = pd.concat(frames, ignore_index=True)
+    order = {s: i for i, s in enumerate(targets)}
+    predictions = predictions.sort_values(
+        ["sample", "userid"], key=lambda c: c.map(order) if c.name == "sample" else c
+    ).reset_index(drop=True)
+    return predictions, infos

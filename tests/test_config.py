@@ -1,0 +1,81 @@
+"""The config schema: every key described, defaults filled, clear errors naming the key."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from conftest import REPO
+from polface.config import ConfigError, load_schema, validate_config
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _walk(schema, path="(root)"):
+    yield path, schema
+    for name, sub in schema.get("properties", {}).items():
+        yield from _walk(sub, f"{path}.{name}")
+    for name, sub in schema.get("$defs", {}).items():
+        yield from _walk(sub, f"{path}.$defs.{name}")
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        yield from _walk(extra, f"{path}.*")
+
+
+def test_schema_is_valid_2020_12_and_every_key_is_described():
+    schema = load_schema(SCHEMA)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    undocumented = [
+        path for path, sub in _walk(schema) if "$ref" not in sub and not sub.get("description")
+    ]
+    assert undocumented == []
+
+
+def test_default_config_is_valid_and_defaults_are_filled():
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate_config(config, SCHEMA)
+    demo = config["cohorts"]["demo"]["simulate"]
+    assert demo["signal"]["descriptor_columns"] == 8
+    assert demo["sample_shares"]["pol_dat_us"] == 0.5
+    assert config["convert"]["block_rows"] == 8192
+
+
+def test_every_problem_is_reported_once_naming_its_key(tmp_path):
+    config = {
+        "cohorts": {
+            "demo": {"simulate": {"n_rows": "many", "colour": "red"}},
+            "both": {"simulate": {}, "rdata": {"faces": "a", "features": "b"}},
+        },
+        "extra": 1,
+    }
+    with pytest.raises(ConfigError) as caught:
+        validate_config(copy.deepcopy(config), SCHEMA, source="my.yaml")
+    message = str(caught.value)
+    assert message.startswith("my.yaml is not valid:")
+    assert "(top level): unknown key 'extra'" in message
+    assert "cohorts.demo.simulate: unknown key 'colour'" in message
+    assert "cohorts.demo.simulate.n_rows: 'many' is not of type 'integer'" in message
+    assert "cohorts.both: give exactly one of 'simulate' or 'rdata'" in message
+    assert "Traceback" not in message
+    assert len(message.splitlines()) == 5
+
+
+def test_missing_input_files_are_named(tmp_path):
+    (tmp_path / "faces.RData").write_bytes(b"")
+    config = {
+        "cohorts": {"real": {"rdata": {"faces": "faces.RData", "features": "vgg.RData"}}},
+    }
+    with pytest.raises(ConfigError) as caught:
+        validate_config(config, SCHEMA, base_dir=tmp_path)
+    message = str(caught.value)
+    assert "cohorts.real.rdata.features: input file not found: vgg.RData" in message
+    assert "rdata.faces" not in message
+    assert config["cohorts"]["real"]["rdata"]["features_object"] == "vgg"
+
+
+def test_run_cohorts_must_name_known_cohorts():
+    config = {"cohorts": {"demo": {"simulate": {}}}, "run_cohorts": ["demo", "kosinski"]}
+    with pytest.raises(ConfigError, match="run_cohorts: no cohort named 'kosinski'"):
+        validate_config(config, SCHEMA)

@@ -1,0 +1,50 @@
+# Stage 1: the data in the OSF layout (simulated or published) to parquet.
+
+
+rule simulate_cohort:
+    output:
+        faces="results/{cohort}/osf/faces.RData",
+        features="results/{cohort}/osf/vgg.RData",
+        truth="results/{cohort}/osf/truth.parquet",
+    log:
+        "results/logs/simulate_cohort/{cohort}.log",
+    benchmark:
+        "results/benchmarks/simulate_cohort/{cohort}.tsv"
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=4000,
+    params:
+        settings=simulated,
+    script:
+        "../../scripts/simulate_cohort.py"
+
+
+rule rdata_to_parquet:
+    input:
+        unpack(rdata_inputs),
+    output:
+        faces="results/{cohort}/faces.parquet",
+        features="results/{cohort}/features.parquet",
+        columns=report(
+            "results/{cohort}/faces_columns.csv",
+            caption="../report/faces_columns.rst",
+            category="Data",
+            subcategory="{cohort}",
+            labels={"cohort": "{cohort}", "table": "columns of d"},
+        ),
+    log:
+        "results/logs/rdata_to_parquet/{cohort}.log",
+    benchmark:
+        "results/benchmarks/rdata_to_parquet/{cohort}.tsv"
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
+    params:
+        faces_object=rdata_setting("faces_object"),
+        features_object=rdata_setting("features_object"),
+        id_column=rdata_setting("id_column"),
+        block_rows=config["convert"]["block_rows"],
+    script:
+        "../../scripts/rdata_to_parquet.py"
