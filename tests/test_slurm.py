@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from slurm_cluster import SlurmCluster, SlurmUnavailable, ensure_installed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -166,7 +167,7 @@ def slurm_args(cluster: SlurmCluster) -> list[str]:
 
 
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.")
-RULE_JOB = re.compile(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", re.M)
+RULE_JOB = re.compile(r"^(local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", re.M)
 
 
 def slurm_jobs(run: Run) -> dict[str, list[tuple[str, Path]]]:
@@ -177,19 +178,23 @@ def slurm_jobs(run: Run) -> dict[str, list[tuple[str, Path]]]:
     return jobs
 
 
-def snakemake_jobs(run: Run) -> dict[str, str]:
-    """Snakemake job id -> rule name, for every job that the run started."""
-    return {jobid: rule for rule, jobid in RULE_JOB.findall(run.output)}
+def snakemake_jobs(run: Run) -> dict[str, tuple[str, bool]]:
+    """Snakemake job id -> (rule name, whether it is a local rule) for every job the run started."""
+    return {jobid: (rule, bool(local)) for local, rule, jobid in RULE_JOB.findall(run.output)}
 
 
-def check_ran_under_slurm(run: Run, cluster: SlurmCluster, local_rules: set[str]) -> None:
-    """Every job but the local ones went to SLURM, finished there, and logged its SLURM job id."""
+def check_ran_under_slurm(run: Run, cluster: SlurmCluster) -> set[str]:
+    """Every job but the local rules' went to SLURM, ended there, and logged its SLURM job id.
+
+    Returns the rules that ran under SLURM.
+    """
     jobs = snakemake_jobs(run)
     submitted = slurm_jobs(run)
     assert jobs, run.tail()
     completed = cluster.completed_job_ids()
-    for jobid, rule in jobs.items():
-        if rule in local_rules:
+    local_rules = {rule for rule, local in jobs.values() if local}
+    for jobid, (rule, local) in jobs.items():
+        if local:
             assert jobid not in submitted, f"local rule {rule} went to SLURM"
             continue
         assert jobid in submitted, f"job {jobid} ({rule}) was not submitted to SLURM"
@@ -200,12 +205,15 @@ def check_ran_under_slurm(run: Run, cluster: SlurmCluster, local_rules: set[str]
         assert slurm_log.is_file(), slurm_log
         assert f"rule {rule}:" in slurm_log.read_text(), slurm_log
     # the rule's own log names the SLURM job it ran in
-    for rule_log in (run.workdir / "results" / "logs").glob("*/*.log"):
-        if rule_log.parent.name in local_rules or rule_log.parent.name == "slurm":
+    logs = run.workdir / "results" / "logs"
+    for rule_log in logs.rglob("*.log"):
+        rule = rule_log.relative_to(logs).parts[0]
+        if rule in local_rules or rule == "slurm":
             continue
         ids = re.findall(r"SLURM_JOB_ID=(\d+)", rule_log.read_text())
         assert ids, f"{rule_log} records no SLURM job id"
         assert ids[-1] in completed, f"{rule_log}: SLURM job {ids[-1]} unknown to slurmctld"
+    return {rule for rule, local in jobs.values() if not local}
 
 
 def copy_tiny_workflow(dest: Path) -> Path:
@@ -220,7 +228,7 @@ def test_tiny_workflow_runs_on_slurm(slurm, tmp_path):
     work = copy_tiny_workflow(tmp_path / "tiny")
     run = snakemake(work, [*slurm_args(slurm), "--config", "sleep=1"], slurm.env(), timeout=600)
     assert run.returncode == 0, run.tail()
-    check_ran_under_slurm(run, slurm, local_rules={"all"})
+    assert check_ran_under_slurm(run, slurm) == {"simulate_cohort", "make_folds"}
     for i in range(2):
         assert (work / f"results/{i}/folds.txt").read_text() == f"{i}\n{i}\n"
     print(f"tiny workflow on SLURM: {run.seconds:.0f} s")
@@ -262,8 +270,130 @@ def test_tiny_cancelled_job_is_retried(slurm, tmp_path):
     run = finish_snakemake(proc, work)
     assert run.returncode == 0, run.tail()
     check_retried(run, cancelled)
-    check_ran_under_slurm(run, slurm, local_rules={"all"})
+    assert check_ran_under_slurm(run, slurm) == {"simulate_cohort", "make_folds"}
     files = sorted(p.relative_to(work / "results").as_posix()
                    for p in (work / "results").glob("[0-9]/*"))
     assert files == ["0/cohort.txt", "0/folds.txt", "1/cohort.txt", "1/folds.txt"]
     print(f"tiny workflow with one job cancelled: {run.seconds:.0f} s")
+
+
+# ---------------------------------------------------------------- the real workflow
+
+
+def plain_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_"))}
+    return {**env, "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="session")
+def local_run(tmp_path_factory) -> Run:
+    """The default workflow run locally (`--cores 2`), to compare the SLURM runs with."""
+    from workflow_utils import copy_project
+
+    work = copy_project(tmp_path_factory.mktemp("local"))
+    run = snakemake(work, ["--cores", "2"], plain_env(), timeout=1800)
+    assert run.returncode == 0, run.tail()
+    return run
+
+
+def result_files(workdir: Path) -> dict[str, Path]:
+    """Every result of a run by its path under results/, without logs and benchmarks."""
+    results = workdir / "results"
+    return {
+        path.relative_to(results).as_posix(): path
+        for path in results.rglob("*")
+        if path.is_file() and path.relative_to(results).parts[0] not in ("logs", "benchmarks")
+    }
+
+
+def gunzipped(path: Path) -> bytes:
+    """A file's bytes, decompressed when it is gzip (an RData file)."""
+    import gzip
+
+    data = path.read_bytes()
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def comparable_metadata(table) -> dict:
+    """A parquet file's key-value metadata, without the checksum of gzip-compressed inputs.
+
+    The gzip header of an RData file holds its write time (and name), so two runs that write the
+    same data write different bytes and `source_sha256` differs. The data themselves are compared.
+    """
+    import json
+
+    meta = dict(table.schema.metadata or {})
+    if b"polface" in meta:
+        polface = json.loads(meta[b"polface"])
+        if str(polface.get("source_file", "")).endswith(".RData"):
+            polface.pop("source_sha256", None)
+        meta[b"polface"] = polface
+    return meta
+
+
+def check_same_results(run: Run, reference: Run) -> None:
+    """The same files, each with the same content: parquet tables and their metadata, RData
+    decompressed, the rest byte for byte."""
+    import pyarrow.parquet as pq
+
+    ours, theirs = result_files(run.workdir), result_files(reference.workdir)
+    # a file only here would be a leftover: a partial output or a temporary name
+    assert sorted(ours) == sorted(theirs)
+    for name, path in ours.items():
+        if name.endswith(".parquet"):
+            a, b = pq.read_table(path), pq.read_table(theirs[name])
+            assert a.equals(b), f"{name}: the table differs from the local run's"
+            assert comparable_metadata(a) == comparable_metadata(b), f"{name}: metadata differs"
+        else:
+            assert gunzipped(path) == gunzipped(theirs[name]), f"{name} differs"
+
+
+def slowest_rule(run: Run) -> str:
+    """The rule whose job took longest in a run (from its benchmark files)."""
+    times = {}
+    for tsv in (run.workdir / "results" / "benchmarks").rglob("*.tsv"):
+        rule = tsv.relative_to(run.workdir / "results" / "benchmarks").parts[0]
+        seconds = float(tsv.read_text().splitlines()[1].split("\t")[0])
+        times[rule] = max(times.get(rule, 0.0), seconds)
+    return max(times, key=times.get)
+
+
+@pytest.mark.slurm
+def test_workflow_on_slurm_matches_local_run(slurm, local_run, tmp_path):
+    """The default workflow through the profile: every job under SLURM, results as a local run."""
+    from workflow_utils import copy_project
+
+    work = copy_project(tmp_path / "slurm")
+    run = snakemake(work, slurm_args(slurm), slurm.env(plain_env()), timeout=1800)
+    assert run.returncode == 0, run.tail()
+    on_slurm = check_ran_under_slurm(run, slurm)
+    assert "simulate_cohort" in on_slurm and "rdata_to_parquet" in on_slurm, on_slurm
+    check_same_results(run, local_run)
+    print(f"default workflow on SLURM: {run.seconds:.0f} s ({len(slurm_jobs(run))} SLURM jobs; "
+          f"locally {local_run.seconds:.0f} s)")
+
+
+@pytest.mark.slurm
+def test_cancelled_job_is_retried_with_correct_results(slurm, local_run, tmp_path):
+    """scancel of the slowest job while its rule runs: retried, same results, nothing partial."""
+    from workflow_utils import copy_project
+
+    rule = slowest_rule(local_run)
+    work = copy_project(tmp_path / "slurm")
+    proc = start_snakemake(work, slurm_args(slurm), slurm.env(plain_env()), timeout=1800)
+
+    def rule_started() -> bool:
+        # the rule's script has begun (its log names the host) and not yet finished
+        for log in (work / "results" / "logs" / rule).rglob("*.log"):
+            text = log.read_text()
+            if "on host" in text and "finished" not in text:
+                return True
+        return False
+
+    cancelled = cancel_one_running(slurm, rule, proc, ready=rule_started)
+    run = finish_snakemake(proc, work)
+    assert run.returncode == 0, run.tail()
+    check_retried(run, cancelled)
+    check_ran_under_slurm(run, slurm)
+    check_same_results(run, local_run)
+    print(f"default workflow on SLURM with a {rule} job cancelled: {run.seconds:.0f} s")
