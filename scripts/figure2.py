@@ -1,0 +1,26 @@
+"""Rule figure2: AUC per sample and accuracy on demographically matched pairs (Figure 2)."""
+
+import pandas as pd
+
+from polface.figures import write_figure2
+from polface.io import atomic_output
+from polface.runtime import rule_logging
+from polface.tables import figure2_table
+
+
+def main(snakemake) -> None:
+    with rule_logging(snakemake.log[0], snakemake.rule):
+        faces = pd.read_parquet(snakemake.input.faces)
+        predictions = pd.concat(map(pd.read_parquet, snakemake.input.predictions))
+        summary = figure2_table(
+            predictions,
+            faces.rename(columns={snakemake.params.id_column: "userid"}),
+            n_permutations=snakemake.params.baselines["permutations"],
+            seed=snakemake.params.baselines["seed"],
+        )
+        with atomic_output(snakemake.output.table) as tmp:
+            summary.to_csv(tmp, index=False, lineterminator="\n")
+        write_figure2(summary, snakemake.output.figure)
+
+
+main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)

@@ -1,0 +1,194 @@
+"""Cross-validation folds: seeded balanced assignment, and validation of user-supplied folds.
+
+A fold table has one row per person and three columns:
+
+- ``userid`` (str): the row id of the ``faces`` table;
+- ``outer_fold`` (int, 1..K): the outer split. Outer fold ``k`` is held out once; a model fitted on
+  the other rows (the *outer training split*) predicts it. Outer folds are assigned over *all* rows,
+  not per sample, so that a model fitted on one sample predicts the rows of every other sample that
+  fall in the held-out fold (Kosinski 2021).
+- ``inner_fold`` (int, 1..J): the fold used for the lambda search (``cv.glmnet(foldid=...)``) or any
+  other tuning *inside* an outer training split. It is one column, shared by all outer splits:
+  within the training split of outer fold ``k`` the inner folds are simply the ``inner_fold``
+  values of the training rows. This is exactly how ``../shared/data/osf-fixture/folds.csv`` is
+  used with R.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FOLD_COLUMNS: tuple[str, str, str] = ("userid", "outer_fold", "inner_fold")
+
+
+def _as_userids(userids: Sequence[str] | pd.Series | np.ndarray) -> np.ndarray:
+    """Return ``userids`` as an object array of str, checking that they are present and unique."""
+    ids = pd.Series(userids, dtype=object)
+    missing = ids.isna() | (ids.astype(str) == "")
+    if missing.any():
+        pos = int(np.flatnonzero(missing.to_numpy())[0])
+        raise ValueError(f"userids: missing (NA or empty) userid at position {pos}")
+    ids = ids.astype(str)
+    dup = ids.duplicated(keep=False)
+    if dup.any():
+        shown = ", ".join(repr(u) for u in pd.unique(ids[dup])[:5])
+        raise ValueError(f"userids: {int(dup.sum())} rows share a userid, e.g. {shown}")
+    return ids.to_numpy(dtype=object)
+
+
+def make_folds(
+    userids: Sequence[str] | pd.Series | np.ndarray,
+    n_outer: int,
+    n_inner: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Assign every person to an outer and an inner fold, balanced and reproducible.
+
+    The assignment is a function of the *set* of userids and the seed, not of their order: the ids
+    are sorted, then
+
+    1. outer: a seeded random permutation of the sorted ids is dealt round-robin into folds
+       ``1..n_outer``, so fold sizes differ by at most one;
+    2. inner: the rows are ordered by outer fold and, within each outer fold, by a second seeded
+       permutation, and then dealt round-robin (continuing across outer folds) into ``1..n_inner``.
+       Within every outer fold the inner fold sizes therefore differ by at most one, and within
+       every outer training split (all outer folds but one) by at most two.
+
+    Args:
+        userids: unique, non-empty row ids.
+        n_outer: number of outer folds (≥ 2, ≤ number of rows).
+        n_inner: number of inner folds (≥ 2, ≤ number of rows in the smallest outer training split).
+        seed: seed of the random generator (numpy PCG64).
+
+    Returns:
+        DataFrame with columns ``userid`` (str), ``outer_fold`` and ``inner_fold`` (int64,
+        1-based), in the order of ``userids``.
+    """
+    ids = _as_userids(userids)
+    n = len(ids)
+    if n_outer < 2 or n_outer > n:
+        raise ValueError(f"n_outer must be between 2 and the number of rows ({n}), got {n_outer}")
+    smallest_training = n - (n + n_outer - 1) // n_outer
+    if n_inner < 2 or n_inner > smallest_training:
+        raise ValueError(
+            "n_inner must be between 2 and the smallest outer training split"
+            f" ({smallest_training}),"
+            f" got {n_inner}"
+        )
+    rng = np.random.default_rng(seed)
+    order = np.argsort(ids, kind="stable")  # positions of the ids in sorted order
+    outer_sorted = np.empty(n, dtype=np.int64)
+    outer_sorted[rng.permutation(n)] = np.arange(n) % n_outer + 1
+    # Inner: order by (outer fold, random key), deal round-robin.
+    key = rng.permutation(n)
+    inner_order = np.lexsort((key, outer_sorted))
+    inner_sorted = np.empty(n, dtype=np.int64)
+    inner_sorted[inner_order] = np.arange(n) % n_inner + 1
+    outer = np.empty(n, dtype=np.int64)
+    inner = np.empty(n, dtype=np.int64)
+    outer[order] = outer_sorted
+    inner[order] = inner_sorted
+    return pd.DataFrame(
+        {"userid": pd.Series(ids, dtype=str), "outer_fold": outer, "inner_fold": inner}
+    )
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """Read a fold file (CSV or parquet) with every column as text or its stored type."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    if suffix in {".csv", ".txt"}:
+        # Read everything as text, keeping "NA"-like ids as written; folds are parsed below.
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    raise ValueError(
+        f"{path}: unsupported fold file type {path.suffix!r} (expected .csv or .parquet)"
+    )
+
+
+def read_folds(path: str | Path, userids: Sequence[str] | pd.Series | np.ndarray) -> pd.DataFrame:
+    """Read and validate a user-supplied fold file against the cohort's userids.
+
+    The file (CSV with a header, or parquet) must have the columns ``userid``, ``outer_fold`` and
+    ``inner_fold``; other columns are ignored. Every userid of the cohort must appear exactly once,
+    no other userid may appear, and both folds must be integers ≥ 1. At least two distinct outer
+    folds are required (otherwise there is no training split).
+
+    Args:
+        path: the fold file.
+        userids: the cohort's userids (unique).
+
+    Returns:
+        DataFrame ``userid`` (str), ``outer_fold``, ``inner_fold`` (int64) in the order of
+        ``userids``.
+
+    Raises:
+        ValueError: naming the file, the offending row (1-based data row; for CSV also the line) or
+            userid, and what was expected.
+    """
+    path = Path(path)
+    ids = _as_userids(userids)
+    table = _read_table(path)
+    absent = [c for c in FOLD_COLUMNS if c not in table.columns]
+    if absent:
+        raise ValueError(
+            f"{path}: missing column(s) {absent}; expected columns {list(FOLD_COLUMNS)},"
+            f" found {list(table.columns)}"
+        )
+    line_offset = 1 if path.suffix.lower() != ".parquet" else None
+
+    def where(i: int) -> str:
+        line = f", line {i + 1 + line_offset}" if line_offset is not None else ""
+        return f"row {i + 1}{line}"
+
+    file_ids = table["userid"]
+    bad_id = file_ids.isna().to_numpy() | (file_ids.astype(str).str.strip() == "").to_numpy()
+    if bad_id.any():
+        i = int(np.flatnonzero(bad_id)[0])
+        raise ValueError(f"{path}: {where(i)}: empty or missing userid")
+    file_ids = file_ids.astype(str)
+    dup = file_ids.duplicated(keep=False).to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        rows = ", ".join(where(int(j)) for j in np.flatnonzero(file_ids.to_numpy() == file_ids[i]))
+        raise ValueError(f"{path}: userid {file_ids[i]!r} appears more than once ({rows})")
+    parsed: dict[str, np.ndarray] = {}
+    for col in FOLD_COLUMNS[1:]:
+        raw = table[col]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        ok = np.isfinite(values)
+        ok[ok] = (values[ok] == np.round(values[ok])) & (values[ok] >= 1)
+        if not ok.all():
+            i = int(np.flatnonzero(~ok)[0])
+            raise ValueError(
+                f"{path}: {where(i)} (userid {file_ids[i]!r}): {col} = {raw.iloc[i]!r},"
+                " expected an integer >= 1"
+            )
+        parsed[col] = values.astype(np.int64)
+    known = set(ids.tolist())
+    extra = ~file_ids.isin(known).to_numpy()
+    if extra.any():
+        i = int(np.flatnonzero(extra)[0])
+        raise ValueError(
+            f"{path}: {where(i)}: userid {file_ids[i]!r} is not in the cohort"
+            f" ({int(extra.sum())} such rows)"
+        )
+    listed = set(file_ids.tolist())
+    lacking = [u for u in ids if u not in listed]
+    if lacking:
+        shown = ", ".join(repr(u) for u in lacking[:5])
+        raise ValueError(
+            f"{path}: {len(lacking)} userid(s) of the cohort have no folds, e.g. {shown}"
+        )
+    if len(np.unique(parsed["outer_fold"])) < 2:
+        raise ValueError(f"{path}: outer_fold has a single value; at least two outer folds needed")
+    out = pd.DataFrame({"userid": pd.Series(file_ids.to_numpy(), dtype=str), **parsed}).set_index(
+        "userid"
+    )
+    out = out.loc[list(ids)].reset_index()
+    out["userid"] = out["userid"].astype(str)
+    return out

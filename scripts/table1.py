@@ -1,0 +1,15 @@
+"""Rule table1: the sample description (Kosinski 2021, Table 1)."""
+
+import pandas as pd
+
+from polface.runtime import rule_logging
+from polface.tables import table1, write_table
+
+
+def main(snakemake) -> None:
+    with rule_logging(snakemake.log[0], snakemake.rule):
+        faces = pd.read_parquet(snakemake.input.faces)
+        write_table(table1(faces, snakemake.params.samples), snakemake.params.stem, digits=1)
+
+
+main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)

@@ -1,0 +1,21 @@
+"""Rule table_s1: AUC of the LASSO on interpretable features only (Table S1)."""
+
+import pandas as pd
+
+from polface.runtime import rule_logging
+from polface.tables import auc_with_baselines, write_display_table
+
+
+def main(snakemake) -> None:
+    with rule_logging(snakemake.log[0], snakemake.rule):
+        predictions = pd.concat(map(pd.read_parquet, snakemake.input.predictions))
+        long = auc_with_baselines(
+            predictions,
+            ["feature_set"],
+            n_permutations=snakemake.params.baselines["permutations"],
+            seed=snakemake.params.baselines["seed"],
+        )
+        write_display_table(long, ["feature_set"], snakemake.params.stem)
+
+
+main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)

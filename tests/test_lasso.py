@@ -1,0 +1,279 @@
+"""Tests of polface.lasso against R glmnet 4.1 (fixture files, and R itself where installed)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from polface.lasso import (
+    CVResult,
+    EarlyStop,
+    GlmnetControl,
+    LassoPath,
+    cv_lasso,
+    lambda_max,
+    lasso_path,
+)
+
+SAMPLES = ["pol_dat_us", "pol_dat_ca", "pol_dat_uk", "pol_fb_us"]
+
+
+def auc(y: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve by the Mann-Whitney statistic (ties count one half)."""
+    y = np.asarray(y).astype(bool)
+    pos, neg = score[y], score[~y]
+    greater = (pos[:, None] > neg[None, :]).sum()
+    ties = (pos[:, None] == neg[None, :]).sum()
+    return float((greater + 0.5 * ties) / (pos.size * neg.size))
+
+
+@pytest.fixture(scope="module")
+def osf(osf_fixture: Path) -> dict:
+    """faces (d), vgg as a numpy array, folds, and the R references."""
+    pyreadr = pytest.importorskip("pyreadr")
+    d = pyreadr.read_r(osf_fixture / "faces.RData")["d"]
+    vgg = pyreadr.read_r(osf_fixture / "vgg.RData")["vgg"].to_numpy()
+    folds = pd.read_csv(osf_fixture / "folds.csv")
+    assert (folds["userid"].to_numpy() == d["userid"].to_numpy()).all()
+    return {
+        "d": d,
+        "vgg": vgg,
+        "folds": folds,
+        "path": pd.read_csv(osf_fixture / "glmnet_path_pol_dat_us.csv"),
+        "auc": pd.read_csv(osf_fixture / "glmnet_auc_reference.csv"),
+    }
+
+
+def _sample(osf: dict, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = osf["d"][name].notna().to_numpy()
+    y = osf["d"][name][rows].astype(float).to_numpy()
+    return rows, osf["vgg"][rows], y
+
+
+def _r_path(ref: pd.DataFrame, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R's path as (lambdas, intercepts, dense coefficients)."""
+    steps = np.sort(ref["step"].unique())
+    assert (steps == np.arange(1, steps.size + 1)).all()
+    lam = ref.groupby("step")["lambda"].first().to_numpy()
+    a0 = np.empty(steps.size)
+    beta = np.zeros((steps.size, p))
+    for step, g in ref.groupby("step"):
+        a0[step - 1] = g.loc[g["term"] == "intercept", "coef"].iloc[0]
+        terms = g[g["term"] != "intercept"]
+        beta[step - 1, terms["term"].astype(int).to_numpy() - 1] = terms["coef"].to_numpy()
+    return lam, a0, beta
+
+
+def test_path_matches_r_glmnet(osf: dict) -> None:
+    _, X, y = _sample(osf, "pol_dat_us")
+    r_lam, r_a0, r_beta = _r_path(osf["path"], X.shape[1])
+    path = lasso_path(X, y)
+    assert isinstance(path, LassoPath)
+    # the same lambda sequence, stopping at the same step
+    assert path.lambdas.shape == r_lam.shape
+    np.testing.assert_allclose(path.lambdas, r_lam, rtol=1e-10, atol=0)
+    assert lambda_max(X, y) == pytest.approx(r_lam[0], rel=1e-10)
+    compared = 0
+    for step in range(r_lam.size):
+        r_nz = np.flatnonzero(r_beta[step])
+        if r_nz.size > 200:
+            continue
+        compared += 1
+        np.testing.assert_array_equal(np.flatnonzero(path.beta[step]), r_nz, err_msg=f"{step=}")
+        np.testing.assert_allclose(path.beta[step], r_beta[step], rtol=0, atol=1e-3)
+        assert path.a0[step] == pytest.approx(r_a0[step], abs=1e-3)
+    assert compared >= 50
+    assert path.df[0] == 0 and path.dev_ratio[0] == pytest.approx(0.0, abs=1e-12)
+    assert np.all(np.diff(path.dev_ratio) >= -1e-9)
+    # R's lambdas given as a user sequence: the same solutions
+    user = lasso_path(X, y, lambdas=r_lam)
+    assert user.lambdas.shape == r_lam.shape
+    np.testing.assert_allclose(user.beta[1:60], r_beta[1:60], rtol=0, atol=1e-3)
+
+
+def test_float32_storage_close_to_float64(osf: dict) -> None:
+    _, X, y = _sample(osf, "pol_dat_us")
+    p64 = lasso_path(X, y, nlambda=40)
+    p32 = lasso_path(X.astype(np.float32), y, nlambda=40, dtype=np.float32)
+    np.testing.assert_allclose(p32.lambdas, p64.lambdas, rtol=1e-6)
+    np.testing.assert_allclose(p32.beta, p64.beta, rtol=0, atol=1e-4)
+
+
+def test_outer_cv_auc_matches_r_reference(osf: dict) -> None:
+    """The Kosinski (2021) procedure on the fixture: 4 samples x 4 outer folds, inner CV."""
+    d, vgg, folds = osf["d"], osf["vgg"], osf["folds"]
+    outer = folds["outer_fold"].to_numpy()
+    inner = folds["inner_fold"].to_numpy()
+    scores = {m: np.full(len(d), np.nan) for m in SAMPLES}
+    for model in SAMPLES:
+        labelled = d[model].notna().to_numpy()
+        for k in range(1, 5):
+            train = labelled & (outer != k)
+            y = d[model][train].astype(float).to_numpy()
+            cv = cv_lasso(vgg[train], y, inner[train])
+            assert isinstance(cv, CVResult)
+            fast = cv_lasso(vgg[train], y, inner[train], early_stop=EarlyStop())
+            # the early stop picks the same lambda.min and the same model
+            assert fast.index_min == cv.index_min
+            assert fast.lambda_min == cv.lambda_min
+            assert len(fast.lambdas) <= len(cv.lambdas)
+            held_out = outer == k
+            scores[model][held_out] = cv.link(vgg[held_out])
+            np.testing.assert_array_equal(fast.link(vgg[held_out]), scores[model][held_out])
+    ref = osf["auc"]
+    assert len(ref) == 16
+    for _, row in ref.iterrows():
+        rows = d[row["sample"]].notna().to_numpy()
+        got = auc(d[row["sample"]][rows].astype(int).to_numpy(), scores[row["model"]][rows])
+        assert got == pytest.approx(row["auc"], abs=0.02), (row["model"], row["sample"])
+
+
+def _synthetic(n: int, p: int, seed: int, family: str) -> tuple[np.ndarray, np.ndarray]:
+    """Correlated features on different scales; a sparse signal."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, p))
+    X = z + 0.6 * z[:, [0]]
+    X = X * rng.uniform(0.5, 3.0, p) + rng.normal(0.0, 2.0, p)
+    b = np.zeros(p)
+    b[:5] = [0.8, -1.0, 0.5, 0.0, 0.7]
+    eta = (X - X.mean(0)) / X.std(0) @ b
+    if family == "gaussian":
+        return X, 10.0 + 3.0 * eta + rng.standard_normal(n) * 2.0
+    return X, (rng.random(n) < 1.0 / (1.0 + np.exp(-eta))).astype(float)
+
+
+R_SCRIPT = r"""
+suppressMessages(library(glmnet))
+args <- commandArgs(trailingOnly = TRUE)
+dir <- args[1]
+x <- as.matrix(read.csv(file.path(dir, "x.csv"), header = FALSE))
+tab <- read.csv(file.path(dir, "y.csv"))
+fam <- args[2]
+f <- glmnet(x, tab$y, family = fam)
+write.csv(data.frame(lambda = f$lambda, a0 = f$a0, dev = f$dev.ratio, df = f$df),
+          file.path(dir, "path.csv"), row.names = FALSE)
+write.csv(t(as.matrix(f$beta)), file.path(dir, "beta.csv"), row.names = FALSE)
+cv <- cv.glmnet(x, tab$y, family = fam, foldid = tab$fold)
+write.csv(data.frame(lambda = cv$lambda, cvm = cv$cvm, cvsd = cv$cvsd),
+          file.path(dir, "cv.csv"), row.names = FALSE)
+write.csv(data.frame(lambda_min = cv$lambda.min, lambda_1se = cv$lambda.1se),
+          file.path(dir, "cvopt.csv"), row.names = FALSE)
+"""
+
+
+@pytest.mark.parametrize(
+    ("family", "n", "p"),
+    [("gaussian", 150, 40), ("gaussian", 80, 600), ("binomial", 300, 60)],
+)
+def test_against_r_glmnet(tmp_path: Path, family: str, n: int, p: int) -> None:
+    """Path and cv.glmnet(foldid) against R glmnet run here (skips when R is absent)."""
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        pytest.skip("Rscript not found: R glmnet comparison skipped (install r-cran-glmnet)")
+    X, y = _synthetic(n, p, seed=n + p, family=family)
+    fold = np.arange(n) % 5 + 1
+    np.random.default_rng(7).shuffle(fold)
+    np.savetxt(tmp_path / "x.csv", X, delimiter=",", fmt="%.17g")
+    pd.DataFrame({"y": y, "fold": fold}).to_csv(tmp_path / "y.csv", index=False)
+    script = tmp_path / "fit.R"
+    script.write_text(R_SCRIPT)
+    done = subprocess.run(
+        [rscript, str(script), str(tmp_path), family], capture_output=True, text=True, timeout=300
+    )
+    if done.returncode != 0 and "there is no package called" in done.stderr:
+        pytest.skip(f"R glmnet not installed: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    r_path = pd.read_csv(tmp_path / "path.csv")
+    r_beta = pd.read_csv(tmp_path / "beta.csv").to_numpy()
+    path = lasso_path(X, y, family)
+    assert len(path.lambdas) == len(r_path)
+    np.testing.assert_allclose(path.lambdas, r_path["lambda"], rtol=1e-10)
+    np.testing.assert_allclose(path.beta, r_beta, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(path.a0, r_path["a0"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(path.dev_ratio, r_path["dev"], rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(path.df, r_path["df"])
+    r_cv = pd.read_csv(tmp_path / "cv.csv")
+    r_opt = pd.read_csv(tmp_path / "cvopt.csv")
+    cv = cv_lasso(X, y, fold, family)
+    np.testing.assert_allclose(cv.lambdas, r_cv["lambda"], rtol=1e-10)
+    np.testing.assert_allclose(cv.cvm, r_cv["cvm"], rtol=1e-6)
+    np.testing.assert_allclose(cv.cvsd, r_cv["cvsd"], rtol=1e-5)
+    assert cv.lambda_min == pytest.approx(r_opt["lambda_min"].iloc[0], rel=1e-10)
+    assert cv.lambda_1se == pytest.approx(r_opt["lambda_1se"].iloc[0], rel=1e-10)
+
+
+@pytest.mark.parametrize("family", ["binomial", "gaussian"])
+def test_kkt_conditions_hold(family: str) -> None:
+    """At every lambda: |gradient| <= lambda for zero coefficients, = lambda * sign for others."""
+    X, y = _synthetic(200, 30, seed=3, family=family)
+    path = lasso_path(X, y, family, control=GlmnetControl(thresh=1e-12))
+    n = X.shape[0]
+    xs = X.std(axis=0)
+    Z = (X - X.mean(axis=0)) / xs
+    ys = y.std() if family == "gaussian" else 1.0
+    assert path.stop_reason in {"fdev", "devmax", "nlambda"}
+    for step in range(1, len(path.lambdas)):
+        mu = path.predict(X, step)
+        resid = (y - mu) / ys
+        assert abs(resid.sum()) / n < 1e-7  # unpenalised intercept
+        grad = Z.T @ resid / n  # standardised scale, per unit of lambda
+        lam = path.lambdas[step] / ys
+        b = path.beta[step]
+        zero = b == 0
+        assert np.all(np.abs(grad[zero]) <= lam * (1 + 1e-6)), step
+        np.testing.assert_allclose(grad[~zero], lam * np.sign(b[~zero]), rtol=1e-5, atol=0)
+    # the first lambda is lambda_max: all coefficients zero, the next one not
+    assert path.df[0] == 0 and path.df[1] > 0
+
+
+def test_deterministic_bits() -> None:
+    X, y = _synthetic(240, 50, seed=11, family="binomial")
+    fold = np.arange(240) % 6
+    a = cv_lasso(X, y, fold, n_threads=2)
+    b = cv_lasso(X.copy(), y.copy(), fold.copy(), n_threads=2)
+    c = cv_lasso(X, y, fold, n_threads=1)
+    for other in (b, c):
+        assert a.path.beta.tobytes() == other.path.beta.tobytes()
+        assert a.path.a0.tobytes() == other.path.a0.tobytes()
+        assert a.cvm.tobytes() == other.cvm.tobytes()
+        assert a.cvsd.tobytes() == other.cvsd.tobytes()
+
+
+def test_early_stop_rule_and_predictions() -> None:
+    X, y = _synthetic(300, 80, seed=5, family="binomial")
+    fold = np.arange(300) % 5
+    full = cv_lasso(X, y, fold)
+    rule = EarlyStop(patience=4, tol=0.0)
+    fast = cv_lasso(X, y, fold, early_stop=rule)
+    assert not full.stopped_early
+    assert fast.stopped_early and fast.path.stop_reason == "early_stop"
+    # tol = 0: the paths end exactly `patience` lambdas after the minimum
+    assert len(fast.lambdas) == fast.index_min + rule.patience + 1
+    assert fast.index_min == full.index_min
+    np.testing.assert_array_equal(fast.cvm, full.cvm[: len(fast.cvm)])
+    # predictions on the original scale
+    step = full.index_min
+    eta = full.path.a0[step] + X @ full.path.beta[step]
+    np.testing.assert_allclose(full.link(X), eta, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(full.predict(X), 1 / (1 + np.exp(-eta)), rtol=1e-12)
+    assert np.all(full.lambda_1se >= full.lambda_min)
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStop(patience=0)
+
+
+def test_bad_input_is_refused() -> None:
+    X, y = _synthetic(50, 10, seed=1, family="binomial")
+    with pytest.raises(ValueError, match="0/1"):
+        lasso_path(X, y * 2)
+    with pytest.raises(ValueError, match="rows"):
+        lasso_path(X, y[:-1])
+    bad = X.copy()
+    bad[3, 4] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        lasso_path(bad, y)
+    with pytest.raises(ValueError, match="3 folds"):
+        cv_lasso(X, y, np.arange(50) % 2)

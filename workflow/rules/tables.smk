@@ -1,0 +1,104 @@
+# Stage 4: the paper's tables and figures, each as CSV + Markdown + LaTeX (figures as PNG).
+
+
+rule table1:
+    input:
+        faces="results/{cohort}/faces.parquet",
+    output:
+        report(
+            multiext("results/{cohort}/tables/table1", ".csv", ".md", ".tex"),
+            caption="../report/table1.rst",
+            category="Tables",
+            subcategory="{cohort}",
+            labels={"cohort": "{cohort}", "table": "Table 1"},
+        ),
+    params:
+        samples=config["samples"],
+        stem="results/{cohort}/tables/table1",
+    log:
+        "results/logs/table1/{cohort}.log",
+    benchmark:
+        "results/benchmarks/table1/{cohort}.tsv"
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/table1.py"
+
+
+rule table2:
+    input:
+        predictions=lambda wildcards: [
+            path for method in METHODS for path in predictions_of(method)(wildcards)
+        ],
+    output:
+        report(
+            multiext("results/{cohort}/tables/table2", ".csv", ".md", ".tex"),
+            caption="../report/table2.rst",
+            category="Tables",
+            subcategory="{cohort}",
+            labels={"cohort": "{cohort}", "table": "Table 2"},
+        ),
+    params:
+        baselines=config["baselines"],
+        stem="results/{cohort}/tables/table2",
+    log:
+        "results/logs/table2/{cohort}.log",
+    benchmark:
+        "results/benchmarks/table2/{cohort}.tsv"
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/table2.py"
+
+
+rule figure2:
+    input:
+        faces="results/{cohort}/faces.parquet",
+        predictions=predictions_of("{method}"),
+    output:
+        figure=report(
+            "results/{cohort}/figures/figure2_{method}.png",
+            caption="../report/figure2.rst",
+            category="Figures",
+            subcategory="{cohort}",
+            labels={"cohort": "{cohort}", "figure": "Figure 2 ({method})"},
+        ),
+        table="results/{cohort}/tables/figure2_{method}.csv",
+    params:
+        baselines=config["baselines"],
+        id_column=rdata_setting("id_column"),
+    log:
+        "results/logs/figure2/{cohort}/{method}.log",
+    benchmark:
+        "results/benchmarks/figure2/{cohort}/{method}.tsv"
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/figure2.py"
+
+
+rule table_s1:
+    input:
+        predictions=expand(
+            "results/{{cohort}}/interpretable/{feature_set}/predictions.parquet",
+            feature_set=FEATURE_SETS,
+        ),
+    output:
+        report(
+            multiext("results/{cohort}/tables/table_s1", ".csv", ".md", ".tex"),
+            caption="../report/table_s1.rst",
+            category="Tables",
+            subcategory="{cohort}",
+            labels={"cohort": "{cohort}", "table": "Table S1"},
+        ),
+    params:
+        baselines=config["baselines"],
+        stem="results/{cohort}/tables/table_s1",
+    log:
+        "results/logs/table_s1/{cohort}.log",
+    benchmark:
+        "results/benchmarks/table_s1/{cohort}.tsv"
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/table_s1.py"
