@@ -161,59 +161,84 @@ def snakemake(workdir: Path, args: list[str], env: dict[str, str], timeout: int)
 
 
 def slurm_args(cluster: SlurmCluster) -> list[str]:
-    """Run through the profile; cap threads at this node's CPUs (the profile asks for more)."""
+    """Run through the profile, with `cores` (the most threads of a job or a group job) lowered
+    from the profile's 8 to this node's CPUs, or SLURM would keep bigger jobs pending forever."""
     return ["--profile", str(PROFILE), "--workflow-profile", "none",
-            "--max-threads", cluster.hardware["CPUs"]]
+            "--cores", cluster.hardware["CPUs"]]
 
 
-SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.")
-RULE_JOB = re.compile(r"^(local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", re.M)
+# a job as Snakemake prints it: "rule x:" (or "localrule x:"), then indented fields; jobs of a
+# group job are printed the same way, indented once more, after "Group job <name> ...:"
+JOB_BLOCK = re.compile(r"^( *)(local)?rule (\w+):\n((?:\1    .*\n)+)", re.M)
+SUBMITTED = re.compile(r"Job ([\w-]+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.")
+
+
+@dataclasses.dataclass
+class Job:
+    rule: str
+    local: bool
+    grouped: bool
+    fields: dict[str, str]
+
+    @property
+    def log(self) -> Path | None:
+        """The rule's own log (Snakemake adds the SLURM log after it when the job fails)."""
+        log = self.fields.get("log", "").split(",")[0].split(" (")[0].strip()
+        return Path(log) if log else None
+
+    @property
+    def outputs(self) -> list[str]:
+        return [path.strip() for path in self.fields.get("output", "").split(",") if path.strip()]
+
+
+def snakemake_jobs(run: Run) -> dict[str, Job]:
+    """Snakemake job id -> the job, for every job that the run started (the last try of each)."""
+    jobs = {}
+    for indent, local, rule, body in JOB_BLOCK.findall(run.output):
+        fields = dict(
+            line.strip().split(": ", 1) for line in body.splitlines() if ": " in line
+        )
+        jobs[fields["jobid"]] = Job(rule, bool(local), bool(indent), fields)
+    return jobs
 
 
 def slurm_jobs(run: Run) -> dict[str, list[tuple[str, Path]]]:
-    """Snakemake job id -> [(SLURM job id, SLURM log)] for every submission, retries included."""
+    """Snakemake job id (a uuid for a group job) -> [(SLURM job id, SLURM log)], tries in order."""
     jobs: dict[str, list[tuple[str, Path]]] = {}
     for job, slurm_id, log in SUBMITTED.findall(run.output):
         jobs.setdefault(job, []).append((slurm_id, Path(log)))
     return jobs
 
 
-def snakemake_jobs(run: Run) -> dict[str, tuple[str, bool]]:
-    """Snakemake job id -> (rule name, whether it is a local rule) for every job the run started."""
-    return {jobid: (rule, bool(local)) for local, rule, jobid in RULE_JOB.findall(run.output)}
-
-
 def check_ran_under_slurm(run: Run, cluster: SlurmCluster) -> set[str]:
-    """Every job but the local rules' went to SLURM, ended there, and logged its SLURM job id.
+    """Every job but the local rules' ran in a SLURM job of this run, which slurmctld completed.
 
-    Returns the rules that ran under SLURM.
+    The evidence for each job: its rule log records the SLURM_JOB_ID it ran under; that id is one
+    that Snakemake got from sbatch in this run; slurmctld's log says the job completed; and the log
+    that slurmd wrote for the job (sbatch --output) shows the rule running. Returns the rules that
+    ran under SLURM.
     """
     jobs = snakemake_jobs(run)
-    submitted = slurm_jobs(run)
     assert jobs, run.tail()
+    submissions = slurm_jobs(run)
+    slurm_logs = {slurm_id: log for tries in submissions.values() for slurm_id, log in tries}
     completed = cluster.completed_job_ids()
-    local_rules = {rule for rule, local in jobs.values() if local}
-    for jobid, (rule, local) in jobs.items():
-        if local:
-            assert jobid not in submitted, f"local rule {rule} went to SLURM"
+    for jobid, job in jobs.items():
+        if job.local:
+            assert jobid not in submissions, f"local rule {job.rule} went to SLURM"
             continue
-        assert jobid in submitted, f"job {jobid} ({rule}) was not submitted to SLURM"
-        slurm_id, slurm_log = submitted[jobid][-1]
-        # slurmctld's own log: the job ran and ended
-        assert slurm_id in completed, f"slurmctld did not complete SLURM job {slurm_id} ({rule})"
-        # the log that slurmd wrote for the job (sbatch --output) shows this rule running
-        assert slurm_log.is_file(), slurm_log
-        assert f"rule {rule}:" in slurm_log.read_text(), slurm_log
-    # the rule's own log names the SLURM job it ran in
-    logs = run.workdir / "results" / "logs"
-    for rule_log in logs.rglob("*.log"):
-        rule = rule_log.relative_to(logs).parts[0]
-        if rule in local_rules or rule == "slurm":
-            continue
-        ids = re.findall(r"SLURM_JOB_ID=(\d+)", rule_log.read_text())
-        assert ids, f"{rule_log} records no SLURM job id"
-        assert ids[-1] in completed, f"{rule_log}: SLURM job {ids[-1]} unknown to slurmctld"
-    return {rule for rule, local in jobs.values() if not local}
+        if not job.grouped:
+            assert jobid in submissions, f"job {jobid} ({job.rule}) was not submitted to SLURM"
+        assert job.log is not None, f"rule {job.rule} has no log"
+        ids = re.findall(r"SLURM_JOB_ID=(\d+)", (run.workdir / job.log).read_text())
+        assert ids, f"{job.log} records no SLURM job id"
+        slurm_id = ids[-1]
+        assert slurm_id in slurm_logs, f"{job.log}: SLURM job {slurm_id} is not of this run"
+        if not job.grouped:
+            assert slurm_id == submissions[jobid][-1][0], f"{job.log}: not the last try"
+        assert slurm_id in completed, f"slurmctld did not complete SLURM job {slurm_id}"
+        assert f"rule {job.rule}:" in slurm_logs[slurm_id].read_text(), slurm_logs[slurm_id]
+    return {job.rule for job in jobs.values() if not job.local}
 
 
 def copy_tiny_workflow(dest: Path) -> Path:
@@ -285,13 +310,25 @@ def plain_env() -> dict[str, str]:
     return {**env, "PYTHONUNBUFFERED": "1"}
 
 
+# The default workflow at a small size (every rule, a smaller cohort), as in test_workflow.py: the
+# embedded default cohort takes many minutes per run on two cores.
+SMALL = {"cohorts": {"demo": {"simulate": {"n_rows": 400, "n_features": 64, "seed": 7}}}}
+SMALL_ARGS = ["--configfile", "config/slurm_test.yaml"]
+
+
+def copy_workflow(dest: Path) -> Path:
+    from workflow_utils import copy_project, write_config
+
+    work = copy_project(dest)
+    write_config(work, "slurm_test.yaml", SMALL)
+    return work
+
+
 @pytest.fixture(scope="session")
 def local_run(tmp_path_factory) -> Run:
-    """The default workflow run locally (`--cores 2`), to compare the SLURM runs with."""
-    from workflow_utils import copy_project
-
-    work = copy_project(tmp_path_factory.mktemp("local"))
-    run = snakemake(work, ["--cores", "2"], plain_env(), timeout=1800)
+    """The workflow run locally (`--cores 2`), to compare the SLURM runs with."""
+    work = copy_workflow(tmp_path_factory.mktemp("local"))
+    run = snakemake(work, ["--cores", "2", *SMALL_ARGS], plain_env(), timeout=1800)
     assert run.returncode == 0, run.tail()
     return run
 
@@ -331,40 +368,56 @@ def comparable_metadata(table) -> dict:
     return meta
 
 
-def check_same_results(run: Run, reference: Run) -> None:
+def check_same_results(run: Run, reference: Run, only_ours: bool = False) -> None:
     """The same files, each with the same content: parquet tables and their metadata, RData
-    decompressed, the rest byte for byte."""
+    decompressed, safetensors tensor by tensor, the rest byte for byte."""
     import pyarrow.parquet as pq
 
     ours, theirs = result_files(run.workdir), result_files(reference.workdir)
     # a file only here would be a leftover: a partial output or a temporary name
-    assert sorted(ours) == sorted(theirs)
+    assert not set(ours) - set(theirs), "files that the local run did not make"
+    if not only_ours:
+        assert sorted(ours) == sorted(theirs)
     for name, path in ours.items():
         if name.endswith(".parquet"):
             a, b = pq.read_table(path), pq.read_table(theirs[name])
             assert a.equals(b), f"{name}: the table differs from the local run's"
             assert comparable_metadata(a) == comparable_metadata(b), f"{name}: metadata differs"
+        elif name.endswith(".safetensors"):
+            # the header's metadata is a map written in no fixed order: compare it as a map
+            assert safetensors_content(path) == safetensors_content(theirs[name]), name
         else:
             assert gunzipped(path) == gunzipped(theirs[name]), f"{name} differs"
 
 
-def slowest_rule(run: Run) -> str:
-    """The rule whose job took longest in a run (from its benchmark files)."""
-    times = {}
-    for tsv in (run.workdir / "results" / "benchmarks").rglob("*.tsv"):
-        rule = tsv.relative_to(run.workdir / "results" / "benchmarks").parts[0]
-        seconds = float(tsv.read_text().splitlines()[1].split("\t")[0])
-        times[rule] = max(times.get(rule, 0.0), seconds)
-    return max(times, key=times.get)
+def safetensors_content(path: Path) -> tuple[dict, dict]:
+    """A safetensors file's metadata and tensors (as bytes, with dtype and shape)."""
+    from safetensors import safe_open
+
+    with safe_open(path, framework="numpy") as f:
+        tensors = {}
+        for key in f.keys():
+            value = f.get_tensor(key)
+            tensors[key] = (str(value.dtype), value.shape, value.tobytes())
+        return f.metadata() or {}, tensors
+
+
+def slowest_job(run: Run) -> Job:
+    """The job that took longest in a run, by its benchmark file."""
+
+    def seconds(job: Job) -> float:
+        tsv = run.workdir / job.fields["benchmark"]
+        return float(tsv.read_text().splitlines()[1].split("\t")[0])
+
+    return max((job for job in snakemake_jobs(run).values() if "benchmark" in job.fields),
+               key=seconds)
 
 
 @pytest.mark.slurm
 def test_workflow_on_slurm_matches_local_run(slurm, local_run, tmp_path):
     """The default workflow through the profile: every job under SLURM, results as a local run."""
-    from workflow_utils import copy_project
-
-    work = copy_project(tmp_path / "slurm")
-    run = snakemake(work, slurm_args(slurm), slurm.env(plain_env()), timeout=1800)
+    work = copy_workflow(tmp_path / "slurm")
+    run = snakemake(work, [*slurm_args(slurm), *SMALL_ARGS], slurm.env(plain_env()), 1800)
     assert run.returncode == 0, run.tail()
     on_slurm = check_ran_under_slurm(run, slurm)
     assert "simulate_cohort" in on_slurm and "rdata_to_parquet" in on_slurm, on_slurm
@@ -375,25 +428,25 @@ def test_workflow_on_slurm_matches_local_run(slurm, local_run, tmp_path):
 
 @pytest.mark.slurm
 def test_cancelled_job_is_retried_with_correct_results(slurm, local_run, tmp_path):
-    """scancel of the slowest job while its rule runs: retried, same results, nothing partial."""
-    from workflow_utils import copy_project
-
-    rule = slowest_rule(local_run)
-    work = copy_project(tmp_path / "slurm")
-    proc = start_snakemake(work, slurm_args(slurm), slurm.env(plain_env()), timeout=1800)
+    """scancel the slowest job while its rule runs: it is retried, and the results equal the
+    local run's with nothing partial left behind. The run makes only that job's outputs."""
+    job = slowest_job(local_run)
+    work = copy_workflow(tmp_path / "slurm")
+    args = [*slurm_args(slurm), *SMALL_ARGS, *job.outputs]
+    proc = start_snakemake(work, args, slurm.env(plain_env()), timeout=1800)
 
     def rule_started() -> bool:
-        # the rule's script has begun (its log names the host) and not yet finished
-        for log in (work / "results" / "logs" / rule).rglob("*.log"):
-            text = log.read_text()
-            if "on host" in text and "finished" not in text:
-                return True
-        return False
+        # the rule's script has begun (its log names the host) and has not finished
+        log = work / job.log
+        text = log.read_text() if log.exists() else ""
+        return "on host" in text and "finished" not in text
 
-    cancelled = cancel_one_running(slurm, rule, proc, ready=rule_started)
+    cancelled = cancel_one_running(slurm, job.rule, proc, ready=rule_started)
     run = finish_snakemake(proc, work)
     assert run.returncode == 0, run.tail()
     check_retried(run, cancelled)
-    check_ran_under_slurm(run, slurm)
-    check_same_results(run, local_run)
-    print(f"default workflow on SLURM with a {rule} job cancelled: {run.seconds:.0f} s")
+    assert job.rule in check_ran_under_slurm(run, slurm)
+    check_same_results(run, local_run, only_ours=True)
+    for output in job.outputs:
+        assert (work / output).is_file(), output
+    print(f"{job.rule} ({' '.join(job.outputs)}) on SLURM, cancelled once: {run.seconds:.0f} s")
