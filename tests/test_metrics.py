@@ -136,14 +136,15 @@ def test_delong_matches_proc(tmp_path: Path) -> None:
     if check.returncode != 0:
         pytest.skip("R package pROC is not installed: pROC reference values not computed")
     cases = _cases(4)
-    data = pd.concat(
-        [pd.DataFrame({"case": k, "y": y, "s": s}) for k, (y, s) in enumerate(cases)]
-    )
+    data = pd.concat([pd.DataFrame({"case": k, "y": y, "s": s}) for k, (y, s) in enumerate(cases)])
     data.to_csv(tmp_path / "d.csv", index=False, float_format="%.17g")
     (tmp_path / "ci.R").write_text(R_SCRIPT)
     result = subprocess.run(
         [rscript, str(tmp_path / "ci.R"), str(tmp_path / "d.csv")],
-        capture_output=True, text=True, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     rows = [line.split(",") for line in result.stdout.strip().splitlines()]
     assert len(rows) == len(cases)
@@ -185,8 +186,10 @@ def test_paired_accuracy_matches_brute_force() -> None:
         assert strict[0] == pytest.approx(_brute_paired(y, s, strata, tie)[0], abs=1e-12)
     assert paired_accuracy(y, s, frame, tie_weight=0.0)[0] < got[0]  # ties exist
     # A single stratum column gives the plain AUC.
-    assert paired_accuracy(y, s, np.zeros(n)) == (pytest.approx(auc(y, s)), int(
-        (y == 1).sum() * (y == 0).sum()))
+    assert paired_accuracy(y, s, np.zeros(n)) == (
+        pytest.approx(auc(y, s)),
+        int((y == 1).sum() * (y == 0).sum()),
+    )
 
 
 def test_paired_accuracy_differs_from_auc_under_confounding() -> None:
@@ -258,9 +261,16 @@ def test_permuted_aucs_follow_exact_permutation_distribution(n: int, n1: int) ->
     # Every subset of positives must be equally likely: compare with full enumeration.
     y = np.array([1] * n1 + [0] * (n - n1))
     s = np.array([3.0, 1.0, 2.0, 2.0, 5.0, 0.5, 4.0])[:n]  # includes a tie
-    exact = pd.Series(
-        [auc(np.isin(np.arange(n), c).astype(int), s) for c in itertools.combinations(range(n), n1)]
-    ).round(12).value_counts(normalize=True)
+    exact = (
+        pd.Series(
+            [
+                auc(np.isin(np.arange(n), c).astype(int), s)
+                for c in itertools.combinations(range(n), n1)
+            ]
+        )
+        .round(12)
+        .value_counts(normalize=True)
+    )
     draws = 20_000
     seen = pd.Series(permuted_aucs(y, s, draws, seed=5)).round(12).value_counts(normalize=True)
     assert set(seen.index) <= set(exact.index)

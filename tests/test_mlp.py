@@ -101,8 +101,9 @@ def test_save_load_roundtrip(tmp_path: Path, data, fitted) -> None:
     loaded, meta = load_mlp(tmp_path / "model")
     assert set(loaded) == set(state)
     assert all(torch.equal(loaded[k], state[k]) for k in state)
-    assert np.array_equal(predict_mlp(loaded, X[:50], device="cpu"),
-                          predict_mlp(state, X[:50], device="cpu"))
+    assert np.array_equal(
+        predict_mlp(loaded, X[:50], device="cpu"), predict_mlp(state, X[:50], device="cpu")
+    )
     assert meta["hyperparameters"]["hidden"] == 32
     assert meta["best_epoch"] == history["best_epoch"]
     json.loads(meta_path.read_text())  # strict JSON
@@ -129,8 +130,12 @@ def test_input_checks(data) -> None:
 def test_default_architecture() -> None:
     model = build_mlp(2048)
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    assert shapes == {"0.weight": (2048, 2048), "0.bias": (2048,), "3.weight": (1, 2048),
-                      "3.bias": (1,)}
+    assert shapes == {
+        "0.weight": (2048, 2048),
+        "0.bias": (2048,),
+        "3.weight": (1, 2048),
+        "3.bias": (1,),
+    }
     assert isinstance(model[1], torch.nn.ReLU) and model[2].p == 0.1
 
 

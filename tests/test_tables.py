@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from polface.figures import figure2, figure_feature_sets, save_figure, write_figure2
+from polface.io import write_atomic
 from polface.metrics import (
     delong_ci,
     demographic_strata,
@@ -30,7 +31,6 @@ from polface.tables import (
     to_latex,
     to_markdown,
     wide_display,
-    write_atomic,
     write_table,
 )
 
@@ -45,7 +45,14 @@ def _tiny_faces() -> pd.DataFrame:
             "country": ["united states"] * 6 + ["canada"] * 2,
             "database": ["dating"] * 8,
             "ethnicity.value": [
-                "white", "black", "white", "asian", "white", "white", "white", None
+                "white",
+                "black",
+                "white",
+                "asian",
+                "white",
+                "white",
+                "white",
+                None,
             ],
             "pol": pd.Categorical(
                 ["liberal"] * 4 + ["conservative"] * 2 + ["liberal", "conservative"],
@@ -325,10 +332,17 @@ def test_figure2_table_on_fixture(osf_fixture: Path, tmp_path: Path) -> None:
         for sample in ["pol_dat_us", "pol_fb_us"]:
             rows = faces[sample].notna()
             y = faces.loc[rows, sample].astype(int).to_numpy()
-            parts.append(pd.DataFrame({
-                "model": model, "sample": sample, "userid": faces.loc[rows, "userid"],
-                "y": y, "score": rng.normal(size=len(y)) + 0.8 * y,
-            }))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "model": model,
+                        "sample": sample,
+                        "userid": faces.loc[rows, "userid"],
+                        "y": y,
+                        "score": rng.normal(size=len(y)) + 0.8 * y,
+                    }
+                )
+            )
     preds = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=1)
     t = figure2_table(preds, faces, n_permutations=200, seed=4)
     own = preds[preds["model"] == preds["sample"]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -15,7 +17,13 @@ from workflow_utils import copy_project, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
-SMALL = {"cohorts": {"demo": {"simulate": {"n_rows": 400, "n_features": 64, "seed": 7}}}}
+SMALL = {
+    "cohorts": {"demo": {"simulate": {"n_rows": 400, "n_features": 64, "seed": 7}}},
+    "folds": {"outer": 3, "inner": 3},
+    "mlp": {"hidden": 32, "max_epochs": 3, "patience": 2},
+    "baselines": {"permutations": 50},
+}
+TABLES = ("table1", "table2", "table_s1")
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +68,64 @@ def test_default_run_writes_the_osf_tables_as_parquet(run):
 
 
 def test_every_job_logged_and_benchmarked(run):
-    for rule in ("simulate_cohort", "rdata_to_parquet"):
-        log = (run / f"results/logs/{rule}/demo.log").read_text()
-        assert f"rule {rule} finished" in log
-        assert (run / f"results/benchmarks/{rule}/demo.tsv").stat().st_size > 0
+    logs = sorted((run / "results/logs").rglob("*.log"))
+    rules = {path.relative_to(run / "results/logs").parts[0] for path in logs}
+    assert rules == {
+        "simulate_cohort", "rdata_to_parquet", "make_folds", "fit_lasso", "fit_mlp",
+        "fit_interpretable", "table1", "table2", "table_s1", "figure2",
+    }  # fmt: skip
+    for log in logs:
+        assert "finished" in log.read_text(), log
+        bench = run / "results/benchmarks" / log.relative_to(run / "results/logs")
+        assert bench.with_suffix(".tsv").stat().st_size > 0
+
+
+def test_paper_tables_and_figures_are_written(run):
+    tables = run / "results/demo/tables"
+    for name in TABLES:
+        for ext in ("csv", "md", "tex"):
+            assert (tables / f"{name}.{ext}").stat().st_size > 0, f"{name}.{ext}"
+    table2 = pd.read_csv(tables / "table2.csv")
+    samples = ["pol_dat_us", "pol_dat_ca", "pol_dat_uk", "pol_fb_us"]
+    assert set(table2["method"]) == {"lasso", "mlp"}
+    assert len(table2) == 2 * 4 * 4, "every model of each method on every sample"
+    assert table2[["auc", "lo", "hi"]].notna().all().all()
+    assert ((table2["lo"] <= table2["auc"]) & (table2["auc"] <= table2["hi"])).all()
+    assert table2["perm_mean"].between(0.4, 0.6).all()
+    assert "lasso · pol\\_dat\\_us" in (tables / "table2.md").read_text()
+    # every labelled face has exactly one out-of-fold prediction per model
+    faces = pd.read_parquet(run / "results/demo/faces.parquet")
+    for sample in samples:
+        preds = pd.read_parquet(run / f"results/demo/lasso/{sample}/predictions.parquet")
+        assert not preds.duplicated(["sample", "userid"]).any()
+        assert len(preds) == int(faces[samples].notna().to_numpy().sum())
+    s1 = pd.read_csv(tables / "table_s1.csv")
+    assert set(s1["feature_set"]) == {"head_pose", "expression", "personality"}
+    assert set(s1.loc[s1["feature_set"] == "personality", "sample"]) == {"pol_fb_us"}
+    figure = pd.read_csv(tables / "figure2_lasso.csv")
+    assert list(figure["sample"]) == samples
+    assert figure["paired_accuracy"].between(0, 1).all()
+    png = (run / "results/demo/figures/figure2_lasso.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+
+
+def _digests(root):
+    skip = {"logs", "benchmarks"}
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not skip & set(path.relative_to(root).parts)
+    }
+
+
+def test_rerun_from_scratch_gives_identical_files(run):
+    before = _digests(run / "results")
+    assert len(before) > 30
+    again = snakemake(run, "--cores", "2", "--forceall", "--configfile", "config/small.yaml")
+    assert again.returncode == 0, again.stdout[-5000:]
+    after = _digests(run / "results")
+    changed = sorted(name for name in before if before[name] != after.get(name))
+    assert changed == []
 
 
 def test_rerun_does_nothing_and_a_setting_reruns_only_what_depends_on_it(run):
@@ -76,11 +138,16 @@ def test_rerun_does_nothing_and_a_setting_reruns_only_what_depends_on_it(run):
     block = snakemake(run, "-n", "--configfile", "config/block.yaml")
     assert planned_jobs(block.stdout) == {"rdata_to_parquet": 1, "all": 1}, block.stdout
 
+    write_config(run, "mlp.yaml", {**SMALL, "mlp": {**SMALL["mlp"], "max_epochs": 4}})
+    mlp = snakemake(run, "-n", "--configfile", "config/mlp.yaml")
+    assert planned_jobs(mlp.stdout) == {"fit_mlp": 4, "table2": 1, "figure2": 1, "all": 1}
+
     seeded = {"cohorts": {"demo": {"simulate": {**SMALL["cohorts"]["demo"]["simulate"]}}}}
     seeded["cohorts"]["demo"]["simulate"]["seed"] = 8
     write_config(run, "seed.yaml", seeded)
     seed = snakemake(run, "-n", "--configfile", "config/seed.yaml")
-    assert planned_jobs(seed.stdout) == {"simulate_cohort": 1, "rdata_to_parquet": 1, "all": 1}
+    planned = planned_jobs(seed.stdout)
+    assert planned["simulate_cohort"] == 1 and planned["fit_lasso"] == 4, planned
 
 
 def test_a_bad_config_is_one_clear_message(run):
@@ -105,8 +172,8 @@ def test_a_bad_config_is_one_clear_message(run):
     assert "cohorts.real.rdata.faces: input file not found: osf/faces.RData" in missing.stdout
 
 
-def test_real_rdata_cohort_runs_from_user_files(run, osf_fixture):
-    """A cohort read from R-written files in the OSF layout (the fixture), as a user would."""
+def test_osf_fixture_reproduces_r_glmnet_table2(run, osf_fixture):
+    """The R-written fixture in the OSF layout, with R's folds: Table 2 as R's glmnet + pROC."""
     config = {
         "run_cohorts": ["fixture"],
         "cohorts": {
@@ -117,11 +184,25 @@ def test_real_rdata_cohort_runs_from_user_files(run, osf_fixture):
                 }
             }
         },
+        "folds": {"file": str(osf_fixture / "folds.csv")},
+        "lasso": {"early_stop_patience": None},
+        "mlp": {"enabled": False},
+        "baselines": {"permutations": 50},
     }
     write_config(run, "fixture.yaml", config)
     result = snakemake(run, "--cores", "2", "--configfile", "config/fixture.yaml")
     assert result.returncode == 0, result.stdout[-5000:]
     assert not (run / "results/fixture/osf").exists(), "nothing is simulated for a real cohort"
     table = pq.read_table(run / "results/fixture/features.parquet")
-    assert table.num_rows == 800
-    assert table.column("userid")[0].as_py() == "u0000001"
+    assert table.num_rows == 800 and table.column("userid")[0].as_py() == "u0000001"
+
+    ours = pd.read_csv(run / "results/fixture/tables/table2.csv").set_index(["model", "sample"])
+    reference = pd.read_csv(osf_fixture / "glmnet_auc_reference.csv")
+    reference = reference.set_index(["model", "sample"])
+    assert len(reference) == 16
+    joined = reference.join(ours, rsuffix="_ours", how="left")
+    gap = (joined["auc"] - joined["auc_ours"]).abs()
+    assert gap.max() < 0.02, joined[["auc", "auc_ours"]]
+    assert (
+        joined[["lo", "hi"]].to_numpy() - joined[["lo_ours", "hi_ours"]].to_numpy()
+    ).max() < 0.03

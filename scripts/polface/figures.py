@@ -16,7 +16,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from polface.tables import SAMPLE_LABELS, write_atomic
+from polface.io import write_atomic
+from polface.tables import SAMPLE_LABELS
 
 FIGURE2_COLUMNS: tuple[str, ...] = (
     "sample",

@@ -42,6 +42,14 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def write_atomic(path: str | Path, data: str | bytes) -> Path:
+    """Write text (UTF-8) or bytes to `path` atomically; return the path."""
+    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(payload)
+    return Path(path)
+
+
 def write_parquet(
     table: pa.Table, path: str | Path, metadata: Mapping[str, Any] | None = None
 ) -> None:
@@ -83,3 +91,17 @@ def read_features(path: str | Path, id_column: str | None = None) -> tuple[list[
         raise ValueError(f"{path}: column {values!r} has {column.null_count} missing rows")
     matrix = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), width)
     return table.column(ids).to_pylist(), np.ascontiguousarray(matrix, dtype=np.float32)
+
+
+def safetensors_bytes(
+    tensors: Mapping[str, Any], metadata: Mapping[str, Any] | None = None
+) -> bytes:
+    """Serialise torch tensors to safetensors bytes that are identical on every run.
+
+    safetensors keeps its metadata in a hash map, so several keys come out in a different order in
+    each process; the metadata therefore goes in as one JSON string under the key ``polface``.
+    """
+    from safetensors.torch import save
+
+    meta = {"polface": json.dumps(dict(metadata or {}), sort_keys=True)}
+    return save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=meta)

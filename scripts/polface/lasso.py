@@ -256,8 +256,36 @@ def _linear_predictor(X, c, s, beta, b0, act, nin, eta):  # pragma: no cover - c
 
 @njit(cache=True, nogil=True)
 def _solve_lambda(
-    X, y, w, t, c, s, ju, lam, lam_prev, gaussian, screen, shr, pmin, exmx, maxit, nx,
-    beta, b0, eta, r, v, xv, ga, strong, slist, mm, act, bs, ivec, out,
+    X,
+    y,
+    w,
+    t,
+    c,
+    s,
+    ju,
+    lam,
+    lam_prev,
+    gaussian,
+    screen,
+    shr,
+    pmin,
+    exmx,
+    maxit,
+    nx,
+    beta,
+    b0,
+    eta,
+    r,
+    v,
+    xv,
+    ga,
+    strong,
+    slist,
+    mm,
+    act,
+    bs,
+    ivec,
+    out,
 ):  # pragma: no cover - compiled
     """Solve one problem at one lambda from its warm start (state arrays are updated in place).
 
@@ -464,17 +492,73 @@ def _solve_lambda(
 
 @njit(cache=True, parallel=True)
 def _step_all(
-    X, Y, W, T, C, S, JU, lam, lam_prev, run, gaussian, screen, shr, pmin, exmx, maxit, nx,
-    BETA, B0, ETA, R, V, XV, GA, STRONG, SLIST, MM, ACT, BS, IVEC, OUT,
+    X,
+    Y,
+    W,
+    T,
+    C,
+    S,
+    JU,
+    lam,
+    lam_prev,
+    run,
+    gaussian,
+    screen,
+    shr,
+    pmin,
+    exmx,
+    maxit,
+    nx,
+    BETA,
+    B0,
+    ETA,
+    R,
+    V,
+    XV,
+    GA,
+    STRONG,
+    SLIST,
+    MM,
+    ACT,
+    BS,
+    IVEC,
+    OUT,
 ):  # pragma: no cover - compiled
     """Advance every running problem k by one lambda, in parallel over problems."""
     K = Y.shape[0]
     for k in prange(K):
         if run[k]:
             _solve_lambda(
-                X, Y[k], W[k], T[k], C[k], S[k], JU[k], lam[k], lam_prev[k], gaussian, screen,
-                shr[k], pmin, exmx, maxit, nx, BETA[k], B0[k:k + 1], ETA[k], R[k], V[k], XV[k],
-                GA[k], STRONG[k], SLIST[k], MM[k], ACT[k], BS[k], IVEC[k], OUT[k],
+                X,
+                Y[k],
+                W[k],
+                T[k],
+                C[k],
+                S[k],
+                JU[k],
+                lam[k],
+                lam_prev[k],
+                gaussian,
+                screen,
+                shr[k],
+                pmin,
+                exmx,
+                maxit,
+                nx,
+                BETA[k],
+                B0[k : k + 1],
+                ETA[k],
+                R[k],
+                V[k],
+                XV[k],
+                GA[k],
+                STRONG[k],
+                SLIST[k],
+                MM[k],
+                ACT[k],
+                BS[k],
+                IVEC[k],
+                OUT[k],
             )
 
 
@@ -704,9 +788,37 @@ def _drive(
         else:
             lam_prev = lam_orig[m - 1] * scale
         _step_all(
-            X, pr.Y, pr.W, pr.T, pr.C, pr.S, pr.JU, lam, lam_prev, run, gaussian, screen, shr,
-            ctl.pmin, ctl.exmx, ctl.maxit, pmax, BETA, B0, ETA, R, V, XV, GA, STRONG, SLIST, MM,
-            ACT, BS, IVEC, OUT,
+            X,
+            pr.Y,
+            pr.W,
+            pr.T,
+            pr.C,
+            pr.S,
+            pr.JU,
+            lam,
+            lam_prev,
+            run,
+            gaussian,
+            screen,
+            shr,
+            ctl.pmin,
+            ctl.exmx,
+            ctl.maxit,
+            pmax,
+            BETA,
+            B0,
+            ETA,
+            R,
+            V,
+            XV,
+            GA,
+            STRONG,
+            SLIST,
+            MM,
+            ACT,
+            BS,
+            IVEC,
+            OUT,
         )
         status = OUT[:, 0].astype(int)
         npass_total += int(OUT[0, 3])
@@ -814,8 +926,13 @@ def _set_threads(n_threads: int | None) -> None:
 
 
 def _finish_path(
-    run: _Run, family: Family, lam_orig: np.ndarray, xm: np.ndarray, xs: np.ndarray,
-    pr: _Problems, n: int,
+    run: _Run,
+    family: Family,
+    lam_orig: np.ndarray,
+    xm: np.ndarray,
+    xs: np.ndarray,
+    pr: _Problems,
+    n: int,
 ) -> LassoPath:
     """Convert problem 0's recorded standardised solutions to the original scale."""
     L = len(run.b0)
@@ -842,7 +959,11 @@ def _finish_path(
 
 
 def _path_settings(
-    n: int, p: int, nlambda: int, lambda_min_ratio: float | None, dfmax: int | None,
+    n: int,
+    p: int,
+    nlambda: int,
+    lambda_min_ratio: float | None,
+    dfmax: int | None,
     pmax: int | None,
 ) -> tuple[float, int, int]:
     ratio = (0.01 if n < p else 1e-4) if lambda_min_ratio is None else lambda_min_ratio
@@ -985,9 +1106,7 @@ def cv_lasso(
     fold_n = (~train[1:]).sum(axis=1).astype(np.float64)
     fold_scale = pr.ys[1:] ** 2 if family == "gaussian" else np.ones(folds.size)
     screen = _screens(family, p, type_gaussian)
-    run = _drive(
-        pr, family, lam, computed, ctl, dfm, pmx, early_stop, fold_n, fold_scale, screen
-    )
+    run = _drive(pr, family, lam, computed, ctl, dfm, pmx, early_stop, fold_n, fold_scale, screen)
     path = _finish_path(run, family, lam, xm, xs, pr, n)
     fold_measure = run.test[1:] * (fold_scale / fold_n)[:, None]
     return _cv_summary(path, fold_measure, fold_n, run.stopped_early)

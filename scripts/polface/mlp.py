@@ -30,11 +30,10 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 from torch import nn
 
+from polface.io import safetensors_bytes, write_atomic
 from polface.metrics import auc
-from polface.tables import write_atomic
 
 StateDict = dict[str, torch.Tensor]
 
@@ -325,7 +324,7 @@ def save_mlp(state: StateDict, history: dict[str, Any], stem: str | Path) -> tup
     """
     weights_path, json_path = _paths(stem)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    blob = save_safetensors(tensors, metadata={"format": "pt", "model": "polface.mlp"})
+    blob = safetensors_bytes(tensors, {"model": "polface.mlp"})
     meta = dict(_json_safe(history))
     meta["weights_sha256"] = hashlib.sha256(blob).hexdigest()
     write_atomic(weights_path, blob)

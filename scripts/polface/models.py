@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from polface.io import atomic_output
+from polface.io import atomic_output, safetensors_bytes
 from polface.nested import Fitter
 
 
@@ -138,14 +138,12 @@ def lasso_summary(infos: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def save_mlp_folds(infos: Sequence[Mapping[str, Any]], weights_path: str | Path) -> None:
     """All outer folds' MLP weights in one safetensors file (keys ``fold{k}.{parameter}``)."""
-    from safetensors.torch import save
-
     tensors = {
-        f"fold{info['outer_fold']}.{name}": tensor.detach().cpu().contiguous()
+        f"fold{info['outer_fold']}.{name}": tensor
         for info in infos
         for name, tensor in info["state"].items()
     }
-    blob = save(tensors, metadata={"model": "polface.mlp", "folds": str(len(infos))})
+    blob = safetensors_bytes(tensors, {"model": "polface.mlp", "folds": len(infos)})
     with atomic_output(weights_path) as tmp:
         tmp.write_bytes(blob)
 

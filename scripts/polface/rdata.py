@@ -48,6 +48,29 @@ import pandas as pd
 
 from polface.io import METADATA_KEY, atomic_output
 
+__all__ = [
+    "NA_INTEGER",
+    "NA_REAL",
+    "NULL",
+    "NumericObject",
+    "OmittedData",
+    "RColumn",
+    "RDataError",
+    "RMatrix",
+    "RObject",
+    "SpooledData",
+    "file_sha256",
+    "inspect_data_frame",
+    "iter_matrix_columns",
+    "iter_row_blocks",
+    "list_objects",
+    "numeric_rdata_to_parquet",
+    "open_numeric",
+    "read_data_frame",
+    "read_rdata",
+    "write_rdata",
+]
+
 # --- SEXP types (Rinternals.h) and serialization pseudo-types (serialize.c) -----------------------
 NILSXP, SYMSXP, LISTSXP, CLOSXP, ENVSXP, PROMSXP, LANGSXP = 0, 1, 2, 3, 4, 5, 6
 SPECIALSXP, BUILTINSXP, CHARSXP, LGLSXP, INTSXP, REALSXP, CPLXSXP = 7, 8, 9, 10, 13, 14, 15
@@ -86,6 +109,7 @@ _SPECIAL_MARKERS = (
 
 _INT = struct.Struct(">i")
 _UINT = struct.Struct(">I")
+_TWO_INTS = struct.Struct(">ii")
 _BUFFER = 1 << 16  # bytes read from the decompressor at a time for small items
 _CHUNK_BYTES = 1 << 23  # bytes per chunk when copying or skipping vector data (8 MiB)
 _BLOCK_BYTES = 1 << 26  # default size of one row block handed out by the spool (64 MiB)
@@ -96,7 +120,7 @@ class RDataError(ValueError):
     """An RData file that cannot be read (or an object that cannot be written) as asked."""
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: values may be numpy arrays
 class RObject:
     """One R object as read from (or to be written to) a serialization stream.
 
@@ -195,6 +219,11 @@ def _open_decompressed(path: Path) -> BinaryIO:
         return bz2.open(path, "rb")  # type: ignore[return-value]
     if magic[:6] == b"\xfd7zXZ\x00":
         return lzma.open(path, "rb")  # type: ignore[return-value]
+    if magic[:4] == b"\x28\xb5\x2f\xfd":
+        raise RDataError(
+            f"{path}: zstd-compressed RData is not supported; re-save it in R with "
+            'save(..., compress = "gzip") (or "bzip2", "xz")'
+        )
     return open(path, "rb")
 
 
@@ -220,6 +249,7 @@ class _Input:
         )
 
     def _read_raw(self, n: int) -> bytes:
+        """Up to ``n`` bytes from the decompressor; decompression errors name the file."""
         try:
             return self._raw.read(n)
         except (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError) as exc:
@@ -267,19 +297,59 @@ class _Input:
         return data
 
     def _read_large(self, n: int) -> bytes:
+        """Exactly ``n`` bytes, past the buffer, read from the decompressor in chunks."""
         head = self._buf[self._pos :]
         self._base += len(self._buf)
         self._buf, self._pos = b"", 0
         parts, have = [head], len(head)
         while have < n:
-            chunk = self._read_raw(n - have)
+            chunk = self._read_raw(min(n - have, _CHUNK_BYTES))
             if not chunk:
-                self._base -= have  # report the offset where the item began
+                self._base -= len(head)  # report the offset where the item began
                 raise self.error(f"file is truncated: needed {n} bytes, found {have}")
             parts.append(chunk)
             have += len(chunk)
         self._base += n - len(head)
         return b"".join(parts)
+
+    def charsxps(
+        self, n: int, decode: Callable[[bytes, int], str] | None
+    ) -> list[str | None] | None:
+        """``n`` CHARSXP items (a character vector's elements): decoded, or skipped when no decoder.
+
+        One tight loop over the buffer: the flags and length words are read together.
+        """
+        out: list[str | None] | None = [] if decode is not None else None
+        unpack = _TWO_INTS.unpack_from
+        buf, pos = self._buf, self._pos
+        for _ in range(n):
+            if len(buf) - pos < 8:
+                self._pos = pos
+                self._more(8)
+                buf, pos = self._buf, self._pos
+            flags, length = unpack(buf, pos)
+            if flags & 0xFF != CHARSXP:
+                self._pos = pos
+                raise self.error(f"expected a string (CHARSXP), found type {flags & 0xFF}")
+            pos += 8
+            if length <= 0:
+                if length < -1:
+                    self._pos = pos - 4
+                    raise self.error(f"negative string length {length}")
+                if out is not None:
+                    out.append(None if length == -1 else "")
+                continue
+            if len(buf) - pos < length:
+                self._pos = pos
+                raw = self.read(length)
+                buf, pos = self._buf, self._pos
+            else:
+                raw = buf[pos : pos + length] if out is not None else b""
+                pos += length
+            if out is not None and decode is not None:
+                out.append(decode(raw, flags >> 12))
+        self._pos = pos
+        return out
 
     def skip(self, n: int) -> None:
         """Consume and discard ``n`` bytes, a chunk at a time."""
@@ -297,9 +367,9 @@ class _Input:
         """Whether the stream has nothing left."""
         if len(self._buf) > self._pos:
             return False
-        self._more(0)
         chunk = self._read_raw(1)
         if chunk:
+            self._base += len(self._buf)
             self._buf, self._pos = chunk, 0
             return False
         return True
@@ -307,6 +377,8 @@ class _Input:
 
 @dataclass
 class _Header:
+    """The serialization header: format version, writer's and minimum reader's R versions."""
+
     version: int
     writer_version: int
     min_reader_version: int
@@ -357,7 +429,10 @@ def _read_header(inp: _Input) -> _Header:
 
 
 class _Spool:
-    """A temporary file that receives numeric vector data column by column in one dtype."""
+    """An anonymous temporary file that receives numeric vector data column by column in one dtype.
+
+    Needs POSIX semantics (an open file outlives its name) and ``os.preadv`` (Linux, macOS).
+    """
 
     def __init__(
         self, directory: str | os.PathLike[str] | None, dtype: str, progress: bool
@@ -368,23 +443,30 @@ class _Spool:
         fd, name = tempfile.mkstemp(prefix="polface-rdata-", suffix=".spool", dir=directory)
         self.fd: int | None = fd
         self.path = Path(name)
+        # Unlinked at once: only the descriptor is used, so the space is freed when it is closed,
+        # even if the process is killed.
+        self.path.unlink()
         self.length = 0  # elements written
         self.progress = progress
 
     def _write(self, values: np.ndarray) -> None:
+        """Append values (converted to the spool dtype) at the end of the spool file."""
         view = memoryview(np.ascontiguousarray(values, dtype=self.dtype)).cast("B")
         while len(view):
             written = os.write(self._fd(), view)
             view = view[written:]
 
     def _fd(self) -> int:
+        """The open file descriptor."""
         if self.fd is None:
             raise RuntimeError("the spool is closed")
         return self.fd
 
     def _convert(self, raw: np.ndarray, sexptype: int) -> np.ndarray:
+        """Vector data → spool dtype; integer and logical NA become NaN."""
         if sexptype == REALSXP:
-            return raw.astype(self.dtype)
+            with np.errstate(invalid="ignore"):  # R's NA (a NaN payload) warns when narrowed
+                return raw.astype(self.dtype)
         values = raw.astype(self.dtype)
         values[raw == NA_INTEGER] = np.nan
         return values
@@ -428,21 +510,21 @@ class _Spool:
         return out
 
     def close(self) -> None:
-        """Close and delete the spool file (idempotent)."""
+        """Close the spool, which frees its disk space (idempotent)."""
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
 
 
-def _progress_bar(enabled: bool, total: int | None, desc: str, unit: str) -> Any:
-    """A tqdm bar on stderr, or a do-nothing stand-in when progress is off."""
+def _progress_bar(
+    enabled: bool, total: int | None, desc: str, unit: str, leave: bool = False
+) -> Any:
+    """A tqdm bar on stderr (disabled when progress is off)."""
     from tqdm import tqdm
 
     return tqdm(
         total=total, desc=desc, unit=unit, unit_scale=True, disable=not enabled, file=sys.stderr,
-        leave=False,
+        leave=leave,
     )  # fmt: skip
 
 
@@ -478,9 +560,11 @@ class _Parser:
             self._force -= 1
 
     def _keep(self) -> bool:
+        """Whether vector data read now must be kept in memory."""
         return self._force > 0 or self.mode == "full"
 
     def _item(self, flags: int) -> RObject:
+        """Dispatch on the type in ``flags`` and read the rest of the item."""
         t = flags & 0xFF
         if t == NILVALUE_SXP:
             return NULL
@@ -511,15 +595,19 @@ class _Parser:
         return self._vector(flags)
 
     def _length(self) -> int:
+        """A vector length: one int, or -1 then the upper and lower unsigned 32-bit halves."""
         n = self.inp.int()
         if n >= 0:
             return n
         if n != -1:
             raise self.inp.error(f"negative serialized vector length {n}")
         upper, lower = self.inp.uint(), self.inp.uint()
+        if upper > 65536:  # R's own sanity limit (2^48 elements)
+            raise self.inp.error(f"invalid upper part {upper} of a long vector length")
         return (upper << 32) + lower
 
     def _decode(self, raw: bytes, levels: int) -> str:
+        """Decode a CHARSXP's bytes by its encoding bits (UTF-8, ASCII, latin-1, native)."""
         if levels & (_UTF8_MASK | _ASCII_MASK):
             encoding = "utf-8"
         elif levels & (_LATIN1_MASK | _BYTES_MASK):
@@ -532,6 +620,7 @@ class _Parser:
             return raw.decode("latin-1")
 
     def _charsxp(self, flags: int, keep: bool) -> str | None:
+        """One CHARSXP after its flags: str, or None for NA (or when not kept)."""
         if flags & 0xFF != CHARSXP:
             raise self.inp.error(f"expected a string (CHARSXP), found type {flags & 0xFF}")
         n = self.inp.int()
@@ -543,27 +632,27 @@ class _Parser:
         return self._decode(raw, flags >> 12) if keep else None
 
     def _strings(self, n: int, keep: bool) -> list[str | None]:
-        inp, out = self.inp, []
-        for _ in range(n):
-            s = self._charsxp(inp.int(), keep)
-            if keep:
-                out.append(s)
-        return out
+        """The elements of a character vector (an empty list when not kept)."""
+        return self.inp.charsxps(n, self._decode if keep else None) or []
 
     def _string_vec(self) -> list[str | None]:
+        """The string vector of PERSISTSXP / PACKAGESXP / NAMESPACESXP items."""
         if self.inp.int() != 0:
             raise self.inp.error("names in persistent strings are not supported")
         n = self.inp.int()
         return [self.forced_item().value for _ in range(n)]
 
     def _attributes(self) -> dict[str, RObject]:
+        """An attributes pairlist, read in full, as {name: value}."""
         return _pairlist_to_dict(self.forced_item())
 
     def _tag(self) -> Any:
+        """A pairlist tag: the symbol's name, or the object itself when it is not a symbol."""
         tag = self.forced_item()
         return tag.value if tag.sexptype == SYMSXP else tag
 
     def _environment(self) -> RObject:
+        """ENVSXP: locked flag, enclosure, frame, hash table, attributes."""
         locked = self.inp.int()
         env = RObject(ENVSXP)
         self.refs.append(env)  # before the contents: they may refer back to it
@@ -573,6 +662,7 @@ class _Parser:
         return env
 
     def _pairlist(self, flags: int) -> RObject:
+        """LISTSXP/LANGSXP/DOTSXP chains (iteratively), and CLOSXP/PROMSXP single nodes."""
         t = flags & 0xFF
         if t in (CLOSXP, PROMSXP):  # one node: attributes, environment (tag), CAR, CDR
             obj = RObject(t, is_object=bool(flags & IS_OBJECT_BIT))
@@ -609,6 +699,7 @@ class _Parser:
         return OmittedData(int(values.size))
 
     def _vector(self, flags: int) -> RObject:
+        """Vector-like items, whose attributes (if flagged) follow the data."""
         t = flags & 0xFF
         obj = RObject(t, is_object=bool(flags & IS_OBJECT_BIT))
         if t in _ATOMIC_DTYPES:
@@ -648,6 +739,7 @@ class _Parser:
 
     # byte code (compiled closures): ReadBC / ReadBCConsts / ReadBCLang in serialize.c
     def _bytecode(self, reps: list[Any]) -> dict[str, Any]:
+        """BCODESXP (compiled code): the code vector and its constants pool."""
         code = self.forced_item()
         consts = []
         for _ in range(self.inp.int()):
@@ -661,6 +753,7 @@ class _Parser:
         return {"code": code, "consts": consts}
 
     def _bc_lang(self, t: int, reps: list[Any]) -> Any:
+        """A call or pairlist inside byte code constants, with BCREPDEF/BCREPREF sharing."""
         if t == BCREPREF:
             return reps[self.inp.int()]
         if t not in (BCREPDEF, LANGSXP, LISTSXP, ATTRLANGSXP, ATTRLISTSXP):
@@ -683,6 +776,7 @@ class _Parser:
 
     # ALTREP: class description (info), state, attributes
     def _altrep(self, flags: int) -> RObject:
+        """ALTREP_SXP: class info, state and attributes; known classes are expanded."""
         info = self.forced_item()
         if info.sexptype != LISTSXP or not info.value or info.value[0][1].sexptype != SYMSXP:
             raise self.inp.error("malformed ALTREP class description")
@@ -711,6 +805,7 @@ class _Parser:
         return RObject(wrapped.sexptype, wrapped.value, dict(wrapped.attributes), wrapped.is_object)
 
     def _expand_altrep(self, cls: str, state: RObject) -> RObject:
+        """Compact integer/real sequences and deferred strings → ordinary vectors."""
         if cls in ("compact_intseq", "compact_realseq"):
             n, start, step = (float(v) for v in np.asarray(state.value)[:3])
             if cls == "compact_intseq":
@@ -728,21 +823,35 @@ class _Parser:
 
 
 def _numbers_as_strings(arg: RObject) -> list[str | None]:
-    """as.character() of an integer or double vector (doubles with 15 significant digits)."""
+    """as.character() of an integer or double vector, as R's deferred strings expand them."""
     values = np.asarray(arg.value)
+    if arg.sexptype == INTSXP:
+        return [None if v == NA_INTEGER else str(v) for v in values.tolist()]
+    na_bits = np.float64(NA_REAL).view(np.uint64) & 0xFFFFFFFF
     out: list[str | None] = []
-    for v in values.tolist():
-        if arg.sexptype == INTSXP:
-            out.append(None if v == NA_INTEGER else str(v))
-        elif math.isnan(v):
-            out.append(None)
+    for v, bits in zip(values.tolist(), values.view(np.uint64).tolist(), strict=True):
+        if math.isnan(v):
+            out.append(None if bits & 0xFFFFFFFF == na_bits else "NaN")
+        elif math.isinf(v):
+            out.append("Inf" if v > 0 else "-Inf")
         else:
-            text = f"{v:.15g}"
-            if "e" in text:
-                mantissa, exponent = text.split("e")
-                text = f"{mantissa}e{exponent[0]}{int(exponent[1:]):02d}"
-            out.append(text)
+            out.append(_format_double(v))
     return out
+
+
+def _format_double(v: float) -> str:
+    """R's formatting of one finite double with 15 significant digits (fixed unless wider)."""
+    target = float(f"{v:.14e}")
+    digits, sci = 15, f"{v:.14e}"
+    for digits in range(1, 16):  # the fewest digits that give the 15-digit value
+        sci = f"{v:.{digits - 1}e}"
+        if float(sci) == target:
+            break
+    mantissa, exponent_text = sci.split("e")
+    exponent = int(exponent_text)
+    sci = f"{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    fixed = f"{v:.{max(0, digits - 1 - exponent)}f}"
+    return fixed if len(fixed) <= len(sci) else sci
 
 
 def _pairlist_to_dict(obj: RObject) -> dict[str, RObject]:
@@ -820,6 +929,7 @@ def list_objects(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def _describe(obj: RObject) -> str:
+    """A one-line description of an object: type, dim or length, class."""
     cls = obj.r_class
     dim = obj.attr("dim")
     text = obj.typeof
@@ -844,6 +954,7 @@ def _find_object(path: str | os.PathLike[str], name: str, parser: _Parser, mode:
 
 
 def _strings_of(obj: RObject | None) -> list[str | None] | None:
+    """The elements of a character vector that was kept, else None."""
     if obj is None or obj.sexptype != STRSXP or not isinstance(obj.value, list):
         return None
     return obj.value
@@ -929,6 +1040,7 @@ def read_data_frame(path: str | os.PathLike[str], object_name: str) -> pd.DataFr
 
 
 def _as_factor(values: pd.Series, column: RColumn, path: Any) -> pd.Series:
+    """pyreadr's factor values → a Categorical with exactly R's levels and ordered flag."""
     levels = list(column.levels or ())
     as_text = values.astype(object).where(values.notna(), None)
     unknown = set(as_text.dropna().astype(str)) - set(levels)
@@ -967,6 +1079,7 @@ def _row_names(obj: RObject, n_rows_hint: int | None = None) -> tuple[int | None
 
 
 def _names_or_none(obj: RObject | None) -> list[str] | None:
+    """A names vector as a list of str (NA as 'NA'), or None."""
     names = _strings_of(obj)
     return None if names is None else ["NA" if v is None else v for v in names]
 
@@ -974,7 +1087,7 @@ def _names_or_none(obj: RObject | None) -> list[str] | None:
 class NumericObject:
     """A numeric matrix (or data.frame of numeric columns) spooled to disk column by column.
 
-    Use as a context manager (or call :meth:`close`) so that the spool file is deleted. Data are
+    Use as a context manager (or call :meth:`close`) so that the spool is freed. Data are
     held in ``dtype`` (float32 or float64); R's integer NA becomes NaN. Row blocks and columns are
     read from the spool with positional reads, so memory use is one block at a time.
     """
@@ -1036,9 +1149,11 @@ class NumericObject:
         self._spool.close()
 
     def __enter__(self) -> NumericObject:
+        """Enter the context: the object itself."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Leave the context: delete the spool."""
         self.close()
 
 
@@ -1056,8 +1171,9 @@ def open_numeric(
     such vectors (no factors). The shape comes from ``dim`` (which R writes after the data) or from
     the data.frame's columns and row names; ``dimnames``/``names``/``row.names`` are kept as
     ``row_names``/``col_names`` (``row_names`` is None when R's row names are the trivial 1..n). The
-    spool goes to ``spool_dir`` (default: the system temp directory) and is deleted on close or on
-    error. Memory use is bounded by an 8 MiB copy buffer, whatever the size of the object.
+    spool is made in ``spool_dir`` (default: the system temp directory; it needs rows x cols x
+    itemsize bytes) and unlinked at once, so its space is freed on close, on error, or when the
+    process dies. Memory use is bounded by an 8 MiB copy buffer, whatever the size of the object.
     """
     p = Path(path)
     spool = _Spool(spool_dir, dtype, progress)
@@ -1241,7 +1357,7 @@ def numeric_rdata_to_parquet(
         )
         step = rows_per_block or obj.default_rows_per_block()
         n_blocks = -(-obj.n_rows // step) if obj.n_rows else 0
-        bar = _progress_bar(progress, n_blocks, f"{object_name} → parquet", "block")
+        bar = _progress_bar(progress, n_blocks, f"{object_name} → parquet", "block", True)
         try:
             with atomic_output(target) as tmp:
                 with pq.ParquetWriter(tmp, schema, compression=compression) as writer:
@@ -1263,19 +1379,24 @@ def numeric_rdata_to_parquet(
 
 
 def _ids_array(row_ids: Any, path: Path, name: str) -> np.ndarray:
-    """Row ids as a 1-D numpy array without missing values."""
+    """Row ids as a 1-D numpy array (integers, or strings as objects): no NA, no duplicates."""
     if isinstance(row_ids, pd.Series | pd.Index):
         if row_ids.isna().any():
             raise RDataError(f"{path}: row ids for {name!r} contain missing values")
         kind = row_ids.dtype.kind if isinstance(row_ids.dtype, np.dtype) else None
-        return row_ids.to_numpy() if kind in ("i", "u") else row_ids.astype(str).to_numpy(object)
-    ids = np.asarray(row_ids)
-    if ids.ndim != 1:
-        raise RDataError(f"{path}: row ids for {name!r} must be one-dimensional")
-    if ids.dtype.kind not in ("i", "u"):
-        if pd.isna(ids).any():
-            raise RDataError(f"{path}: row ids for {name!r} contain missing values")
-        ids = ids.astype(str).astype(object)
+        ids = row_ids.to_numpy() if kind in ("i", "u") else row_ids.astype(str).to_numpy(object)
+    else:
+        ids = np.asarray(row_ids)
+        if ids.ndim != 1:
+            raise RDataError(f"{path}: row ids for {name!r} must be one-dimensional")
+        if ids.dtype.kind not in ("i", "u"):
+            if pd.isna(ids).any():
+                raise RDataError(f"{path}: row ids for {name!r} contain missing values")
+            ids = ids.astype(str).astype(object)
+    duplicated = pd.Index(ids).duplicated()
+    if duplicated.any():
+        i = int(np.flatnonzero(duplicated)[0])
+        raise RDataError(f"{path}: row ids for {name!r} repeat {ids[i]!r} (row {i + 1})")
     return ids
 
 
@@ -1365,6 +1486,8 @@ def _write_item(out: _Output, obj: RObject) -> None:
     if t == SYMSXP:
         out.symbol(str(obj.value))
         return
+    if isinstance(obj.value, OmittedData | SpooledData):
+        raise RDataError(f"cannot write a {obj.typeof} vector whose data were not kept")
     attrs = obj.attributes
     is_object = obj.is_object or "class" in attrs
     flags = t | (IS_OBJECT_BIT if is_object else 0) | (HAS_ATTR_BIT if attrs else 0)
@@ -1417,6 +1540,7 @@ def _write_pairlist(
 
 
 def _strsxp(values: Sequence[str | None]) -> RObject:
+    """A character vector object."""
     return RObject(STRSXP, list(values))
 
 
@@ -1512,6 +1636,7 @@ def _matrix_to_robject(matrix: RMatrix | np.ndarray) -> RObject:
 
 
 def _to_robject(name: str, value: Any) -> RObject:
+    """Convert one value given to write_rdata to an RObject tree."""
     if isinstance(value, RObject):
         return value
     if isinstance(value, pd.DataFrame):
@@ -1524,6 +1649,16 @@ def _to_robject(name: str, value: Any) -> RObject:
         f"object {name!r}: cannot write {type(value).__name__} (expected a pandas DataFrame, a 2-D "
         "numpy array, an RMatrix or an RObject)"
     )
+
+
+@contextlib.contextmanager
+def _reproducible_gzip(path: Path) -> Iterator[Any]:
+    """A gzip stream without the time stamp and file name that would make reruns differ."""
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as stream,
+    ):
+        yield stream
 
 
 def write_rdata(
@@ -1545,7 +1680,7 @@ def write_rdata(
         raise ValueError(f"version must be 2 or 3, not {version}")
     converted = {str(name): _to_robject(str(name), value) for name, value in objects.items()}
     openers: dict[str | None, Callable[[Path], Any]] = {
-        "gzip": lambda p: gzip.open(p, "wb", compresslevel=6),
+        "gzip": _reproducible_gzip,
         "bzip2": lambda p: bz2.open(p, "wb", compresslevel=9),
         "xz": lambda p: lzma.open(p, "wb", format=lzma.FORMAT_XZ),
         None: lambda p: open(p, "wb"),

@@ -9,8 +9,6 @@ table as CSV, Markdown and LaTeX, each atomically (temporary file in the same di
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from polface.io import write_atomic
 from polface.metrics import (
     delong_ci,
     demographic_strata,
@@ -479,31 +478,6 @@ def to_latex(df: pd.DataFrame, *, index: bool | None = None, digits: int = 3) ->
     lines += [" & ".join(escape_latex(c) for c in row) + r" \\" for row in body]
     lines += [r"\hline", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
-
-
-def write_atomic(path: str | Path, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``.
-
-    A reader never sees a partial file: either the old content or the complete new one. On error the
-    temporary file is removed and ``path`` is left as it was. Text is written as UTF-8.
-
-    Returns:
-        ``path`` as a Path.
-    """
-    path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_table(

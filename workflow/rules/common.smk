@@ -74,11 +74,16 @@ def predictions_of(method):
 
 
 def all_targets():
-    return expand(
-        [
-            "results/{cohort}/faces.parquet",
-            "results/{cohort}/features.parquet",
-            "results/{cohort}/faces_columns.csv",
-        ],
-        cohort=RUN_COHORTS,
-    )
+    """Everything `snakemake` builds by default, for each cohort in run_cohorts."""
+    targets = []
+    for cohort in RUN_COHORTS:
+        targets += [
+            f"results/{cohort}/faces_columns.csv",
+            f"results/{cohort}/tables/table1.md",
+            f"results/{cohort}/tables/table2.md",
+            f"results/{cohort}/tables/table_s1.md",
+        ]
+        targets += [
+            f"results/{cohort}/figures/figure2_{method}.png" for method in METHODS
+        ]
+    return targets

@@ -6,15 +6,15 @@ rule make_folds:
         unpack(folds_inputs),
     output:
         folds="results/{cohort}/folds.parquet",
-    params:
-        folds=config["folds"],
-        id_column=rdata_setting("id_column"),
     log:
         "results/logs/make_folds/{cohort}.log",
     benchmark:
         "results/benchmarks/make_folds/{cohort}.tsv"
     conda:
         "../../environment.yml"
+    params:
+        folds=config["folds"],
+        id_column=rdata_setting("id_column"),
     script:
         "../../scripts/make_folds.py"
 
@@ -28,19 +28,19 @@ rule fit_lasso:
         predictions="results/{cohort}/lasso/{sample}/predictions.parquet",
         models="results/{cohort}/lasso/{sample}/models.npz",
         summary="results/{cohort}/lasso/{sample}/summary.json",
-    params:
-        lasso=config["lasso"],
-        samples=config["samples"],
-        id_column=rdata_setting("id_column"),
-    threads: 2
-    resources:
-        mem_mb=4000,
     log:
         "results/logs/fit_lasso/{cohort}/{sample}.log",
     benchmark:
         "results/benchmarks/fit_lasso/{cohort}/{sample}.tsv"
     conda:
         "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
+        lasso=config["lasso"],
+        samples=config["samples"],
+        id_column=rdata_setting("id_column"),
     script:
         "../../scripts/fit_lasso.py"
 
@@ -54,19 +54,19 @@ rule fit_mlp:
         predictions="results/{cohort}/mlp/{sample}/predictions.parquet",
         weights="results/{cohort}/mlp/{sample}/weights.safetensors",
         summary="results/{cohort}/mlp/{sample}/summary.json",
-    params:
-        mlp=config["mlp"],
-        samples=config["samples"],
-        id_column=rdata_setting("id_column"),
-    threads: 2
-    resources:
-        mem_mb=4000,
     log:
         "results/logs/fit_mlp/{cohort}/{sample}.log",
     benchmark:
         "results/benchmarks/fit_mlp/{cohort}/{sample}.tsv"
     conda:
         "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
+        mlp=config["mlp"],
+        samples=config["samples"],
+        id_column=rdata_setting("id_column"),
     script:
         "../../scripts/fit_mlp.py"
 
@@ -77,16 +77,16 @@ rule fit_interpretable:
         folds="results/{cohort}/folds.parquet",
     output:
         predictions="results/{cohort}/interpretable/{feature_set}/predictions.parquet",
-    params:
-        lasso=config["lasso"],
-        samples=config["samples"],
-        id_column=rdata_setting("id_column"),
-    threads: 2
     log:
         "results/logs/fit_interpretable/{cohort}/{feature_set}.log",
     benchmark:
         "results/benchmarks/fit_interpretable/{cohort}/{feature_set}.tsv"
     conda:
         "../../environment.yml"
+    threads: 2
+    params:
+        lasso=config["lasso"],
+        samples=config["samples"],
+        id_column=rdata_setting("id_column"),
     script:
         "../../scripts/fit_interpretable.py"

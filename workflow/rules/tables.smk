@@ -12,15 +12,15 @@ rule table1:
             subcategory="{cohort}",
             labels={"cohort": "{cohort}", "table": "Table 1"},
         ),
-    params:
-        samples=config["samples"],
-        stem="results/{cohort}/tables/table1",
     log:
         "results/logs/table1/{cohort}.log",
     benchmark:
         "results/benchmarks/table1/{cohort}.tsv"
     conda:
         "../../environment.yml"
+    params:
+        samples=config["samples"],
+        stem="results/{cohort}/tables/table1",
     script:
         "../../scripts/table1.py"
 
@@ -38,15 +38,15 @@ rule table2:
             subcategory="{cohort}",
             labels={"cohort": "{cohort}", "table": "Table 2"},
         ),
-    params:
-        baselines=config["baselines"],
-        stem="results/{cohort}/tables/table2",
     log:
         "results/logs/table2/{cohort}.log",
     benchmark:
         "results/benchmarks/table2/{cohort}.tsv"
     conda:
         "../../environment.yml"
+    params:
+        baselines=config["baselines"],
+        stem="results/{cohort}/tables/table2",
     script:
         "../../scripts/table2.py"
 
@@ -64,15 +64,15 @@ rule figure2:
             labels={"cohort": "{cohort}", "figure": "Figure 2 ({method})"},
         ),
         table="results/{cohort}/tables/figure2_{method}.csv",
-    params:
-        baselines=config["baselines"],
-        id_column=rdata_setting("id_column"),
     log:
         "results/logs/figure2/{cohort}/{method}.log",
     benchmark:
         "results/benchmarks/figure2/{cohort}/{method}.tsv"
     conda:
         "../../environment.yml"
+    params:
+        baselines=config["baselines"],
+        id_column=rdata_setting("id_column"),
     script:
         "../../scripts/figure2.py"
 
@@ -91,14 +91,14 @@ rule table_s1:
             subcategory="{cohort}",
             labels={"cohort": "{cohort}", "table": "Table S1"},
         ),
-    params:
-        baselines=config["baselines"],
-        stem="results/{cohort}/tables/table_s1",
     log:
         "results/logs/table_s1/{cohort}.log",
     benchmark:
         "results/benchmarks/table_s1/{cohort}.tsv"
     conda:
         "../../environment.yml"
+    params:
+        baselines=config["baselines"],
+        stem="results/{cohort}/tables/table_s1",
     script:
         "../../scripts/table_s1.py"
