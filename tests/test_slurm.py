@@ -28,35 +28,6 @@ from slurm_cluster import SlurmCluster, SlurmUnavailable, ensure_installed
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 
-# a tiny two-rule workflow with the real rule names, for checks that need no real workflow
-TINY_SNAKEFILE = """\
-rule all:
-    input:
-        expand("results/{i}/folds.txt", i=range(2)),
-
-
-rule simulate_cohort:
-    output:
-        "results/{i}/cohort.txt",
-    log:
-        "results/logs/simulate_cohort/{i}.log",
-    shell:
-        "echo SLURM_JOB_ID=$SLURM_JOB_ID > {log}; echo {wildcards.i} > {output}.part; "
-        "sleep {config[sleep]}; mv {output}.part {output}"
-
-
-rule make_folds:
-    input:
-        "results/{i}/cohort.txt",
-    output:
-        "results/{i}/folds.txt",
-    log:
-        "results/logs/make_folds/{i}.log",
-    shell:
-        "echo SLURM_JOB_ID=$SLURM_JOB_ID > {log}; cat {input} {input} > {output}"
-"""
-
-
 def profile() -> dict:
     return yaml.safe_load((PROFILE / "config.yaml").read_text())
 
@@ -94,6 +65,30 @@ def test_profile_settings_that_matter():
         assert "slurm_account" not in resources, rule
     for rule in ("embed_faces", "fit_mlp", "explain_lime"):
         assert conf["set-resources"][rule].get("gpu") == 1, rule
+
+
+# rules the brief names that the workflow does not have yet (the image stage): the profile
+# already gives them a GPU; drop a name here when its rule lands
+PLANNED_RULES = {"crop_faces", "embed_faces", "explain_lime"}
+
+
+def test_profile_covers_the_workflow_rules(tmp_path):
+    """Every rule has wall time, memory and threads in the profile; no name there is a typo."""
+    from workflow_utils import copy_project
+
+    work = copy_project(tmp_path / "work")
+    listed = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--list-rules", "--workflow-profile", "none"],
+        cwd=work, capture_output=True, text=True, timeout=300, env=plain_env(),
+    )
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    rules = set(listed.stdout.split()) - {"all"}
+    conf = profile()
+    named = set(conf["set-resources"]) | set(conf["set-threads"]) | set(conf["groups"])
+    assert named - rules <= PLANNED_RULES, f"not rules of the workflow: {named - rules}"
+    assert rules <= set(conf["set-resources"]), rules - set(conf["set-resources"])
+    assert rules <= set(conf["set-threads"]), rules - set(conf["set-threads"])
+    assert set(conf["group-components"]) <= set(conf["groups"].values())
 
 
 # ---------------------------------------------------------------- a real SLURM
@@ -241,24 +236,6 @@ def check_ran_under_slurm(run: Run, cluster: SlurmCluster) -> set[str]:
     return {job.rule for job in jobs.values() if not job.local}
 
 
-def copy_tiny_workflow(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    (dest / "Snakefile").write_text(TINY_SNAKEFILE)
-    return dest
-
-
-@pytest.mark.slurm
-def test_tiny_workflow_runs_on_slurm(slurm, tmp_path):
-    """The profile's plugin options and status checks work against a real slurmctld."""
-    work = copy_tiny_workflow(tmp_path / "tiny")
-    run = snakemake(work, [*slurm_args(slurm), "--config", "sleep=1"], slurm.env(), timeout=600)
-    assert run.returncode == 0, run.tail()
-    assert check_ran_under_slurm(run, slurm) == {"simulate_cohort", "make_folds"}
-    for i in range(2):
-        assert (work / f"results/{i}/folds.txt").read_text() == f"{i}\n{i}\n"
-    print(f"tiny workflow on SLURM: {run.seconds:.0f} s")
-
-
 def cancel_one_running(cluster: SlurmCluster, rule: str, proc, ready, timeout: float = 300) -> str:
     """Wait until a job of `rule` runs under SLURM and `ready()` holds, then scancel it."""
     deadline = time.monotonic() + timeout
@@ -270,7 +247,9 @@ def cancel_one_running(cluster: SlurmCluster, rule: str, proc, ready, timeout: f
                 subprocess.run(["scancel", slurm_id], env=cluster.env(), check=True)
                 return slurm_id
         time.sleep(0.2)
-    pytest.fail(f"no job of rule {rule} was seen running under SLURM")
+    output = (Path(proc.args[proc.args.index("--directory") + 1]) / "snakemake.out").read_text()
+    pytest.fail(f"no job of rule {rule} was seen running under SLURM; snakemake exited with "
+                f"{proc.poll()}:\n" + "\n".join(output.splitlines()[-40:]))
 
 
 def check_retried(run: Run, cancelled: str) -> None:
@@ -281,25 +260,6 @@ def check_retried(run: Run, cancelled: str) -> None:
     assert [s for s, _ in submissions][0] == cancelled and len(submissions) >= 2, submissions
     assert f"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'" in run.output
     assert f"Trying to restart job {retried[0]}." in run.output
-
-
-@pytest.mark.slurm
-def test_tiny_cancelled_job_is_retried(slurm, tmp_path):
-    """scancel of a running job: Snakemake retries it and nothing partial is left behind."""
-    work = copy_tiny_workflow(tmp_path / "tiny")
-    proc = start_snakemake(work, [*slurm_args(slurm), "--config", "sleep=15"], slurm.env(), 600)
-    cancelled = cancel_one_running(
-        slurm, "simulate_cohort", proc,
-        ready=lambda: any((work / "results").glob("*/cohort.txt.part")),
-    )
-    run = finish_snakemake(proc, work)
-    assert run.returncode == 0, run.tail()
-    check_retried(run, cancelled)
-    assert check_ran_under_slurm(run, slurm) == {"simulate_cohort", "make_folds"}
-    files = sorted(p.relative_to(work / "results").as_posix()
-                   for p in (work / "results").glob("[0-9]/*"))
-    assert files == ["0/cohort.txt", "0/folds.txt", "1/cohort.txt", "1/folds.txt"]
-    print(f"tiny workflow with one job cancelled: {run.seconds:.0f} s")
 
 
 # ---------------------------------------------------------------- the real workflow
@@ -343,34 +303,9 @@ def result_files(workdir: Path) -> dict[str, Path]:
     }
 
 
-def gunzipped(path: Path) -> bytes:
-    """A file's bytes, decompressed when it is gzip (an RData file)."""
-    import gzip
-
-    data = path.read_bytes()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-
-
-def comparable_metadata(table) -> dict:
-    """A parquet file's key-value metadata, without the checksum of gzip-compressed inputs.
-
-    The gzip header of an RData file holds its write time (and name), so two runs that write the
-    same data write different bytes and `source_sha256` differs. The data themselves are compared.
-    """
-    import json
-
-    meta = dict(table.schema.metadata or {})
-    if b"polface" in meta:
-        polface = json.loads(meta[b"polface"])
-        if str(polface.get("source_file", "")).endswith(".RData"):
-            polface.pop("source_sha256", None)
-        meta[b"polface"] = polface
-    return meta
-
-
 def check_same_results(run: Run, reference: Run, only_ours: bool = False) -> None:
-    """The same files, each with the same content: parquet tables and their metadata, RData
-    decompressed, safetensors tensor by tensor, the rest byte for byte."""
+    """The same files with the same content: parquet tables with their metadata, the rest byte
+    for byte. With `only_ours`, the run may have made a subset of the reference's files."""
     import pyarrow.parquet as pq
 
     ours, theirs = result_files(run.workdir), result_files(reference.workdir)
@@ -381,25 +316,9 @@ def check_same_results(run: Run, reference: Run, only_ours: bool = False) -> Non
     for name, path in ours.items():
         if name.endswith(".parquet"):
             a, b = pq.read_table(path), pq.read_table(theirs[name])
-            assert a.equals(b), f"{name}: the table differs from the local run's"
-            assert comparable_metadata(a) == comparable_metadata(b), f"{name}: metadata differs"
-        elif name.endswith(".safetensors"):
-            # the header's metadata is a map written in no fixed order: compare it as a map
-            assert safetensors_content(path) == safetensors_content(theirs[name]), name
+            assert a.equals(b, check_metadata=True), f"{name} differs from the local run's"
         else:
-            assert gunzipped(path) == gunzipped(theirs[name]), f"{name} differs"
-
-
-def safetensors_content(path: Path) -> tuple[dict, dict]:
-    """A safetensors file's metadata and tensors (as bytes, with dtype and shape)."""
-    from safetensors import safe_open
-
-    with safe_open(path, framework="numpy") as f:
-        tensors = {}
-        for key in f.keys():
-            value = f.get_tensor(key)
-            tensors[key] = (str(value.dtype), value.shape, value.tobytes())
-        return f.metadata() or {}, tensors
+            assert path.read_bytes() == theirs[name].read_bytes(), f"{name} differs"
 
 
 def slowest_job(run: Run) -> Job:
@@ -432,7 +351,8 @@ def test_cancelled_job_is_retried_with_correct_results(slurm, local_run, tmp_pat
     local run's with nothing partial left behind. The run makes only that job's outputs."""
     job = slowest_job(local_run)
     work = copy_workflow(tmp_path / "slurm")
-    args = [*slurm_args(slurm), *SMALL_ARGS, *job.outputs]
+    # the targets first: --configfile takes every argument that follows it
+    args = [*job.outputs, *slurm_args(slurm), *SMALL_ARGS]
     proc = start_snakemake(work, args, slurm.env(plain_env()), timeout=1800)
 
     def rule_started() -> bool:
