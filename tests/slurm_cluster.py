@@ -323,10 +323,12 @@ class SlurmCluster:
         # other SLURM_* variable, from the environment of the `srun` that runs each rule. They then
         # read /etc/slurm/slurm.conf, else /run/slurm/conf/slurm.conf, the place where a configless
         # slurmd keeps the config it fetched. We link our config directory there.
-        if RUN_CONF.is_symlink() and not RUN_CONF.exists():
-            RUN_CONF.unlink()  # left dangling by a session that was killed
-        if RUN_CONF.exists():
-            raise SlurmUnavailable(f"{RUN_CONF} exists: another slurmd runs configless here")
+        if RUN_CONF.is_symlink() and not self._link_in_use():
+            RUN_CONF.unlink()  # left behind by a test session that was killed
+        if RUN_CONF.exists() or RUN_CONF.is_symlink():
+            raise SlurmUnavailable(
+                f"{RUN_CONF} exists ({os.path.realpath(RUN_CONF)}): another SLURM uses it"
+            )
         if ETC_CONF.exists():
             raise SlurmUnavailable(f"{ETC_CONF} exists and would hide this test cluster in jobs")
         RUN_CONF.parent.mkdir(parents=True, exist_ok=True)
@@ -335,6 +337,17 @@ class SlurmCluster:
             "slurmd", ["slurmd", "-D", "-f", str(self.conf)], self.root / "run" / "slurmd.pid"
         )
         self.wait_idle(timeout)
+
+    @staticmethod
+    def _link_in_use() -> bool:
+        """Whether /run/slurm/conf belongs to a live cluster: not one of ours whose slurmd died."""
+        target = Path(os.path.realpath(RUN_CONF))
+        if not target.exists():
+            return False
+        pid = _read_pid(target.parent / "run" / "slurmd.pid")
+        if target.parent.name.startswith("polface-slurm-") and not (pid and _alive(pid)):
+            return False
+        return True
 
     def node_state(self) -> str:
         proc = run(["sinfo", "--noheader", "--Node", "--format=%T", "--nodes", self.node_name],
