@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -135,8 +136,12 @@ def test_rerun_does_nothing_and_a_setting_reruns_only_what_depends_on_it(run):
     assert planned_jobs(again.stdout) == {}
 
     write_config(run, "block.yaml", {**SMALL, "convert": {"block_rows": 50}})
-    block = snakemake(run, "-n", "--configfile", "config/block.yaml")
-    assert planned_jobs(block.stdout) == {"rdata_to_parquet": 1, "all": 1}, block.stdout
+    block = planned_jobs(snakemake(run, "-n", "--configfile", "config/block.yaml").stdout)
+    assert block["rdata_to_parquet"] == 1 and "simulate_cohort" not in block, block
+
+    write_config(run, "perm.yaml", {**SMALL, "baselines": {"permutations": 60}})
+    perm = snakemake(run, "-n", "--configfile", "config/perm.yaml")
+    assert planned_jobs(perm.stdout) == {"table2": 1, "table_s1": 1, "figure2": 2, "all": 1}
 
     write_config(run, "mlp.yaml", {**SMALL, "mlp": {**SMALL["mlp"], "max_epochs": 4}})
     mlp = snakemake(run, "-n", "--configfile", "config/mlp.yaml")
@@ -200,9 +205,18 @@ def test_osf_fixture_reproduces_r_glmnet_table2(run, osf_fixture):
     reference = pd.read_csv(osf_fixture / "glmnet_auc_reference.csv")
     reference = reference.set_index(["model", "sample"])
     assert len(reference) == 16
-    joined = reference.join(ours, rsuffix="_ours", how="left")
+    joined = reference.merge(ours, left_index=True, right_index=True, suffixes=("", "_ours"))
     gap = (joined["auc"] - joined["auc_ours"]).abs()
     assert gap.max() < 0.02, joined[["auc", "auc_ours"]]
     assert (
         joined[["lo", "hi"]].to_numpy() - joined[["lo_ours", "hi_ours"]].to_numpy()
     ).max() < 0.03
+
+
+def test_report_gathers_tables_and_figures(run):
+    report = snakemake(run, "--report", "results/report.zip", "--configfile", "config/small.yaml")
+    assert report.returncode == 0, report.stdout[-5000:]
+    with zipfile.ZipFile(run / "results/report.zip") as archive:
+        names = archive.namelist()
+    for expected in ("table2.md", "table1.md", "table_s1.md", "figure2_lasso.png"):
+        assert any(name.endswith(expected) for name in names), (expected, names[:20])

@@ -1,0 +1,536 @@
+"""Face embeddings from the crop manifest: three backends, batching, resumable parquet output.
+
+Backends (:data:`BACKENDS`):
+
+``vggface2``  ResNet-50 in the Caffe layout with the VGGFace2 ``resnet50_ft`` weights (the
+              descriptors of Kosinski 2021): the 224 px crops of :func:`polface.faces.crop_faces`,
+              BGR minus the VGGFace2 channel means, 2048-d global-average-pooled features.
+``imagenet``  ResNet-50 in the torchvision layout with ImageNet weights from a local file
+              (safetensors or a ``torch.save`` state dict read with ``weights_only=True``): the
+              same crops, ImageNet normalisation, 2048-d features.
+``dlib``      dlib's ``dlib_face_recognition_resnet_model_v1`` (from face-recognition-models, so
+              it works offline with real pretrained weights): the face chip is cut from the
+              source photograph with ``dlib.get_face_chip`` (150 px, padding 0.25, dlib's
+              alignment from the manifest's 5 landmarks), 128-d descriptors, no jittering.
+
+Output: a parquet file with ``image_id`` (string) and ``embedding``
+(``fixed_size_list<float32>[D]``), one row per ``ok`` manifest row in manifest order, and
+key-value metadata ``backend``, ``dim``, ``weights_file``, ``weights_sha256``,
+``preprocessing``, ``input_size`` (crop or chip side in pixels), ``crop_settings`` (JSON, as
+passed by the caller) and ``device``.
+
+Resuming: finished chunks are written as separate part files (``part-NNNNNN.parquet``) in a
+work directory; each records the backend fingerprint in its metadata and, per row, the SHA-256
+of the input (the crop PNG, or for ``dlib`` the source file's hash and the landmarks). A rerun
+reuses only rows whose fingerprint and input hash still match and computes the rest; the final
+file is assembled from the parts and renamed into place, and the work directory is removed
+unless ``keep_parts``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import dlib
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from polface.faces import model_file
+from polface.images import ImageRejected, file_sha256, read_rgb
+from polface.resnet import Layout, ResNet50, preprocess
+from polface.weights import load_weights
+
+log = logging.getLogger(__name__)
+
+BackendName = Literal["vggface2", "imagenet", "dlib"]
+
+#: dlib chip geometry (dlib's defaults, with which its recognition network was trained).
+DLIB_CHIP_SIZE = 150
+DLIB_CHIP_PADDING = 0.25
+
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_CHUNK_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An embedding backend: output size, ResNet layout (``None`` for dlib) and preprocessing."""
+
+    name: str
+    dim: int
+    layout: Layout | None
+    preprocessing: str
+
+
+BACKENDS: dict[str, Backend] = {
+    "vggface2": Backend(
+        "vggface2",
+        2048,
+        "caffe",
+        "crop PNGs of polface.faces.crop_faces (size in input_size, settings in "
+        "crop_settings); RGB->BGR, 0-255 minus mean B 91.4953 G 103.8827 R 131.0912, "
+        "no std; ResNet-50 caffe layout (stride in 1x1); global average pool -> 2048",
+    ),
+    "imagenet": Backend(
+        "imagenet",
+        2048,
+        "torchvision",
+        "crop PNGs of polface.faces.crop_faces (size in input_size, settings in "
+        "crop_settings); RGB/255 minus ImageNet "
+        "mean (0.485, 0.456, 0.406) over std (0.229, 0.224, 0.225); ResNet-50 torchvision "
+        "layout; global average pool -> 2048",
+    ),
+    "dlib": Backend(
+        "dlib",
+        128,
+        None,
+        f"dlib.get_face_chip(size={DLIB_CHIP_SIZE}, padding={DLIB_CHIP_PADDING}) from the "
+        "source image and the manifest's 5 landmarks; dlib_face_recognition_resnet_model_v1, "
+        "num_jitters=0 -> 128",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """What :func:`embed_crops` did: the file, its rows, and how many were computed or reused."""
+
+    path: Path
+    n_rows: int
+    n_computed: int
+    n_reused: int
+    metadata: dict[str, str]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` is the first CUDA GPU when one is available, else the CPU; else as named."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return resolved
+
+
+def _autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bfloat16 on GPUs that support it, float16 on other GPUs, none on the CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def describe_device(device: torch.device) -> str:
+    """A short description of the device and numeric precision, for the file's metadata."""
+    if device.type == "cuda":
+        amp = _autocast_dtype(device)
+        name = torch.cuda.get_device_name(device)
+        return f"{device} {name} (autocast {str(amp).removeprefix('torch.')}, channels_last)"
+    return f"{device} (float32)"
+
+
+def download_once(url: str, dest: Path | str, sha256: str | None = None) -> Path:
+    """Download ``url`` to ``dest`` unless it is already there (with the right hash).
+
+    Streams to a temporary name beside ``dest``, checks the SHA-256 when given, then renames;
+    a wrong hash raises ``ValueError`` and leaves nothing at ``dest``. Never called by tests.
+    """
+    target = Path(dest)
+    if target.is_file() and (sha256 is None or file_sha256(target) == sha256.lower()):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url) as response, open(tmp, "wb") as fh:
+            while block := response.read(1 << 20):
+                digest.update(block)
+                fh.write(block)
+        if sha256 is not None and digest.hexdigest() != sha256.lower():
+            raise ValueError(
+                f"{url}: SHA-256 {digest.hexdigest()} does not match the expected {sha256}"
+            )
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target
+
+
+def _ok_rows(manifest: pd.DataFrame, backend: Backend) -> pd.DataFrame:
+    """The manifest's ``ok`` rows with the columns this backend needs, checked."""
+    if backend.layout is None:
+        needed = ["image_id", "status", "source", "sha256"]
+        needed += ["box_left", "box_top", "box_right", "box_bottom", "landmarks"]
+    else:
+        needed = ["image_id", "status", "crop"]
+    absent = [c for c in needed if c not in manifest.columns]
+    if absent:
+        raise ValueError(f"manifest lacks column(s) {absent} needed by backend {backend.name!r}")
+    rows = manifest.loc[manifest["status"] == "ok", needed].reset_index(drop=True)
+    rows["image_id"] = rows["image_id"].astype(str)
+    dupes = rows["image_id"][rows["image_id"].duplicated()].unique().tolist()
+    if dupes:
+        raise ValueError(f"manifest has duplicate ok image ids: {dupes[:10]}")
+    return rows
+
+
+def _dlib_input_key(row: pd.Series) -> str:
+    """Input fingerprint of a dlib row: the source file hash and the landmarks."""
+    landmarks = ",".join(f"{float(v):.3f}" for v in row["landmarks"])
+    return hashlib.sha256(f"{row['sha256']}|{landmarks}".encode()).hexdigest()
+
+
+class CropDataset(Dataset):
+    """Reads crop PNGs as ``uint8`` ``(S, S, 3)`` tensors with the SHA-256 of each file."""
+
+    def __init__(self, paths: Sequence[str], size: int) -> None:
+        self.paths = list(paths)
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
+        path = self.paths[index]
+        try:
+            data = Path(path).read_bytes()
+        except OSError as err:
+            raise FileNotFoundError(f"crop {path} listed in the manifest cannot be read") from err
+        with Image.open(io.BytesIO(data)) as im:
+            array = np.asarray(im.convert("RGB"))
+        if array.shape != (self.size, self.size, 3):
+            raise ValueError(
+                f"crop {path} is {array.shape[1]}x{array.shape[0]}; expected "
+                f"{self.size}x{self.size} like the first crop"
+            )
+        return torch.from_numpy(array.copy()), hashlib.sha256(data).hexdigest()
+
+
+class ChipDataset(Dataset):
+    """Cuts dlib face chips from source photographs using the manifest's box and landmarks."""
+
+    def __init__(self, rows: pd.DataFrame) -> None:
+        self.rows = rows.reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
+        row = self.rows.iloc[index]
+        try:
+            rgb = read_rgb(row["source"], min_side=1)
+        except ImageRejected as err:
+            raise ValueError(f"source image of ok row {row['image_id']!r}: {err}") from err
+        chip = dlib_chip(
+            rgb,
+            (row["box_left"], row["box_top"], row["box_right"], row["box_bottom"]),
+            np.asarray(row["landmarks"], dtype=np.float64).reshape(5, 2),
+        )
+        return torch.from_numpy(chip), _dlib_input_key(row)
+
+
+def dlib_chip(
+    rgb: np.ndarray, box: Sequence[float], landmarks: np.ndarray, size: int = DLIB_CHIP_SIZE
+) -> np.ndarray:
+    """dlib's aligned face chip (``size`` px, padding 0.25) from a box and 5 landmarks."""
+    left, top, right, bottom = (round(float(v)) for v in box)
+    rect = dlib.rectangle(left, top, right - 1, bottom - 1)
+    points = dlib.points([dlib.point(round(x), round(y)) for x, y in landmarks])
+    shape = dlib.full_object_detection(rect, points)
+    chip = dlib.get_face_chip(np.ascontiguousarray(rgb), shape, size, DLIB_CHIP_PADDING)
+    return np.ascontiguousarray(chip, dtype=np.uint8)
+
+
+def _metadata(
+    backend: Backend,
+    weights_file: str,
+    weights_sha: str,
+    device: str,
+    input_size: int,
+    crop_settings: Mapping[str, object] | None,
+) -> dict[str, str]:
+    return {
+        "backend": backend.name,
+        "dim": str(backend.dim),
+        "weights_file": weights_file,
+        "weights_sha256": weights_sha,
+        "preprocessing": backend.preprocessing,
+        "input_size": str(input_size),
+        "crop_settings": json.dumps(dict(crop_settings or {}), sort_keys=True, default=str),
+        "device": device,
+    }
+
+
+def _embedding_table(
+    ids: Sequence[str], vectors: np.ndarray, dim: int, keys: Sequence[str] | None = None
+) -> pa.Table:
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel(), type=pa.float32())
+    columns = {"image_id": pa.array(list(ids), type=pa.string())}
+    if keys is not None:
+        columns["input_sha256"] = pa.array(list(keys), type=pa.string())
+    columns["embedding"] = pa.FixedSizeListArray.from_arrays(flat, dim)
+    return pa.table(columns)
+
+
+def _write_parquet_atomic(table: pa.Table, path: Path, metadata: dict[str, str]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        pq.write_table(table.replace_schema_metadata(metadata), tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_embeddings(path: Path | str) -> tuple[list[str], np.ndarray, dict[str, str]]:
+    """Read an embeddings parquet: ``(image_ids, (N, D) float32 array, metadata)``."""
+    table = pq.read_table(path)
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    column = table.column("embedding").combine_chunks()
+    dim = column.type.list_size
+    values = column.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    return table.column("image_id").to_pylist(), values.reshape(-1, dim), meta
+
+
+def _fingerprint(meta: dict[str, str]) -> dict[str, str]:
+    keys = ("backend", "dim", "weights_sha256", "preprocessing", "input_size", "crop_settings")
+    return {k: meta.get(k, "") for k in (*keys, "device")}
+
+
+def _load_parts(work: Path, meta: dict[str, str]) -> tuple[list[Path], dict[str, tuple[Path, str]]]:
+    """Part files that match ``meta``, and for each id the part holding it and its input key.
+
+    Parts from another backend, weights, preprocessing or device are deleted.
+    """
+    parts = sorted(work.glob("part-*.parquet"))
+    valid = []
+    where: dict[str, tuple[Path, str]] = {}
+    for part in parts:
+        try:
+            schema_meta = pq.read_schema(part).metadata or {}
+            part_meta = {k.decode(): v.decode() for k, v in schema_meta.items()}
+            same = _fingerprint(part_meta) == _fingerprint(meta)
+        except (OSError, KeyError, pa.ArrowInvalid):
+            same = False
+        if not same:
+            log.warning("discarding %s: made with other settings or unreadable", part)
+            part.unlink()
+            continue
+        valid.append(part)
+        table = pq.read_table(part, columns=["image_id", "input_sha256"])
+        for image_id, key in zip(
+            table.column("image_id").to_pylist(),
+            table.column("input_sha256").to_pylist(),
+            strict=True,
+        ):
+            where[image_id] = (part, key)
+    return valid, where
+
+
+def _load_model(
+    backend: Backend, weights_path: Path | str | None, device: torch.device, cache_path: Path | None
+) -> tuple[object, str, str]:
+    """The network for ``backend`` on ``device``, its weights file and that file's SHA-256."""
+    if backend.layout is None:
+        dat = (
+            Path(weights_path)
+            if weights_path
+            else model_file("dlib_face_recognition_resnet_model_v1.dat")
+        )
+        return dlib.face_recognition_model_v1(str(dat)), str(dat), file_sha256(dat)
+    if weights_path is None:
+        raise ValueError(f"backend {backend.name!r} needs weights_path (no weights are bundled)")
+    model = ResNet50(backend.layout)
+    info = load_weights(model, weights_path, cache_path=cache_path)
+    model.eval().to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return model, info.source, info.source_sha256
+
+
+def _forward(
+    model: object, backend: Backend, batch: torch.Tensor, device: torch.device
+) -> np.ndarray:
+    """Embeddings ``(B, D)`` float32 of a uint8 batch ``(B, H, W, 3)``."""
+    if backend.layout is None:
+        chips = [np.ascontiguousarray(c) for c in batch.numpy()]
+        vectors = model.compute_face_descriptor(chips)  # type: ignore[attr-defined]
+        return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32)
+    x = preprocess(batch.to(device, non_blocking=True), backend.layout)
+    amp = _autocast_dtype(device)
+    with torch.inference_mode():
+        if amp is not None:
+            x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device_type="cuda", dtype=amp):
+                out = model.features(x)  # type: ignore[attr-defined]
+        else:
+            out = model.features(x)  # type: ignore[attr-defined]
+    return out.float().cpu().numpy()
+
+
+def embed_crops(
+    manifest: pd.DataFrame,
+    backend: BackendName,
+    *,
+    out_path: Path | str,
+    weights_path: Path | str | None = None,
+    device: str = "auto",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    num_workers: int | None = None,
+    resume: bool = True,
+    work_dir: Path | str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    keep_parts: bool = False,
+    cache_path: Path | str | None = None,
+    crop_settings: Mapping[str, object] | None = None,
+    progress: bool = True,
+) -> EmbedResult:
+    """Embed the ``ok`` rows of a :func:`polface.faces.crop_faces` manifest into parquet.
+
+    Args:
+        manifest: the crop manifest (``image_id``, ``status``, ``crop``; for ``dlib`` also
+            ``source``, ``sha256``, box and ``landmarks``).
+        backend: ``vggface2``, ``imagenet`` or ``dlib`` (see :data:`BACKENDS`).
+        out_path: the parquet file to write (atomically).
+        weights_path: network weights (required for ``vggface2``: the ``resnet50_ft`` pickle or
+            its safetensors; for ``imagenet``: a torchvision-layout state dict as safetensors or
+            ``.pth``; for ``dlib`` an optional override of the bundled ``.dat``).
+        device: ``auto`` (CUDA with autocast and channels_last if available, else CPU), ``cpu``,
+            ``cuda`` or ``cuda:N``.
+        batch_size: images per forward pass.
+        num_workers: DataLoader worker processes reading and decoding images (0: in the main
+            process); ``None`` means 0 on the CPU and ``min(8, CPUs)`` with a GPU.
+        resume: reuse finished part files in ``work_dir`` whose settings and inputs match.
+        work_dir: where part files go (default ``<out_path>.parts``).
+        chunk_size: rows per part file (rounded up to whole batches).
+        keep_parts: keep the part files after the final file is written (later runs on a
+            larger manifest then compute only the new rows).
+        cache_path: where a pickle's safetensors cache goes (default beside the pickle).
+        crop_settings: the settings the crops were made with (e.g. the ``crop_faces`` keyword
+            arguments); recorded as JSON in the metadata and part of the resume fingerprint.
+        progress: show a tqdm progress bar.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
+    if batch_size < 1 or chunk_size < 1 or (num_workers is not None and num_workers < 0):
+        raise ValueError("batch_size and chunk_size must be >= 1 and num_workers >= 0")
+    spec = BACKENDS[backend]
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(work_dir) if work_dir is not None else out.with_name(out.name + ".parts")
+    if work.exists() and not resume:
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+
+    rows = _ok_rows(manifest, spec)
+    # dlib runs on the CPU whatever the device (dlib-bin is built without CUDA).
+    dev = resolve_device(device) if spec.layout is not None else torch.device("cpu")
+    if num_workers is None:
+        num_workers = min(8, os.cpu_count() or 1) if dev.type == "cuda" else 0
+    model, weights_file, weights_sha = _load_model(
+        spec, weights_path, dev, Path(cache_path) if cache_path else None
+    )
+    if spec.layout is None:
+        input_size = DLIB_CHIP_SIZE
+    elif len(rows):
+        with Image.open(rows["crop"].iloc[0]) as first:
+            input_size = first.size[0]
+    else:
+        input_size = 0
+    meta = _metadata(
+        spec, weights_file, weights_sha, describe_device(dev), input_size, crop_settings
+    )
+
+    parts, where = _load_parts(work, meta)
+    ids = rows["image_id"].tolist()
+    # Current input keys: crop hashes are computed only for ids a part already holds.
+    if spec.layout is None:
+        held = rows[rows["image_id"].isin(list(where))]
+        current = {r["image_id"]: _dlib_input_key(r) for _, r in held.iterrows()}
+    else:
+        crop_of = dict(zip(rows["image_id"], rows["crop"], strict=True))
+        current = {
+            i: file_sha256(crop_of[i]) for i in ids if i in where and Path(crop_of[i]).is_file()
+        }
+    reused = {i for i in ids if i in where and where[i][1] == current.get(i)}
+    todo = rows[~rows["image_id"].isin(reused)].reset_index(drop=True)
+    log.info("%s: %d ok rows, %d reused, %d to compute", backend, len(ids), len(reused), len(todo))
+
+    if len(todo):
+        if spec.layout is None:
+            dataset: Dataset = ChipDataset(todo)
+        else:
+            dataset = CropDataset(todo["crop"].tolist(), input_size)
+        loader = DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=False,
+            num_workers=num_workers,
+            pin_memory=dev.type == "cuda",
+            persistent_workers=False,
+        )
+        next_index = 1 + max((int(p.stem.split("-")[1]) for p in parts), default=0)
+        buffer_ids: list[str] = []
+        buffer_keys: list[str] = []
+        buffer_vecs: list[np.ndarray] = []
+        position = 0
+
+        def flush() -> None:
+            nonlocal next_index
+            if not buffer_ids:
+                return
+            part = work / f"part-{next_index:06d}.parquet"
+            table = _embedding_table(buffer_ids, np.concatenate(buffer_vecs), spec.dim, buffer_keys)
+            _write_parquet_atomic(table, part, meta)
+            parts.append(part)
+            for image_id, key in zip(buffer_ids, buffer_keys, strict=True):
+                where[image_id] = (part, key)
+            next_index += 1
+            buffer_ids.clear()
+            buffer_keys.clear()
+            buffer_vecs.clear()
+
+        bar = tqdm(
+            total=len(todo), desc=f"embed_faces[{backend}]", unit="img", disable=not progress
+        )
+        for batch, keys in loader:
+            n = len(keys)
+            buffer_ids.extend(todo["image_id"].iloc[position : position + n].tolist())
+            buffer_keys.extend(keys)
+            buffer_vecs.append(_forward(model, spec, batch, dev))
+            position += n
+            bar.update(n)
+            if len(buffer_ids) >= chunk_size:
+                flush()
+        flush()
+        bar.close()
+
+    # Assemble the final file in manifest order from the parts that hold the current rows.
+    wanted = {i: where[i][0] for i in ids}
+    vectors = np.empty((len(ids), spec.dim), dtype=np.float32)
+    position_of = {image_id: k for k, image_id in enumerate(ids)}
+    for part in sorted(set(wanted.values())):
+        part_ids, part_vecs, _ = read_embeddings(part)
+        for image_id, vec in zip(part_ids, part_vecs, strict=True):
+            if wanted.get(image_id) == part:
+                vectors[position_of[image_id]] = vec
+    _write_parquet_atomic(_embedding_table(ids, vectors, spec.dim), out, meta)
+    if not keep_parts:
+        shutil.rmtree(work, ignore_errors=True)
+    return EmbedResult(out, len(ids), len(todo), len(reused), meta)

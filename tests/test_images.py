@@ -1,0 +1,189 @@
+"""Tests of polface.images: every awkward kind of file, generated here with Pillow, and real OMI."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFile
+
+from polface.images import (
+    ImageRejected,
+    downscale,
+    file_sha256,
+    load_image,
+    read_rgb,
+)
+
+
+def _halves(width: int, height: int) -> Image.Image:
+    """Left half red, right half blue."""
+    array = np.zeros((height, width, 3), dtype=np.uint8)
+    array[:, : width // 2] = (255, 0, 0)
+    array[:, width // 2 :] = (0, 0, 255)
+    return Image.fromarray(array)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_real_omi_image_loads(omi_dir: Path) -> None:
+    rgb, reason = load_image(omi_dir / "images" / "1.jpg")
+    assert reason == "ok"
+    assert rgb is not None and rgb.dtype == np.uint8 and rgb.shape == (1024, 1024, 3)
+    assert 20 < rgb.mean() < 235
+
+
+def test_missing_empty_and_garbage_files_are_unreadable(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    garbage = tmp_path / "garbage.jpg"
+    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    for path in (tmp_path / "absent.jpg", empty, garbage):
+        assert load_image(path) == (None, "unreadable")
+    with pytest.raises(ImageRejected) as info:
+        read_rgb(garbage)
+    assert info.value.reason == "unreadable" and "garbage.jpg" in str(info.value)
+
+
+def test_truncated_jpeg_is_unreadable(tmp_path: Path, omi_dir: Path) -> None:
+    data = (omi_dir / "images" / "2.jpg").read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: len(data) // 2])
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+    assert load_image(cut) == (None, "unreadable")
+    with pytest.raises(ImageRejected, match="truncated"):
+        read_rgb(cut)
+
+
+def test_png_alpha_is_composited_on_white(tmp_path: Path) -> None:
+    rgba = np.zeros((60, 60, 4), dtype=np.uint8)
+    rgba[..., 0] = 255  # red everywhere underneath
+    rgba[:, :20, 3] = 0  # fully transparent: must become white, not red
+    rgba[:, 20:40, 3] = 255  # opaque red
+    rgba[:, 40:, :3] = 0  # half-transparent black over white: mid grey
+    rgba[:, 40:, 3] = 128
+    path = tmp_path / "alpha.png"
+    Image.fromarray(rgba, mode="RGBA").save(path)
+    rgb, reason = load_image(path)
+    assert reason == "ok" and rgb is not None and rgb.shape == (60, 60, 3)
+    assert (rgb[:, :20] == 255).all()
+    assert (rgb[:, 20:40] == (255, 0, 0)).all()
+    assert np.abs(rgb[:, 40:].astype(int) - 127).max() <= 1
+
+
+def test_palette_png_with_transparent_colour(tmp_path: Path) -> None:
+    pal = Image.new("P", (50, 50), 1)
+    pal.putpalette([0, 255, 0] + [200, 0, 0] * 255)
+    pal.paste(0, (0, 0, 25, 50))
+    path = tmp_path / "pal.png"
+    pal.save(path, transparency=0)
+    rgb = read_rgb(path)
+    assert (rgb[:, :25] == 255).all()  # transparent green -> white
+    assert (rgb[:, 25:] == (200, 0, 0)).all()
+
+
+def test_cmyk_and_grayscale_jpegs_become_rgb(tmp_path: Path) -> None:
+    original = _halves(80, 60)
+    cmyk = tmp_path / "cmyk.jpg"
+    original.convert("CMYK").save(cmyk, quality=95)
+    with Image.open(cmyk) as im:
+        assert im.mode == "CMYK"
+    rgb = read_rgb(cmyk)
+    assert rgb.shape == (60, 80, 3)
+    diff = np.abs(rgb[:, 5:35].astype(int) - (255, 0, 0)).mean()
+    assert diff < 12, diff
+    assert np.abs(rgb[:, 45:75].astype(int) - (0, 0, 255)).mean() < 12
+
+    gray = tmp_path / "gray.jpg"
+    Image.fromarray(np.tile(np.arange(0, 250, 2, dtype=np.uint8), (50, 1)), mode="L").save(gray)
+    rgb = read_rgb(gray)
+    assert rgb.shape == (50, 125, 3)
+    assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
+
+
+def test_sixteen_bit_grayscale_is_rescaled_not_clipped(tmp_path: Path) -> None:
+    values = np.zeros((50, 60), dtype=np.uint16)
+    values[:, 20:40] = 32768
+    values[:, 40:] = 65535
+    path = tmp_path / "deep.png"
+    Image.fromarray(values).save(path)
+    rgb = read_rgb(path)
+    assert (rgb[:, :20] == 0).all()
+    assert (rgb[:, 20:40] == 128).all()
+    assert (rgb[:, 40:] == 255).all()
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    # Stored 80 wide x 50 high, left red / right blue; orientation 6 = display rotated 90 deg CW.
+    stored = _halves(80, 50)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    stored.save(path, exif=exif, quality=95)
+    rgb = read_rgb(path)
+    assert rgb.shape == (80, 50, 3)
+    # Rotating clockwise moves the left (red) half to the top.
+    assert rgb[:30, :, 0].mean() > 200 and rgb[:30, :, 2].mean() < 50
+    assert rgb[50:, :, 2].mean() > 200 and rgb[50:, :, 0].mean() < 50
+
+
+def test_thumbnail_is_too_small(tmp_path: Path) -> None:
+    path = tmp_path / "thumb.jpg"
+    _halves(20, 20).save(path)
+    assert load_image(path) == (None, "too_small")
+    assert load_image(path, min_side=16)[1] == "ok"
+    with pytest.raises(ImageRejected, match="20x20 is below the minimum side of 40"):
+        read_rgb(path)
+
+
+def test_decompression_bomb_is_refused_without_decoding(tmp_path: Path) -> None:
+    # A PNG whose header claims 100,000 x 100,000 pixels (10 billion); never decoded.
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
+        + _png_chunk(b"IEND", b"")
+    )
+    assert load_image(bomb) == (None, "too_large")
+    with pytest.raises(ImageRejected) as info:
+        read_rgb(bomb)
+    assert info.value.reason == "too_large" and "100000" in info.value.detail
+
+    ordinary = tmp_path / "ordinary.png"
+    _halves(300, 200).save(ordinary)
+    assert load_image(ordinary, max_pixels=50_000) == (None, "too_large")
+    assert load_image(ordinary)[1] == "ok"
+
+
+def test_panorama_loads_and_downscale_maps_back(tmp_path: Path) -> None:
+    array = np.full((400, 10_000, 3), 90, dtype=np.uint8)
+    array[100:300, 6_000:6_200] = 255
+    path = tmp_path / "panorama.jpg"
+    Image.fromarray(array).save(path, quality=90)
+    rgb = read_rgb(path)
+    assert rgb.shape == (400, 10_000, 3)
+    small, scale = downscale(rgb, 1000)
+    assert small.shape == (40, 1000, 3) and scale == pytest.approx(10.0)
+    cols = np.flatnonzero(small[:, :, 0].mean(axis=0) > 170)
+    assert cols.min() * scale == pytest.approx(6_000, abs=15)
+    assert (cols.max() + 1) * scale == pytest.approx(6_200, abs=15)
+    same, one = downscale(rgb[:, :900], 1000)
+    assert one == 1.0 and same.shape == (400, 900, 3)
+    with pytest.raises(ValueError, match="max_side"):
+        downscale(rgb, 0)
+
+
+def test_file_sha256_matches_hashlib(tmp_path: Path) -> None:
+    import hashlib
+
+    path = tmp_path / "blob.bin"
+    data = bytes(range(256)) * 10_000
+    path.write_bytes(data)
+    assert file_sha256(path, chunk=1000) == hashlib.sha256(data).hexdigest()
