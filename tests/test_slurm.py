@@ -28,6 +28,7 @@ from slurm_cluster import SlurmCluster, SlurmUnavailable, ensure_installed
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 
+
 def profile() -> dict:
     return yaml.safe_load((PROFILE / "config.yaml").read_text())
 
