@@ -76,8 +76,16 @@ def ensure_installed(timeout: float = 900) -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     # Wait for another apt/dpkg (the lock) rather than fail; daemons are not started by the
     # package scripts where policy-rc.d forbids it, and we start our own anyway.
-    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends",
-           "-o", "DPkg::Lock::Timeout=600", *missing]
+    cmd = [
+        "apt-get",
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        "-o",
+        "DPkg::Lock::Timeout=600",
+        *missing,
+    ]
     try:
         proc = run(cmd, timeout=timeout, env=env, check=False)
     except subprocess.TimeoutExpired as err:
@@ -264,8 +272,12 @@ class SlurmCluster:
     def _start(self, name: str, cmd: list[str], pid_file: Path) -> Daemon:
         out = open(self.log_dir / f"{name}.out", "ab")  # noqa: SIM115 - kept open by the daemon
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=self.env(), start_new_session=True,
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env(),
+            start_new_session=True,
         )
         out.close()
         daemon = Daemon(name, proc, pid_file)
@@ -298,9 +310,16 @@ class SlurmCluster:
         self.root.chmod(0o755)
         pid_file = mdir / "munged.pid"
         cmd = [
-            "setpriv", f"--reuid={munge.pw_uid}", f"--regid={munge.pw_gid}", "--init-groups",
-            "munged", "--foreground", f"--socket={self.munge_socket}", f"--pid-file={pid_file}",
-            f"--log-file={mdir / 'munged.log'}", f"--seed-file={mdir / 'munged.seed'}",
+            "setpriv",
+            f"--reuid={munge.pw_uid}",
+            f"--regid={munge.pw_gid}",
+            "--init-groups",
+            "munged",
+            "--foreground",
+            f"--socket={self.munge_socket}",
+            f"--pid-file={pid_file}",
+            f"--log-file={mdir / 'munged.log'}",
+            f"--seed-file={mdir / 'munged.seed'}",
             f"--key-file={MUNGE_KEY}",
         ]
         self._start("munged", cmd, pid_file)
@@ -315,7 +334,8 @@ class SlurmCluster:
         self.write_config()
         self.start_munged()
         self._start(
-            "slurmctld", ["slurmctld", "-D", "-i", "-f", str(self.conf)],
+            "slurmctld",
+            ["slurmctld", "-D", "-i", "-f", str(self.conf)],
             self.root / "run" / "slurmctld.pid",
         )
         # SLURM commands inside a job must find this cluster without $SLURM_CONF: the jobstep
@@ -350,8 +370,12 @@ class SlurmCluster:
         return True
 
     def node_state(self) -> str:
-        proc = run(["sinfo", "--noheader", "--Node", "--format=%T", "--nodes", self.node_name],
-                   env=self.env(), check=False, timeout=20)
+        proc = run(
+            ["sinfo", "--noheader", "--Node", "--format=%T", "--nodes", self.node_name],
+            env=self.env(),
+            check=False,
+            timeout=20,
+        )
         return proc.stdout.strip() if proc.returncode == 0 else ""
 
     def wait_idle(self, timeout: float = 60) -> None:
@@ -375,8 +399,11 @@ class SlurmCluster:
 
     def squeue(self, *args: str) -> list[list[str]]:
         """Rows of `squeue --noheader --format=%i|%j|%T|%k` (job id, name, state, comment)."""
-        proc = run(["squeue", "--noheader", "--states=all", "--format=%i|%j|%T|%k", *args],
-                   env=self.env(), timeout=20)
+        proc = run(
+            ["squeue", "--noheader", "--states=all", "--format=%i|%j|%T|%k", *args],
+            env=self.env(),
+            timeout=20,
+        )
         return [line.split("|") for line in proc.stdout.splitlines() if line.strip()]
 
     def cancel_all(self, timeout: float = 30) -> None:
@@ -384,8 +411,11 @@ class SlurmCluster:
         run(["scancel", "--full", f"--partition={PARTITION}"], env=self.env(), check=False)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            live = [row for row in self.squeue() if row[2] in ("RUNNING", "PENDING", "COMPLETING",
-                                                              "CONFIGURING", "SUSPENDED")]
+            live = [
+                row
+                for row in self.squeue()
+                if row[2] in ("RUNNING", "PENDING", "COMPLETING", "CONFIGURING", "SUSPENDED")
+            ]
             if not live:
                 return
             time.sleep(0.5)

@@ -80,7 +80,11 @@ def test_profile_covers_the_workflow_rules(tmp_path):
     work = copy_project(tmp_path / "work")
     listed = subprocess.run(
         [sys.executable, "-m", "snakemake", "--list-rules", "--workflow-profile", "none"],
-        cwd=work, capture_output=True, text=True, timeout=300, env=plain_env(),
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=plain_env(),
     )
     assert listed.returncode == 0, listed.stdout + listed.stderr
     rules = set(listed.stdout.split()) - {"all"}
@@ -130,11 +134,22 @@ class Run:
 
 def start_snakemake(workdir: Path, args: list[str], env: dict[str, str], timeout: int):
     """Start `snakemake` in `workdir`, bounded by `timeout -k 30` (it ignores SIGTERM)."""
-    cmd = ["timeout", "-k", "30", str(timeout), sys.executable, "-m", "snakemake",
-           "--directory", str(workdir), *args]
+    cmd = [
+        "timeout",
+        "-k",
+        "30",
+        str(timeout),
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--directory",
+        str(workdir),
+        *args,
+    ]
     log = open(workdir / "snakemake.out", "w")  # noqa: SIM115 - closed by finish_snakemake
-    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
     proc.log = log  # type: ignore[attr-defined]
     proc.started = time.monotonic()  # type: ignore[attr-defined]
     return proc
@@ -159,8 +174,14 @@ def snakemake(workdir: Path, args: list[str], env: dict[str, str], timeout: int)
 def slurm_args(cluster: SlurmCluster) -> list[str]:
     """Run through the profile, with `cores` (the most threads of a job or a group job) lowered
     from the profile's 8 to this node's CPUs, or SLURM would keep bigger jobs pending forever."""
-    return ["--profile", str(PROFILE), "--workflow-profile", "none",
-            "--cores", cluster.hardware["CPUs"]]
+    return [
+        "--profile",
+        str(PROFILE),
+        "--workflow-profile",
+        "none",
+        "--cores",
+        cluster.hardware["CPUs"],
+    ]
 
 
 # a job as Snakemake prints it: "rule x:" (or "localrule x:"), then indented fields; jobs of a
@@ -191,9 +212,7 @@ def snakemake_jobs(run: Run) -> dict[str, Job]:
     """Snakemake job id -> the job, for every job that the run started (the last try of each)."""
     jobs = {}
     for indent, local, rule, body in JOB_BLOCK.findall(run.output):
-        fields = dict(
-            line.strip().split(": ", 1) for line in body.splitlines() if ": " in line
-        )
+        fields = dict(line.strip().split(": ", 1) for line in body.splitlines() if ": " in line)
         jobs[fields["jobid"]] = Job(rule, bool(local), bool(indent), fields)
     return jobs
 
@@ -242,15 +261,20 @@ def cancel_one_running(cluster: SlurmCluster, rule: str, proc, ready, timeout: f
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         for slurm_id, name, state, comment in cluster.squeue():
-            if name.startswith("polface_") and state == "RUNNING" and (
-                comment == f"rule_{rule}" or comment.startswith(f"rule_{rule}_wildcards_")
-            ) and ready():
+            if (
+                name.startswith("polface_")
+                and state == "RUNNING"
+                and (comment == f"rule_{rule}" or comment.startswith(f"rule_{rule}_wildcards_"))
+                and ready()
+            ):
                 subprocess.run(["scancel", slurm_id], env=cluster.env(), check=True)
                 return slurm_id
         time.sleep(0.2)
     output = (Path(proc.args[proc.args.index("--directory") + 1]) / "snakemake.out").read_text()
-    pytest.fail(f"no job of rule {rule} was seen running under SLURM; snakemake exited with "
-                f"{proc.poll()}:\n" + "\n".join(output.splitlines()[-40:]))
+    pytest.fail(
+        f"no job of rule {rule} was seen running under SLURM; snakemake exited with "
+        f"{proc.poll()}:\n" + "\n".join(output.splitlines()[-40:])
+    )
 
 
 def check_retried(run: Run, cancelled: str) -> None:
@@ -329,8 +353,9 @@ def slowest_job(run: Run) -> Job:
         tsv = run.workdir / job.fields["benchmark"]
         return float(tsv.read_text().splitlines()[1].split("\t")[0])
 
-    return max((job for job in snakemake_jobs(run).values() if "benchmark" in job.fields),
-               key=seconds)
+    return max(
+        (job for job in snakemake_jobs(run).values() if "benchmark" in job.fields), key=seconds
+    )
 
 
 @pytest.mark.slurm
@@ -342,8 +367,10 @@ def test_workflow_on_slurm_matches_local_run(slurm, local_run, tmp_path):
     on_slurm = check_ran_under_slurm(run, slurm)
     assert "simulate_cohort" in on_slurm and "rdata_to_parquet" in on_slurm, on_slurm
     check_same_results(run, local_run)
-    print(f"default workflow on SLURM: {run.seconds:.0f} s ({len(slurm_jobs(run))} SLURM jobs; "
-          f"locally {local_run.seconds:.0f} s)")
+    print(
+        f"default workflow on SLURM: {run.seconds:.0f} s ({len(slurm_jobs(run))} SLURM jobs; "
+        f"locally {local_run.seconds:.0f} s)"
+    )
 
 
 @pytest.mark.slurm
