@@ -226,9 +226,13 @@ class CVResult:
 
 # ----------------------------------------------------------------------------------------------
 # compiled kernels
+#
+# No "reassoc" fast-math: with it LLVM vectorises the reductions with a prologue that depends on
+# the arrays' memory alignment, so the last bit of a sum could differ between two runs of the same
+# job (seen once in four SLURM-vs-local comparisons). Results must be identical on rerun.
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam):  # pragma: no cover - compiled
     """One soft-thresholded coordinate update of variable j; returns the change of beta[j]."""
     n = X.shape[0]
@@ -255,7 +259,7 @@ def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam):  # pragma: no cover - co
     return d
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _linear_predictor(X, c, s, beta, b0, act, nin, eta):  # pragma: no cover - compiled
     """eta = b0 + sum over active j of beta_j (X_j - c_j) / s_j, for every row."""
     n = X.shape[0]
@@ -275,7 +279,7 @@ def _linear_predictor(X, c, s, beta, b0, act, nin, eta):  # pragma: no cover - c
                 eta[i] += f * X[i, j]
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _solve_lambda(
     X, y, w, c, s, ju, lam, lam_prev, gaussian, screen, shr, pmin, exmx, maxit, nx,
     beta, b0, eta, r, v, xv, ga, strong, slist, mm, act, bs, ivec, out,
