@@ -1,6 +1,11 @@
 # Stage 2 (image branch): photographs -> one aligned face crop per photograph, with a manifest.
 
 
+# The download runs where Snakemake runs: cluster compute nodes often have no internet.
+localrules:
+    fetch_omi,
+
+
 rule fetch_omi:
     output:
         checksums="resources/omi/checksums.tsv",
