@@ -191,3 +191,38 @@ def load_modelling_inputs(
                 f" ({len(other)} rows vs {len(expected)})"
             )
     return faces, X, folds
+
+
+def fit_sample_models(
+    *,
+    faces_path: str | Path,
+    features_path: str | Path,
+    folds_path: str | Path,
+    id_column: str,
+    sample: str,
+    samples: Sequence[str],
+    fit: Fitter,
+    method: str,
+    predictions_path: str | Path,
+    settings: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """The models of one sample in the nested scheme; writes their out-of-fold predictions.
+
+    Returns the per-outer-fold infos of the fitter, for the method's own model artifacts.
+    """
+    import pyarrow as pa
+
+    from polface.io import write_parquet
+    from polface.nested import nested_predictions
+
+    faces, X, folds = load_modelling_inputs(faces_path, features_path, folds_path, id_column)
+    predictions, infos = nested_predictions(
+        X, faces, folds, sample, fit, samples=samples, id_column=id_column
+    )
+    predictions.insert(0, "method", method)
+    write_parquet(
+        pa.Table.from_pandas(predictions, preserve_index=False),
+        predictions_path,
+        metadata={"method": method, "settings": dict(settings)},
+    )
+    return infos
