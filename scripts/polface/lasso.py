@@ -233,6 +233,21 @@ class CVResult:
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
+def _intercept_step(r, v, b0, xmz):  # pragma: no cover - compiled
+    """Newton step of the unpenalised intercept (binomial); returns its weighted squared change."""
+    sr = 0.0
+    for i in range(r.shape[0]):
+        sr += r[i]
+    d = sr / xmz
+    if d == 0.0:
+        return 0.0
+    b0[0] += d
+    for i in range(r.shape[0]):
+        r[i] -= d * v[i]
+    return xmz * d * d
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam):  # pragma: no cover - compiled
     """One soft-thresholded coordinate update of variable j; returns the change of beta[j]."""
     n = X.shape[0]
@@ -350,15 +365,7 @@ def _solve_lambda(
                 if overflow:
                     break
                 if not gaussian:
-                    sr = 0.0
-                    for i in range(n):
-                        sr += r[i]
-                    d = sr / xmz
-                    if d != 0.0:
-                        b0[0] += d
-                        dlx = max(dlx, xmz * d * d)
-                        for i in range(n):
-                            r[i] -= d * v[i]
+                    dlx = max(dlx, _intercept_step(r, v, b0, xmz))
                 if dlx < shr:
                     break
                 if npass > maxit:
@@ -374,15 +381,7 @@ def _solve_lambda(
                         continue
                     dlx = max(dlx, xv[j] * d * d)
                 if not gaussian:
-                    sr = 0.0
-                    for i in range(n):
-                        sr += r[i]
-                    d = sr / xmz
-                    if d != 0.0:
-                        b0[0] += d
-                        dlx = max(dlx, xmz * d * d)
-                        for i in range(n):
-                            r[i] -= d * v[i]
+                    dlx = max(dlx, _intercept_step(r, v, b0, xmz))
                 if dlx < shr or npass > maxit:
                     break
             if npass > maxit:
