@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 from polface.device import resolve_device
-from polface.embed import embed_crops
-from polface.faces import crop_faces
-from polface.resnet import ResNet50
-from polface.weights import load_weights
+from polface.images.crop import crop_faces
+from polface.images.embed import embed_crops
+from polface.images.resnet import ResNet50
+from polface.images.weights import load_weights
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Benchmark polface.lasso against R glmnet on a pol_dat_us-like problem, in one run.
+"""Benchmark polface.models.lasso against R glmnet on a pol_dat_us-like problem, in one run.
 
 Makes an n x p binary problem with correlated features (default 20,000 x 2,048, like the VGGFace2
 descriptors of the US dating sample) and 10 folds, writes it under benchmarks/out/ (git-ignored),
@@ -27,7 +27,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from polface.lasso import EarlyStop, cv_lasso, lasso_path  # noqa: E402
+from polface.models.lasso import EarlyStop, cv_lasso, lasso_path  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 

@@ -6,7 +6,7 @@ Run from the repository root:
 
 It makes an n × p matrix with R (``set.seed(1); vgg <- matrix(rnorm(n * p), n, p); save(vgg, ...)``)
 in benchmarks/out/ (git-ignored; reused when it is already there), converts it to parquet (a) with
-polface.rdata.numeric_rdata_to_parquet and (b) with pyreadr.read_r followed by the same parquet
+polface.data.rdata.numeric_rdata_to_parquet and (b) with pyreadr.read_r followed by the same parquet
 layout, each in its own subprocess so that each peak RSS is measured alone (the child's own
 ``ru_maxrss``), then checks that the two parquet files are equal bit for bit and prints a table.
 """
@@ -50,7 +50,7 @@ def make_matrix(path: Path, rows: int, cols: int) -> float:
 def child_stream(rdata_path: Path, parquet_path: Path) -> None:
     """(a) polface's streaming converter."""
     sys.path.insert(0, str(ROOT / "scripts"))
-    from polface.rdata import numeric_rdata_to_parquet
+    from polface.data.rdata import numeric_rdata_to_parquet
 
     numeric_rdata_to_parquet(
         rdata_path, "vgg", parquet_path, rows_per_block=ROWS_PER_BLOCK, progress=False,

@@ -2,8 +2,8 @@
 
 import pyarrow as pa
 
-from polface.faces import STATUSES, crop_faces
-from polface.imagesets import list_images
+from polface.data.imagesets import list_images
+from polface.images.crop import STATUSES, crop_faces
 from polface.io import write_parquet
 from polface.runtime import rule_logging
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import torch
 
-from polface.embed import embed_crops
+from polface.images.embed import embed_crops
 from polface.io import file_sha256
 from polface.runtime import rule_logging
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from polface.imagesets import fetch_omi
+from polface.data.imagesets import fetch_omi
 from polface.runtime import rule_logging
 
 

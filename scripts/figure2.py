@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from polface.figures import write_figure2
 from polface.io import atomic_output
+from polface.report.figures import write_figure2
+from polface.report.tables import figure2_table
 from polface.runtime import rule_logging
-from polface.tables import figure2_table
 
 
 def main(snakemake) -> None:

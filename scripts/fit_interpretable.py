@@ -4,10 +4,10 @@ import pandas as pd
 import pyarrow as pa
 
 from polface.io import write_parquet
-from polface.models import lasso_fitter
-from polface.nested import nested_predictions
+from polface.models.fitters import lasso_fitter
+from polface.models.nested import nested_predictions
+from polface.report.tables import interpretable_features
 from polface.runtime import rule_logging
-from polface.tables import interpretable_features
 
 
 def main(snakemake) -> None:

@@ -1,6 +1,6 @@
 """Rule fit_lasso: glmnet's cross-validated LASSO per outer fold, out-of-fold predictions."""
 
-from polface.models import (
+from polface.models.fitters import (
     fit_sample_models,
     lasso_fitter,
     lasso_summary,

@@ -2,7 +2,7 @@
 
 import torch
 
-from polface.models import (
+from polface.models.fitters import (
     fit_sample_models,
     mlp_fitter,
     mlp_summary,

@@ -2,10 +2,10 @@
 
 import pyarrow as pa
 
-from polface.imagesets import read_omi_ratings
+from polface.data.imagesets import read_omi_ratings
 from polface.io import read_features, read_metadata, write_parquet
-from polface.ratings import rating_predictions, ratings_table, write_ratings_table
 from polface.runtime import rule_logging
+from polface.studies.omi_ratings import rating_predictions, ratings_table, write_ratings_table
 
 
 def main(snakemake) -> None:

@@ -3,8 +3,8 @@
 import pandas as pd
 import pyarrow as pa
 
-from polface.folds import make_folds, read_folds
 from polface.io import write_parquet
+from polface.models.folds import make_folds, read_folds
 from polface.runtime import rule_logging
 
 

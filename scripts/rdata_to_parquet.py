@@ -1,6 +1,6 @@
 """Rule rdata_to_parquet: the OSF RData files to faces.parquet and features.parquet."""
 
-from polface.convert import convert_cohort
+from polface.data.convert import convert_cohort
 from polface.runtime import rule_logging
 
 

@@ -1,6 +1,6 @@
 """Rule simulate_cohort: write a synthetic cohort in the exact layout of the OSF release."""
 
-from polface.cohort import simulate_cohort, write_cohort
+from polface.data.simulate import simulate_cohort, write_cohort
 from polface.runtime import rule_logging
 
 

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
+from polface.report.tables import table1, write_table
 from polface.runtime import rule_logging
-from polface.tables import table1, write_table
 
 
 def main(snakemake) -> None:

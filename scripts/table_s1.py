@@ -2,8 +2,8 @@
 
 import pandas as pd
 
+from polface.report.tables import auc_with_baselines, write_display_table
 from polface.runtime import rule_logging
-from polface.tables import auc_with_baselines, write_display_table
 
 
 def main(snakemake) -> None:

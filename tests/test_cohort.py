@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from polface.cohort import COLUMNS, SAMPLES, simulate_cohort
 from polface.config import validate_config
+from polface.data.simulate import COLUMNS, SAMPLES, simulate_cohort
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 

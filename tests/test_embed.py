@@ -1,4 +1,4 @@
-"""Tests of polface.embed and polface.weights end to end, on real OMI faces, without downloads.
+"""Tests of polface.images.embed and .weights end to end, on real OMI faces, without downloads.
 
 The dlib backend uses the real pretrained model from face-recognition-models. The ResNet backends
 use a seeded, randomly initialised ResNet-50 written by the test in the layout of the released
@@ -26,11 +26,11 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from polface.device import resolve_device
-from polface.embed import BACKENDS, embed_crops
-from polface.faces import crop_faces
+from polface.images.crop import crop_faces
+from polface.images.embed import BACKENDS, embed_crops
+from polface.images.resnet import ResNet50
+from polface.images.weights import WeightsMismatchError, load_weights, sidecar_path
 from polface.io import read_features, read_metadata
-from polface.resnet import ResNet50
-from polface.weights import WeightsMismatchError, load_weights, sidecar_path
 
 CROP = {"crop_size": 112, "resize_shorter": 128, "margin": 0.3}
 

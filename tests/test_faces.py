@@ -1,4 +1,4 @@
-"""Tests of polface.faces on real OMI photographs and on awkward files made from them."""
+"""Tests of polface.images.crop on real OMI photographs and on awkward files made from them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from polface.faces import (
+from polface.images.crop import (
     MANIFEST_COLUMNS,
     Face,
     align_crop,
@@ -23,7 +23,7 @@ from polface.faces import (
     face_landmarks,
     upsample_passes,
 )
-from polface.images import read_rgb
+from polface.images.load import read_rgb
 
 OMI_IDS = (1, 2, 3, 4, 5, 6)
 

@@ -1,4 +1,4 @@
-"""Tests of polface.folds: balanced seeded folds and validation of user-supplied fold files."""
+"""polface.models.folds: balanced seeded folds and validation of user-supplied fold files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from polface.folds import make_folds, read_folds
+from polface.models.folds import make_folds, read_folds
 
 
 def _ids(n: int) -> list[str]:

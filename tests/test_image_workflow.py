@@ -19,9 +19,9 @@ import pytest
 import torch
 from PIL import Image
 
-from polface.embed import embed_crops
+from polface.images.embed import embed_crops
+from polface.images.resnet import ResNet50
 from polface.io import read_features, read_metadata
-from polface.resnet import ResNet50
 from workflow_utils import copy_project, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow

@@ -1,4 +1,4 @@
-"""Tests of polface.images: every awkward kind of file, generated here with Pillow, and real OMI."""
+"""polface.images.load: every awkward kind of file, generated here with Pillow, and real OMI."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from polface.images import (
+from polface.images.load import (
     ImageRejected,
     downscale,
     load_image,

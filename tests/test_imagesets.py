@@ -15,9 +15,9 @@ from scipy.stats import pearsonr
 
 from conftest import REPO
 from polface.config import ConfigError, validate_config
-from polface.imagesets import list_images, natural_key, read_omi_ratings
-from polface.nested import nested_predictions
-from polface.ratings import mean_fitter, pearson_ci, rating_targets
+from polface.data.imagesets import list_images, natural_key, read_omi_ratings
+from polface.models.nested import nested_predictions
+from polface.studies.omi_ratings import mean_fitter, pearson_ci, rating_targets
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -179,7 +179,7 @@ def test_fetch_omi_copies_ratings_and_listed_images_once_with_checksums(
     omi_dir: Path, tmp_path: Path
 ) -> None:
     """fetch_omi against a file:// copy of the repository layout (no network)."""
-    from polface.imagesets import fetch_omi
+    from polface.data.imagesets import fetch_omi
 
     source = tmp_path / "github"
     (source / "images").mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""Tests of polface.lasso against R glmnet 4.1 (fixture files, and R itself where installed)."""
+"""polface.models.lasso against R glmnet 4.1 (fixture files, and R itself where installed)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from polface.lasso import (
+from polface.models.lasso import (
     CVResult,
     EarlyStop,
     GlmnetControl,
@@ -323,7 +323,7 @@ def test_fold_measures_equal_separate_fold_fits(fold_lambdas: str) -> None:
 def test_torch_fista_matches_coordinate_descent(family: str, polish: bool) -> None:
     """The batched FISTA solver (torch, CPU here) finds the same solutions and lambda.min."""
     pytest.importorskip("torch")
-    from polface.lasso_torch import cv_lasso_torch, lasso_path_torch
+    from polface.models.lasso_torch import cv_lasso_torch, lasso_path_torch
 
     X, y = _synthetic(200, 30, seed=4, family=family)
     fold = np.arange(200) % 5

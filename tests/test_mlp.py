@@ -1,4 +1,4 @@
-"""Tests of polface.mlp: learning, determinism, early stopping and safe save/load (CPU)."""
+"""Tests of polface.models.mlp: learning, determinism, early stopping and safe save/load (CPU)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 
 from polface.device import resolve_device
 from polface.metrics import auc
-from polface.mlp import (
+from polface.models.mlp import (
     build_mlp,
     fit_mlp,
     load_mlp,

@@ -1,4 +1,4 @@
-"""Tests of polface.rdata: R serialization read against R-written files, and written back."""
+"""Tests of polface.data.rdata: R serialization read against R-written files, and written back."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pyreadr
 import pytest
 
-from polface import rdata
+from polface.data import rdata
 from polface.io import atomic_output, file_sha256, read_metadata
 
 RSCRIPT = shutil.which("Rscript")

@@ -1,4 +1,4 @@
-"""Tests of polface.resnet (architecture, layouts, preprocessing) and polface.weights' unpickler."""
+"""Tests of polface.images.resnet (architecture, layouts, preprocessing) and .weights' unpickler."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from polface.resnet import (
+from polface.images.resnet import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     VGGFACE2_MEAN_BGR,
@@ -19,7 +19,7 @@ from polface.resnet import (
     ResNet50,
     preprocess,
 )
-from polface.weights import RestrictedUnpickler, check_state_dict, load_pickle_weights
+from polface.images.weights import RestrictedUnpickler, check_state_dict, load_pickle_weights
 
 # ---------------------------------------------------------------- architecture
 

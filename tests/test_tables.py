@@ -1,4 +1,4 @@
-"""Tests of polface.tables: Table 1, Table 2 / S1 and the Markdown / LaTeX / CSV writers."""
+"""Tests of polface.report.tables: Table 1, Table 2 / S1 and the Markdown / LaTeX / CSV writers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from polface.figures import figure2, figure_feature_sets, save_figure, write_figure2
 from polface.io import write_atomic
 from polface.metrics import (
     delong_ci,
@@ -18,7 +17,8 @@ from polface.metrics import (
     paired_accuracy,
     permutation_auc,
 )
-from polface.tables import (
+from polface.report.figures import figure2, figure_feature_sets, save_figure, write_figure2
+from polface.report.tables import (
     child_seed,
     escape_latex,
     escape_markdown,
@@ -271,7 +271,7 @@ def test_write_atomic_keeps_old_file_on_failure(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == ["t.md"]
 
 
-# Figures (polface.figures) are tested here too: they draw the same tables.
+# Figures (polface.report.figures) are tested here too: they draw the same tables.
 
 
 def _figure2_summary() -> pd.DataFrame:

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from polface.cohort import simulate_cohort
 from polface.config import validate_config
+from polface.data.simulate import simulate_cohort
 from polface.io import read_metadata
 from workflow_utils import copy_project, planned_jobs, snakemake, write_config
 

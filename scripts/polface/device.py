@@ -1,7 +1,7 @@
 """Which torch device a job runs on, and the reduced precision it uses there.
 
-One place for the choice that the embedding backends (:mod:`polface.embed`) and the neural
-network (:mod:`polface.mlp`) both make: ``auto`` is the current CUDA GPU when one is available,
+One place for the choice that the embedding backends (:mod:`polface.images.embed`) and the neural
+network (:mod:`~polface.models.mlp`) make: ``auto`` is the current CUDA GPU when one is available,
 else the CPU; on a GPU the forward passes run under autocast in bfloat16 where the GPU supports
 it (float16 otherwise); on the CPU everything stays float32.
 """

@@ -91,7 +91,7 @@ def all_targets():
 
 # ---- the image branch: image sets -> crops -> embeddings -> (OMI) ratings
 
-from polface.imagesets import image_set_folder, list_images  # noqa: E402
+from polface.data.imagesets import image_set_folder, list_images  # noqa: E402
 
 IMAGE_SETS = list(config["image_sets"])
 RUN_IMAGE_SETS = config.get("run_image_sets", IMAGE_SETS)

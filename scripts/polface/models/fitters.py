@@ -1,4 +1,4 @@
-"""The fitters that plug into the nested cross-validation (polface.nested), and their artifacts.
+"""The fitters that plug into the nested cross-validation (models.nested), and their artifacts.
 
 A fitter takes one outer training split and returns a predictor for new rows plus what is worth
 keeping about the fit. Artifacts are safe formats only: LASSO coefficients as npz, MLP weights as
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from polface.io import atomic_output, safetensors_bytes
-from polface.nested import Fitter
+from polface.models.nested import Fitter
 
 
 def lasso_fitter(
@@ -35,13 +35,13 @@ def lasso_fitter(
     as one batched proximal-gradient problem in torch, on the GPU when there is one.
     ``precision`` is the storage type of the standardised copy of X.
     """
-    from polface.lasso import EarlyStop, cv_lasso
+    from polface.models.lasso import EarlyStop, cv_lasso
 
     early = EarlyStop(patience=early_stop_patience) if early_stop_patience else None
     options = {"nlambda": nlambda, "lambda_min_ratio": lambda_min_ratio, "early_stop": early}
     if solver == "torch":
         from polface.device import resolve_device
-        from polface.lasso_torch import cv_lasso_torch
+        from polface.models.lasso_torch import cv_lasso_torch
 
         device = resolve_device("auto")
 
@@ -76,7 +76,7 @@ def lasso_fitter(
 
 def mlp_fitter(settings: Mapping[str, Any], device: str = "auto") -> Fitter:
     """The Khan et al. network; outer fold k is seeded with ``settings['seed'] + k``."""
-    from polface.mlp import fit_mlp, predict_mlp
+    from polface.models.mlp import fit_mlp, predict_mlp
 
     def fit(X, y, inner, outer_fold):
         state, history = fit_mlp(
@@ -213,7 +213,7 @@ def fit_sample_models(
     import pyarrow as pa
 
     from polface.io import write_parquet
-    from polface.nested import nested_predictions
+    from polface.models.nested import nested_predictions
 
     faces, X, folds = load_modelling_inputs(faces_path, features_path, folds_path, id_column)
     predictions, infos = nested_predictions(

@@ -229,8 +229,8 @@ def write_cohort(cohort: Cohort, *, faces: str, features: str, truth: str) -> No
     """
     import pyarrow as pa
 
+    from polface.data.rdata import write_rdata
     from polface.io import atomic_output, write_parquet
-    from polface.rdata import write_rdata
 
     with atomic_output(faces) as tmp:
         write_rdata(tmp, {"d": cohort.faces})

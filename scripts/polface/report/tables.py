@@ -262,7 +262,7 @@ def figure2_table(
 
     Returns:
         DataFrame ``sample, n, auc, lo, hi, se, paired_accuracy, n_pairs, perm_mean, perm_lo,
-        perm_hi, majority_accuracy`` (the columns :func:`polface.figures.figure2` needs).
+        perm_hi, majority_accuracy`` (the columns :func:`polface.report.figures.figure2` needs).
     """
     needed = ["model", *PREDICTION_COLUMNS]
     absent = [c for c in needed if c not in predictions.columns]

@@ -3,7 +3,8 @@
 Backends (:data:`BACKENDS`):
 
 ``vggface2``  ResNet-50 in the Caffe layout with the VGGFace2 ``resnet50_ft`` weights (the
-              descriptors of Kosinski 2021): the 224 px crops of :func:`polface.faces.crop_faces`,
+              descriptors of Kosinski 2021): the 224 px crops of
+              :func:`polface.images.crop.crop_faces`,
               BGR minus the VGGFace2 channel means, 2048-d global-average-pooled features.
 ``imagenet``  ResNet-50 in the torchvision layout with ImageNet weights from a local file
               (safetensors or a ``torch.save`` state dict read with ``weights_only=True``): the
@@ -53,8 +54,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from polface.device import autocast_dtype, describe_device, resolve_device
-from polface.faces import model_file
-from polface.images import ImageRejected, read_rgb
+from polface.images.crop import model_file
+from polface.images.load import ImageRejected, read_rgb
+from polface.images.resnet import Layout, ResNet50, preprocess
+from polface.images.weights import load_weights
 from polface.io import (
     atomic_output,
     file_sha256,
@@ -62,8 +65,6 @@ from polface.io import (
     read_metadata,
     write_parquet,
 )
-from polface.resnet import Layout, ResNet50, preprocess
-from polface.weights import load_weights
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ BACKENDS: dict[str, Backend] = {
         "vggface2",
         2048,
         "caffe",
-        "crop PNGs of polface.faces.crop_faces (size in input_size, settings in "
+        "crop PNGs of polface.images.crop.crop_faces (size in input_size, settings in "
         "crop_settings); RGB->BGR, 0-255 minus mean B 91.4953 G 103.8827 R 131.0912, "
         "no std; ResNet-50 caffe layout (stride in 1x1); global average pool -> 2048",
     ),
@@ -100,7 +101,7 @@ BACKENDS: dict[str, Backend] = {
         "imagenet",
         2048,
         "torchvision",
-        "crop PNGs of polface.faces.crop_faces (size in input_size, settings in "
+        "crop PNGs of polface.images.crop.crop_faces (size in input_size, settings in "
         "crop_settings); RGB/255 minus ImageNet "
         "mean (0.485, 0.456, 0.406) over std (0.229, 0.224, 0.225); ResNet-50 torchvision "
         "layout; global average pool -> 2048",
@@ -359,7 +360,7 @@ def embed_crops(
     crop_settings: Mapping[str, object] | None = None,
     progress: bool = True,
 ) -> EmbedResult:
-    """Embed the ``ok`` rows of a :func:`polface.faces.crop_faces` manifest into parquet.
+    """Embed the ``ok`` rows of a :func:`polface.images.crop.crop_faces` manifest into parquet.
 
     Args:
         manifest: the crop manifest (``image_id``, ``status``, ``crop``; for ``dlib`` also

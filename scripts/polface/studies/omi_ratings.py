@@ -7,7 +7,7 @@ the embedding carries what raters react to, nothing about the people photographe
 
 Scheme (one job per image set and backend):
 
-* folds: :func:`polface.folds.make_folds` over the image ids (outer and inner, seeded);
+* folds: :func:`polface.models.folds.make_folds` over the image ids (outer and inner, seeded);
 * binary targets (``liberal`` by default): the rating split at its median over the rated faces
   (above the median = 1); LASSO binomial (glmnet's procedure, inner CV for lambda) in each outer
   training split; out-of-fold AUC with its DeLong CI beside the AUC of permuted labels;
@@ -30,12 +30,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from polface.folds import make_folds
 from polface.io import write_atomic
 from polface.metrics import delong_ci, permutation_auc
-from polface.models import lasso_fitter
-from polface.nested import Fitter, nested_predictions
-from polface.tables import child_seed, format_ci, to_latex, to_markdown
+from polface.models.fitters import lasso_fitter
+from polface.models.folds import make_folds
+from polface.models.nested import Fitter, nested_predictions
+from polface.report.tables import child_seed, format_ci, to_latex, to_markdown
 
 #: Model names in the predictions and tables.
 EMBEDDING = "embedding"

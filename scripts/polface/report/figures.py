@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from polface.io import write_atomic
-from polface.tables import SAMPLE_LABELS
+from polface.report.tables import SAMPLE_LABELS
 
 FIGURE2_COLUMNS: tuple[str, ...] = (
     "sample",
@@ -157,8 +157,8 @@ def figure_feature_sets(
     """Figure 3 / Table S1: AUC with DeLong CI of each interpretable feature set, per sample.
 
     Args:
-        long: output of :func:`polface.tables.table_s1` (``feature_set``, ``sample``, ``auc``,
-            ``lo``, ``hi``); missing combinations are left empty.
+        long: output of :func:`~polface.report.tables.table_s1` (``feature_set``, ``sample``,
+            ``auc``, ``lo``, ``hi``); missing combinations are left empty.
         labels: display names of the samples.
         title: optional title.
 

@@ -1,8 +1,8 @@
 """The OSF RData files of a cohort to parquet: faces.parquet, features.parquet, a column summary.
 
-The data.frame is read with pyreadr and the R types restored (polface.rdata.read_data_frame); the
+The data.frame is read with pyreadr and the R types restored (rdata.read_data_frame); the
 descriptors are streamed from the R serialization block by block, so memory does not grow with the
-number of rows (polface.rdata.numeric_rdata_to_parquet).
+number of rows (polface.data.rdata.numeric_rdata_to_parquet).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from polface.data.rdata import numeric_rdata_to_parquet, read_data_frame
 from polface.io import atomic_output, file_sha256, write_parquet
-from polface.rdata import numeric_rdata_to_parquet, read_data_frame
 
 log = logging.getLogger(__name__)
 

@@ -96,14 +96,14 @@ def fetch_omi(base_url: str, dest: Path | str, *, progress: bool = True) -> Path
 
     ``attribute_means.csv`` comes first; the images ``images/N.jpg`` are those of its
     ``stimulus`` column. Each file is streamed to a temporary name and renamed
-    (:func:`polface.embed.download_once`), and files already present are kept, so an
+    (:func:`polface.images.embed.download_once`), and files already present are kept, so an
     interrupted download resumes. Last, ``checksums.tsv`` (``file``, ``sha256``; paths relative
     to ``dest``) is written atomically: its presence means the copy is complete.
 
     Returns:
         The path of ``checksums.tsv``.
     """
-    from polface.embed import download_once
+    from polface.images.embed import download_once
 
     root = Path(dest)
     base = base_url.rstrip("/")

@@ -2,8 +2,9 @@
 
 Pipeline for one photograph (:func:`crop_faces` runs it over many and never raises for a bad one):
 
-1. :func:`polface.images.read_rgb`: decode, apply EXIF orientation, convert to RGB; ``unreadable``,
-   ``too_small`` (shorter side below ``min_face``) or ``too_large`` (decompression-bomb guard).
+1. :func:`~polface.images.load.read_rgb`: decode, apply EXIF orientation, convert to RGB;
+   ``unreadable``, ``too_small`` (shorter side below ``min_face``) or ``too_large``
+   (decompression-bomb guard).
 2. :func:`detect_faces`: dlib's HOG frontal face detector on a copy whose longer side is at most
    ``max_side`` pixels; boxes are mapped back to original pixel coordinates. The HOG detector's
    smallest face is about 80 px in the image it scans; each ``upsample`` step doubles the image
@@ -44,7 +45,7 @@ changes: scale and position still come from the detector box, so the VGGFace2 ge
 box, shorter side 256, centre 224) is kept. We do not use ``dlib.get_face_chip`` for these
 crops: it also rescales and recentres the face on dlib's own landmark template with its own
 padding, a different geometry from the one the VGGFace2 descriptors were computed on. (The
-``dlib`` embedding backend in :mod:`polface.embed` does use ``get_face_chip`` with dlib's
+``dlib`` embedding backend in :mod:`polface.images.embed` does use ``get_face_chip`` with dlib's
 defaults, 150 px and padding 0.25, because that is how its network was trained.)
 Pixels outside the photograph are filled with black. Resizing uses Pillow's antialiased bilinear
 filter, as ``torchvision.transforms.Resize`` does on PIL images in the common VGGFace2 ports.
@@ -69,7 +70,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from polface.images import ImageRejected, downscale, read_rgb
+from polface.images.load import ImageRejected, downscale, read_rgb
 from polface.io import atomic_output, file_sha256
 
 log = logging.getLogger(__name__)

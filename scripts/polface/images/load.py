@@ -2,7 +2,7 @@
 
 Every photograph that reaches the face pipeline goes through :func:`read_rgb` (raises
 :class:`ImageRejected`) or :func:`load_image` (returns ``(None, reason)``). The reasons are the
-manifest statuses of :mod:`polface.faces`:
+manifest statuses of :mod:`polface.images.crop`:
 
 ``ok``          decoded into an ``H x W x 3`` ``uint8`` RGB array.
 ``unreadable``  missing, empty, not an image, corrupt or truncated (Pillow raised while decoding).

@@ -30,7 +30,7 @@ error into a torchvision-layout ResNet-50 (several public projects do this) and 
 different features: the layout must be chosen explicitly, never inferred from the file.
 At 224 x 224 both poolings give 56 x 56 maps. Batch norm uses eps = 1e-5 (the default of both
 Caffe's BatchNorm layer and torch). The pickle conversion has no ``num_batches_tracked``
-buffers; they are unused in evaluation and treated as optional by :mod:`polface.weights`.
+buffers; they are unused in evaluation and treated as optional by :mod:`polface.images.weights`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The lasso path and its cross-validation as one batched proximal-gradient problem in torch.
 
-Same objective, lambda sequences, cv.glmnet scoring and :class:`~polface.lasso.EarlyStop` as
-:mod:`polface.lasso` (this module reuses its driver), but every lambda is solved for all problems
+Same objective, lambda sequences, cv.glmnet scoring and :class:`~polface.models.lasso.EarlyStop` as
+:mod:`~polface.models.lasso` (this reuses its driver), but every lambda is solved for all problems
 at once (the full data and every fold, padded to a multiple of 16 right-hand columns) by
 accelerated proximal gradient (FISTA, Beck & Teboulle 2009) with adaptive restart (O'Donoghue &
 Candes 2015) over one shared standardised X: each iteration is two matrix products, ``X @ B`` and
@@ -13,7 +13,7 @@ solutions agree with glmnet's coordinate descent.
 The step size is 1/L with L an upper bound of the curvature of each problem (power iteration
 on its weighted Gram matrix, times 1/4 for the logistic loss), so every iteration decreases a
 majorant of the objective. The solver does not reproduce glmnet's iterates (only its solutions,
-to the tolerance), so use :func:`polface.lasso.cv_lasso` where bit-level agreement with R
+to the tolerance), so use :func:`polface.models.lasso.cv_lasso` where bit-level agreement with R
 matters.
 """
 
@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from polface.lasso import (
+from polface.models.lasso import (
     _OK,
     CVResult,
     EarlyStop,
@@ -46,7 +46,7 @@ _MAXIT = 1
 
 
 class _FistaSolver:
-    """Batched FISTA with the interface of :class:`polface.lasso._CDSolver`."""
+    """Batched FISTA with the interface of :class:`polface.models.lasso._CDSolver`."""
 
     def __init__(
         self,
@@ -242,11 +242,11 @@ def lasso_path_torch(
     tol: float = 1e-4,
     max_iter: int = 100_000,
 ) -> LassoPath:
-    """:func:`polface.lasso.lasso_path` solved by batched FISTA in torch.
+    """:func:`polface.models.lasso.lasso_path` solved by batched FISTA in torch.
 
     Args:
         X, y, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, control: as in
-            :func:`polface.lasso.lasso_path`.
+            :func:`polface.models.lasso.lasso_path`.
         device: torch device ("cpu", "cuda", ...).
         dtype: precision of the matrix products before polishing.
         polish: finish every lambda in float64 (keeps a float64 copy of X on the device).
@@ -280,11 +280,11 @@ def cv_lasso_torch(
     tol: float = 1e-4,
     max_iter: int = 100_000,
 ) -> CVResult:
-    """:func:`polface.lasso.cv_lasso` with all problems solved as one batched FISTA in torch.
+    """:func:`polface.models.lasso.cv_lasso` with all problems solved as one batched FISTA in torch.
 
     Args:
         X, y, foldid, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, fold_lambdas,
-            early_stop, control: as in :func:`polface.lasso.cv_lasso`.
+            early_stop, control: as in :func:`polface.models.lasso.cv_lasso`.
         device, dtype, polish, tol, max_iter: as in :func:`lasso_path_torch`.
     """
     solver = _solver(device, dtype, polish, tol, max_iter)

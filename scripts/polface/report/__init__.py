@@ -1,0 +1,2 @@
+"""The report wing: paper tables (computation and rendering) and figures. Imports the ground
+floor and the data wing."""
