@@ -79,3 +79,33 @@ def test_run_cohorts_must_name_known_cohorts():
     config = {"cohorts": {"demo": {"simulate": {}}}, "run_cohorts": ["demo", "kosinski"]}
     with pytest.raises(ConfigError, match="run_cohorts: no cohort named 'kosinski'"):
         validate_config(config, SCHEMA)
+
+
+def test_an_unknown_key_and_a_missing_file_are_reported_together(tmp_path):
+    (tmp_path / "faces.RData").write_bytes(b"")
+    (tmp_path / "photos").mkdir()
+    config = {
+        "cohorts": {
+            "real": {"rdata": {"faces": "faces.RData", "features": "vgg.RData"}},
+            "broken": {"rdata": {"faces": 3, "features": "absent.RData"}},
+        },
+        "run_cohorts": ["real", "other"],
+        "lasso": {"nlambda": 100, "lamda_choice": "lambda.min"},
+        "image_sets": {"mine": {"folder": {"path": "missing_photos"}, "embed": {"device": "gpu"}}},
+    }
+    with pytest.raises(ConfigError) as caught:
+        validate_config(config, SCHEMA, base_dir=tmp_path)
+    lines = str(caught.value).splitlines()[1:]
+    assert "  - lasso: unknown key 'lamda_choice'" in [line.split(" (allowed")[0] for line in lines]
+    assert "  - run_cohorts: no cohort named 'other' in cohorts" in lines
+    missing = [line for line in lines if "input file not found" in line]
+    # the valid cohort's missing file is named; the cohort with a wrong type only by its error
+    assert missing == [
+        f"  - cohorts.real.rdata.features: input file not found: vgg.RData"
+        f" (looked in {(tmp_path / 'vgg.RData').resolve()})"
+    ]
+    broken = "  - cohorts.broken.rdata.faces: 3 is not of type"
+    assert any(line.startswith(broken) for line in lines)
+    # the image set with a bad device is reported by the schema, not checked for its folder
+    assert any(line.startswith("  - image_sets.mine.embed.device:") for line in lines), lines
+    assert not any("missing_photos" in line for line in lines)

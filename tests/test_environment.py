@@ -52,3 +52,29 @@ def test_conda_and_pip_install_the_same_packages():
     assert sorted(set(conda) - set(pip)) == [], "in environment.yml but not pyproject.toml"
     differ = {name: (pip[name], conda[name]) for name in pip if pip[name] != conda[name]}
     assert differ == {}, f"versions differ (pip, conda): {differ}"
+
+
+def _runtime_closure(root: str) -> set[str]:
+    """The distributions that `pip install -e .` (no extras) brings in, from installed metadata."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    seen, todo = set(), [root]
+    while todo:
+        name = _norm(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        for spec in metadata.requires(name) or []:
+            requirement = Requirement(spec)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return seen
+
+
+def test_the_run_command_install_can_build_the_report():
+    # README: `snakemake --report results/report.html` after the run command's install, which has
+    # no extras. Snakemake imports these two only when it writes a report, and requires neither.
+    closure = _runtime_closure("polface")
+    assert {"jinja2", "pygments"} <= closure, sorted({"jinja2", "pygments"} - closure)

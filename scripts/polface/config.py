@@ -8,7 +8,7 @@ instead of surfacing as a traceback from deep inside a rule.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,27 @@ def _image_set_problems(config: Mapping[str, Any], base: Path) -> list[str]:
     return problems
 
 
+def _error_paths(errors: list[ValidationError]) -> Iterator[tuple[str, ...]]:
+    """The config paths that the schema errors are about (an unknown key: the key itself)."""
+    for error in errors:
+        path = tuple(map(str, error.absolute_path))
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = set(error.schema.get("properties", {}))
+            yield from (path + (str(extra),) for extra in set(error.instance) - allowed)
+        else:
+            yield path
+
+
+def _accepted_items(
+    config: Mapping[str, Any], section: str, accepted: Callable[..., bool]
+) -> dict[str, Any]:
+    """The entries of one config section that the schema accepted whole."""
+    items = config.get(section)
+    if not isinstance(items, Mapping):
+        return {}
+    return {name: value for name, value in items.items() if accepted(section, str(name))}
+
+
 def validate_config(
     config: dict[str, Any],
     schema: str | Path | Mapping[str, Any],
@@ -155,16 +176,22 @@ def validate_config(
     validator = _FillingValidator(schema_dict)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     problems = [_describe(error) for error in errors]
-    if not problems:
-        unknown = sorted(set(config.get("run_cohorts", [])) - set(config["cohorts"]))
-        problems = [f"run_cohorts: no cohort named {name!r} in cohorts" for name in unknown]
-        unknown = sorted(set(config.get("run_image_sets", [])) - set(config["image_sets"]))
-        problems += [
-            f"run_image_sets: no image set named {name!r} in image_sets" for name in unknown
-        ]
-    if not problems:
-        problems = _missing_inputs(config, Path(base_dir))
-        problems += _image_set_problems(config, Path(base_dir))
+    # The checks below read the parts of the config that the schema accepted (nothing wrong in,
+    # above or below them), so that one message lists every problem: a typo *and* a missing file.
+    bad = set(_error_paths(errors))
+
+    def accepted(*path: str) -> bool:
+        return not any(p[: len(path)] == path or path[: len(p)] == p for p in bad)
+
+    for listed, within in (("run_cohorts", "cohorts"), ("run_image_sets", "image_sets")):
+        if accepted(listed) and isinstance(config.get(within), Mapping):
+            noun = "cohort" if within == "cohorts" else "image set"
+            unknown = sorted(set(config.get(listed, [])) - set(config.get(within, {})))
+            problems += [f"{listed}: no {noun} named {name!r} in {within}" for name in unknown]
+    base = Path(base_dir)
+    problems += _missing_inputs({"cohorts": _accepted_items(config, "cohorts", accepted)}, base)
+    image_sets = _accepted_items(config, "image_sets", accepted)
+    problems += _image_set_problems({"image_sets": image_sets}, base)
     if problems:
         lines = "\n".join(f"  - {problem}" for problem in problems)
         raise ConfigError(f"{source} is not valid:\n{lines}")
