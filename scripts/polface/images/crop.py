@@ -11,8 +11,8 @@ argument without a default: the defaults live in the config schema (``$defs/crop
 2. :func:`detect_faces`: dlib's HOG frontal face detector on a copy whose longer side is at most
    ``max_side`` pixels; boxes are mapped back to original pixel coordinates. The HOG detector's
    smallest face is about 80 px in the image it scans; each ``upsample`` step doubles the image
-   (halving that size, at about 4x the time). ``upsample="auto"`` (the default) scans without
-   upsampling and, only if that finds no face, once more with one upsampling.
+   (halving that size, at about 4x the time). ``upsample="auto"`` (the schema default) scans
+   without upsampling and, only if that finds no face, once more with one upsampling.
    Measured on 201 OMI photographs (1024 px, every 5th) on a shared, busy 2-core CPU, upsample 0
    alone: at 512 px 49 ms per image, one face in 200 and none in 1; at 640 and 768 px one image
    without a face and one with two; at 1024 px 257 ms, one image without a face (a different one).
@@ -43,16 +43,16 @@ to cheek, about 0.52 of the image width), so with the same margin the crop runs 
 to the chin and cuts off the hair: less of the head than "the whole head" VGGFace2 aimed for.
 And VGGFace2 did not rotate faces (``align=False`` reproduces that).
 
-Alignment choice: with ``align=True`` (default) the crop is rotated about the box centre so that
-the two eye centres (means of the two corner landmarks of each eye) are level, and nothing else
-changes: scale and position still come from the detector box, so the VGGFace2 geometry (extended
-box, shorter side 256, centre 224) is kept. We do not use ``dlib.get_face_chip`` for these
-crops: it also rescales and recentres the face on dlib's own landmark template with its own
-padding, a different geometry from the one the VGGFace2 descriptors were computed on. (The
-``dlib`` embedding backend in :mod:`polface.images.embed` does use ``get_face_chip`` with dlib's
-defaults, 150 px and padding 0.25, because that is how its network was trained.)
-Pixels outside the photograph are filled with black. Resizing uses Pillow's antialiased bilinear
-filter, as ``torchvision.transforms.Resize`` does on PIL images in the common VGGFace2 ports.
+Alignment choice: with ``align=True`` (the schema default) the crop is rotated about the box centre
+so that the two eye centres (means of the two corner landmarks of each eye) are level, and nothing
+else changes: scale and position still come from the detector box, so the VGGFace2 geometry
+(extended box, shorter side 256, centre 224) is kept. We do not use ``dlib.get_face_chip`` for
+these crops: it also rescales and recentres the face on dlib's own landmark template with its own
+padding, a different geometry from the one the VGGFace2 descriptors were computed on. (The ``dlib``
+embedding backend in :mod:`polface.images.embed` does use ``get_face_chip`` with dlib's defaults,
+150 px and padding 0.25, because that is how its network was trained.) Pixels outside the
+photograph are filled with black. Resizing uses Pillow's antialiased bilinear filter, as
+``torchvision.transforms.Resize`` does on PIL images in the common VGGFace2 ports.
 """
 
 from __future__ import annotations
@@ -533,7 +533,7 @@ def crop_faces(
         upsample: dlib detector upsamplings, or ``auto``: none, then once more with one
             upsampling if no face was found.
         align: rotate the crop so the eyes are level (5-point landmarks).
-        max_pixels: images with more pixels get status ``too_large`` (default: Pillow's
+        max_pixels: images with more pixels get status ``too_large`` (``None``: Pillow's
             decompression-bomb limit).
         num_workers: worker processes (0 or 1: in this process). Rows come back in input order.
         progress: show a tqdm progress bar.
