@@ -4,7 +4,8 @@ For N One Million Impressions photographs (1024 px JPEGs) it times ``crop_faces`
 HOG detection, landmarks, levelled VGGFace2-style crop, PNG writing) and ``embed_crops`` for the
 ``dlib`` backend (real pretrained weights) and the ``vggface2`` backend (a seeded random
 ResNet-50 in the released pickle layout: same cost as the real weights), and prints images per
-second for each stage and end to end. Nothing is downloaded.
+second for each stage and end to end. The crop settings are the config schema's defaults.
+Nothing is downloaded.
 
     python benchmarks/embed_speed.py --n 50
 """
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from polface.device import resolve_device
 from polface.images.crop import crop_faces
@@ -28,6 +30,12 @@ from polface.images.resnet import ResNet50
 from polface.images.weights import load_weights
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def crop_defaults() -> dict[str, object]:
+    """The config's `crop` block with the schema's defaults (the workflow's crop settings)."""
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    return {k: v["default"] for k, v in schema["$defs"]["crop"]["properties"].items()}
 
 
 def random_vggface2_pickle(path: Path, seed: int = 0) -> Path:
@@ -69,7 +77,10 @@ def main() -> None:
     )
 
     start = time.perf_counter()
-    manifest = crop_faces(images, work / "crops", num_workers=args.crop_workers, progress=False)
+    crop = crop_defaults()
+    manifest = crop_faces(
+        images, work / "crops", **crop, num_workers=args.crop_workers, progress=False
+    )
     t_crop = time.perf_counter() - start
     n_ok = int((manifest["status"] == "ok").sum())
     print(f"crop_faces: {n_ok}/{args.n} ok in {t_crop:.1f} s = {args.n / t_crop:.2f} images/s")
@@ -90,6 +101,7 @@ def main() -> None:
             out_path=work / f"{backend}.parquet",
             device=args.device,
             batch_size=args.batch_size,
+            crop_settings=crop,
             num_workers=args.num_workers,
             resume=False,
             progress=False,

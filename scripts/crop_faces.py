@@ -3,7 +3,8 @@
 import pyarrow as pa
 
 from polface.data.imagesets import list_images
-from polface.images.crop import STATUSES, crop_faces
+from polface.images.crop import crop_faces
+from polface.images.status import STATUSES
 from polface.io import write_parquet
 from polface.runtime import rule_logging
 
@@ -12,8 +13,9 @@ def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule) as log:
         source = snakemake.params.source
         settings = snakemake.params.crop
-        images = list_images(source["folder"], source["pattern"], source["limit"])
+        images = list_images(source["folder"], pattern=source["pattern"], limit=source["limit"])
         log.info("%d photographs from %s (%s)", len(images), source["folder"], source["pattern"])
+        # The crops go into the output folder as they are made (one PNG per ok photograph).
         manifest = crop_faces(
             images, snakemake.output.crops, **settings, num_workers=snakemake.threads
         )

@@ -4,33 +4,30 @@ import pandas as pd
 import torch
 
 from polface.images.embed import embed_crops
-from polface.io import file_sha256
+from polface.images.weights import check_sha256
 from polface.runtime import rule_logging
 
 
 def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule) as log:
         backend = snakemake.wildcards.backend
-        settings = snakemake.params.embed
-        weights = settings["weights"][backend]
-        if weights["path"] and weights["sha256"]:
-            actual = file_sha256(weights["path"])
-            if actual != weights["sha256"].lower():
-                raise ValueError(
-                    f"{weights['path']}: SHA-256 {actual} differs from the configured"
-                    f" embed.weights.{backend}.sha256 {weights['sha256']}"
-                )
+        weights = snakemake.input.get("weights")  # absent: dlib's bundled model
+        if weights is not None:
+            check_sha256(
+                weights, snakemake.params.weights_sha256, setting=f"embed.weights.{backend}"
+            )
+        # Runtime knobs (threads, resources), not rerun triggers; the device goes in the metadata.
         torch.set_num_threads(snakemake.threads)
         result = embed_crops(
             pd.read_parquet(snakemake.input.manifest),
             backend,
             out_path=snakemake.output.embeddings,
-            weights_path=weights["path"],
-            device=settings["device"],
-            batch_size=settings["batch_size"],
+            weights_path=weights,
+            device=snakemake.resources.embed_device,
+            batch_size=snakemake.resources.embed_batch_size,
+            crop_settings=snakemake.params.crop,
             work_dir=snakemake.params.parts,
             cache_path=snakemake.params.cache,
-            crop_settings=snakemake.params.crop,
         )
         log.info(
             "%d faces embedded: %d computed, %d reused from an interrupted run",
@@ -40,4 +37,5 @@ def main(snakemake) -> None:
         )
 
 
-main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)

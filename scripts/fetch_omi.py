@@ -8,7 +8,9 @@ from polface.runtime import rule_logging
 
 def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule):
-        fetch_omi(snakemake.params.url, Path(snakemake.output.checksums).parent)
+        # The download folder is that of the outputs; checksums.tsv, written last, marks it done.
+        fetch_omi(url=snakemake.params.url, dest=Path(snakemake.output.checksums).parent)
 
 
-main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)

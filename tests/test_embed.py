@@ -25,14 +25,18 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from image_settings import CROP as SCHEMA_CROP
+from image_settings import LOAD, crop_run, embed_run
 from polface.device import resolve_device
 from polface.images.crop import crop_faces
-from polface.images.embed import BACKENDS, embed_crops
+from polface.images.embed import BACKENDS, dlib_chip, embed_crops, load_embedder
+from polface.images.load import read_rgb
 from polface.images.resnet import ResNet50
 from polface.images.weights import WeightsMismatchError, load_weights, sidecar_path
 from polface.io import read_features, read_metadata
 
-CROP = {"crop_size": 112, "resize_shorter": 128, "margin": 0.3}
+#: 112 px crops (box x1.3, shorter side 128) keep the CPU ResNet forwards 4x cheaper.
+CROP = {**SCHEMA_CROP, "crop_size": 112, "resize_shorter": 128}
 
 
 def read_embeddings(path: Path) -> tuple[list[str], np.ndarray, dict[str, object]]:
@@ -56,8 +60,7 @@ def manifest(omi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.Data
     paths = {str(i): omi_dir / "images" / f"{i}.jpg" for i in range(1, 7)}
     paths.update(again=omi_dir / "images" / "1.jpg", mirror=src / "mirror.png")
     paths["broken"] = src / "broken.jpg"
-    # 112 px crops (box x1.3, shorter side 128) keep the CPU ResNet forwards 4x cheaper.
-    m = crop_faces(paths, tmp_path_factory.mktemp("crops"), progress=False, **CROP)
+    m = crop_faces(paths, tmp_path_factory.mktemp("crops"), **crop_run(**CROP), progress=False)
     assert (m["status"] == "ok").sum() == 8
     return m
 
@@ -170,7 +173,9 @@ def test_torchvision_layout_from_safetensors_and_weights_only_torch_load(tmp_pat
 
 def test_dlib_embeddings_of_real_faces(manifest: pd.DataFrame, tmp_path: Path) -> None:
     out = tmp_path / "dlib.parquet"
-    result = embed_crops(manifest, "dlib", out_path=out, progress=False)
+    result = embed_crops(
+        manifest, "dlib", out_path=out, **embed_run(crop_settings=CROP), progress=False
+    )
     assert result.n_rows == 8 and result.n_computed == 8
     ids, vectors, meta = read_embeddings(out)
     assert ids == ["1", "2", "3", "4", "5", "6", "again", "mirror"]  # manifest order, ok only
@@ -198,7 +203,12 @@ def test_dlib_embeddings_of_real_faces(manifest: pd.DataFrame, tmp_path: Path) -
 def test_dlib_resume_keys_on_source_hash_and_landmarks(
     manifest: pd.DataFrame, tmp_path: Path
 ) -> None:
-    kwargs = dict(out_path=tmp_path / "d.parquet", keep_parts=True, progress=False)
+    kwargs = dict(
+        out_path=tmp_path / "d.parquet",
+        keep_parts=True,
+        progress=False,
+        **embed_run(crop_settings=CROP),
+    )
     first = embed_crops(_subset(manifest, ["1", "2"]), "dlib", **kwargs)
     grown = embed_crops(_subset(manifest, ["1", "2", "3"]), "dlib", **kwargs)
     assert (first.n_computed, grown.n_computed, grown.n_reused) == (2, 1, 2)
@@ -372,6 +382,8 @@ def test_imagenet_backend_with_local_safetensors(manifest: pd.DataFrame, tmp_pat
         weights_path=weights,
         out_path=out,
         device="cpu",
+        batch_size=2,
+        crop_settings=CROP,
         progress=False,
     )
     ids, vectors, meta = read_embeddings(out)
@@ -382,13 +394,72 @@ def test_imagenet_backend_with_local_safetensors(manifest: pd.DataFrame, tmp_pat
 
 def test_argument_errors(manifest: pd.DataFrame, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="needs weights_path"):
-        embed_crops(manifest, "vggface2", out_path=tmp_path / "x.parquet", progress=False)
+        embed_crops(
+            manifest, "vggface2", out_path=tmp_path / "x.parquet", **embed_run(), progress=False
+        )
     with pytest.raises(ValueError, match="unknown backend"):
-        embed_crops(manifest, "facenet", out_path=tmp_path / "x.parquet")  # type: ignore[arg-type]
+        embed_crops(manifest, "facenet", out_path=tmp_path / "x.parquet", **embed_run())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lacks column"):
-        embed_crops(manifest.drop(columns=["landmarks"]), "dlib", out_path=tmp_path / "x.parquet")
+        embed_crops(
+            manifest.drop(columns=["landmarks"]),
+            "dlib",
+            out_path=tmp_path / "x.parquet",
+            **embed_run(),
+        )
     assert set(BACKENDS) == {"vggface2", "imagenet", "dlib"}
     if not torch.cuda.is_available():
         assert resolve_device("auto") == torch.device("cpu")
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+# ---------------------------------------------------------------- the embedder object
+
+
+def test_dlib_embedder_on_chips_is_what_embed_crops_writes(
+    manifest: pd.DataFrame, tmp_path: Path
+) -> None:
+    out = tmp_path / "dlib.parquet"
+    embed_crops(manifest, "dlib", out_path=out, **embed_run(crop_settings=CROP), progress=False)
+    ids, written, meta = read_embeddings(out)
+    embedder = load_embedder("dlib", weights_path=None, device="auto")
+    assert embedder.dim == 128 and embedder.uses_chips and embedder.device.type == "cpu"
+    assert embedder.weights_sha256 == meta["weights_sha256"]
+    assert embedder.describe_device() == meta["device"]
+    ok = manifest[manifest["status"] == "ok"]
+    chips = np.stack(
+        [
+            dlib_chip(
+                read_rgb(row.source, **LOAD),
+                (row.box_left, row.box_top, row.box_right, row.box_bottom),
+                np.asarray(row.landmarks).reshape(5, 2),
+            )
+            for row in ok.itertuples()
+        ]
+    )
+    assert chips.dtype == np.uint8 and chips.shape == (len(ok), 150, 150, 3)
+    vectors = embedder.embed(chips)
+    assert vectors.dtype == np.float32 and np.array_equal(vectors, written)
+    # One chip at a time gives the same bits as the batch.
+    assert np.array_equal(embedder.embed(chips[:1]), written[:1])
+
+
+def test_resnet_embedder_on_crops_is_what_embed_crops_writes(
+    manifest: pd.DataFrame,
+    vgg_pickle: tuple[Path, dict[str, np.ndarray]],
+    vgg_reference: tuple[Path, list[str], np.ndarray, dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    _, ids, written, meta = vgg_reference
+    embedder = load_embedder(
+        "vggface2", weights_path=vgg_pickle[0], device="cpu", cache_path=tmp_path / "c.st"
+    )
+    assert embedder.dim == 2048 and not embedder.uses_chips
+    assert embedder.weights_sha256 == meta["weights_sha256"]
+    crops = [np.asarray(Image.open(manifest.set_index("image_id").loc[i, "crop"])) for i in ids]
+    # The reference ran with batch_size=1: one crop at a time is bit for bit the same.
+    singles = np.concatenate([embedder.embed(np.stack([c])) for c in crops])
+    assert singles.dtype == np.float32 and np.array_equal(singles, written)
+    # A list of arrays is a batch too. Batched, the CPU convolutions sum in another order: with
+    # these random weights (features in the thousands) that moves values by about 1e-3.
+    np.testing.assert_allclose(embedder.embed(crops), written, rtol=1e-2)

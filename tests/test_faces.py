@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from image_settings import FACE, LOAD, crop_run
 from polface.images.crop import (
     MANIFEST_COLUMNS,
     Face,
     align_crop,
+    crop_face,
     crop_faces,
     detect_faces,
     eye_angle,
@@ -26,6 +28,8 @@ from polface.images.crop import (
 from polface.images.load import read_rgb
 
 OMI_IDS = (1, 2, 3, 4, 5, 6)
+#: align_crop's geometry settings (schema defaults).
+GEOMETRY = {k: FACE[k] for k in ("margin", "resize_shorter", "crop_size")}
 
 
 def _omi(omi_dir: Path, number: int) -> Path:
@@ -35,7 +39,7 @@ def _omi(omi_dir: Path, number: int) -> Path:
 @pytest.fixture(scope="module")
 def omi_manifest(omi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     out = tmp_path_factory.mktemp("crops")
-    return crop_faces([_omi(omi_dir, i) for i in OMI_IDS], out, progress=False)
+    return crop_faces([_omi(omi_dir, i) for i in OMI_IDS], out, **crop_run(), progress=False)
 
 
 def test_omi_faces_are_found_and_cropped(omi_manifest: pd.DataFrame, omi_dir: Path) -> None:
@@ -61,12 +65,71 @@ def test_omi_faces_are_found_and_cropped(omi_manifest: pd.DataFrame, omi_dir: Pa
     assert sorted(p.name for p in crop_dir.iterdir()) == sorted(f"{i}.png" for i in OMI_IDS)
 
 
+def test_crop_face_in_memory_is_what_crop_faces_writes(
+    omi_manifest: pd.DataFrame, omi_dir: Path
+) -> None:
+    """The per-photograph call of crop_faces, on an array: same crop, box and landmarks."""
+    for row in omi_manifest.head(3).itertuples():
+        result = crop_face(read_rgb(row.source, **LOAD), **FACE)
+        assert result.ok and result.status == "ok" and result.n_faces == row.n_faces
+        assert result.crop.dtype == np.uint8 and result.crop.shape == (224, 224, 3)
+        assert np.array_equal(result.crop, np.asarray(Image.open(row.crop)))
+        face = result.face
+        assert (face.left, face.top, face.right, face.bottom) == (
+            row.box_left,
+            row.box_top,
+            row.box_right,
+            row.box_bottom,
+        )
+        assert result.landmarks.ravel().tolist() == list(row.landmarks)
+        assert result.angle == row.angle
+
+
+def test_affine_maps_original_points_into_the_crop(omi_dir: Path) -> None:
+    rgb = read_rgb(_omi(omi_dir, 3), **LOAD)
+    result = crop_face(rgb, **FACE)
+    affine = result.affine
+    assert affine.shape == (2, 3) and affine.dtype == np.float64
+    face = result.face
+    centre = affine @ [(face.left + face.right) / 2, (face.top + face.bottom) / 2, 1.0]
+    assert np.abs(centre - 112).max() <= 0.5 + 1e-9  # the box centre is the crop centre
+    # Landmarks (pixel indices, so centres at +0.5) land on a level eye line in the crop.
+    points = (affine @ np.c_[result.landmarks + 0.5, np.ones(5)].T).T
+    assert points[0:2, 1].mean() == pytest.approx(points[2:4, 1].mean(), abs=1e-9)
+    assert result.angle != 0.0
+    # Sampling the photograph at the crop's pixel centres through the inverse map gives the crop
+    # (up to the smoothing of the two resizing steps); a 3 px shift is clearly worse.
+    inverse = np.linalg.inv(np.vstack([affine, [0, 0, 1]]))
+    u, v = np.meshgrid(np.arange(224) + 0.5, np.arange(224) + 0.5)
+    x, y, _ = inverse @ np.stack([u.ravel(), v.ravel(), np.ones(u.size)])
+
+    def sample(dy: int) -> np.ndarray:
+        rows = np.clip(np.floor(y).astype(int) + dy, 0, rgb.shape[0] - 1)
+        cols = np.clip(np.floor(x).astype(int), 0, rgb.shape[1] - 1)
+        return rgb[rows, cols].reshape(224, 224, 3).astype(float)
+
+    assert np.abs(sample(0) - result.crop).mean() < 4
+    assert np.abs(sample(3) - result.crop).mean() > 1.5 * np.abs(sample(0) - result.crop).mean()
+
+
+def test_crop_face_statuses_and_argument_errors() -> None:
+    rng = np.random.default_rng(3)
+    noise = crop_face(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8), **FACE)
+    assert noise.status == "no_face" and noise.crop is None and noise.affine is None
+    tiny = crop_face(np.zeros((20, 30, 3), dtype=np.uint8), **FACE)
+    assert tiny.status == "too_small" and "30x20" in tiny.detail
+    with pytest.raises(ValueError, match="uint8"):
+        crop_face(np.zeros((100, 100, 3), dtype=np.float32), **FACE)
+    with pytest.raises(ValueError, match="multiple"):
+        crop_face(np.zeros((100, 100, 3), dtype=np.uint8), **{**FACE, "multiple": "all"})
+
+
 def test_crop_follows_vggface2_geometry(omi_dir: Path) -> None:
-    rgb = read_rgb(_omi(omi_dir, 1))
-    face = detect_faces(rgb)[0]
+    rgb = read_rgb(_omi(omi_dir, 1), **LOAD)
+    face = detect_faces(rgb, max_side=FACE["max_side"], upsample=FACE["upsample"])[0]
     # With no rotation, the crop must equal: box x1.3 about its centre, shorter side 256,
     # centre 224 -- computed here independently with plain Pillow crop and resize.
-    crop, angle = align_crop(rgb, face, None, align=False)
+    crop, angle, _ = align_crop(rgb, face, None, **GEOMETRY, align=False)
     assert angle == 0.0
     side = face.width * 1.3
     cx, cy = (face.left + face.right) / 2, (face.top + face.bottom) / 2
@@ -76,7 +139,7 @@ def test_crop_follows_vggface2_geometry(omi_dir: Path) -> None:
     diff = np.abs(crop.astype(int) - np.asarray(expected).astype(int))
     assert diff.mean() < 3.0, diff.mean()
     # A different margin shows a different region: the test can tell them apart.
-    wider, _ = align_crop(rgb, face, None, margin=0.8, align=False)
+    wider, _, _ = align_crop(rgb, face, None, **{**GEOMETRY, "margin": 0.8}, align=False)
     assert np.abs(wider.astype(int) - np.asarray(expected).astype(int)).mean() > 10
 
 
@@ -88,6 +151,7 @@ def test_alignment_levels_a_tilted_face(omi_dir: Path, tmp_path: Path) -> None:
     m = crop_faces(
         {"tilted": tmp_path / "tilted.png", "upright": tmp_path / "upright.png"},
         tmp_path / "crops",
+        **crop_run(),
         progress=False,
     ).set_index("image_id")
     assert (m["status"] == "ok").all(), m[["status", "detail"]]
@@ -105,7 +169,7 @@ def test_alignment_levels_a_tilted_face(omi_dir: Path, tmp_path: Path) -> None:
     tilted_box = Face(
         *(m.loc["tilted", k] for k in ("box_left", "box_top", "box_right", "box_bottom")), 0.0
     )
-    unlevelled, angle = align_crop(np.asarray(tilted), tilted_box, None, align=False)
+    unlevelled, angle, _ = align_crop(np.asarray(tilted), tilted_box, None, **GEOMETRY, align=False)
     assert angle == 0.0
     assert math.degrees(eye_angle(face_landmarks(unlevelled, box))) == pytest.approx(-15, abs=3)
 
@@ -126,7 +190,10 @@ def test_exif_rotated_photo_is_found(omi_dir: Path, tmp_path: Path) -> None:
     sideways.save(tmp_path / "phone.jpg", exif=exif, quality=95)
     sideways.save(tmp_path / "noexif.jpg", quality=95)
     m = crop_faces(
-        [tmp_path / "phone.jpg", tmp_path / "noexif.jpg"], tmp_path / "c", progress=False
+        [tmp_path / "phone.jpg", tmp_path / "noexif.jpg"],
+        tmp_path / "c",
+        **crop_run(),
+        progress=False,
     ).set_index("image_id")
     assert m.loc["phone", "status"] == "ok"
     assert m.loc["noexif", "status"] == "no_face"  # the frontal detector needs upright faces
@@ -138,7 +205,9 @@ def test_panorama_box_maps_to_original_pixels(omi_dir: Path, tmp_path: Path) -> 
     panorama.paste(face, (6_000, 100))
     panorama.save(tmp_path / "pano.jpg", quality=90)
     expected = detect_faces(np.asarray(face), max_side=400, upsample=1)[0]
-    m = crop_faces([tmp_path / "pano.jpg"], tmp_path / "c", max_side=2_500, progress=False)
+    m = crop_faces(
+        [tmp_path / "pano.jpg"], tmp_path / "c", **crop_run(max_side=2_500), progress=False
+    )
     row = m.iloc[0]
     assert row["status"] == "ok" and (row["width"], row["height"]) == (10_000, 600)
     # The detector saw a 2,500 px copy (face about 100 px); the box is in original pixels.
@@ -186,7 +255,7 @@ def test_bad_images_are_statuses_not_exceptions(omi_dir: Path, tmp_path: Path) -
     paths["absent"] = src / "absent.jpg"
 
     out = tmp_path / "crops"
-    m = crop_faces(paths, out, min_face=80, progress=False).set_index("image_id")
+    m = crop_faces(paths, out, **crop_run(min_face=80), progress=False).set_index("image_id")
     status = m["status"].to_dict()
     assert status == {
         "bomb": "too_large",
@@ -207,7 +276,7 @@ def test_bad_images_are_statuses_not_exceptions(omi_dir: Path, tmp_path: Path) -
     assert sorted(p.name for p in out.iterdir()) == ["pair.png"]  # no temporary files left
 
     skip = crop_faces(
-        {"pair": src / "pair.png"}, tmp_path / "skip", multiple="skip", progress=False
+        {"pair": src / "pair.png"}, tmp_path / "skip", **crop_run(multiple="skip"), progress=False
     )
     assert skip["status"].tolist() == ["multiple_faces"]
     assert skip["n_faces"].tolist() == [2] and skip["crop"].isna().all()
@@ -215,11 +284,16 @@ def test_bad_images_are_statuses_not_exceptions(omi_dir: Path, tmp_path: Path) -
 
 def test_argument_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="duplicate image id '1'"):
-        crop_faces([tmp_path / "a" / "1.jpg", tmp_path / "b" / "1.jpg"], tmp_path, progress=False)
+        crop_faces(
+            [tmp_path / "a" / "1.jpg", tmp_path / "b" / "1.jpg"],
+            tmp_path,
+            **crop_run(),
+            progress=False,
+        )
     with pytest.raises(ValueError, match="multiple"):
-        crop_faces([], tmp_path, multiple="all", progress=False)  # type: ignore[arg-type]
+        crop_faces([], tmp_path, **crop_run(multiple="all"), progress=False)
     with pytest.raises(ValueError, match="crop_size"):
-        crop_faces([], tmp_path, crop_size=300, progress=False)
+        crop_faces([], tmp_path, **crop_run(crop_size=300), progress=False)
     assert upsample_passes("auto") == (0, 1) and upsample_passes(2) == (2,)
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="upsample"):
@@ -227,8 +301,8 @@ def test_argument_errors(tmp_path: Path) -> None:
 
 
 def test_landmarks_do_not_depend_on_detection_scale(omi_dir: Path) -> None:
-    rgb = read_rgb(_omi(omi_dir, 2))
-    full = detect_faces(rgb, max_side=1024)[0]
+    rgb = read_rgb(_omi(omi_dir, 2), **LOAD)
+    full = detect_faces(rgb, max_side=1024, upsample="auto")[0]
     half = detect_faces(rgb, max_side=512, upsample=1)[0]
     assert abs(full.left - half.left) < 40 and abs(full.right - half.right) < 40
     # Landmarks are found on the original image, so they stay close whichever scale found the box.
@@ -239,7 +313,7 @@ def test_worker_processes_give_the_same_manifest(
     omi_manifest: pd.DataFrame, omi_dir: Path, tmp_path: Path
 ) -> None:
     parallel = crop_faces(
-        [_omi(omi_dir, i) for i in OMI_IDS], tmp_path, num_workers=2, progress=False
+        [_omi(omi_dir, i) for i in OMI_IDS], tmp_path, **crop_run(num_workers=2), progress=False
     )
     assert parallel["image_id"].tolist() == omi_manifest["image_id"].tolist()
     pd.testing.assert_frame_equal(

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
+from image_settings import LOAD
 from polface.images.load import (
     ImageRejected,
     downscale,
@@ -31,7 +32,7 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def test_real_omi_image_loads(omi_dir: Path) -> None:
-    rgb, reason = load_image(omi_dir / "images" / "1.jpg")
+    rgb, reason = load_image(omi_dir / "images" / "1.jpg", **LOAD)
     assert reason == "ok"
     assert rgb is not None and rgb.dtype == np.uint8 and rgb.shape == (1024, 1024, 3)
     assert 20 < rgb.mean() < 235
@@ -43,9 +44,9 @@ def test_missing_empty_and_garbage_files_are_unreadable(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.jpg"
     garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
     for path in (tmp_path / "absent.jpg", empty, garbage):
-        assert load_image(path) == (None, "unreadable")
+        assert load_image(path, **LOAD) == (None, "unreadable")
     with pytest.raises(ImageRejected) as info:
-        read_rgb(garbage)
+        read_rgb(garbage, **LOAD)
     assert info.value.reason == "unreadable" and "garbage.jpg" in str(info.value)
 
 
@@ -54,9 +55,9 @@ def test_truncated_jpeg_is_unreadable(tmp_path: Path, omi_dir: Path) -> None:
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(data[: len(data) // 2])
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
-    assert load_image(cut) == (None, "unreadable")
+    assert load_image(cut, **LOAD) == (None, "unreadable")
     with pytest.raises(ImageRejected, match="truncated"):
-        read_rgb(cut)
+        read_rgb(cut, **LOAD)
 
 
 def test_png_alpha_is_composited_on_white(tmp_path: Path) -> None:
@@ -68,7 +69,7 @@ def test_png_alpha_is_composited_on_white(tmp_path: Path) -> None:
     rgba[:, 40:, 3] = 128
     path = tmp_path / "alpha.png"
     Image.fromarray(rgba, mode="RGBA").save(path)
-    rgb, reason = load_image(path)
+    rgb, reason = load_image(path, **LOAD)
     assert reason == "ok" and rgb is not None and rgb.shape == (60, 60, 3)
     assert (rgb[:, :20] == 255).all()
     assert (rgb[:, 20:40] == (255, 0, 0)).all()
@@ -81,7 +82,7 @@ def test_palette_png_with_transparent_colour(tmp_path: Path) -> None:
     pal.paste(0, (0, 0, 25, 50))
     path = tmp_path / "pal.png"
     pal.save(path, transparency=0)
-    rgb = read_rgb(path)
+    rgb = read_rgb(path, **LOAD)
     assert (rgb[:, :25] == 255).all()  # transparent green -> white
     assert (rgb[:, 25:] == (200, 0, 0)).all()
 
@@ -92,7 +93,7 @@ def test_cmyk_and_grayscale_jpegs_become_rgb(tmp_path: Path) -> None:
     original.convert("CMYK").save(cmyk, quality=95)
     with Image.open(cmyk) as im:
         assert im.mode == "CMYK"
-    rgb = read_rgb(cmyk)
+    rgb = read_rgb(cmyk, **LOAD)
     assert rgb.shape == (60, 80, 3)
     diff = np.abs(rgb[:, 5:35].astype(int) - (255, 0, 0)).mean()
     assert diff < 12, diff
@@ -100,7 +101,7 @@ def test_cmyk_and_grayscale_jpegs_become_rgb(tmp_path: Path) -> None:
 
     gray = tmp_path / "gray.jpg"
     Image.fromarray(np.tile(np.arange(0, 250, 2, dtype=np.uint8), (50, 1)), mode="L").save(gray)
-    rgb = read_rgb(gray)
+    rgb = read_rgb(gray, **LOAD)
     assert rgb.shape == (50, 125, 3)
     assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
 
@@ -111,7 +112,7 @@ def test_sixteen_bit_grayscale_is_rescaled_not_clipped(tmp_path: Path) -> None:
     values[:, 40:] = 65535
     path = tmp_path / "deep.png"
     Image.fromarray(values).save(path)
-    rgb = read_rgb(path)
+    rgb = read_rgb(path, **LOAD)
     assert (rgb[:, :20] == 0).all()
     assert (rgb[:, 20:40] == 128).all()
     assert (rgb[:, 40:] == 255).all()
@@ -124,7 +125,7 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     exif[0x0112] = 6
     path = tmp_path / "phone.jpg"
     stored.save(path, exif=exif, quality=95)
-    rgb = read_rgb(path)
+    rgb = read_rgb(path, **LOAD)
     assert rgb.shape == (80, 50, 3)
     # Rotating clockwise moves the left (red) half to the top.
     assert rgb[:30, :, 0].mean() > 200 and rgb[:30, :, 2].mean() < 50
@@ -134,10 +135,10 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
 def test_thumbnail_is_too_small(tmp_path: Path) -> None:
     path = tmp_path / "thumb.jpg"
     _halves(20, 20).save(path)
-    assert load_image(path) == (None, "too_small")
-    assert load_image(path, min_side=16)[1] == "ok"
+    assert load_image(path, **LOAD) == (None, "too_small")
+    assert load_image(path, **{**LOAD, "min_side": 16})[1] == "ok"
     with pytest.raises(ImageRejected, match="20x20 is below the minimum side of 40"):
-        read_rgb(path)
+        read_rgb(path, **LOAD)
 
 
 def test_decompression_bomb_is_refused_without_decoding(tmp_path: Path) -> None:
@@ -150,15 +151,15 @@ def test_decompression_bomb_is_refused_without_decoding(tmp_path: Path) -> None:
         + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
         + _png_chunk(b"IEND", b"")
     )
-    assert load_image(bomb) == (None, "too_large")
+    assert load_image(bomb, **LOAD) == (None, "too_large")
     with pytest.raises(ImageRejected) as info:
-        read_rgb(bomb)
+        read_rgb(bomb, **LOAD)
     assert info.value.reason == "too_large" and "100000" in info.value.detail
 
     ordinary = tmp_path / "ordinary.png"
     _halves(300, 200).save(ordinary)
-    assert load_image(ordinary, max_pixels=50_000) == (None, "too_large")
-    assert load_image(ordinary)[1] == "ok"
+    assert load_image(ordinary, **{**LOAD, "max_pixels": 50_000}) == (None, "too_large")
+    assert load_image(ordinary, **LOAD)[1] == "ok"
 
 
 def test_panorama_loads_and_downscale_maps_back(tmp_path: Path) -> None:
@@ -166,7 +167,7 @@ def test_panorama_loads_and_downscale_maps_back(tmp_path: Path) -> None:
     array[100:300, 6_000:6_200] = 255
     path = tmp_path / "panorama.jpg"
     Image.fromarray(array).save(path, quality=90)
-    rgb = read_rgb(path)
+    rgb = read_rgb(path, **LOAD)
     assert rgb.shape == (400, 10_000, 3)
     small, scale = downscale(rgb, 1000)
     assert small.shape == (40, 1000, 3) and scale == pytest.approx(10.0)

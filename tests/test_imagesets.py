@@ -30,10 +30,10 @@ def test_images_are_listed_in_natural_order_with_a_limit(tmp_path: Path) -> None
     for name in ("10.jpg", "2.jpg", "1.jpg", "a10.jpg", "a2.jpg", ".hidden.jpg", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "sub.jpg").mkdir()
-    images = list_images(tmp_path, "*.jpg")
+    images = list_images(tmp_path, pattern="*.jpg", limit=None)
     assert list(images) == ["1", "2", "10", "a2", "a10"]
     assert images["10"] == tmp_path / "10.jpg"
-    assert list(list_images(tmp_path, "*.jpg", limit=3)) == ["1", "2", "10"]
+    assert list(list_images(tmp_path, pattern="*.jpg", limit=3)) == ["1", "2", "10"]
     assert sorted(["b", "a10", "a2", "10", "9"], key=natural_key) == ["9", "10", "a2", "a10", "b"]
 
 
@@ -41,9 +41,9 @@ def test_two_files_with_one_id_and_a_missing_folder_are_named(tmp_path: Path) ->
     (tmp_path / "face.jpg").write_bytes(b"x")
     (tmp_path / "face.png").write_bytes(b"x")
     with pytest.raises(ValueError, match="share the image id 'face'"):
-        list_images(tmp_path, "*")
+        list_images(tmp_path, pattern="*", limit=None)
     with pytest.raises(FileNotFoundError, match="image folder not found"):
-        list_images(tmp_path / "absent", "*.jpg")
+        list_images(tmp_path / "absent", pattern="*.jpg", limit=None)
 
 
 def test_default_config_has_no_image_set_and_omi_config_fills_defaults(omi_dir: Path) -> None:
@@ -188,7 +188,7 @@ def test_fetch_omi_copies_ratings_and_listed_images_once_with_checksums(
     for i in (1, 2, 3, 4):
         (source / "images" / f"{i}.jpg").write_bytes((omi_dir / "images" / f"{i}.jpg").read_bytes())
     dest = tmp_path / "resources" / "omi"
-    checksums = fetch_omi(source.as_uri(), dest, progress=False)
+    checksums = fetch_omi(url=source.as_uri(), dest=dest, progress=False)
     table = pd.read_csv(checksums, sep="\t")
     assert table["file"].tolist() == [
         "attribute_means.csv",
@@ -204,5 +204,5 @@ def test_fetch_omi_copies_ratings_and_listed_images_once_with_checksums(
     ]
     # A second call downloads nothing: files already present are kept as they are.
     stamp = (dest / "images" / "1.jpg").stat().st_mtime_ns
-    fetch_omi(source.as_uri(), dest, progress=False)
+    fetch_omi(url=source.as_uri(), dest=dest, progress=False)
     assert (dest / "images" / "1.jpg").stat().st_mtime_ns == stamp

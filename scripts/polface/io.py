@@ -1,4 +1,7 @@
-"""Writing outputs so that an interrupted job never leaves a file that looks complete."""
+"""Writing outputs so that an interrupted job never leaves a file that looks complete.
+
+Also the one download helper (:func:`download_once`), which writes the same way.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import hashlib
 import json
 import os
 import secrets
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -115,3 +119,26 @@ def safetensors_bytes(
 
     meta = {"polface": json.dumps(dict(metadata or {}), sort_keys=True)}
     return save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=meta)
+
+
+def download_once(url: str, dest: str | Path, sha256: str | None = None) -> Path:
+    """Download ``url`` to ``dest`` unless it is already there (with the right hash).
+
+    Streams to a temporary name beside ``dest``, checks the SHA-256 when given, then renames;
+    a wrong hash raises ``ValueError`` and leaves nothing at ``dest``. Never called by tests
+    with a remote URL.
+    """
+    target = Path(dest)
+    if target.is_file() and (sha256 is None or file_sha256(target) == sha256.lower()):
+        return target
+    digest = hashlib.sha256()
+    with atomic_output(target) as tmp:
+        with urllib.request.urlopen(url) as response, open(tmp, "wb") as fh:
+            while block := response.read(1 << 20):
+                digest.update(block)
+                fh.write(block)
+        if sha256 is not None and digest.hexdigest() != sha256.lower():
+            raise ValueError(
+                f"{url}: SHA-256 {digest.hexdigest()} does not match the expected {sha256}"
+            )
+    return target

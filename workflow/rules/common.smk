@@ -115,30 +115,57 @@ def omi_root(image_set):
     return omi["path"] if omi["path"] is not None else OMI_DOWNLOAD
 
 
-def image_set_source(wildcards):
+def get_image_source(wildcards):
     """Folder, glob pattern and limit of an image set's photographs (for crop_faces)."""
     settings = image_set_config(wildcards)
     folder, pattern = image_set_folder(settings, omi_root(settings) or "")
     return {"folder": str(folder), "pattern": pattern, "limit": settings["limit"]}
 
 
-def crop_inputs(wildcards):
+def get_crop_settings(wildcards):
+    """The crop block of an image set (every key, its defaults filled from the schema)."""
+    return image_set_config(wildcards)["crop"]
+
+
+def get_crop_inputs(wildcards):
     """The photographs of a set; for OMI to be downloaded, the download's checksum list."""
     settings = image_set_config(wildcards)
     if omi_root(settings) == OMI_DOWNLOAD:
         return {"fetched": f"{OMI_DOWNLOAD}/checksums.tsv"}
-    source = image_set_source(wildcards)
-    images = list_images(source["folder"], source["pattern"], source["limit"])
+    source = get_image_source(wildcards)
+    images = list_images(
+        source["folder"], pattern=source["pattern"], limit=source["limit"]
+    )
     return {"images": [str(path) for path in images.values()]}
 
 
-def embed_weights(wildcards):
+def backend_weights(wildcards):
+    """The weights block (path, sha256) of the job's backend in its image set."""
+    return image_set_config(wildcards)["embed"]["weights"][wildcards.backend]
+
+
+def get_embed_weights(wildcards):
     """The weights file of a backend when the config names one (so a new file re-runs)."""
-    weights = image_set_config(wildcards)["embed"]["weights"][wildcards.backend]
-    return {"weights": weights["path"]} if weights["path"] else {}
+    path = backend_weights(wildcards)["path"]
+    return {"weights": path} if path else {}
 
 
-def omi_ratings_file(wildcards):
+def get_weights_sha256(wildcards):
+    """The expected SHA-256 of the backend's weights file (None: not checked)."""
+    return backend_weights(wildcards)["sha256"]
+
+
+def get_embed_device(wildcards):
+    """embed.device of an image set: a runtime knob, passed as a resource."""
+    return image_set_config(wildcards)["embed"]["device"]
+
+
+def get_embed_batch_size(wildcards):
+    """embed.batch_size of an image set: a runtime knob, passed as a resource."""
+    return image_set_config(wildcards)["embed"]["batch_size"]
+
+
+def get_omi_ratings(wildcards):
     """attribute_means.csv of an OMI set (an error for a folder set)."""
     root = omi_root(image_set_config(wildcards))
     if root is None:
@@ -149,21 +176,25 @@ def omi_ratings_file(wildcards):
 
 
 def omi_download_url():
-    """The download URL of the first OMI set without a local copy (the default otherwise)."""
+    """The download URL of the first OMI set without a local copy (None: nothing to fetch)."""
     for settings in config["image_sets"].values():
         if omi_root(settings) == OMI_DOWNLOAD:
             return settings["omi"]["url"]
-    return "https://raw.githubusercontent.com/jcpeterson/omi/main"
+    return None
 
 
 def image_targets():
-    """Manifest and embeddings of each set in run_image_sets, and ratings tables of OMI sets."""
+    """Manifest and embeddings of each set in run_image_sets, and ratings tables of OMI sets.
+
+    The ratings tables are targets when the rating stage (rule fit_omi_ratings) is included.
+    """
+    ratings = rules.has("fit_omi_ratings")
     targets = []
     for name in RUN_IMAGE_SETS:
         settings = config["image_sets"][name]
         targets.append(f"results/images/{name}/manifest.parquet")
         for backend in settings["embed"]["backends"]:
             targets.append(f"results/images/{name}/embeddings_{backend}.parquet")
-            if "omi" in settings:
+            if "omi" in settings and ratings:
                 targets.append(f"results/images/{name}/ratings_{backend}.md")
     return targets

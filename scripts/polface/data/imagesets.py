@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from polface.io import file_sha256, write_atomic
+from polface.io import download_once, file_sha256, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def natural_key(image_id: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts if p)
 
 
-def list_images(folder: Path | str, pattern: str, limit: int | None = None) -> dict[str, Path]:
+def list_images(folder: Path | str, *, pattern: str, limit: int | None) -> dict[str, Path]:
     """The photographs of a folder matching a glob ``pattern``: ``{image_id: path}``.
 
     Hidden files and anything that is not a regular file are skipped. Ids are the file names
@@ -91,22 +91,20 @@ def read_omi_ratings(path: Path | str) -> pd.DataFrame:
     return ratings.drop(columns=[OMI_ID_COLUMN]).set_index(pd.Index(ids, name="image_id"))
 
 
-def fetch_omi(base_url: str, dest: Path | str, *, progress: bool = True) -> Path:
-    """Download the OMI ratings and every image they list into ``dest``, once.
+def fetch_omi(*, url: str, dest: Path | str, progress: bool = True) -> Path:
+    """Download the OMI ratings and every image they list from base ``url`` into ``dest``, once.
 
     ``attribute_means.csv`` comes first; the images ``images/N.jpg`` are those of its
     ``stimulus`` column. Each file is streamed to a temporary name and renamed
-    (:func:`polface.images.embed.download_once`), and files already present are kept, so an
+    (:func:`polface.io.download_once`), and files already present are kept, so an
     interrupted download resumes. Last, ``checksums.tsv`` (``file``, ``sha256``; paths relative
     to ``dest``) is written atomically: its presence means the copy is complete.
 
     Returns:
         The path of ``checksums.tsv``.
     """
-    from polface.images.embed import download_once
-
     root = Path(dest)
-    base = base_url.rstrip("/")
+    base = url.rstrip("/")
     ratings = download_once(f"{base}/{OMI_RATINGS}", root / OMI_RATINGS)
     ids = read_omi_ratings(ratings).index.tolist()
     files = [Path(OMI_RATINGS)]

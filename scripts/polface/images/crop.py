@@ -1,6 +1,9 @@
 """Face detection, 5-point alignment and VGGFace2-style crops, with a manifest of every image.
 
-Pipeline for one photograph (:func:`crop_faces` runs it over many and never raises for a bad one):
+Pipeline for one photograph (:func:`crop_faces` runs it over many files and never raises for a bad
+one; steps 2-5 are :func:`crop_face`, the in-memory call on one ``uint8`` RGB array, which also
+returns the affine map from original pixel coordinates into the crop). Every setting is a keyword
+argument without a default: the defaults live in the config schema (``$defs/crop``).
 
 1. :func:`~polface.images.load.read_rgb`: decode, apply EXIF orientation, convert to RGB;
    ``unreadable``, ``too_small`` (shorter side below ``min_face``) or ``too_large``
@@ -8,15 +11,16 @@ Pipeline for one photograph (:func:`crop_faces` runs it over many and never rais
 2. :func:`detect_faces`: dlib's HOG frontal face detector on a copy whose longer side is at most
    ``max_side`` pixels; boxes are mapped back to original pixel coordinates. The HOG detector's
    smallest face is about 80 px in the image it scans; each ``upsample`` step doubles the image
-   (halving that size, at about 4x the time). ``upsample="auto"`` (the default) scans without
-   upsampling and, only if that finds no face, once more with one upsampling.
+   (halving that size, at about 4x the time). ``upsample="auto"`` (the schema default) scans
+   without upsampling and, only if that finds no face, once more with one upsampling.
    Measured on 201 OMI photographs (1024 px, every 5th) on a shared, busy 2-core CPU, upsample 0
    alone: at 512 px 49 ms per image, one face in 200 and none in 1; at 640 and 768 px one image
    without a face and one with two; at 1024 px 257 ms, one image without a face (a different one).
    With ``auto``: exactly one face in all 201 both at 512 px (83 ms per image including the
-   downscaling) and at 1024 px (236 ms). Hence the default ``max_side=512``. Raise it for
-   photographs where faces are small (group photos, panoramas): with ``auto`` the smallest face
-   found is about 40 px in the scanned copy, i.e. ``40 * longer_side / max_side`` original px.
+   downscaling) and at 1024 px (236 ms). Hence the schema's default ``max_side`` of 512. Raise
+   it for photographs where faces are small (group photos, panoramas): with ``auto`` the smallest
+   face found is about 40 px in the scanned copy, i.e. ``40 * longer_side / max_side`` original
+   px.
 3. Faces whose box is smaller than ``min_face`` px are ignored; none left gives ``too_small``
    (some face was detected) or ``no_face``. With several faces, ``multiple="largest"`` keeps the
    largest box (status ``ok``; ``n_faces`` records how many there were) and ``multiple="skip"``
@@ -39,16 +43,16 @@ to cheek, about 0.52 of the image width), so with the same margin the crop runs 
 to the chin and cuts off the hair: less of the head than "the whole head" VGGFace2 aimed for.
 And VGGFace2 did not rotate faces (``align=False`` reproduces that).
 
-Alignment choice: with ``align=True`` (default) the crop is rotated about the box centre so that
-the two eye centres (means of the two corner landmarks of each eye) are level, and nothing else
-changes: scale and position still come from the detector box, so the VGGFace2 geometry (extended
-box, shorter side 256, centre 224) is kept. We do not use ``dlib.get_face_chip`` for these
-crops: it also rescales and recentres the face on dlib's own landmark template with its own
-padding, a different geometry from the one the VGGFace2 descriptors were computed on. (The
-``dlib`` embedding backend in :mod:`polface.images.embed` does use ``get_face_chip`` with dlib's
-defaults, 150 px and padding 0.25, because that is how its network was trained.)
-Pixels outside the photograph are filled with black. Resizing uses Pillow's antialiased bilinear
-filter, as ``torchvision.transforms.Resize`` does on PIL images in the common VGGFace2 ports.
+Alignment choice: with ``align=True`` (the schema default) the crop is rotated about the box centre
+so that the two eye centres (means of the two corner landmarks of each eye) are level, and nothing
+else changes: scale and position still come from the detector box, so the VGGFace2 geometry
+(extended box, shorter side 256, centre 224) is kept. We do not use ``dlib.get_face_chip`` for
+these crops: it also rescales and recentres the face on dlib's own landmark template with its own
+padding, a different geometry from the one the VGGFace2 descriptors were computed on. (The ``dlib``
+embedding backend in :mod:`polface.images.embed` does use ``get_face_chip`` with dlib's defaults,
+150 px and padding 0.25, because that is how its network was trained.) Pixels outside the
+photograph are filled with black. Resizing uses Pillow's antialiased bilinear filter, as
+``torchvision.transforms.Resize`` does on PIL images in the common VGGFace2 ports.
 """
 
 from __future__ import annotations
@@ -71,33 +75,19 @@ from PIL import Image
 from tqdm import tqdm
 
 from polface.images.load import ImageRejected, downscale, read_rgb
+from polface.images.status import (
+    STATUS_MULTIPLE,
+    STATUS_NO_FACE,
+    STATUS_OK,
+    STATUS_TOO_SMALL,
+    STATUS_UNREADABLE,
+)
 from polface.io import atomic_output, file_sha256
 
 log = logging.getLogger(__name__)
 
-STATUS_OK = "ok"
-STATUS_NO_FACE = "no_face"
-STATUS_MULTIPLE = "multiple_faces"
-STATUS_UNREADABLE = "unreadable"
-STATUS_TOO_SMALL = "too_small"
-STATUS_TOO_LARGE = "too_large"
-STATUSES = (
-    STATUS_OK,
-    STATUS_NO_FACE,
-    STATUS_MULTIPLE,
-    STATUS_UNREADABLE,
-    STATUS_TOO_SMALL,
-    STATUS_TOO_LARGE,
-)
-
-#: Defaults (the config schema should carry the same values and meanings).
-DEFAULT_CROP_SIZE = 224
-DEFAULT_MARGIN = 0.3
-DEFAULT_RESIZE_SHORTER = 256
-DEFAULT_MAX_SIDE = 512
-DEFAULT_MIN_FACE = 40
-DEFAULT_MULTIPLE: Literal["largest", "skip"] = "largest"
-DEFAULT_UPSAMPLE: int | Literal["auto"] = "auto"
+Multiple = Literal["largest", "skip"]
+Upsample = int | Literal["auto"]
 
 #: Columns of the manifest returned by :func:`crop_faces`, in order.
 MANIFEST_COLUMNS = (
@@ -173,7 +163,7 @@ class Face:
         return self.width * self.height
 
 
-def upsample_passes(upsample: int | Literal["auto"]) -> tuple[int, ...]:
+def upsample_passes(upsample: Upsample) -> tuple[int, ...]:
     """Detector upsamplings to try in turn: ``auto`` is 0, then 1 if the first finds no face."""
     if upsample == "auto":
         return (0, 1)
@@ -185,8 +175,8 @@ def upsample_passes(upsample: int | Literal["auto"]) -> tuple[int, ...]:
 def detect_faces(
     rgb: np.ndarray,
     *,
-    max_side: int = DEFAULT_MAX_SIDE,
-    upsample: int | Literal["auto"] = DEFAULT_UPSAMPLE,
+    max_side: int,
+    upsample: Upsample,
 ) -> list[Face]:
     """Detect frontal faces with dlib's HOG detector; boxes in ``rgb``'s pixel coordinates.
 
@@ -234,17 +224,21 @@ def align_crop(
     face: Face,
     landmarks: np.ndarray | None,
     *,
-    margin: float = DEFAULT_MARGIN,
-    resize_shorter: int = DEFAULT_RESIZE_SHORTER,
-    crop_size: int = DEFAULT_CROP_SIZE,
-    align: bool = True,
-) -> tuple[np.ndarray, float]:
-    """Cut the VGGFace2-style crop of ``face``: returns ``(crop, angle_in_degrees)``.
+    margin: float,
+    resize_shorter: int,
+    crop_size: int,
+    align: bool,
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """Cut the VGGFace2-style crop of ``face``: returns ``(crop, angle_in_degrees, affine)``.
 
     The box is enlarged to ``(1 + margin)`` times its width and height about its centre, taken
     at native resolution (rotated by the eye angle when ``align`` and ``landmarks`` are given),
     resized so its shorter side is ``resize_shorter`` px, and centre-cropped to
     ``crop_size x crop_size``.
+
+    ``affine`` is the ``(2, 3)`` float64 matrix that maps a point ``(x, y, 1)`` of ``rgb`` to
+    ``(u, v)`` in the crop, in Pillow's continuous pixel coordinates (pixel ``(i, j)`` covers
+    ``[i, i + 1) x [j, j + 1)``, so its centre is ``(i + 0.5, j + 0.5)``).
     """
     if crop_size > resize_shorter:
         raise ValueError(
@@ -281,7 +275,106 @@ def align_crop(
     left = round((new_w - crop_size) / 2.0)
     top = round((new_h - crop_size) / 2.0)
     crop = resized.crop((left, top, left + crop_size, top + crop_size))
-    return np.asarray(crop), math.degrees(theta)
+    # Original -> patch is the inverse rotation about the translation; then scale and shift.
+    sx, sy = new_w / out_w, new_h / out_h
+    tx, ty = coeffs[2], coeffs[5]
+    affine = np.array(
+        [
+            [sx * cos_t, sx * sin_t, -sx * (cos_t * tx + sin_t * ty) - left],
+            [-sy * sin_t, sy * cos_t, -sy * (-sin_t * tx + cos_t * ty) - top],
+        ],
+        dtype=np.float64,
+    )
+    return np.asarray(crop), math.degrees(theta), affine
+
+
+@dataclass(frozen=True)
+class FaceCrop:
+    """What :func:`crop_face` made of one image.
+
+    ``status`` is one of :data:`polface.images.status.STATUSES` and ``detail`` says why in words
+    (empty for a single face). ``n_faces`` counts the faces of at least ``min_face`` px. The
+    other fields are set only when ``status`` is ``ok``: the ``uint8`` crop, the ``(2, 3)``
+    ``affine`` from original coordinates into it (see :func:`align_crop`), the kept ``face``,
+    its ``(5, 2)`` ``landmarks`` (x, y) and the rotation ``angle`` in degrees.
+    """
+
+    status: str
+    detail: str
+    n_faces: int
+    crop: np.ndarray | None = None
+    affine: np.ndarray | None = None
+    face: Face | None = None
+    landmarks: np.ndarray | None = None
+    angle: float = math.nan
+
+    @property
+    def ok(self) -> bool:
+        """Whether a face was cropped."""
+        return self.status == STATUS_OK
+
+
+def crop_face(
+    rgb: np.ndarray,
+    *,
+    crop_size: int,
+    margin: float,
+    resize_shorter: int,
+    max_side: int,
+    min_face: int,
+    multiple: Multiple,
+    upsample: Upsample,
+    align: bool,
+) -> FaceCrop:
+    """Detect, align and crop the face of one ``H x W x 3`` ``uint8`` RGB array.
+
+    The settings are those of :func:`crop_faces` (the config's ``crop`` block, without
+    ``max_pixels``, which concerns files). A bad image is a status (``no_face``,
+    ``multiple_faces``, ``too_small``, or ``unreadable`` when detection or the landmarks fail),
+    never an exception; a wrongly shaped array or a bad setting raises ``ValueError``.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an H x W x 3 uint8 RGB array, got {rgb.dtype} {rgb.shape}")
+    if multiple not in ("largest", "skip"):
+        raise ValueError(f"multiple must be 'largest' or 'skip', got {multiple!r}")
+    height, width = rgb.shape[:2]
+    if min(height, width) < min_face:
+        detail = f"{width}x{height} is below the minimum side of {min_face} px"
+        return FaceCrop(STATUS_TOO_SMALL, detail, 0)
+    try:
+        found = detect_faces(rgb, max_side=max_side, upsample=upsample)
+    except (RuntimeError, ValueError, MemoryError) as err:
+        return FaceCrop(STATUS_UNREADABLE, f"face detection failed: {type(err).__name__}: {err}", 0)
+    faces = [f for f in found if min(f.width, f.height) >= min_face]
+    if not faces:
+        if found:
+            detail = (
+                f"{len(found)} face(s) found, largest {found[0].width:.0f} px, "
+                f"below min_face {min_face} px"
+            )
+            return FaceCrop(STATUS_TOO_SMALL, detail, 0)
+        detail = f"no face found (max_side {max_side}, upsample {upsample})"
+        return FaceCrop(STATUS_NO_FACE, detail, 0)
+    if len(faces) > 1 and multiple == "skip":
+        detail = f"{len(faces)} faces found and multiple='skip'"
+        return FaceCrop(STATUS_MULTIPLE, detail, len(faces))
+    face = faces[0]
+    try:
+        landmarks = face_landmarks(rgb, face)
+        crop, angle, affine = align_crop(
+            rgb,
+            face,
+            landmarks,
+            margin=margin,
+            resize_shorter=resize_shorter,
+            crop_size=crop_size,
+            align=align,
+        )
+    except (RuntimeError, MemoryError) as err:
+        detail = f"landmarks or crop failed: {type(err).__name__}: {err}"
+        return FaceCrop(STATUS_UNREADABLE, detail, len(faces))
+    detail = "" if len(faces) == 1 else f"{len(faces)} faces found; kept the largest"
+    return FaceCrop(STATUS_OK, detail, len(faces), crop, affine, face, landmarks, angle)
 
 
 ImagePaths = Mapping[str, Path | str] | Iterable[Path | str]
@@ -336,12 +429,12 @@ def process_image(
     resize_shorter: int,
     max_side: int,
     min_face: int,
-    multiple: Literal["largest", "skip"],
-    upsample: int | Literal["auto"],
+    multiple: Multiple,
+    upsample: Upsample,
     align: bool,
     max_pixels: int | None,
 ) -> dict[str, object]:
-    """Detect, align and crop one image; return its manifest row (a bad image is a status)."""
+    """Read one photograph, :func:`crop_face` it, write the crop; return its manifest row."""
     row = _empty_row(image_id, path)
     try:
         row["sha256"] = file_sha256(path)
@@ -354,56 +447,33 @@ def process_image(
         row["status"], row["detail"] = rejected.reason, rejected.detail
         return row
     row["height"], row["width"] = int(rgb.shape[0]), int(rgb.shape[1])
-    try:
-        found = detect_faces(rgb, max_side=max_side, upsample=upsample)
-    except (RuntimeError, ValueError, MemoryError) as err:
-        row["detail"] = f"face detection failed: {type(err).__name__}: {err}"
+    result = crop_face(
+        rgb,
+        crop_size=crop_size,
+        margin=margin,
+        resize_shorter=resize_shorter,
+        max_side=max_side,
+        min_face=min_face,
+        multiple=multiple,
+        upsample=upsample,
+        align=align,
+    )
+    row.update(status=result.status, detail=result.detail, n_faces=result.n_faces)
+    if not result.ok:
         return row
-    faces = [f for f in found if min(f.width, f.height) >= min_face]
-    row["n_faces"] = len(faces)
-    if not faces:
-        if found:
-            row["status"] = STATUS_TOO_SMALL
-            row["detail"] = (
-                f"{len(found)} face(s) found, largest {found[0].width:.0f} px, "
-                f"below min_face {min_face} px"
-            )
-        else:
-            row["status"] = STATUS_NO_FACE
-            row["detail"] = f"no face found (max_side {max_side}, upsample {upsample})"
-        return row
-    if len(faces) > 1 and multiple == "skip":
-        row["status"] = STATUS_MULTIPLE
-        row["detail"] = f"{len(faces)} faces found and multiple='skip'"
-        return row
-    face = faces[0]
-    try:
-        landmarks = face_landmarks(rgb, face)
-        crop, angle = align_crop(
-            rgb,
-            face,
-            landmarks,
-            margin=margin,
-            resize_shorter=resize_shorter,
-            crop_size=crop_size,
-            align=align,
-        )
-    except (RuntimeError, MemoryError) as err:
-        row["detail"] = f"landmarks or crop failed: {type(err).__name__}: {err}"
-        return row
+    assert result.crop is not None and result.face is not None and result.landmarks is not None
     crop_path = out_dir / f"{image_id}.png"
     # zlib level 1: lossless like any PNG, several times faster to write than the default 6.
     with atomic_output(crop_path) as tmp:
-        Image.fromarray(crop).save(tmp, format="PNG", compress_level=1)
+        Image.fromarray(result.crop).save(tmp, format="PNG", compress_level=1)
+    face = result.face
     row.update(
-        status=STATUS_OK,
-        detail="" if len(faces) == 1 else f"{len(faces)} faces found; kept the largest",
         box_left=face.left,
         box_top=face.top,
         box_right=face.right,
         box_bottom=face.bottom,
-        landmarks=[float(v) for v in landmarks.ravel()],
-        angle=angle,
+        landmarks=[float(v) for v in result.landmarks.ravel()],
+        angle=result.angle,
         crop=str(crop_path),
     )
     return row
@@ -432,19 +502,21 @@ def crop_faces(
     image_paths: ImagePaths,
     out_dir: Path | str,
     *,
-    crop_size: int = DEFAULT_CROP_SIZE,
-    margin: float = DEFAULT_MARGIN,
-    resize_shorter: int = DEFAULT_RESIZE_SHORTER,
-    max_side: int = DEFAULT_MAX_SIDE,
-    min_face: int = DEFAULT_MIN_FACE,
-    multiple: Literal["largest", "skip"] = DEFAULT_MULTIPLE,
-    upsample: int | Literal["auto"] = DEFAULT_UPSAMPLE,
-    align: bool = True,
-    max_pixels: int | None = None,
-    num_workers: int = 1,
+    crop_size: int,
+    margin: float,
+    resize_shorter: int,
+    max_side: int,
+    min_face: int,
+    multiple: Multiple,
+    upsample: Upsample,
+    align: bool,
+    max_pixels: int | None,
+    num_workers: int,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Detect, align and crop one face per image; write PNG crops; return the manifest.
+
+    The settings are the config's ``crop`` block (defaults in the schema), passed in full.
 
     Args:
         image_paths: image files (id = file name without extension) or a mapping id -> file.
@@ -461,15 +533,16 @@ def crop_faces(
         upsample: dlib detector upsamplings, or ``auto``: none, then once more with one
             upsampling if no face was found.
         align: rotate the crop so the eyes are level (5-point landmarks).
-        max_pixels: images with more pixels get status ``too_large`` (default: Pillow's
+        max_pixels: images with more pixels get status ``too_large`` (``None``: Pillow's
             decompression-bomb limit).
         num_workers: worker processes (0 or 1: in this process). Rows come back in input order.
         progress: show a tqdm progress bar.
 
     Returns:
         One row per input image with the columns :data:`MANIFEST_COLUMNS`: ``status`` is one of
-        :data:`STATUSES`, ``detail`` says why in words, box and ``landmarks`` (x0, y0, ..., x4,
-        y4) are in original pixel coordinates (after EXIF rotation), ``crop`` is the PNG path
+        :data:`polface.images.status.STATUSES`, ``detail`` says why in words, box and
+        ``landmarks`` (x0, y0, ..., x4, y4) are in original pixel coordinates (after EXIF
+        rotation), ``crop`` is the PNG path
         (missing, i.e. NA, unless ``ok``; so are ``sha256`` for an unreadable file, ``width``
         and ``height`` for an undecodable one, box, ``landmarks`` and ``angle`` without a face).
         A bad image is a status, never an exception.

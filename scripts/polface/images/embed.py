@@ -1,4 +1,10 @@
-"""Face embeddings from the crop manifest: three backends, batching, resumable parquet output.
+"""Face embeddings: an embedder per backend (weights loaded once), and resumable parquet output.
+
+:func:`load_embedder` returns an :class:`Embedder`: one backend's network with its weights
+loaded once on a chosen device, whose :meth:`Embedder.embed` turns a batch of ``uint8`` crops
+(or, for ``dlib``, face chips from :func:`dlib_chip`) into ``float32`` ``(n, D)`` vectors.
+:func:`embed_crops` (rule embed_faces) runs the same object over the ``ok`` rows of a crop
+manifest; :mod:`polface.explain.chain` runs it on images in memory.
 
 Backends (:data:`BACKENDS`):
 
@@ -37,7 +43,6 @@ import json
 import logging
 import os
 import shutil
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,12 +59,11 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from polface.device import autocast_dtype, describe_device, resolve_device
-from polface.images.crop import model_file
+from polface.images.crop import FaceCrop, model_file
 from polface.images.load import ImageRejected, read_rgb
 from polface.images.resnet import Layout, ResNet50, preprocess
 from polface.images.weights import load_weights
 from polface.io import (
-    atomic_output,
     file_sha256,
     read_features,
     read_metadata,
@@ -74,7 +78,7 @@ BackendName = Literal["vggface2", "imagenet", "dlib"]
 DLIB_CHIP_SIZE = 150
 DLIB_CHIP_PADDING = 0.25
 
-DEFAULT_BATCH_SIZE = 32
+#: Rows per part file of an interrupted run (a library setting, not a config key).
 DEFAULT_CHUNK_SIZE = 4096
 
 
@@ -126,28 +130,6 @@ class EmbedResult:
     n_computed: int
     n_reused: int
     metadata: dict[str, object]
-
-
-def download_once(url: str, dest: Path | str, sha256: str | None = None) -> Path:
-    """Download ``url`` to ``dest`` unless it is already there (with the right hash).
-
-    Streams to a temporary name beside ``dest``, checks the SHA-256 when given, then renames;
-    a wrong hash raises ``ValueError`` and leaves nothing at ``dest``. Never called by tests.
-    """
-    target = Path(dest)
-    if target.is_file() and (sha256 is None or file_sha256(target) == sha256.lower()):
-        return target
-    digest = hashlib.sha256()
-    with atomic_output(target) as tmp:
-        with urllib.request.urlopen(url) as response, open(tmp, "wb") as fh:
-            while block := response.read(1 << 20):
-                digest.update(block)
-                fh.write(block)
-        if sha256 is not None and digest.hexdigest() != sha256.lower():
-            raise ValueError(
-                f"{url}: SHA-256 {digest.hexdigest()} does not match the expected {sha256}"
-            )
-    return target
 
 
 def _ok_rows(manifest: pd.DataFrame, backend: Backend) -> pd.DataFrame:
@@ -212,7 +194,7 @@ class ChipDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
         row = self.rows.iloc[index]
         try:
-            rgb = read_rgb(row["source"], min_side=1)
+            rgb = read_rgb(row["source"], min_side=1, max_pixels=None)
         except ImageRejected as err:
             raise ValueError(f"source image of ok row {row['image_id']!r}: {err}") from err
         chip = dlib_chip(
@@ -302,45 +284,114 @@ def _load_parts(
     return valid, where
 
 
-def _load_model(
-    backend: Backend, weights_path: Path | str | None, device: torch.device, cache_path: Path | None
-) -> tuple[object, str, str]:
-    """The network for ``backend`` on ``device``, its weights file and that file's SHA-256."""
-    if backend.layout is None:
+class Embedder:
+    """One backend's network with its weights loaded once, on one device.
+
+    Made by :func:`load_embedder`. :meth:`embed` takes a batch of ``uint8`` RGB images
+    ``(n, H, W, 3)``: crops of :func:`polface.images.crop.crop_face` for the ResNet backends,
+    ``150 x 150`` chips of :func:`dlib_chip` for ``dlib``; :meth:`input_of` makes that input
+    from a photograph and its :class:`~polface.images.crop.FaceCrop`.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        model: object,
+        device: torch.device,
+        weights_file: str,
+        weights_sha256: str,
+    ) -> None:
+        self.backend = backend
+        self.model = model
+        self.device = device
+        self.weights_file = weights_file
+        self.weights_sha256 = weights_sha256
+
+    @property
+    def dim(self) -> int:
+        """Length of one embedding."""
+        return self.backend.dim
+
+    @property
+    def uses_chips(self) -> bool:
+        """Whether :meth:`embed` takes dlib chips cut from the photograph (not the crops)."""
+        return self.backend.layout is None
+
+    def describe_device(self) -> str:
+        """Where and in which precision the network runs (the files' ``device`` metadata)."""
+        return describe_device(self.device)
+
+    def input_of(self, rgb: np.ndarray, cropped: FaceCrop) -> np.ndarray:
+        """The network input of one face: its dlib chip from ``rgb``, or its crop."""
+        if not cropped.ok:
+            raise ValueError(f"no face to embed: status {cropped.status} ({cropped.detail})")
+        if not self.uses_chips:
+            return cropped.crop  # type: ignore[return-value]
+        face = cropped.face
+        assert face is not None and cropped.landmarks is not None
+        return dlib_chip(rgb, (face.left, face.top, face.right, face.bottom), cropped.landmarks)
+
+    def embed(self, images: np.ndarray | torch.Tensor | Sequence[np.ndarray]) -> np.ndarray:
+        """Embeddings ``(n, D)`` float32 of a ``uint8`` batch ``(n, H, W, 3)``."""
+        if self.uses_chips:
+            batch = images.numpy() if isinstance(images, torch.Tensor) else images
+            chips = [np.ascontiguousarray(c) for c in batch]
+            vectors = self.model.compute_face_descriptor(chips)  # type: ignore[attr-defined]
+            return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32).reshape(
+                len(chips), self.dim
+            )
+        if not isinstance(images, torch.Tensor):
+            images = torch.from_numpy(np.ascontiguousarray(np.stack(list(images))))
+        x = preprocess(images.to(self.device, non_blocking=True), self.backend.layout)
+        amp = autocast_dtype(self.device)
+        with torch.inference_mode():
+            if amp is not None:
+                x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device_type="cuda", dtype=amp):
+                    out = self.model.features(x)  # type: ignore[attr-defined]
+            else:
+                out = self.model.features(x)  # type: ignore[attr-defined]
+        return out.float().cpu().numpy()
+
+
+def load_embedder(
+    backend: BackendName,
+    *,
+    weights_path: Path | str | None,
+    device: str,
+    cache_path: Path | str | None = None,
+) -> Embedder:
+    """Load ``backend``'s network and weights once onto ``device``.
+
+    Args:
+        backend: ``vggface2``, ``imagenet`` or ``dlib`` (see :data:`BACKENDS`).
+        weights_path: required for ``vggface2`` (the ``resnet50_ft`` pickle or its
+            safetensors) and ``imagenet`` (a torchvision-layout state dict as safetensors or
+            ``.pth``); for ``dlib`` an override of the bundled ``.dat``, or ``None``.
+        device: ``auto`` (CUDA with autocast and channels_last if available, else CPU),
+            ``cpu``, ``cuda`` or ``cuda:N``. dlib always runs on the CPU (dlib-bin has no CUDA).
+        cache_path: where a pickle's safetensors cache goes (default beside the pickle).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
+    spec = BACKENDS[backend]
+    if spec.layout is None:
         dat = (
             Path(weights_path)
             if weights_path
             else model_file("dlib_face_recognition_resnet_model_v1.dat")
         )
-        return dlib.face_recognition_model_v1(str(dat)), str(dat), file_sha256(dat)
+        model = dlib.face_recognition_model_v1(str(dat))
+        return Embedder(spec, model, torch.device("cpu"), str(dat), file_sha256(dat))
     if weights_path is None:
-        raise ValueError(f"backend {backend.name!r} needs weights_path (no weights are bundled)")
-    model = ResNet50(backend.layout)
-    info = load_weights(model, weights_path, cache_path=cache_path)
-    model.eval().to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    return model, info.source, info.source_sha256
-
-
-def _forward(
-    model: object, backend: Backend, batch: torch.Tensor, device: torch.device
-) -> np.ndarray:
-    """Embeddings ``(B, D)`` float32 of a uint8 batch ``(B, H, W, 3)``."""
-    if backend.layout is None:
-        chips = [np.ascontiguousarray(c) for c in batch.numpy()]
-        vectors = model.compute_face_descriptor(chips)  # type: ignore[attr-defined]
-        return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32)
-    x = preprocess(batch.to(device, non_blocking=True), backend.layout)
-    amp = autocast_dtype(device)
-    with torch.inference_mode():
-        if amp is not None:
-            x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device_type="cuda", dtype=amp):
-                out = model.features(x)  # type: ignore[attr-defined]
-        else:
-            out = model.features(x)  # type: ignore[attr-defined]
-    return out.float().cpu().numpy()
+        raise ValueError(f"backend {backend!r} needs weights_path (no weights are bundled)")
+    dev = resolve_device(device)
+    net = ResNet50(spec.layout)
+    info = load_weights(net, weights_path, cache_path=Path(cache_path) if cache_path else None)
+    net.eval().to(dev)
+    if dev.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+    return Embedder(spec, net, dev, info.source, info.source_sha256)
 
 
 def embed_crops(
@@ -348,19 +399,22 @@ def embed_crops(
     backend: BackendName,
     *,
     out_path: Path | str,
-    weights_path: Path | str | None = None,
-    device: str = "auto",
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    weights_path: Path | str | None,
+    device: str,
+    batch_size: int,
+    crop_settings: Mapping[str, object] | None,
+    work_dir: Path | str | None = None,
+    cache_path: Path | str | None = None,
     num_workers: int | None = None,
     resume: bool = True,
-    work_dir: Path | str | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     keep_parts: bool = False,
-    cache_path: Path | str | None = None,
-    crop_settings: Mapping[str, object] | None = None,
     progress: bool = True,
 ) -> EmbedResult:
     """Embed the ``ok`` rows of a :func:`polface.images.crop.crop_faces` manifest into parquet.
+
+    The network is a :func:`load_embedder` embedder; ``weights_path``, ``device``,
+    ``batch_size`` and ``crop_settings`` have no defaults here (the config schema holds them).
 
     Args:
         manifest: the crop manifest (``image_id``, ``status``, ``crop``; for ``dlib`` also
@@ -373,16 +427,16 @@ def embed_crops(
         device: ``auto`` (CUDA with autocast and channels_last if available, else CPU), ``cpu``,
             ``cuda`` or ``cuda:N``.
         batch_size: images per forward pass.
+        crop_settings: the settings the crops were made with (e.g. the ``crop_faces`` keyword
+            arguments); recorded as JSON in the metadata and part of the resume fingerprint.
+        work_dir: where part files go (default ``<out_path>.parts``).
+        cache_path: where a pickle's safetensors cache goes (default beside the pickle).
         num_workers: DataLoader worker processes reading and decoding images (0: in the main
             process); ``None`` means 0 on the CPU and ``min(8, CPUs)`` with a GPU.
         resume: reuse finished part files in ``work_dir`` whose settings and inputs match.
-        work_dir: where part files go (default ``<out_path>.parts``).
         chunk_size: rows per part file (rounded up to whole batches).
         keep_parts: keep the part files after the final file is written (later runs on a
             larger manifest then compute only the new rows).
-        cache_path: where a pickle's safetensors cache goes (default beside the pickle).
-        crop_settings: the settings the crops were made with (e.g. the ``crop_faces`` keyword
-            arguments); recorded as JSON in the metadata and part of the resume fingerprint.
         progress: show a tqdm progress bar.
     """
     if backend not in BACKENDS:
@@ -398,13 +452,12 @@ def embed_crops(
     work.mkdir(parents=True, exist_ok=True)
 
     rows = _ok_rows(manifest, spec)
-    # dlib runs on the CPU whatever the device (dlib-bin is built without CUDA).
-    dev = resolve_device(device) if spec.layout is not None else torch.device("cpu")
+    embedder = load_embedder(
+        backend, weights_path=weights_path, device=device, cache_path=cache_path
+    )
+    dev = embedder.device
     if num_workers is None:
         num_workers = min(8, os.cpu_count() or 1) if dev.type == "cuda" else 0
-    model, weights_file, weights_sha = _load_model(
-        spec, weights_path, dev, Path(cache_path) if cache_path else None
-    )
     if spec.layout is None:
         input_size = DLIB_CHIP_SIZE
     elif len(rows):
@@ -413,7 +466,12 @@ def embed_crops(
     else:
         input_size = 0
     meta = _metadata(
-        spec, weights_file, weights_sha, describe_device(dev), input_size, crop_settings
+        spec,
+        embedder.weights_file,
+        embedder.weights_sha256,
+        embedder.describe_device(),
+        input_size,
+        crop_settings,
     )
 
     parts, where = _load_parts(work, meta)
@@ -472,7 +530,7 @@ def embed_crops(
             n = len(keys)
             buffer_ids.extend(todo["image_id"].iloc[position : position + n].tolist())
             buffer_keys.extend(keys)
-            buffer_vecs.append(_forward(model, spec, batch, dev))
+            buffer_vecs.append(embedder.embed(batch))
             position += n
             bar.update(n)
             if len(buffer_ids) >= chunk_size:

@@ -1,8 +1,8 @@
 """Robust loading of photographs as RGB arrays, with a recorded reason instead of a crash.
 
 Every photograph that reaches the face pipeline goes through :func:`read_rgb` (raises
-:class:`ImageRejected`) or :func:`load_image` (returns ``(None, reason)``). The reasons are the
-manifest statuses of :mod:`polface.images.crop`:
+:class:`ImageRejected`) or :func:`load_image` (returns ``(None, reason)``). The reasons are
+manifest statuses (:mod:`polface.images.status`):
 
 ``ok``          decoded into an ``H x W x 3`` ``uint8`` RGB array.
 ``unreadable``  missing, empty, not an image, corrupt or truncated (Pillow raised while decoding).
@@ -36,15 +36,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from polface.images.status import STATUS_OK, STATUS_TOO_LARGE, STATUS_TOO_SMALL, STATUS_UNREADABLE
+
 log = logging.getLogger(__name__)
-
-STATUS_OK = "ok"
-STATUS_UNREADABLE = "unreadable"
-STATUS_TOO_SMALL = "too_small"
-STATUS_TOO_LARGE = "too_large"
-
-#: Default smallest accepted image side in pixels (a face must be at least this big).
-DEFAULT_MIN_SIDE = 40
 
 
 class ImageRejected(Exception):
@@ -94,14 +88,15 @@ def _upright(im: Image.Image) -> Image.Image:
 def read_rgb(
     path: Path | str,
     *,
-    min_side: int = DEFAULT_MIN_SIDE,
-    max_pixels: int | None = None,
+    min_side: int,
+    max_pixels: int | None,
 ) -> np.ndarray:
     """Decode ``path`` into an upright ``H x W x 3`` ``uint8`` RGB array.
 
     Args:
         path: the image file.
-        min_side: smallest accepted shorter side in pixels (after EXIF rotation).
+        min_side: smallest accepted shorter side in pixels (after EXIF rotation); the crop
+            settings' ``min_face``.
         max_pixels: largest accepted ``width * height``; ``None`` uses Pillow's
             ``Image.MAX_IMAGE_PIXELS`` (its decompression-bomb warning threshold).
 
@@ -142,8 +137,8 @@ def read_rgb(
 def load_image(
     path: Path | str,
     *,
-    min_side: int = DEFAULT_MIN_SIDE,
-    max_pixels: int | None = None,
+    min_side: int,
+    max_pixels: int | None,
 ) -> tuple[np.ndarray | None, str]:
     """Load an image as RGB, returning ``(array, "ok")`` or ``(None, reason)``; never raises.
 

@@ -47,6 +47,20 @@ ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
 OPTIONAL_SUFFIXES = (".num_batches_tracked",)
 
 
+def check_sha256(path: Path | str, expected: str | None, *, setting: str) -> None:
+    """Stop unless the file's SHA-256 is ``expected`` (hex, any case); ``None`` checks nothing.
+
+    ``setting`` names the config key of the expected value, for the error message.
+    """
+    if expected is None:
+        return
+    actual = file_sha256(path)
+    if actual != expected.lower():
+        raise ValueError(
+            f"{path}: SHA-256 {actual} differs from the configured {setting}.sha256 {expected}"
+        )
+
+
 class WeightsMismatchError(ValueError):
     """The weights do not fit the model: lists missing and unexpected keys and wrong shapes."""
 

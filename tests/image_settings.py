@@ -1,0 +1,45 @@
+"""Image-branch settings for tests, read from the config schema (which holds every default).
+
+The library functions that rules call take their settings as keyword arguments without
+defaults; tests pass the schema's defaults from here, changed where a test needs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from conftest import REPO
+
+_DEFS = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["$defs"]
+
+
+def _defaults(name: str) -> dict[str, Any]:
+    return {key: spec["default"] for key, spec in _DEFS[name]["properties"].items()}
+
+
+#: The config's `crop` block with its defaults (crop_faces' settings).
+CROP: dict[str, Any] = _defaults("crop")
+#: The settings of crop_face (one array in memory: no file-size limit).
+FACE: dict[str, Any] = {k: v for k, v in CROP.items() if k != "max_pixels"}
+#: read_rgb / load_image settings as crop_faces uses them.
+LOAD: dict[str, Any] = {"min_side": CROP["min_face"], "max_pixels": CROP["max_pixels"]}
+#: The config's `embed` block with its defaults.
+EMBED: dict[str, Any] = _defaults("embed")
+
+
+def crop_run(**changes: Any) -> dict[str, Any]:
+    """crop_faces keyword arguments: the schema's crop defaults, one process, and `changes`."""
+    return {**CROP, "num_workers": 1, **changes}
+
+
+def embed_run(**changes: Any) -> dict[str, Any]:
+    """embed_crops keyword arguments: no weights file, the CPU, the schema's batch size."""
+    settings = {
+        "weights_path": None,
+        "device": "cpu",
+        "batch_size": EMBED["batch_size"],
+        "crop_settings": CROP,
+    }
+    return {**settings, **changes}
