@@ -298,7 +298,7 @@ def _linear_predictor(X, c, s, beta, b0, act, nin, eta):  # pragma: no cover - c
 def _solve_lambda(
     X, y, w, c, s, ju, lam, lam_prev, gaussian, screen, shr, pmin, exmx, maxit, nx,
     beta, b0, eta, r, v, xv, ga, strong, slist, mm, act, bs, ivec, out,
-):  # pragma: no cover - compiled
+):  # pragma: no cover - compiled  # fmt: skip
     """Solve one problem at one lambda from its warm start (state arrays are updated in place).
 
     ivec holds [nin, nstrong, active loop has run]; out receives
@@ -485,7 +485,7 @@ def _solve_lambda(
 def _step_all(
     X, Y, W, C, S, JU, lam, lam_prev, run, gaussian, screen, shr, pmin, exmx, maxit, nx,
     BETA, B0, ETA, R, V, XV, GA, STRONG, SLIST, MM, ACT, BS, IVEC, OUT,
-):  # pragma: no cover - compiled
+):  # pragma: no cover - compiled  # fmt: skip
     """Advance every running problem k by one lambda, in parallel over problems."""
     K = Y.shape[0]
     for k in prange(K):
@@ -494,7 +494,7 @@ def _step_all(
                 X, Y[k], W[k], C[k], S[k], JU[k], lam[k], lam_prev[k], gaussian, screen,
                 shr[k], pmin, exmx, maxit, nx, BETA[k], B0[k:k + 1], ETA[k], R[k], V[k], XV[k],
                 GA[k], STRONG[k], SLIST[k], MM[k], ACT[k], BS[k], IVEC[k], OUT[k],
-            )
+            )  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
@@ -547,8 +547,6 @@ def _gradients(X, R, C, S, JU, GA):  # pragma: no cover - compiled
 
 # ----------------------------------------------------------------------------------------------
 # Python driver
-
-
 
 
 def _standardise(X: np.ndarray, dtype: type) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -766,14 +764,18 @@ class _CDSolver:
                 st.family == "gaussian", st.screen, self.shr, ctl.pmin, ctl.exmx, ctl.maxit,
                 st.pmax, self.BETA, self.B0, self.ETA, self.R, self.V, self.XV, self.GA,
                 self.STRONG, self.SLIST, self.MM, self.ACT, self.BS, self.IVEC, self.OUT,
-            )
+            )  # fmt: skip
         finally:
             numba.set_parallel_chunksize(chunk)
 
 
 def _drive(
-    pr: _Problems, st: _Settings, user_lambdas: np.ndarray | None, own_folds: bool,
-    cv: _CVPlan | None, solver: type = _CDSolver,
+    pr: _Problems,
+    st: _Settings,
+    user_lambdas: np.ndarray | None,
+    own_folds: bool,
+    cv: _CVPlan | None,
+    solver: type = _CDSolver,
 ) -> tuple[list, np.ndarray | None, int | None]:
     """Advance all problems in lockstep, one lambda index at a time, in parallel.
 
@@ -858,9 +860,7 @@ def _drive(
         # score every full-data lambda that all folds have passed, and apply the early stop
         while next_m < horizon and stop_m is None:
             s = lam0[next_m]
-            if not all(
-                not running[k] or tracks[k].lambdas[-1] <= s for k in range(1, K)
-            ):
+            if not all(not running[k] or tracks[k].lambdas[-1] <= s for k in range(1, K)):
                 break
             for k in range(1, K):
                 fold_meas[k - 1, next_m] = _fold_measure(pr, st.family, k, tracks[k], s)
@@ -914,7 +914,12 @@ def _set_threads(n_threads: int | None) -> None:
 
 
 def _finish_path(
-    tr: _Track, family: Family, xm: np.ndarray, xs: np.ndarray, pr: _Problems, n: int,
+    tr: _Track,
+    family: Family,
+    xm: np.ndarray,
+    xs: np.ndarray,
+    pr: _Problems,
+    n: int,
     length: int | None = None,
 ) -> LassoPath:
     """Convert problem 0's recorded standardised solutions to the original scale."""
@@ -941,8 +946,14 @@ def _finish_path(
 
 
 def _settings(
-    family: Family, n: int, p: int, nlambda: int, lambda_min_ratio: float | None,
-    dfmax: int | None, pmax: int | None, type_gaussian: str | None,
+    family: Family,
+    n: int,
+    p: int,
+    nlambda: int,
+    lambda_min_ratio: float | None,
+    dfmax: int | None,
+    pmax: int | None,
+    type_gaussian: str | None,
     control: GlmnetControl | None,
 ) -> _Settings:
     """Check the options and fill in glmnet's defaults."""
@@ -1031,24 +1042,40 @@ def lasso_path(
         The path, coefficients on the original scale.
     """
     return _path(
-        X, y, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, type_gaussian, control,
-        dtype, _CDSolver,
+        X,
+        y,
+        family,
+        nlambda,
+        lambda_min_ratio,
+        lambdas,
+        dfmax,
+        pmax,
+        type_gaussian,
+        control,
+        dtype,
+        _CDSolver,
     )
 
 
 def _path(
-    X: np.ndarray, y: np.ndarray, family: Family, nlambda: int,
-    lambda_min_ratio: float | None, lambdas: np.ndarray | None, dfmax: int | None,
-    pmax: int | None, type_gaussian: str | None, control: GlmnetControl | None, dtype: type,
+    X: np.ndarray,
+    y: np.ndarray,
+    family: Family,
+    nlambda: int,
+    lambda_min_ratio: float | None,
+    lambdas: np.ndarray | None,
+    dfmax: int | None,
+    pmax: int | None,
+    type_gaussian: str | None,
+    control: GlmnetControl | None,
+    dtype: type,
     solver: type,
 ) -> LassoPath:
     """:func:`lasso_path` with a given solver class."""
     Xs, xm, xs = _standardise(X, dtype)
     n, p = Xs.shape
     y = _check_y(y, n, family)
-    st = _settings(
-        family, n, p, nlambda, lambda_min_ratio, dfmax, pmax, type_gaussian, control
-    )
+    st = _settings(family, n, p, nlambda, lambda_min_ratio, dfmax, pmax, type_gaussian, control)
     pr = _setup(Xs, y, np.ones((1, n), dtype=bool), family, xs)
     tracks, _, _ = _drive(pr, st, _check_lambdas(lambdas), False, None, solver)
     return _finish_path(tracks[0], family, xm, xs, pr, n)
@@ -1096,17 +1123,42 @@ def cv_lasso(
         The CV curve, lambda.min, lambda.1se and the full-data path.
     """
     return _cross_validate(
-        X, y, foldid, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, type_gaussian,
-        fold_lambdas, early_stop, n_threads, control, dtype, _CDSolver,
+        X,
+        y,
+        foldid,
+        family,
+        nlambda,
+        lambda_min_ratio,
+        lambdas,
+        dfmax,
+        pmax,
+        type_gaussian,
+        fold_lambdas,
+        early_stop,
+        n_threads,
+        control,
+        dtype,
+        _CDSolver,
     )
 
 
 def _cross_validate(
-    X: np.ndarray, y: np.ndarray, foldid: np.ndarray, family: Family, nlambda: int,
-    lambda_min_ratio: float | None, lambdas: np.ndarray | None, dfmax: int | None,
-    pmax: int | None, type_gaussian: str | None, fold_lambdas: str,
-    early_stop: EarlyStop | None, n_threads: int | None, control: GlmnetControl | None,
-    dtype: type, solver: type,
+    X: np.ndarray,
+    y: np.ndarray,
+    foldid: np.ndarray,
+    family: Family,
+    nlambda: int,
+    lambda_min_ratio: float | None,
+    lambdas: np.ndarray | None,
+    dfmax: int | None,
+    pmax: int | None,
+    type_gaussian: str | None,
+    fold_lambdas: str,
+    early_stop: EarlyStop | None,
+    n_threads: int | None,
+    control: GlmnetControl | None,
+    dtype: type,
+    solver: type,
 ) -> CVResult:
     """:func:`cv_lasso` with a given solver class."""
     Xs, xm, xs = _standardise(X, dtype)
@@ -1120,9 +1172,7 @@ def _cross_validate(
         raise ValueError("cv needs at least 3 folds (cv.glmnet's minimum)")
     if fold_lambdas not in ("own", "shared"):
         raise ValueError(f"fold_lambdas must be 'own' or 'shared', got {fold_lambdas!r}")
-    st = _settings(
-        family, n, p, nlambda, lambda_min_ratio, dfmax, pmax, type_gaussian, control
-    )
+    st = _settings(family, n, p, nlambda, lambda_min_ratio, dfmax, pmax, type_gaussian, control)
     train = np.ones((1 + folds.size, n), dtype=bool)
     for k, f in enumerate(folds):
         train[k + 1] = foldid != f
@@ -1130,7 +1180,11 @@ def _cross_validate(
     pr = _setup(Xs, y, train, family, xs)
     fold_n = (~train[1:]).sum(axis=1).astype(np.float64)
     tracks, fold_meas, stop_m = _drive(
-        pr, st, _check_lambdas(lambdas), fold_lambdas == "own", _CVPlan(early_stop, fold_n),
+        pr,
+        st,
+        _check_lambdas(lambdas),
+        fold_lambdas == "own",
+        _CVPlan(early_stop, fold_n),
         solver,
     )
     length = fold_meas.shape[1]

@@ -93,9 +93,11 @@ class _FistaSolver:
         self.C = pad(pr.C, 0.0)  # p x B
         self.S = pad(pr.S, 1.0)
         self.JU = pad(pr.JU.astype(np.float64), 0.0)
-        self.X64 = torch.from_numpy(np.asarray(pr.X, dtype=np.float64)).to(dev) if (
-            polish or dtype == torch.float64
-        ) else None
+        self.X64 = (
+            torch.from_numpy(np.asarray(pr.X, dtype=np.float64)).to(dev)
+            if (polish or dtype == torch.float64)
+            else None
+        )
         self.Xlow = torch.from_numpy(pr.X).to(dev, dtype)
         self.beta = torch.zeros((p, B), dtype=torch.float64, device=dev)
         self.b0 = torch.zeros(B, dtype=torch.float64, device=dev)
@@ -139,7 +141,11 @@ class _FistaSolver:
         return self.W * (mu - self.Y)
 
     def _solve(
-        self, X: torch.Tensor, lam: torch.Tensor, run: torch.Tensor, limit: torch.Tensor,
+        self,
+        X: torch.Tensor,
+        lam: torch.Tensor,
+        run: torch.Tensor,
+        limit: torch.Tensor,
         max_iter: int,
     ) -> tuple[int, torch.Tensor]:
         """FISTA with gradient-based restart until the prox-gradient residual is <= limit."""
@@ -178,8 +184,7 @@ class _FistaSolver:
         K, B, dev = self.K, self.B, self.device
         lam_t = torch.zeros(B, dtype=torch.float64, device=dev)
         # glmnet's "infinite" first lambda: use the smallest lambda with every coefficient zero
-        lam_eff = np.where(lam >= self.st.ctl.big, self.GA.max(axis=1) * (1 + 1e-12) + 1e-300,
-                           lam)
+        lam_eff = np.where(lam >= self.st.ctl.big, self.GA.max(axis=1) * (1 + 1e-12) + 1e-300, lam)
         lam_t[:K] = torch.from_numpy(lam_eff).to(dev)
         run = torch.zeros(B, dtype=torch.bool, device=dev)
         run[:K] = torch.from_numpy(np.asarray(running, dtype=bool)).to(dev)
@@ -211,13 +216,19 @@ class _FistaSolver:
             self.B0[k] = float(self.b0[k])
             self.ETA[k] = eta[:, k].cpu().numpy()
             self.OUT[k] = [
-                _OK if bool(done[k]) else _MAXIT, float(train[k]), iters,
-                int((beta[k] != 0).sum()), 0.0,
+                _OK if bool(done[k]) else _MAXIT,
+                float(train[k]),
+                iters,
+                int((beta[k] != 0).sum()),
+                0.0,
             ]
 
 
 def _solver(
-    device: str | torch.device | None, dtype: torch.dtype, polish: bool, tol: float,
+    device: str | torch.device | None,
+    dtype: torch.dtype,
+    polish: bool,
+    tol: float,
     max_iter: int,
 ) -> functools.partial:
     return functools.partial(
@@ -255,8 +266,18 @@ def lasso_path_torch(
     """
     solver = _solver(device, dtype, polish, tol, max_iter)
     return _path(
-        X, y, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, None, control,
-        np.float32 if dtype == torch.float32 and not polish else np.float64, solver,
+        X,
+        y,
+        family,
+        nlambda,
+        lambda_min_ratio,
+        lambdas,
+        dfmax,
+        pmax,
+        None,
+        control,
+        np.float32 if dtype == torch.float32 and not polish else np.float64,
+        solver,
     )
 
 
@@ -289,7 +310,20 @@ def cv_lasso_torch(
     """
     solver = _solver(device, dtype, polish, tol, max_iter)
     return _cross_validate(
-        X, y, foldid, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, None,
-        fold_lambdas, early_stop, None, control,
-        np.float32 if dtype == torch.float32 and not polish else np.float64, solver,
+        X,
+        y,
+        foldid,
+        family,
+        nlambda,
+        lambda_min_ratio,
+        lambdas,
+        dfmax,
+        pmax,
+        None,
+        fold_lambdas,
+        early_stop,
+        None,
+        control,
+        np.float32 if dtype == torch.float32 and not polish else np.float64,
+        solver,
     )
