@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from polface.models.lasso import (
+from polface.models.lasso.driver import (
     _OK,
     CVResult,
     EarlyStop,
