@@ -26,32 +26,22 @@ from typing import Literal
 import numpy as np
 import torch
 
-from polface.models.lasso.driver import (
-    _OK,
-    CVResult,
-    EarlyStop,
-    Family,
-    GlmnetControl,
-    LassoPath,
-    _cross_validate,
-    _gradients,
-    _path,
-    _Problems,
-    _Settings,
-)
+from polface.models.lasso.driver import cross_validate, fit_path
+from polface.models.lasso.kernels import STATUS_MAXIT, STATUS_OK, gradients
+from polface.models.lasso.options import EarlyStop, Family, GlmnetControl
+from polface.models.lasso.problem import Problems, Settings
+from polface.models.lasso.results import CVResult, LassoPath
 
 __all__ = ["cv_lasso_torch", "lasso_path_torch"]
 
-_MAXIT = 1
-
 
 class _FistaSolver:
-    """Batched FISTA with the interface of :class:`polface.models.lasso._CDSolver`."""
+    """Batched FISTA with the interface of :class:`polface.models.lasso.driver.CDSolver`."""
 
     def __init__(
         self,
-        pr: _Problems,
-        st: _Settings,
+        pr: Problems,
+        st: Settings,
         device: str | torch.device | None = None,
         dtype: torch.dtype = torch.float32,
         polish: bool = True,
@@ -77,7 +67,7 @@ class _FistaSolver:
             self.B0 = np.log(q0 / (1 - q0))
             R = pr.W * (pr.Y - q0[:, None])
         self.GA = np.zeros((K, p))
-        _gradients(pr.X, R, pr.C, pr.S, pr.JU, self.GA)
+        gradients(pr.X, R, pr.C, pr.S, pr.JU, self.GA)
         self.BETA = np.zeros((K, p))
         self.ETA = np.repeat(self.B0[:, None], n, axis=1)
         self.OUT = np.zeros((K, 5))
@@ -216,7 +206,7 @@ class _FistaSolver:
             self.B0[k] = float(self.b0[k])
             self.ETA[k] = eta[:, k].cpu().numpy()
             self.OUT[k] = [
-                _OK if bool(done[k]) else _MAXIT,
+                STATUS_OK if bool(done[k]) else STATUS_MAXIT,
                 float(train[k]),
                 iters,
                 int((beta[k] != 0).sum()),
@@ -265,7 +255,7 @@ def lasso_path_torch(
         max_iter: iterations per lambda (and per precision); beyond it the path ends ("maxit").
     """
     solver = _solver(device, dtype, polish, tol, max_iter)
-    return _path(
+    return fit_path(
         X,
         y,
         family,
@@ -309,7 +299,7 @@ def cv_lasso_torch(
         device, dtype, polish, tol, max_iter: as in :func:`lasso_path_torch`.
     """
     solver = _solver(device, dtype, polish, tol, max_iter)
-    return _cross_validate(
+    return cross_validate(
         X,
         y,
         foldid,
