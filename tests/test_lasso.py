@@ -318,12 +318,13 @@ def test_fold_measures_equal_separate_fold_fits(fold_lambdas: str) -> None:
         np.testing.assert_allclose(cv.fold_measure[k], expected, rtol=1e-9)
 
 
-@pytest.mark.parametrize(("family", "polish"), [("binomial", True), ("gaussian", True),
-                                                ("binomial", False)])
+@pytest.mark.parametrize(
+    ("family", "polish"), [("binomial", True), ("gaussian", True), ("binomial", False)]
+)
 def test_torch_fista_matches_coordinate_descent(family: str, polish: bool) -> None:
     """The batched FISTA solver (torch, CPU here) finds the same solutions and lambda.min."""
     pytest.importorskip("torch")
-    from polface.models.lasso_torch import cv_lasso_torch, lasso_path_torch
+    from polface.models.lasso.fista import cv_lasso_torch, lasso_path_torch
 
     X, y = _synthetic(200, 30, seed=4, family=family)
     fold = np.arange(200) % 5

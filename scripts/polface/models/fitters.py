@@ -41,7 +41,7 @@ def lasso_fitter(
     options = {"nlambda": nlambda, "lambda_min_ratio": lambda_min_ratio, "early_stop": early}
     if solver == "torch":
         from polface.device import resolve_device
-        from polface.models.lasso_torch import cv_lasso_torch
+        from polface.models.lasso.fista import cv_lasso_torch
 
         device = resolve_device("auto")
 

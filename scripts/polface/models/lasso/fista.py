@@ -26,32 +26,22 @@ from typing import Literal
 import numpy as np
 import torch
 
-from polface.models.lasso import (
-    _OK,
-    CVResult,
-    EarlyStop,
-    Family,
-    GlmnetControl,
-    LassoPath,
-    _cross_validate,
-    _gradients,
-    _path,
-    _Problems,
-    _Settings,
-)
+from polface.models.lasso.driver import cross_validate, fit_path
+from polface.models.lasso.kernels import STATUS_MAXIT, STATUS_OK, gradients
+from polface.models.lasso.options import EarlyStop, Family, GlmnetControl
+from polface.models.lasso.problem import Problems, Settings
+from polface.models.lasso.results import CVResult, LassoPath
 
 __all__ = ["cv_lasso_torch", "lasso_path_torch"]
 
-_MAXIT = 1
-
 
 class _FistaSolver:
-    """Batched FISTA with the interface of :class:`polface.models.lasso._CDSolver`."""
+    """Batched FISTA with the interface of :class:`polface.models.lasso.driver.CDSolver`."""
 
     def __init__(
         self,
-        pr: _Problems,
-        st: _Settings,
+        pr: Problems,
+        st: Settings,
         device: str | torch.device | None = None,
         dtype: torch.dtype = torch.float32,
         polish: bool = True,
@@ -77,7 +67,7 @@ class _FistaSolver:
             self.B0 = np.log(q0 / (1 - q0))
             R = pr.W * (pr.Y - q0[:, None])
         self.GA = np.zeros((K, p))
-        _gradients(pr.X, R, pr.C, pr.S, pr.JU, self.GA)
+        gradients(pr.X, R, pr.C, pr.S, pr.JU, self.GA)
         self.BETA = np.zeros((K, p))
         self.ETA = np.repeat(self.B0[:, None], n, axis=1)
         self.OUT = np.zeros((K, 5))
@@ -93,9 +83,11 @@ class _FistaSolver:
         self.C = pad(pr.C, 0.0)  # p x B
         self.S = pad(pr.S, 1.0)
         self.JU = pad(pr.JU.astype(np.float64), 0.0)
-        self.X64 = torch.from_numpy(np.asarray(pr.X, dtype=np.float64)).to(dev) if (
-            polish or dtype == torch.float64
-        ) else None
+        self.X64 = (
+            torch.from_numpy(np.asarray(pr.X, dtype=np.float64)).to(dev)
+            if (polish or dtype == torch.float64)
+            else None
+        )
         self.Xlow = torch.from_numpy(pr.X).to(dev, dtype)
         self.beta = torch.zeros((p, B), dtype=torch.float64, device=dev)
         self.b0 = torch.zeros(B, dtype=torch.float64, device=dev)
@@ -139,7 +131,11 @@ class _FistaSolver:
         return self.W * (mu - self.Y)
 
     def _solve(
-        self, X: torch.Tensor, lam: torch.Tensor, run: torch.Tensor, limit: torch.Tensor,
+        self,
+        X: torch.Tensor,
+        lam: torch.Tensor,
+        run: torch.Tensor,
+        limit: torch.Tensor,
         max_iter: int,
     ) -> tuple[int, torch.Tensor]:
         """FISTA with gradient-based restart until the prox-gradient residual is <= limit."""
@@ -178,8 +174,7 @@ class _FistaSolver:
         K, B, dev = self.K, self.B, self.device
         lam_t = torch.zeros(B, dtype=torch.float64, device=dev)
         # glmnet's "infinite" first lambda: use the smallest lambda with every coefficient zero
-        lam_eff = np.where(lam >= self.st.ctl.big, self.GA.max(axis=1) * (1 + 1e-12) + 1e-300,
-                           lam)
+        lam_eff = np.where(lam >= self.st.ctl.big, self.GA.max(axis=1) * (1 + 1e-12) + 1e-300, lam)
         lam_t[:K] = torch.from_numpy(lam_eff).to(dev)
         run = torch.zeros(B, dtype=torch.bool, device=dev)
         run[:K] = torch.from_numpy(np.asarray(running, dtype=bool)).to(dev)
@@ -211,13 +206,19 @@ class _FistaSolver:
             self.B0[k] = float(self.b0[k])
             self.ETA[k] = eta[:, k].cpu().numpy()
             self.OUT[k] = [
-                _OK if bool(done[k]) else _MAXIT, float(train[k]), iters,
-                int((beta[k] != 0).sum()), 0.0,
+                STATUS_OK if bool(done[k]) else STATUS_MAXIT,
+                float(train[k]),
+                iters,
+                int((beta[k] != 0).sum()),
+                0.0,
             ]
 
 
 def _solver(
-    device: str | torch.device | None, dtype: torch.dtype, polish: bool, tol: float,
+    device: str | torch.device | None,
+    dtype: torch.dtype,
+    polish: bool,
+    tol: float,
     max_iter: int,
 ) -> functools.partial:
     return functools.partial(
@@ -254,9 +255,19 @@ def lasso_path_torch(
         max_iter: iterations per lambda (and per precision); beyond it the path ends ("maxit").
     """
     solver = _solver(device, dtype, polish, tol, max_iter)
-    return _path(
-        X, y, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, None, control,
-        np.float32 if dtype == torch.float32 and not polish else np.float64, solver,
+    return fit_path(
+        X,
+        y,
+        family,
+        nlambda,
+        lambda_min_ratio,
+        lambdas,
+        dfmax,
+        pmax,
+        None,
+        control,
+        np.float32 if dtype == torch.float32 and not polish else np.float64,
+        solver,
     )
 
 
@@ -288,8 +299,21 @@ def cv_lasso_torch(
         device, dtype, polish, tol, max_iter: as in :func:`lasso_path_torch`.
     """
     solver = _solver(device, dtype, polish, tol, max_iter)
-    return _cross_validate(
-        X, y, foldid, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, None,
-        fold_lambdas, early_stop, None, control,
-        np.float32 if dtype == torch.float32 and not polish else np.float64, solver,
+    return cross_validate(
+        X,
+        y,
+        foldid,
+        family,
+        nlambda,
+        lambda_min_ratio,
+        lambdas,
+        dfmax,
+        pmax,
+        None,
+        fold_lambdas,
+        early_stop,
+        None,
+        control,
+        np.float32 if dtype == torch.float32 and not polish else np.float64,
+        solver,
     )

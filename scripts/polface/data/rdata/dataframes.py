@@ -1,0 +1,114 @@
+"""Reading data.frames faithfully: each column's R type, class and factor levels from a light
+pass of the parser, the values from pyreadr (:func:`inspect_data_frame`, :func:`read_data_frame`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from polface.data.rdata.objects import (
+    VECSXP,
+    RColumn,
+    RDataError,
+    strings_of,
+)
+from polface.data.rdata.parser import describe, find_object, open_parser
+
+
+def inspect_data_frame(path: str | os.PathLike[str], object_name: str) -> list[RColumn]:
+    """Each column's R type, class, factor levels and ordered flag, skipping the column data."""
+    with open_parser(path) as parser:
+        obj = find_object(path, object_name, parser, "skim")
+    if obj.sexptype != VECSXP or "data.frame" not in obj.r_class:
+        raise RDataError(f"{path}: object {object_name!r} is not a data.frame ({describe(obj)})")
+    names = strings_of(obj.attr("names")) or [""] * len(obj.value)
+    columns = []
+    for name, col in zip(names, obj.value, strict=True):
+        cls = col.r_class
+        levels = strings_of(col.attr("levels")) if "factor" in cls else None
+        columns.append(
+            RColumn(
+                name=str(name), typeof=col.typeof, r_class=cls,
+                levels=None if levels is None else tuple(str(v) for v in levels),
+                ordered="ordered" in cls, length=len(col),
+            )
+        )  # fmt: skip
+    return columns
+
+
+def _nullable(values: pd.Series, dtype: str, column: RColumn, path: Any) -> pd.Series:
+    """Integer or logical values (with NA as NaN/None) → pandas Int32 or boolean."""
+    mask = values.isna().to_numpy()
+    filled = values.where(~values.isna(), 0)
+    try:
+        raw = np.asarray(filled.to_numpy(), dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise RDataError(
+            f"{path}: column {column.name!r} ({column.typeof}) has non-numeric values"
+        ) from exc
+    if dtype == "Int32":
+        array = pd.arrays.IntegerArray(raw.astype(np.int32), mask)
+    else:
+        array = pd.arrays.BooleanArray(raw.astype(bool), mask)
+    return pd.Series(array, index=values.index, name=values.name)
+
+
+def read_data_frame(path: str | os.PathLike[str], object_name: str) -> pd.DataFrame:
+    """Read a data.frame with the pandas dtypes that match R's column types.
+
+    integer → ``Int32`` (nullable), logical → ``boolean``, double → ``float64``, character → ``str``
+    (NA stays missing), factor → ``Categorical`` with R's levels in R's order and R's ordered flag.
+    Values come from pyreadr; the types from a light pass of this module's parser. Row order is
+    kept. Other classed columns (Date, POSIXct, ...) are left as pyreadr converts them.
+    """
+    import pyreadr
+
+    columns = inspect_data_frame(path, object_name)
+    try:
+        frame = pyreadr.read_r(str(path), use_objects=[object_name])[object_name]
+    except Exception as exc:  # pyreadr raises its own error types
+        raise RDataError(f"{path}: pyreadr could not read {object_name!r}: {exc}") from exc
+    if list(frame.columns) != [c.name for c in columns] or any(
+        len(frame) != c.length for c in columns
+    ):
+        raise RDataError(f"{path}: pyreadr's view of {object_name!r} does not match the file")
+    fixed: dict[str, pd.Series] = {}
+    for position, column in enumerate(columns):
+        values = frame.iloc[:, position]
+        if column.levels is not None:
+            fixed[column.name] = _as_factor(values, column, path)
+        elif column.r_class and column.typeof not in ("integer", "logical", "double", "character"):
+            fixed[column.name] = values
+        elif column.typeof == "integer" and not column.r_class:
+            fixed[column.name] = _nullable(values, "Int32", column, path)
+        elif column.typeof == "logical" and not column.r_class:
+            fixed[column.name] = _nullable(values, "boolean", column, path)
+        elif column.typeof == "double" and not column.r_class:
+            fixed[column.name] = values.astype(np.float64)
+        elif column.typeof == "character" and not column.r_class:
+            fixed[column.name] = values.astype("str")
+        else:
+            fixed[column.name] = values
+    out = pd.DataFrame(fixed, index=frame.index)
+    out.columns = [c.name for c in columns]
+    return out
+
+
+def _as_factor(values: pd.Series, column: RColumn, path: Any) -> pd.Series:
+    """pyreadr's factor values → a Categorical with exactly R's levels and ordered flag."""
+    levels = list(column.levels or ())
+    as_text = values.astype(object).where(values.notna(), None)
+    unknown = set(as_text.dropna().astype(str)) - set(levels)
+    if unknown:
+        raise RDataError(
+            f"{path}: factor column {column.name!r} has values {sorted(unknown)[:5]} "
+            f"outside its levels {levels[:10]}"
+        )
+    categorical = pd.Categorical(
+        [None if v is None else str(v) for v in as_text], categories=levels, ordered=column.ordered
+    )
+    return pd.Series(categorical, index=values.index, name=values.name)

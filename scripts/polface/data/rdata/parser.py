@@ -1,0 +1,502 @@
+"""Reading, the SEXP grammar: the parser of R's serialization items, the walk over the objects
+that ``save()`` wrote, and the readers of whole objects (:func:`read_rdata`, :func:`list_objects`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from polface.data.rdata.objects import (
+    ALTREP_SXP,
+    ASCII_MASK,
+    ATOMIC_DTYPES,
+    ATTRLANGSXP,
+    ATTRLISTSXP,
+    BASEENV_SXP,
+    BASENAMESPACE_SXP,
+    BCODESXP,
+    BCREPDEF,
+    BCREPREF,
+    BUILTINSXP,
+    BYTES_MASK,
+    CHARSXP,
+    CLOSXP,
+    CPLXSXP,
+    DOTSXP,
+    EMPTYENV_SXP,
+    ENVSXP,
+    EXPRSXP,
+    EXTPTRSXP,
+    GLOBALENV_SXP,
+    HAS_ATTR_BIT,
+    HAS_TAG_BIT,
+    INTSXP,
+    IS_OBJECT_BIT,
+    LANGSXP,
+    LATIN1_MASK,
+    LGLSXP,
+    LISTSXP,
+    MISSINGARG_SXP,
+    NA_INTEGER,
+    NA_REAL,
+    NAMESPACESXP,
+    NILSXP,
+    NILVALUE_SXP,
+    NULL,
+    PACKAGESXP,
+    PERSISTSXP,
+    PROMSXP,
+    RAWSXP,
+    REALSXP,
+    REFSXP,
+    S4SXP,
+    SPECIALSXP,
+    STRSXP,
+    SYMSXP,
+    UNBOUNDVALUE_SXP,
+    UTF8_MASK,
+    VECSXP,
+    WEAKREFSXP,
+    OmittedData,
+    RDataError,
+    RObject,
+)
+from polface.data.rdata.spool import Spool
+from polface.data.rdata.stream import StreamHeader, XdrInput, open_decompressed, read_header
+
+_NATIVE_DTYPES = {LGLSXP: "=i4", INTSXP: "=i4", REALSXP: "=f8", CPLXSXP: "=c16", RAWSXP: "u1"}
+
+_PAIRLIST_TYPES = (LISTSXP, LANGSXP, DOTSXP)
+
+_SPECIAL_MARKERS = (
+    GLOBALENV_SXP, UNBOUNDVALUE_SXP, MISSINGARG_SXP, BASENAMESPACE_SXP, EMPTYENV_SXP, BASEENV_SXP,
+)  # fmt: skip
+
+
+class Parser:
+    """Reads items of R's serialization grammar from an :class:`XdrInput`.
+
+    ``mode`` decides what happens to vector data outside attributes: ``"full"`` keeps it, ``"skim"``
+    skips it (keeping lengths), ``"spool"`` copies integer/logical/double data to the spool and
+    skips the rest. Attributes, symbols, ALTREP descriptions and pairlist tags are always kept
+    (``_force``).
+    """
+
+    def __init__(self, inp: XdrInput, header: StreamHeader, spool: Spool | None = None) -> None:
+        self.inp = inp
+        self.refs: list[RObject] = []
+        self.mode = "full"
+        self.spool = spool
+        self._force = 0
+        enc = header.encoding.lower()
+        self.native_encoding = "latin-1" if enc in ("latin1", "iso-8859-1") else "utf-8"
+
+    # entry points
+    def item(self) -> RObject:
+        """Read one item."""
+        return self._item(self.inp.int())
+
+    def forced_item(self) -> RObject:
+        """Read one item keeping all of its data whatever the mode."""
+        self._force += 1
+        try:
+            return self.item()
+        finally:
+            self._force -= 1
+
+    def _keep(self) -> bool:
+        """Whether vector data read now must be kept in memory."""
+        return self._force > 0 or self.mode == "full"
+
+    def _item(self, flags: int) -> RObject:
+        """Dispatch on the type in ``flags`` and read the rest of the item."""
+        t = flags & 0xFF
+        if t == NILVALUE_SXP:
+            return NULL
+        if t == REFSXP:
+            index = flags >> 8 or self.inp.int()
+            if not 1 <= index <= len(self.refs):
+                raise self.inp.error(f"reference {index} outside the table of {len(self.refs)}")
+            return self.refs[index - 1]
+        if t in _SPECIAL_MARKERS:
+            return RObject(t)
+        if t == SYMSXP:
+            name = self._charsxp(self.inp.int(), keep=True)
+            symbol = RObject(SYMSXP, name if name is not None else "NA")
+            self.refs.append(symbol)
+            return symbol
+        if t in (PERSISTSXP, PACKAGESXP, NAMESPACESXP):
+            obj = RObject(t, self._string_vec())
+            self.refs.append(obj)
+            return obj
+        if t == ENVSXP:
+            return self._environment()
+        if t in _PAIRLIST_TYPES or t in (CLOSXP, PROMSXP):
+            return self._pairlist(flags)
+        if t == ALTREP_SXP:
+            return self._altrep(flags)
+        if t == CHARSXP:
+            return RObject(CHARSXP, self._charsxp(flags, keep=True))
+        return self._vector(flags)
+
+    def _length(self) -> int:
+        """A vector length: one int, or -1 then the upper and lower unsigned 32-bit halves."""
+        n = self.inp.int()
+        if n >= 0:
+            return n
+        if n != -1:
+            raise self.inp.error(f"negative serialized vector length {n}")
+        upper, lower = self.inp.uint(), self.inp.uint()
+        if upper > 65536:  # R's own sanity limit (2^48 elements)
+            raise self.inp.error(f"invalid upper part {upper} of a long vector length")
+        return (upper << 32) + lower
+
+    def _decode(self, raw: bytes, levels: int) -> str:
+        """Decode a CHARSXP's bytes by its encoding bits (UTF-8, ASCII, latin-1, native)."""
+        if levels & (UTF8_MASK | ASCII_MASK):
+            encoding = "utf-8"
+        elif levels & (LATIN1_MASK | BYTES_MASK):
+            encoding = "latin-1"
+        else:
+            encoding = self.native_encoding
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            return raw.decode("latin-1")
+
+    def _charsxp(self, flags: int, keep: bool) -> str | None:
+        """One CHARSXP after its flags: str, or None for NA (or when not kept)."""
+        if flags & 0xFF != CHARSXP:
+            raise self.inp.error(f"expected a string (CHARSXP), found type {flags & 0xFF}")
+        n = self.inp.int()
+        if n == -1:
+            return None
+        if n < 0:
+            raise self.inp.error(f"negative string length {n}")
+        raw = self.inp.read(n)
+        return self._decode(raw, flags >> 12) if keep else None
+
+    def _strings(self, n: int, keep: bool) -> list[str | None]:
+        """The elements of a character vector (an empty list when not kept)."""
+        return self.inp.charsxps(n, self._decode if keep else None) or []
+
+    def _string_vec(self) -> list[str | None]:
+        """The string vector of PERSISTSXP / PACKAGESXP / NAMESPACESXP items."""
+        if self.inp.int() != 0:
+            raise self.inp.error("names in persistent strings are not supported")
+        n = self.inp.int()
+        return [self.forced_item().value for _ in range(n)]
+
+    def _attributes(self) -> dict[str, RObject]:
+        """An attributes pairlist, read in full, as {name: value}."""
+        return _pairlist_to_dict(self.forced_item())
+
+    def _tag(self) -> Any:
+        """A pairlist tag: the symbol's name, or the object itself when it is not a symbol."""
+        tag = self.forced_item()
+        return tag.value if tag.sexptype == SYMSXP else tag
+
+    def _environment(self) -> RObject:
+        """ENVSXP: locked flag, enclosure, frame, hash table, attributes."""
+        locked = self.inp.int()
+        env = RObject(ENVSXP)
+        self.refs.append(env)  # before the contents: they may refer back to it
+        enclos, frame, hashtab = self.item(), self.item(), self.item()
+        env.attributes = _pairlist_to_dict(self.forced_item())
+        env.value = {"locked": bool(locked), "enclos": enclos, "frame": frame, "hashtab": hashtab}
+        return env
+
+    def _pairlist(self, flags: int) -> RObject:
+        """LISTSXP/LANGSXP/DOTSXP chains (iteratively), and CLOSXP/PROMSXP single nodes."""
+        t = flags & 0xFF
+        if t in (CLOSXP, PROMSXP):  # one node: attributes, environment (tag), CAR, CDR
+            obj = RObject(t, is_object=bool(flags & IS_OBJECT_BIT))
+            if flags & HAS_ATTR_BIT:
+                obj.attributes = self._attributes()
+            env = self.item() if flags & HAS_TAG_BIT else NULL
+            car, cdr = self.item(), self.item()
+            obj.value = {"environment": env, "car": car, "cdr": cdr}
+            return obj
+        items: list[tuple[Any, RObject]] = []
+        obj = RObject(t, items, is_object=bool(flags & IS_OBJECT_BIT))
+        first = True
+        while True:
+            attrs = self._attributes() if flags & HAS_ATTR_BIT else {}
+            if first:
+                obj.attributes = attrs
+                first = False
+            tag = self._tag() if flags & HAS_TAG_BIT else None
+            items.append((tag, self.item()))
+            flags = self.inp.int()
+            nt = flags & 0xFF
+            if nt == NILVALUE_SXP:
+                return obj
+            if nt not in _PAIRLIST_TYPES:  # a dotted pair: the CDR is not a pairlist
+                items.append((".tail", self._item(flags)))
+                return obj
+
+    def _emit_atomic(self, sexptype: int, values: np.ndarray) -> Any:
+        """What to store for decoded vector data, given the mode."""
+        if self._keep():
+            return values
+        if self.mode == "spool" and sexptype in (LGLSXP, INTSXP, REALSXP) and self.spool:
+            return self.spool.append(values, sexptype)
+        return OmittedData(int(values.size))
+
+    def _vector(self, flags: int) -> RObject:
+        """Vector-like items, whose attributes (if flagged) follow the data."""
+        t = flags & 0xFF
+        obj = RObject(t, is_object=bool(flags & IS_OBJECT_BIT))
+        if t in ATOMIC_DTYPES:
+            n = self._length()
+            if self._keep():
+                obj.value = self.inp.array(ATOMIC_DTYPES[t], n).astype(_NATIVE_DTYPES[t])
+            elif self.mode == "spool" and t in (LGLSXP, INTSXP, REALSXP) and self.spool:
+                obj.value = self.spool.copy_from(self.inp, t, n)
+            else:
+                self.inp.skip(n * np.dtype(ATOMIC_DTYPES[t]).itemsize)
+                obj.value = OmittedData(n)
+        elif t == STRSXP:
+            n = self._length()
+            keep = self._keep()
+            strings = self._strings(n, keep)
+            obj.value = strings if keep else OmittedData(n)
+        elif t in (VECSXP, EXPRSXP):
+            n = self._length()
+            obj.value = [self.item() for _ in range(n)]
+        elif t == S4SXP:
+            obj.value = None
+        elif t == EXTPTRSXP:
+            self.refs.append(obj)
+            obj.value = {"prot": self.item(), "tag": self.item()}
+        elif t == WEAKREFSXP:
+            self.refs.append(obj)
+        elif t in (SPECIALSXP, BUILTINSXP):
+            obj.value = self.inp.read(self.inp.int()).decode("latin-1")
+        elif t == BCODESXP:
+            reps: list[Any] = [None] * self.inp.int()
+            obj.value = self._bytecode(reps)
+        else:
+            raise self.inp.error(f"unsupported or corrupt item type {t} (flags {flags:#x})")
+        if flags & HAS_ATTR_BIT:
+            obj.attributes = self._attributes()
+        return obj
+
+    # byte code (compiled closures): ReadBC / ReadBCConsts / ReadBCLang in serialize.c
+    def _bytecode(self, reps: list[Any]) -> dict[str, Any]:
+        """BCODESXP (compiled code): the code vector and its constants pool."""
+        code = self.forced_item()
+        consts = []
+        for _ in range(self.inp.int()):
+            t = self.inp.int()
+            if t == BCODESXP:
+                consts.append(RObject(BCODESXP, self._bytecode(reps)))
+            elif t in (LANGSXP, LISTSXP, BCREPDEF, BCREPREF, ATTRLANGSXP, ATTRLISTSXP):
+                consts.append(self._bc_lang(t, reps))
+            else:
+                consts.append(self.item())
+        return {"code": code, "consts": consts}
+
+    def _bc_lang(self, t: int, reps: list[Any]) -> Any:
+        """A call or pairlist inside byte code constants, with BCREPDEF/BCREPREF sharing."""
+        if t == BCREPREF:
+            return reps[self.inp.int()]
+        if t not in (BCREPDEF, LANGSXP, LISTSXP, ATTRLANGSXP, ATTRLISTSXP):
+            return self.item()
+        position = -1
+        if t == BCREPDEF:
+            position, t = self.inp.int(), self.inp.int()
+        has_attr = t in (ATTRLANGSXP, ATTRLISTSXP)
+        t = {ATTRLANGSXP: LANGSXP, ATTRLISTSXP: LISTSXP}.get(t, t)
+        node = RObject(t)
+        if position >= 0:
+            reps[position] = node
+        if has_attr:
+            node.attributes = self._attributes()
+        tag = self.item()
+        car = self._bc_lang(self.inp.int(), reps)
+        cdr = self._bc_lang(self.inp.int(), reps)
+        node.value = {"tag": tag, "car": car, "cdr": cdr}
+        return node
+
+    # ALTREP: class description (info), state, attributes
+    def _altrep(self, flags: int) -> RObject:
+        """ALTREP_SXP: class info, state and attributes; known classes are expanded."""
+        info = self.forced_item()
+        if info.sexptype != LISTSXP or not info.value or info.value[0][1].sexptype != SYMSXP:
+            raise self.inp.error("malformed ALTREP class description")
+        cls = info.value[0][1].value
+        if cls.startswith("wrap_"):
+            obj = self._wrapper_state()
+        else:
+            obj = self._expand_altrep(cls, self.forced_item())
+        attributes = _pairlist_to_dict(self.forced_item())
+        if attributes:
+            obj.attributes = attributes
+        obj.is_object = obj.is_object or bool(flags & IS_OBJECT_BIT)
+        return obj
+
+    def _wrapper_state(self) -> RObject:
+        """ALTREP wrapper state: pairlist(wrapped vector, metadata); the vector is read as usual."""
+        flags = self.inp.int()
+        if flags & 0xFF != LISTSXP:
+            raise self.inp.error("malformed ALTREP wrapper state")
+        if flags & HAS_ATTR_BIT:
+            self._attributes()
+        if flags & HAS_TAG_BIT:
+            self._tag()
+        wrapped = self.item()
+        self.forced_item()  # CDR: the metadata
+        return RObject(wrapped.sexptype, wrapped.value, dict(wrapped.attributes), wrapped.is_object)
+
+    def _expand_altrep(self, cls: str, state: RObject) -> RObject:
+        """Compact integer/real sequences and deferred strings → ordinary vectors."""
+        if cls in ("compact_intseq", "compact_realseq"):
+            n, start, step = (float(v) for v in np.asarray(state.value)[:3])
+            if cls == "compact_intseq":
+                values = (int(start) + int(step) * np.arange(int(n), dtype=np.int64)).astype(
+                    np.int32
+                )
+                return RObject(INTSXP, self._emit_atomic(INTSXP, values))
+            values = start + step * np.arange(int(n), dtype=np.float64)
+            return RObject(REALSXP, self._emit_atomic(REALSXP, values))
+        if cls == "deferred_string":
+            arg = state.value[0][1] if state.sexptype == LISTSXP else state
+            strings = _numbers_as_strings(arg)
+            return RObject(STRSXP, strings if self._keep() else OmittedData(len(strings)))
+        raise self.inp.error(f"unsupported ALTREP class {cls!r}")
+
+
+def _numbers_as_strings(arg: RObject) -> list[str | None]:
+    """as.character() of an integer or double vector, as R's deferred strings expand them."""
+    values = np.asarray(arg.value)
+    if arg.sexptype == INTSXP:
+        return [None if v == NA_INTEGER else str(v) for v in values.tolist()]
+    na_bits = np.float64(NA_REAL).view(np.uint64) & 0xFFFFFFFF
+    out: list[str | None] = []
+    for v, bits in zip(values.tolist(), values.view(np.uint64).tolist(), strict=True):
+        if math.isnan(v):
+            out.append(None if bits & 0xFFFFFFFF == na_bits else "NaN")
+        elif math.isinf(v):
+            out.append("Inf" if v > 0 else "-Inf")
+        else:
+            out.append(_format_double(v))
+    return out
+
+
+def _format_double(v: float) -> str:
+    """R's formatting of one finite double with 15 significant digits (fixed unless wider)."""
+    target = float(f"{v:.14e}")
+    digits, sci = 15, f"{v:.14e}"
+    for digits in range(1, 16):  # the fewest digits that give the 15-digit value
+        sci = f"{v:.{digits - 1}e}"
+        if float(sci) == target:
+            break
+    mantissa, exponent_text = sci.split("e")
+    exponent = int(exponent_text)
+    sci = f"{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    fixed = f"{v:.{max(0, digits - 1 - exponent)}f}"
+    return fixed if len(fixed) <= len(sci) else sci
+
+
+def _pairlist_to_dict(obj: RObject) -> dict[str, RObject]:
+    """Attributes pairlist → {name: value} (NULL → {})."""
+    if obj.sexptype == NILSXP:
+        return {}
+    if obj.sexptype != LISTSXP:
+        raise RDataError(f"attributes must be a pairlist, found {obj.typeof}")
+    return {str(tag): value for tag, value in obj.value}
+
+
+@contextlib.contextmanager
+def open_parser(path: str | os.PathLike[str], spool: Spool | None = None) -> Iterator[Parser]:
+    """Open an RData file, check its header, and yield a parser positioned at the first object."""
+    p = Path(path)
+    raw = open_decompressed(p)
+    try:
+        inp = XdrInput(raw, p)
+        header = read_header(inp)
+        yield Parser(inp, header, spool)
+    finally:
+        raw.close()
+
+
+def _walk(parser: Parser, mode_for: Callable[[str], str]) -> Iterator[tuple[str, RObject]]:
+    """Iterate over the top-level pairlist written by save(): (name, object) in file order."""
+    inp = parser.inp
+    flags = inp.int()
+    while flags & 0xFF != NILVALUE_SXP:
+        if flags & 0xFF != LISTSXP:
+            raise inp.error(f"expected the pairlist of saved objects, found type {flags & 0xFF}")
+        if flags & HAS_ATTR_BIT:
+            parser._attributes()
+        name = str(parser._tag()) if flags & HAS_TAG_BIT else ""
+        parser.mode = mode_for(name)
+        yield name, parser.item()
+        parser.mode = "full"
+        flags = inp.int()
+    if not inp.at_eof():
+        raise inp.error("unexpected data after the end of the saved objects")
+
+
+def read_rdata(
+    path: str | os.PathLike[str], names: Sequence[str] | None = None
+) -> dict[str, RObject]:
+    """Read the objects of an RData file as :class:`RObject` trees, in file order.
+
+    With ``names``, only those objects are returned (the others are skimmed, not kept) and a missing
+    one is an error. Everything returned is held in memory: use :func:`open_numeric` for big
+    matrices.
+    """
+    wanted = None if names is None else set(names)
+    out: dict[str, RObject] = {}
+    with open_parser(path) as parser:
+        seen = []
+        for name, obj in _walk(
+            parser, lambda n: "full" if wanted is None or n in wanted else "skim"
+        ):
+            seen.append(name)
+            if wanted is None or name in wanted:
+                out[name] = obj
+    if wanted is not None and wanted - set(out):
+        missing = sorted(wanted - set(out))
+        raise RDataError(f"{path}: no object(s) {missing}; the file holds {seen}")
+    return out
+
+
+def list_objects(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Names of the saved objects with a short description (type and class), reading lightly."""
+    out: dict[str, str] = {}
+    with open_parser(path) as parser:
+        for name, obj in _walk(parser, lambda _n: "skim"):
+            out[name] = describe(obj)
+    return out
+
+
+def describe(obj: RObject) -> str:
+    """A one-line description of an object: type, dim or length, class."""
+    cls = obj.r_class
+    dim = obj.attr("dim")
+    text = obj.typeof
+    if dim is not None and isinstance(dim.value, np.ndarray):
+        text += " [" + " x ".join(str(int(d)) for d in dim.value) + "]"
+    else:
+        text += f" of length {len(obj)}"
+    return text + (f", class {list(cls)}" if cls else "")
+
+
+def find_object(path: str | os.PathLike[str], name: str, parser: Parser, mode: str) -> RObject:
+    """Walk to the object ``name`` (reading it in ``mode``); a clear error if absent."""
+    seen = []
+    for found, obj in _walk(parser, lambda n: mode if n == name else "skim"):
+        if found == name:
+            return obj
+        seen.append(found)
+    raise RDataError(f"{path}: no object named {name!r}; the file holds {seen}")

@@ -1,0 +1,181 @@
+"""Problem setup: checks of X and y, the one standardised copy of X, the K problems of one fit
+over it (:class:`Problems`: the full data and the folds, as observation weights), glmnet's lambda
+sequence and the path settings (:class:`Settings`) with glmnet's defaults filled in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from polface.models.lasso.kernels import moments
+from polface.models.lasso.options import Family, GlmnetControl
+
+
+def standardise(X: np.ndarray, dtype: type) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (Xs, xm, xs): one Fortran-ordered standardised copy and the column moments."""
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-d array, got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinite values")
+    xm = X.mean(axis=0, dtype=np.float64)
+    Xs = np.empty(X.shape, dtype=dtype, order="F")
+    np.subtract(X, xm.astype(dtype), out=Xs, casting="same_kind")
+    xs = np.sqrt(np.einsum("ij,ij->j", Xs, Xs, dtype=np.float64) / X.shape[0])
+    Xs /= np.where(xs > 0, xs, 1.0).astype(dtype)
+    return Xs, xm, xs
+
+
+def check_y(y: np.ndarray, n: int, family: Family) -> np.ndarray:
+    """The response as float64, checked against the family."""
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if y.shape[0] != n:
+        raise ValueError(f"y has {y.shape[0]} values but X has {n} rows")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or infinite values")
+    if family == "binomial":
+        if not np.all((y == 0) | (y == 1)):
+            raise ValueError("binomial y must be 0/1")
+        if y.min() == y.max():
+            raise ValueError("binomial y has only one class")
+    elif family != "gaussian":
+        raise ValueError(f"family must be 'binomial' or 'gaussian', got {family!r}")
+    return y
+
+
+@dataclass
+class Problems:
+    """K problems over one shared standardised X: problem k trains on the rows with W[k] > 0."""
+
+    X: np.ndarray
+    Y: np.ndarray  # (K, n) response (gaussian: standardised by each problem's training rows)
+    W: np.ndarray  # (K, n) observation weights, summing to 1 over the training rows
+    C: np.ndarray  # (K, p) each problem's column centres on the scale of X
+    S: np.ndarray  # (K, p) and SDs: its standardised column j is (X_j - C_kj) / S_kj
+    JU: np.ndarray  # (K, p) usable (non-constant) columns
+    ym: np.ndarray  # (K,) response centre and scale (gaussian; 0 and 1 for binomial)
+    ys: np.ndarray
+    dev0: np.ndarray  # (K,) null deviance per unit weight (the threshold's scale)
+    nk: np.ndarray  # (K,) training rows
+    test_rows: list  # held-out row indices per problem
+    y: np.ndarray  # (n,) the original response
+
+
+def setup(
+    Xs: np.ndarray, y: np.ndarray, train: np.ndarray, family: Family, xs: np.ndarray
+) -> Problems:
+    """Problem k trains on rows ``train[k]`` (bool, (K, n)); problem 0 must be the full data."""
+    K, n = train.shape
+    p = Xs.shape[1]
+    nk = train.sum(axis=1)
+    if np.any(nk < 2):
+        raise ValueError("every fit needs at least 2 training rows")
+    W = np.where(train, 1.0 / nk[:, None], 0.0)
+    C = np.zeros((K, p))
+    S = np.ones((K, p))
+    JU = np.zeros((K, p), dtype=np.bool_)
+    moments(Xs, W, C, S, JU)
+    # the full data is standardised exactly (Xs itself)
+    C[0] = 0.0
+    S[0] = 1.0
+    JU[0] = xs > 0
+    Y = np.empty((K, n))
+    ym = np.zeros(K)
+    ys = np.ones(K)
+    dev0 = np.ones(K)
+    for k in range(K):
+        yt = y[train[k]]
+        if family == "gaussian":
+            ym[k] = yt.mean()
+            ys[k] = math.sqrt(np.mean((yt - ym[k]) ** 2))
+            if ys[k] == 0:
+                raise ValueError("gaussian y is constant on a training set")
+            Y[k] = (y - ym[k]) / ys[k]
+        else:
+            q0 = yt.mean()
+            if q0 <= 0 or q0 >= 1:
+                raise ValueError("a binomial training set has only one class")
+            Y[k] = y
+            dev0[k] = -(q0 * math.log(q0) + (1 - q0) * math.log(1 - q0))
+    test_rows = [np.flatnonzero(~train[k]) for k in range(K)]
+    return Problems(Xs, Y, W, C, S, JU, ym, ys, dev0, nk, test_rows, y)
+
+
+def lambda_sequence(lmax: float, nlambda: int, ratio: float, eps: float) -> np.ndarray:
+    """glmnet's sequence: lmax * alf^(1..L-1) by repeated products, the first extrapolated."""
+    if nlambda < 3:
+        raise ValueError("nlambda must be at least 3")
+    alf = max(eps, ratio) ** (1.0 / (nlambda - 1))
+    lam = np.empty(nlambda)
+    al = lmax * alf
+    lam[1] = al
+    for m in range(2, nlambda):
+        al = al * alf
+        lam[m] = al
+    lam[0] = math.exp(2.0 * math.log(lam[1]) - math.log(lam[2]))
+    return lam
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Path settings shared by every problem of one fit."""
+
+    family: Family
+    nlambda: int
+    ratio: float | None
+    dfmax: int
+    pmax: int
+    screen: bool
+    ctl: GlmnetControl
+
+
+def make_settings(
+    family: Family,
+    n: int,
+    p: int,
+    nlambda: int,
+    lambda_min_ratio: float | None,
+    dfmax: int | None,
+    pmax: int | None,
+    type_gaussian: str | None,
+    control: GlmnetControl | None,
+) -> Settings:
+    """Check the options and fill in glmnet's defaults."""
+    if lambda_min_ratio is not None and not 0 < lambda_min_ratio < 1:
+        raise ValueError(f"lambda_min_ratio must be in (0, 1), got {lambda_min_ratio}")
+    if nlambda < 3:
+        raise ValueError("nlambda must be at least 3")
+    dfm = p + 1 if dfmax is None else dfmax
+    pmx = min(dfm * 2 + 20, p) if pmax is None else pmax
+    return Settings(
+        family=family,
+        nlambda=nlambda,
+        ratio=lambda_min_ratio,
+        dfmax=dfm,
+        pmax=pmx,
+        screen=_screens(family, p, type_gaussian),
+        ctl=control or GlmnetControl(),
+    )
+
+
+def _screens(family: Family, p: int, type_gaussian: str | None) -> bool:
+    """Whether full passes are screened by the strong rule (all but gaussian "covariance")."""
+    if family != "gaussian":
+        return True
+    kind = type_gaussian or ("covariance" if p < 500 else "naive")
+    if kind not in ("covariance", "naive"):
+        raise ValueError(f"type_gaussian must be 'covariance' or 'naive', got {kind!r}")
+    return kind == "naive"
+
+
+def check_lambdas(lambdas: np.ndarray | None) -> np.ndarray | None:
+    """A user lambda sequence as float64, checked (positive, non-increasing); None stays None."""
+    if lambdas is None:
+        return None
+    lam = np.asarray(lambdas, dtype=np.float64).ravel()
+    if lam.size < 1 or np.any(lam <= 0) or np.any(np.diff(lam) > 0):
+        raise ValueError("lambdas must be positive and non-increasing")
+    return lam
