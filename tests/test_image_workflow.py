@@ -159,6 +159,27 @@ def test_ratings_table_has_four_targets_with_ordered_intervals(run: Path) -> Non
     assert set(predictions["outer_fold"]) == {1, 2, 3}
 
 
+def test_rating_models_load_back_and_reproduce_the_predictions(run: Path) -> None:
+    from polface.models.artifacts import load_rating_models
+
+    folder = run / "results/images/omi"
+    models = load_rating_models(folder / "ratings_dlib_models.npz")
+    assert sorted(models) == sorted(
+        (t, m) for t in TARGETS for m in ("embedding", "perceived demographics")
+    )
+    ids, X = read_features(folder / "embeddings_dlib.parquet", "image_id")
+    rows = {image_id: i for i, image_id in enumerate(ids)}
+    predictions = pd.read_parquet(folder / "ratings_dlib_predictions.parquet")
+    for target in TARGETS:
+        cell = predictions[
+            (predictions["target"] == target) & (predictions["model"] == "embedding")
+        ]
+        for k, model in models[(target, "embedding")].folds.items():
+            mine = cell[cell["outer_fold"] == k]
+            scores = model.predict(X[[rows[i] for i in mine["image_id"]]].astype(np.float64))
+            np.testing.assert_allclose(scores, mine["score"], rtol=0, atol=1e-12)
+
+
 def test_awkward_files_give_crops_or_recorded_reasons(run: Path) -> None:
     manifest = pd.read_parquet(run / "results/images/odd/manifest.parquet").set_index("image_id")
     assert manifest["status"].to_dict() == {

@@ -5,8 +5,11 @@ COHORTS = list(config["cohorts"])
 RUN_COHORTS = config.get("run_cohorts", COHORTS)
 
 
-METHODS = ["lasso", "mlp"] if config["mlp"]["enabled"] else ["lasso"]
-FEATURE_SETS = ["head_pose", "expression", "personality"]
+from polface.data.osf import FEATURE_SETS as OSF_FEATURE_SETS  # noqa: E402
+from polface.frames import METHODS as MODEL_METHODS  # noqa: E402
+
+METHODS = [m for m in MODEL_METHODS if config[m].get("enabled", True)]
+FEATURE_SETS = list(OSF_FEATURE_SETS)
 
 
 wildcard_constraints:

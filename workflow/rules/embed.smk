@@ -26,36 +26,3 @@ rule embed_faces:
         cache="resources/weights/{backend}.safetensors",
     script:
         "../../scripts/embed_faces.py"
-
-
-rule fit_omi_ratings:
-    input:
-        embeddings="results/images/{image_set}/embeddings_{backend}.parquet",
-        ratings=omi_ratings_file,
-    output:
-        table=report(
-            multiext(
-                "results/images/{image_set}/ratings_{backend}", ".csv", ".md", ".tex"
-            ),
-            caption="../report/omi_ratings.rst",
-            category="Images",
-            subcategory="{image_set}",
-            labels={"image set": "{image_set}", "table": "ratings ({backend})"},
-        ),
-        predictions="results/images/{image_set}/ratings_{backend}_predictions.parquet",
-    log:
-        "results/logs/fit_omi_ratings/{image_set}/{backend}.log",
-    benchmark:
-        "results/benchmarks/fit_omi_ratings/{image_set}/{backend}.tsv"
-    conda:
-        "../../environment.yml"
-    threads: 2
-    resources:
-        mem_mb=2000,
-    params:
-        ratings=lambda wildcards: image_set_config(wildcards)["omi"]["ratings"],
-        lasso=config["lasso"],
-        baselines=config["baselines"],
-        stem="results/images/{image_set}/ratings_{backend}",
-    script:
-        "../../scripts/fit_omi_ratings.py"

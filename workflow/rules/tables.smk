@@ -6,7 +6,9 @@ rule table1:
         faces="results/{cohort}/faces.parquet",
     output:
         report(
-            multiext("results/{cohort}/tables/table1", ".csv", ".md", ".tex"),
+            multiext(
+                "results/{cohort}/tables/table1", csv=".csv", md=".md", tex=".tex"
+            ),
             caption="../report/table1.rst",
             category="Tables",
             subcategory="{cohort}",
@@ -20,7 +22,7 @@ rule table1:
         "../../environment.yml"
     params:
         samples=config["samples"],
-        stem="results/{cohort}/tables/table1",
+        id_column=rdata_setting("id_column"),
     script:
         "../../scripts/table1.py"
 
@@ -32,7 +34,9 @@ rule table2:
         ],
     output:
         report(
-            multiext("results/{cohort}/tables/table2", ".csv", ".md", ".tex"),
+            multiext(
+                "results/{cohort}/tables/table2", csv=".csv", md=".md", tex=".tex"
+            ),
             caption="../report/table2.rst",
             category="Tables",
             subcategory="{cohort}",
@@ -46,7 +50,7 @@ rule table2:
         "../../environment.yml"
     params:
         baselines=config["baselines"],
-        stem="results/{cohort}/tables/table2",
+        id_column=rdata_setting("id_column"),
     script:
         "../../scripts/table2.py"
 
@@ -85,7 +89,9 @@ rule table_s1:
         ),
     output:
         report(
-            multiext("results/{cohort}/tables/table_s1", ".csv", ".md", ".tex"),
+            multiext(
+                "results/{cohort}/tables/table_s1", csv=".csv", md=".md", tex=".tex"
+            ),
             caption="../report/table_s1.rst",
             category="Tables",
             subcategory="{cohort}",
@@ -99,6 +105,6 @@ rule table_s1:
         "../../environment.yml"
     params:
         baselines=config["baselines"],
-        stem="results/{cohort}/tables/table_s1",
+        id_column=rdata_setting("id_column"),
     script:
         "../../scripts/table_s1.py"
