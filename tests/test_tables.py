@@ -393,3 +393,33 @@ def test_auc_tables_use_the_column_names_they_are_given(tmp_path: Path) -> None:
     paths = write_display_table(long, ["model"], target_column="target", **_paths(tmp_path / "t"))
     assert "target" in paths["csv"].read_text().splitlines()[0]
     assert paths["md"].read_text().startswith("| model |")
+
+
+def test_column_contracts_and_their_checker() -> None:
+    from polface.frames import (
+        MissingColumnsError,
+        auc_columns,
+        fold_columns,
+        prediction_columns,
+        require_columns,
+    )
+
+    assert fold_columns(id_column="image_id") == ("image_id", "outer_fold", "inner_fold")
+    assert prediction_columns(model_column="model", target_column="sample", id_column="userid") == (
+        "model",
+        "sample",
+        "userid",
+        "outer_fold",
+        "y",
+        "score",
+    )
+    long = table2(_predictions(6), **COLUMNS)
+    assert tuple(long.columns) == auc_columns(by="model", target_column="sample")
+    frame = pd.DataFrame({"userid": ["a"], "outer_fold": [1]})
+    with pytest.raises(MissingColumnsError) as info:
+        require_columns(frame, fold_columns(id_column="userid"), table="results/x/folds.parquet")
+    assert str(info.value) == (
+        "results/x/folds.parquet: missing column(s) ['inner_fold']; expected columns"
+        " ['userid', 'outer_fold', 'inner_fold'], found ['userid', 'outer_fold']"
+    )
+    assert isinstance(info.value, KeyError) and isinstance(info.value, ValueError)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from polface.frames import fold_columns, require_columns
+from polface.frames import fold_columns, prediction_columns, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,10 @@ def nested_predictions(
             train.sum(),
             test.sum(),
         )
-    predictions = pd.concat(frames, ignore_index=True)
+    columns = prediction_columns(
+        model_column=model_column, target_column=target_column, id_column=id_column
+    )
+    predictions = pd.concat(frames, ignore_index=True)[list(columns)]
     order = {s: i for i, s in enumerate(targets)}
     predictions = predictions.sort_values(
         [target_column, id_column],

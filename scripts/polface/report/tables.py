@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from polface.data.osf import FEMALE_CODE, ORIENTATIONS
-from polface.frames import AUC_COLUMNS, require_columns
+from polface.frames import AUC_COLUMNS, auc_columns, require_columns
 from polface.io import write_atomic
 from polface.metrics import (
     delong_ci,
@@ -158,7 +158,7 @@ def auc_table(
                 "se": se,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(auc_columns(by=by, target_column=target_column)))
 
 
 def table2(
