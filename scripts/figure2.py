@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from polface.data.osf import SAMPLE_COLUMN
 from polface.io import atomic_output
 from polface.report.figures import write_figure2
 from polface.report.tables import figure2_table
@@ -14,7 +15,9 @@ def main(snakemake) -> None:
         predictions = pd.concat(map(pd.read_parquet, snakemake.input.predictions))
         summary = figure2_table(
             predictions,
-            faces.rename(columns={snakemake.params.id_column: "userid"}),
+            faces,
+            target_column=SAMPLE_COLUMN,
+            id_column=snakemake.params.id_column,
             n_permutations=snakemake.params.baselines["permutations"],
             seed=snakemake.params.baselines["seed"],
         )
@@ -23,4 +26,5 @@ def main(snakemake) -> None:
         write_figure2(summary, snakemake.output.figure)
 
 
-main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)

@@ -1,10 +1,15 @@
 """Rule fit_lasso: glmnet's cross-validated LASSO per outer fold, out-of-fold predictions."""
 
+import pyarrow as pa
+
+from polface.data.osf import SAMPLE_COLUMN
+from polface.io import write_parquet
+from polface.models.artifacts import save_lasso_folds
 from polface.models.fitters import (
     fit_sample_models,
     lasso_fitter,
     lasso_summary,
-    save_lasso_folds,
+    load_modelling_inputs,
     write_json,
 )
 from polface.runtime import rule_logging
@@ -13,20 +18,31 @@ from polface.runtime import rule_logging
 def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule):
         settings = snakemake.params.lasso
-        infos = fit_sample_models(
+        faces, X, folds = load_modelling_inputs(
             faces_path=snakemake.input.faces,
             features_path=snakemake.input.features,
             folds_path=snakemake.input.folds,
             id_column=snakemake.params.id_column,
+        )
+        predictions, infos = fit_sample_models(
+            faces,
+            X,
+            folds,
             sample=snakemake.wildcards.sample,
             samples=snakemake.params.samples,
-            fit=lasso_fitter(**settings, n_threads=snakemake.threads),
+            fit=lasso_fitter(**settings, n_threads=snakemake.threads, family="binomial"),
             method="lasso",
-            predictions_path=snakemake.output.predictions,
-            settings=settings,
+            id_column=snakemake.params.id_column,
+            target_column=SAMPLE_COLUMN,
+        )
+        write_parquet(
+            pa.Table.from_pandas(predictions, preserve_index=False),
+            snakemake.output.predictions,
+            metadata={"method": "lasso", "settings": dict(settings)},
         )
         save_lasso_folds(infos, snakemake.output.models)
         write_json(snakemake.output.summary, {"settings": settings, "folds": lasso_summary(infos)})
 
 
-main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)

@@ -11,13 +11,19 @@ from polface.runtime import rule_logging
 def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule) as log:
         settings = snakemake.params.folds
-        ids = pd.read_parquet(snakemake.input.faces, columns=[snakemake.params.id_column])
-        ids = ids[snakemake.params.id_column].astype(str)
+        id_column = snakemake.params.id_column
+        ids = pd.read_parquet(snakemake.input.faces, columns=[id_column])[id_column].astype(str)
         if snakemake.input.get("file"):
-            folds = read_folds(snakemake.input.file, ids)
+            folds = read_folds(snakemake.input.file, ids, id_column=id_column)
             log.info("folds read from %s", snakemake.input.file)
         else:
-            folds = make_folds(ids, settings["outer"], settings["inner"], settings["seed"])
+            folds = make_folds(
+                ids,
+                id_column=id_column,
+                n_outer=settings["outer"],
+                n_inner=settings["inner"],
+                seed=settings["seed"],
+            )
         log.info(
             "%d rows, %d outer and %d inner folds",
             len(folds),
@@ -31,4 +37,5 @@ def main(snakemake) -> None:
         )
 
 
-main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)

@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from polface.data.osf import SAMPLE_COLUMN
 from polface.report.tables import auc_with_baselines, write_display_table
 from polface.runtime import rule_logging
 
@@ -12,10 +13,20 @@ def main(snakemake) -> None:
         long = auc_with_baselines(
             predictions,
             ["method", "model"],
+            target_column=SAMPLE_COLUMN,
+            id_column=snakemake.params.id_column,
             n_permutations=snakemake.params.baselines["permutations"],
             seed=snakemake.params.baselines["seed"],
         )
-        write_display_table(long, ["method", "model"], snakemake.params.stem)
+        write_display_table(
+            long,
+            ["method", "model"],
+            target_column=SAMPLE_COLUMN,
+            csv=snakemake.output.csv,
+            md=snakemake.output.md,
+            tex=snakemake.output.tex,
+        )
 
 
-main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)

@@ -3,8 +3,7 @@
 One snakemake run builds two image sets: ``omi`` (the first 24 OMI faces, the dlib backend with
 its real pretrained model and the vggface2 backend with a seeded random ResNet-50 written here in
 the layout of the released pickle) and ``odd`` (a folder of awkward files made here from OMI
-faces). Nothing is downloaded: the OMI set points at the local copy. The ratings tables are
-checked when the rating stage (workflow/rules/ratings.smk, rule fit_omi_ratings) is in the tree.
+faces). Nothing is downloaded: the OMI set points at the local copy.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import REPO
 from image_settings import embed_run
 from polface.explain.chain import FaceChain
 from polface.images.embed import embed_crops, load_embedder
@@ -34,8 +32,6 @@ pytestmark = pytest.mark.workflow
 LIMIT = 24
 RATINGS = {"outer": 3, "inner": 3, "seed": 5}
 TARGETS = ["liberal", "trustworthy", "attractive", "dominant"]
-#: Whether the rating stage is included (its rule makes ratings tables of OMI sets).
-RATING_STAGE = (REPO / "workflow/rules/ratings.smk").is_file()
 
 
 def _sha(path: Path) -> str:
@@ -139,7 +135,6 @@ def test_embeddings_of_both_backends(run: Path) -> None:
     assert leftovers == []
 
 
-@pytest.mark.skipif(not RATING_STAGE, reason="the rating stage (rules/ratings.smk) is absent")
 def test_ratings_table_has_four_targets_with_ordered_intervals(run: Path) -> None:
     for backend in ("dlib", "vggface2"):
         table = pd.read_csv(run / f"results/images/omi/ratings_{backend}.csv")
@@ -181,6 +176,27 @@ def test_the_chain_in_memory_gives_the_workflow_vectors(run: Path, omi_dir: Path
     cropped, vectors = chain.embed(images)
     assert [c.status for c in cropped] == ["ok"] * len(first)
     assert np.array_equal(vectors, written[:8])
+
+
+def test_rating_models_load_back_and_reproduce_the_predictions(run: Path) -> None:
+    from polface.models.artifacts import load_rating_models
+
+    folder = run / "results/images/omi"
+    models = load_rating_models(folder / "ratings_dlib_models.npz")
+    assert sorted(models) == sorted(
+        (t, m) for t in TARGETS for m in ("embedding", "perceived demographics")
+    )
+    ids, X = read_features(folder / "embeddings_dlib.parquet", "image_id")
+    rows = {image_id: i for i, image_id in enumerate(ids)}
+    predictions = pd.read_parquet(folder / "ratings_dlib_predictions.parquet")
+    for target in TARGETS:
+        cell = predictions[
+            (predictions["target"] == target) & (predictions["model"] == "embedding")
+        ]
+        for k, model in models[(target, "embedding")].folds.items():
+            mine = cell[cell["outer_fold"] == k]
+            scores = model.predict(X[[rows[i] for i in mine["image_id"]]].astype(np.float64))
+            np.testing.assert_allclose(scores, mine["score"], rtol=0, atol=1e-12)
 
 
 def test_awkward_files_give_crops_or_recorded_reasons(run: Path) -> None:
@@ -292,9 +308,7 @@ def test_an_omi_set_without_a_local_copy_is_downloaded_first(run: Path) -> None:
     plan = snakemake(run, "-n", "--configfile", "config/download.yaml")
     assert plan.returncode == 0, plan.stdout[-3000:]
     jobs = planned_jobs(plan.stdout)
-    expected = {"fetch_omi": 1, "crop_faces": 1, "embed_faces": 1, "all": 1}
-    if RATING_STAGE:
-        expected["fit_omi_ratings"] = 1
+    expected = {"fetch_omi": 1, "crop_faces": 1, "embed_faces": 1, "fit_omi_ratings": 1, "all": 1}
     assert jobs == expected
     assert "resources/omi/checksums.tsv" in plan.stdout
     assert not (run / "resources/omi").exists()

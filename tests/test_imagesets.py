@@ -151,7 +151,7 @@ def test_nested_predictions_of_a_continuous_target_with_the_mean_guess() -> None
     ids = [f"f{i}" for i in range(12)]
     faces = pd.DataFrame({"image_id": ids, "rating": np.arange(12, dtype=float) * 1.5})
     folds = pd.DataFrame(
-        {"userid": ids, "outer_fold": np.arange(12) % 3 + 1, "inner_fold": np.arange(12) % 4 + 1}
+        {"image_id": ids, "outer_fold": np.arange(12) % 3 + 1, "inner_fold": np.arange(12) % 4 + 1}
     )
     predictions, infos = nested_predictions(
         np.zeros((12, 1)),
@@ -163,10 +163,13 @@ def test_nested_predictions_of_a_continuous_target_with_the_mean_guess() -> None
         own_sample_only=True,
         continuous=True,
         id_column="image_id",
+        target_column="target",
+        model_column="model",
         progress=False,
     )
+    assert list(predictions.columns[:3]) == ["model", "target", "image_id"]
     assert predictions["y"].dtype == np.float64
-    assert sorted(predictions["userid"]) == sorted(ids)
+    assert sorted(predictions["image_id"]) == sorted(ids)
     for row in predictions.itertuples():
         training = faces["rating"][folds["outer_fold"] != row.outer_fold]
         assert row.score == pytest.approx(training.mean())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +10,8 @@ import torch
 
 from polface.device import resolve_device
 from polface.metrics import auc
-from polface.models.mlp import (
-    build_mlp,
-    fit_mlp,
-    load_mlp,
-    predict_mlp,
-    save_mlp,
-    validation_split,
-)
+from polface.models.artifacts import load_mlp_folds, save_mlp_folds
+from polface.models.mlp import build_mlp, fit_mlp, predict_mlp, validation_split
 
 SMALL = {"hidden": 32, "batch_size": 32, "lr": 1e-3, "device": "cpu"}
 
@@ -94,24 +87,21 @@ def test_validation_split() -> None:
 
 
 def test_save_load_roundtrip(tmp_path: Path, data, fitted) -> None:
+    """The workflow's one format: every outer fold in one safetensors file, read back exactly."""
+    from safetensors import safe_open
+
     X, _ = data
     state, history = fitted
-    weights, meta_path = save_mlp(state, history, tmp_path / "model")
-    assert weights.name == "model.safetensors" and meta_path.name == "model.json"
-    loaded, meta = load_mlp(tmp_path / "model")
-    assert set(loaded) == set(state)
-    assert all(torch.equal(loaded[k], state[k]) for k in state)
-    assert np.array_equal(
-        predict_mlp(loaded, X[:50], device="cpu"), predict_mlp(state, X[:50], device="cpu")
-    )
-    assert meta["hyperparameters"]["hidden"] == 32
-    assert meta["best_epoch"] == history["best_epoch"]
-    json.loads(meta_path.read_text())  # strict JSON
-    blob = bytearray(weights.read_bytes())
-    blob[-1] ^= 1
-    weights.write_bytes(bytes(blob))
-    with pytest.raises(ValueError, match="SHA-256"):
-        load_mlp(tmp_path / "model")
+    path = tmp_path / "weights.safetensors"
+    copy = {k: v.clone() for k, v in state.items()}
+    save_mlp_folds([{"outer_fold": 2, "state": state}, {"outer_fold": 5, "state": copy}], path)
+    with safe_open(str(path), framework="pt") as handle:
+        assert sorted(handle.keys()) == sorted(f"fold{k}.{n}" for k in (2, 5) for n in state)
+        assert handle.metadata() == {"polface": '{"folds": 2, "model": "polface.mlp"}'}
+    loaded = load_mlp_folds(path)
+    assert list(loaded) == [2, 5]
+    assert all(torch.equal(loaded[5].state[k], state[k]) for k in state)
+    assert np.array_equal(loaded[2].predict(X[:50]), predict_mlp(state, X[:50], device="cpu"))
 
 
 def test_input_checks(data) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from polface.data.osf import SAMPLES, interpretable_features
 from polface.io import write_atomic
 from polface.metrics import (
     delong_ci,
@@ -24,7 +25,6 @@ from polface.report.tables import (
     escape_markdown,
     figure2_table,
     format_ci,
-    interpretable_features,
     table1,
     table2,
     table_s1,
@@ -33,6 +33,9 @@ from polface.report.tables import (
     wide_display,
     write_table,
 )
+
+#: The OSF cohorts' column names, passed explicitly as the workflow does.
+COLUMNS = {"target_column": "sample", "id_column": "userid"}
 
 
 def _tiny_faces() -> pd.DataFrame:
@@ -65,7 +68,7 @@ def _tiny_faces() -> pd.DataFrame:
 
 
 def test_table1_known_values() -> None:
-    t = table1(_tiny_faces(), samples=["pol_dat_us", "pol_dat_ca"])
+    t = table1(_tiny_faces(), samples=["pol_dat_us", "pol_dat_ca"], id_column="userid")
     assert t[["sample", "orientation"]].values.tolist() == [
         ["pol_dat_us", "liberal"],
         ["pol_dat_us", "conservative"],
@@ -91,7 +94,7 @@ def test_table1_rejects_inconsistent_pol() -> None:
     faces = _tiny_faces()
     faces.loc[2, "pol"] = "conservative"
     with pytest.raises(ValueError, match=r"row 3 \(userid 'u2'\): pol_dat_us = 0 but pol"):
-        table1(faces, samples=["pol_dat_us"])
+        table1(faces, samples=["pol_dat_us"], id_column="userid")
 
 
 def test_table1_on_fixture(osf_fixture: Path) -> None:
@@ -100,7 +103,7 @@ def test_table1_on_fixture(osf_fixture: Path) -> None:
     # The release codes gender 1 = female: facial hair is far more common where gender is 0.
     hair = faces.groupby("gender")["facial_hair"].mean()
     assert hair[0] > 2 * hair[1]
-    t = table1(faces)
+    t = table1(faces, samples=SAMPLES, id_column="userid")
     assert len(t) == 8
     for sample in ["pol_dat_us", "pol_dat_ca", "pol_dat_uk", "pol_fb_us"]:
         counts = faces[sample].dropna().astype(int).value_counts()
@@ -135,7 +138,7 @@ def _predictions(seed: int) -> pd.DataFrame:
 
 def test_table2_matches_delong_per_cell() -> None:
     preds = _predictions(1)
-    t = table2(preds)
+    t = table2(preds, **COLUMNS)
     assert t[["model", "sample"]].values.tolist() == [
         ["pol_dat_us", "pol_dat_us"],
         ["pol_dat_us", "pol_fb_us"],
@@ -147,7 +150,7 @@ def test_table2_matches_delong_per_cell() -> None:
         assert (row.auc, row.lo, row.hi, row.se) == delong_ci(cell["y"], cell["score"])
         assert row.n == len(cell) and row.n_positive == int(cell["y"].sum())
         assert row.n_negative == row.n - row.n_positive
-    wide = wide_display(t)
+    wide = wide_display(t, target_column="sample")
     assert wide.index.tolist() == ["pol_dat_us", "pol_fb_us", "n"]
     assert wide.columns.tolist() == ["pol_dat_us", "pol_fb_us"]
     first = t.iloc[0]
@@ -158,13 +161,13 @@ def test_table2_matches_delong_per_cell() -> None:
 def test_table2_errors_and_missing_cells() -> None:
     preds = _predictions(2)
     with pytest.raises(ValueError, match=r"userid 'pol_dat_us-0' appears"):
-        table2(pd.concat([preds, preds.iloc[[0]]], ignore_index=True))
+        table2(pd.concat([preds, preds.iloc[[0]]], ignore_index=True), **COLUMNS)
     one_class = preds.copy()
     one_class.loc[one_class["sample"] == "pol_fb_us", "y"] = 1
     with pytest.raises(ValueError, match=r"model 'pol_dat_us' on sample 'pol_fb_us'.*both"):
-        table2(one_class)
+        table2(one_class, **COLUMNS)
     with pytest.raises(KeyError, match="score"):
-        table2(preds.drop(columns="score"))
+        table2(preds.drop(columns="score"), **COLUMNS)
 
 
 def test_table_s1_feature_sets(osf_fixture: Path) -> None:
@@ -192,9 +195,9 @@ def test_table_s1_feature_sets(osf_fixture: Path) -> None:
                     }
                 )
             )
-    t = table_s1(pd.concat(parts, ignore_index=True))
+    t = table_s1(pd.concat(parts, ignore_index=True), **COLUMNS)
     assert t["feature_set"].tolist() == ["head_pose", "head_pose", "personality"]
-    wide = wide_display(t)
+    wide = wide_display(t, target_column="sample")
     assert wide.loc["personality", "pol_dat_us"] == ""
     assert wide.loc["personality", "pol_fb_us"].count("[") == 1
     with pytest.raises(KeyError, match="unknown feature set"):
@@ -248,17 +251,21 @@ def test_to_latex_exact() -> None:
     )
 
 
+def _paths(stem: Path) -> dict[str, Path]:
+    return {ext: stem.with_name(f"{stem.name}.{ext}") for ext in ("csv", "md", "tex")}
+
+
 def test_write_table(tmp_path: Path) -> None:
-    wide = wide_display(table2(_predictions(3)))
-    paths = write_table(wide, tmp_path / "table2")
+    wide = wide_display(table2(_predictions(3), **COLUMNS), target_column="sample")
+    paths = write_table(wide, **_paths(tmp_path / "table2"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table2.csv", "table2.md", "table2.tex"]
     back = pd.read_csv(paths["csv"], index_col=0, dtype=str, keep_default_na=False)
     assert back.index.tolist() == wide.index.tolist()
     assert back.values.tolist() == wide.values.tolist()
     assert paths["md"].read_text() == to_markdown(wide)
     assert paths["tex"].read_text() == to_latex(wide)
-    long = table2(_predictions(3))
-    write_table(long, tmp_path / "long")
+    long = table2(_predictions(3), **COLUMNS)
+    write_table(long, **_paths(tmp_path / "long"))
     assert pd.read_csv(tmp_path / "long.csv")["auc"].tolist() == long["auc"].tolist()
 
 
@@ -317,7 +324,7 @@ def test_figure2_errors(tmp_path: Path) -> None:
 
 def test_figure_feature_sets(tmp_path: Path) -> None:
     preds = _predictions(4).rename(columns={"model": "feature_set"})
-    long = table_s1(preds.iloc[:-10])
+    long = table_s1(preds.iloc[:-10], **COLUMNS)
     a = save_figure(figure_feature_sets(long), tmp_path / "f3.png").read_bytes()
     b = save_figure(figure_feature_sets(long), tmp_path / "f3b.png").read_bytes()
     assert a == b and a.startswith(b"\x89PNG")
@@ -344,7 +351,7 @@ def test_figure2_table_on_fixture(osf_fixture: Path, tmp_path: Path) -> None:
                 )
             )
     preds = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=1)
-    t = figure2_table(preds, faces, n_permutations=200, seed=4)
+    t = figure2_table(preds, faces, **COLUMNS, n_permutations=200, seed=4)
     own = preds[preds["model"] == preds["sample"]]
     assert t["sample"].tolist() == list(pd.unique(own["sample"]))  # order of first appearance
     strata = demographic_strata(faces)
@@ -365,4 +372,54 @@ def test_figure2_table_on_fixture(osf_fixture: Path, tmp_path: Path) -> None:
     bad.loc[bad.index[0], "userid"] = "nobody"
     bad.loc[bad.index[0], "model"] = bad.loc[bad.index[0], "sample"]
     with pytest.raises(KeyError, match="'nobody'"):
-        figure2_table(bad, faces, n_permutations=10, seed=0)
+        figure2_table(bad, faces, **COLUMNS, n_permutations=10, seed=0)
+
+
+def test_auc_tables_use_the_column_names_they_are_given(tmp_path: Path) -> None:
+    """The same numbers under other names (an image set's target and id columns)."""
+    from polface.report.tables import auc_with_baselines, write_display_table
+
+    preds = _predictions(5)
+    renamed = preds.rename(columns={"sample": "target", "userid": "image_id"})
+    osf = table2(preds, **COLUMNS)
+    other = table2(renamed, target_column="target", id_column="image_id")
+    assert list(other.columns[:2]) == ["model", "target"]
+    pd.testing.assert_frame_equal(other.rename(columns={"target": "sample"}), osf)
+    with pytest.raises(KeyError, match=r"predictions: missing column\(s\) \['sample', 'userid'\]"):
+        table2(renamed, **COLUMNS)
+    long = auc_with_baselines(
+        renamed, ["model"], target_column="target", id_column="image_id", n_permutations=20, seed=1
+    )
+    paths = write_display_table(long, ["model"], target_column="target", **_paths(tmp_path / "t"))
+    assert "target" in paths["csv"].read_text().splitlines()[0]
+    assert paths["md"].read_text().startswith("| model |")
+
+
+def test_column_contracts_and_their_checker() -> None:
+    from polface.frames import (
+        MissingColumnsError,
+        auc_columns,
+        fold_columns,
+        prediction_columns,
+        require_columns,
+    )
+
+    assert fold_columns(id_column="image_id") == ("image_id", "outer_fold", "inner_fold")
+    assert prediction_columns(model_column="model", target_column="sample", id_column="userid") == (
+        "model",
+        "sample",
+        "userid",
+        "outer_fold",
+        "y",
+        "score",
+    )
+    long = table2(_predictions(6), **COLUMNS)
+    assert tuple(long.columns) == auc_columns(by="model", target_column="sample")
+    frame = pd.DataFrame({"userid": ["a"], "outer_fold": [1]})
+    with pytest.raises(MissingColumnsError) as info:
+        require_columns(frame, fold_columns(id_column="userid"), table="results/x/folds.parquet")
+    assert str(info.value) == (
+        "results/x/folds.parquet: missing column(s) ['inner_fold']; expected columns"
+        " ['userid', 'outer_fold', 'inner_fold'], found ['userid', 'outer_fold']"
+    )
+    assert isinstance(info.value, KeyError) and isinstance(info.value, ValueError)

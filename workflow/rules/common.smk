@@ -5,24 +5,38 @@ COHORTS = list(config["cohorts"])
 RUN_COHORTS = config.get("run_cohorts", COHORTS)
 
 
-METHODS = ["lasso", "mlp"] if config["mlp"]["enabled"] else ["lasso"]
-FEATURE_SETS = ["head_pose", "expression", "personality"]
+from polface.data import osf  # noqa: E402
+from polface.frames import METHODS as MODEL_METHODS  # noqa: E402
+
+METHODS = [m for m in MODEL_METHODS if config[m].get("enabled", True)]
+FEATURE_SETS = list(osf.FEATURE_SETS)
+# What a simulated cohort's RData files hold: the names of the OSF release.
+SIMULATED_RDATA = {
+    "faces_object": osf.FACES_OBJECT,
+    "features_object": osf.FEATURES_OBJECT,
+    "id_column": osf.ID_COLUMN,
+}
 
 
 wildcard_constraints:
     cohort="|".join(re.escape(name) for name in COHORTS),
     sample="|".join(config["samples"]),
-    method="lasso|mlp",
+    method="|".join(MODEL_METHODS),
     feature_set="|".join(FEATURE_SETS),
 
 
-def cohort_config(wildcards):
+def cohort_settings(wildcards):
     return config["cohorts"][wildcards.cohort]
 
 
-def simulated(wildcards):
+def rdata_settings(wildcards):
+    """The cohort's `rdata` block, or what a simulated cohort's files hold."""
+    return cohort_settings(wildcards).get("rdata", SIMULATED_RDATA)
+
+
+def get_simulate_settings(wildcards):
     """The simulate settings of a synthetic cohort (and an error for a cohort read from files)."""
-    settings = cohort_config(wildcards).get("simulate")
+    settings = cohort_settings(wildcards).get("simulate")
     if settings is None:
         raise WorkflowError(
             f"cohort {wildcards.cohort!r} is read from RData files, not simulated"
@@ -30,19 +44,9 @@ def simulated(wildcards):
     return settings
 
 
-def rdata_setting(key):
-    """Input function: one setting of the cohort's `rdata` block (defaults for simulated ones)."""
-    defaults = {"faces_object": "d", "features_object": "vgg", "id_column": "userid"}
-
-    def get(wildcards):
-        return cohort_config(wildcards).get("rdata", defaults)[key]
-
-    return get
-
-
-def rdata_inputs(wildcards):
+def get_rdata_files(wildcards):
     """The two RData files of a cohort: simulated by the workflow, or the user's files."""
-    rdata = cohort_config(wildcards).get("rdata")
+    rdata = cohort_settings(wildcards).get("rdata")
     if rdata is None:
         return {
             "faces": f"results/{wildcards.cohort}/osf/faces.RData",
@@ -51,7 +55,20 @@ def rdata_inputs(wildcards):
     return {"faces": rdata["faces"], "features": rdata["features"]}
 
 
-def folds_inputs(wildcards):
+def get_faces_object(wildcards):
+    return rdata_settings(wildcards)["faces_object"]
+
+
+def get_features_object(wildcards):
+    return rdata_settings(wildcards)["features_object"]
+
+
+def get_id_column(wildcards):
+    """The id column of the cohort's faces table (and of its folds and predictions)."""
+    return rdata_settings(wildcards)["id_column"]
+
+
+def get_folds_inputs(wildcards):
     """The faces table, and the user's folds file when the config names one."""
     inputs = {"faces": f"results/{wildcards.cohort}/faces.parquet"}
     if config["folds"]["file"]:
@@ -59,18 +76,24 @@ def folds_inputs(wildcards):
     return inputs
 
 
-def predictions_of(method):
-    """Input function: the out-of-fold predictions of every sample's models of one method."""
+def get_method_predictions(wildcards):
+    """The out-of-fold predictions of every sample's models of the method `{method}`."""
+    return expand(
+        "results/{cohort}/{method}/{sample}/predictions.parquet",
+        cohort=wildcards.cohort,
+        method=wildcards.method,
+        sample=config["samples"],
+    )
 
-    def get(wildcards):
-        return expand(
-            "results/{cohort}/{method}/{sample}/predictions.parquet",
-            cohort=wildcards.cohort,
-            method=method,
-            sample=config["samples"],
-        )
 
-    return get
+def get_all_predictions(wildcards):
+    """The out-of-fold predictions of every sample's models of every enabled method."""
+    return expand(
+        "results/{cohort}/{method}/{sample}/predictions.parquet",
+        cohort=wildcards.cohort,
+        method=METHODS,
+        sample=config["samples"],
+    )
 
 
 def all_targets():
@@ -175,6 +198,11 @@ def get_omi_ratings(wildcards):
     return f"{root}/attribute_means.csv"
 
 
+def get_omi_rating_settings(wildcards):
+    """The `omi.ratings` block of an OMI set: targets, controls and folds of the rating models."""
+    return image_set_config(wildcards)["omi"]["ratings"]
+
+
 def omi_download_url():
     """The download URL of the first OMI set without a local copy (None: nothing to fetch)."""
     for settings in config["image_sets"].values():
@@ -184,17 +212,13 @@ def omi_download_url():
 
 
 def image_targets():
-    """Manifest and embeddings of each set in run_image_sets, and ratings tables of OMI sets.
-
-    The ratings tables are targets when the rating stage (rule fit_omi_ratings) is included.
-    """
-    ratings = rules.has("fit_omi_ratings")
+    """Manifest and embeddings of each set in run_image_sets, and ratings tables of OMI sets."""
     targets = []
     for name in RUN_IMAGE_SETS:
         settings = config["image_sets"][name]
         targets.append(f"results/images/{name}/manifest.parquet")
         for backend in settings["embed"]["backends"]:
             targets.append(f"results/images/{name}/embeddings_{backend}.parquet")
-            if "omi" in settings and ratings:
+            if "omi" in settings:
                 targets.append(f"results/images/{name}/ratings_{backend}.md")
     return targets

@@ -15,14 +15,14 @@ rule simulate_cohort:
     resources:
         mem_mb=4000,
     params:
-        settings=simulated,
+        settings=get_simulate_settings,
     script:
         "../../scripts/simulate_cohort.py"
 
 
 rule rdata_to_parquet:
     input:
-        unpack(rdata_inputs),
+        unpack(get_rdata_files),
     output:
         faces="results/{cohort}/faces.parquet",
         features="results/{cohort}/features.parquet",
@@ -42,9 +42,9 @@ rule rdata_to_parquet:
     resources:
         mem_mb=2000,
     params:
-        faces_object=rdata_setting("faces_object"),
-        features_object=rdata_setting("features_object"),
-        id_column=rdata_setting("id_column"),
+        faces_object=get_faces_object,
+        features_object=get_features_object,
+        id_column=get_id_column,
         block_rows=config["convert"]["block_rows"],
     script:
         "../../scripts/rdata_to_parquet.py"

@@ -3,7 +3,7 @@
 
 rule make_folds:
     input:
-        unpack(folds_inputs),
+        unpack(get_folds_inputs),
     output:
         folds="results/{cohort}/folds.parquet",
     log:
@@ -14,7 +14,7 @@ rule make_folds:
         "../../environment.yml"
     params:
         folds=config["folds"],
-        id_column=rdata_setting("id_column"),
+        id_column=get_id_column,
     script:
         "../../scripts/make_folds.py"
 
@@ -40,7 +40,7 @@ rule fit_lasso:
     params:
         lasso=config["lasso"],
         samples=config["samples"],
-        id_column=rdata_setting("id_column"),
+        id_column=get_id_column,
     script:
         "../../scripts/fit_lasso.py"
 
@@ -66,7 +66,7 @@ rule fit_mlp:
     params:
         mlp=config["mlp"],
         samples=config["samples"],
-        id_column=rdata_setting("id_column"),
+        id_column=get_id_column,
     script:
         "../../scripts/fit_mlp.py"
 
@@ -87,6 +87,6 @@ rule fit_interpretable:
     params:
         lasso=config["lasso"],
         samples=config["samples"],
-        id_column=rdata_setting("id_column"),
+        id_column=get_id_column,
     script:
         "../../scripts/fit_interpretable.py"

@@ -6,7 +6,9 @@ rule table1:
         faces="results/{cohort}/faces.parquet",
     output:
         report(
-            multiext("results/{cohort}/tables/table1", ".csv", ".md", ".tex"),
+            multiext(
+                "results/{cohort}/tables/table1", csv=".csv", md=".md", tex=".tex"
+            ),
             caption="../report/table1.rst",
             category="Tables",
             subcategory="{cohort}",
@@ -20,19 +22,19 @@ rule table1:
         "../../environment.yml"
     params:
         samples=config["samples"],
-        stem="results/{cohort}/tables/table1",
+        id_column=get_id_column,
     script:
         "../../scripts/table1.py"
 
 
 rule table2:
     input:
-        predictions=lambda wildcards: [
-            path for method in METHODS for path in predictions_of(method)(wildcards)
-        ],
+        predictions=get_all_predictions,
     output:
         report(
-            multiext("results/{cohort}/tables/table2", ".csv", ".md", ".tex"),
+            multiext(
+                "results/{cohort}/tables/table2", csv=".csv", md=".md", tex=".tex"
+            ),
             caption="../report/table2.rst",
             category="Tables",
             subcategory="{cohort}",
@@ -46,7 +48,7 @@ rule table2:
         "../../environment.yml"
     params:
         baselines=config["baselines"],
-        stem="results/{cohort}/tables/table2",
+        id_column=get_id_column,
     script:
         "../../scripts/table2.py"
 
@@ -54,7 +56,7 @@ rule table2:
 rule figure2:
     input:
         faces="results/{cohort}/faces.parquet",
-        predictions=predictions_of("{method}"),
+        predictions=get_method_predictions,
     output:
         figure=report(
             "results/{cohort}/figures/figure2_{method}.png",
@@ -72,7 +74,7 @@ rule figure2:
         "../../environment.yml"
     params:
         baselines=config["baselines"],
-        id_column=rdata_setting("id_column"),
+        id_column=get_id_column,
     script:
         "../../scripts/figure2.py"
 
@@ -85,7 +87,9 @@ rule table_s1:
         ),
     output:
         report(
-            multiext("results/{cohort}/tables/table_s1", ".csv", ".md", ".tex"),
+            multiext(
+                "results/{cohort}/tables/table_s1", csv=".csv", md=".md", tex=".tex"
+            ),
             caption="../report/table_s1.rst",
             category="Tables",
             subcategory="{cohort}",
@@ -99,6 +103,6 @@ rule table_s1:
         "../../environment.yml"
     params:
         baselines=config["baselines"],
-        stem="results/{cohort}/tables/table_s1",
+        id_column=get_id_column,
     script:
         "../../scripts/table_s1.py"

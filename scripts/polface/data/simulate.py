@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from polface.data.osf import FACES_OBJECT, FEATURES_OBJECT
+
 SAMPLES: tuple[str, ...] = ("pol_fb_us", "pol_dat_us", "pol_dat_ca", "pol_dat_uk")
 """The four samples of the release, in the order their rows appear."""
 
@@ -233,9 +235,9 @@ def write_cohort(cohort: Cohort, *, faces: str, features: str, truth: str) -> No
     from polface.io import atomic_output, write_parquet
 
     with atomic_output(faces) as tmp:
-        write_rdata(tmp, {"d": cohort.faces})
+        write_rdata(tmp, {FACES_OBJECT: cohort.faces})
     with atomic_output(features) as tmp:
-        write_rdata(tmp, {"vgg": cohort.descriptors})
+        write_rdata(tmp, {FEATURES_OBJECT: cohort.descriptors})
     table = pa.table(
         {
             "userid": pa.array(cohort.faces["userid"].to_numpy(dtype=object), pa.string()),

@@ -1,39 +1,51 @@
-"""The fitters that plug into the nested cross-validation (models.nested), and their artifacts.
+"""The fitters that plug into the nested cross-validation (models.nested), and the OSF entries.
 
 A fitter takes one outer training split and returns a predictor for new rows plus what is worth
-keeping about the fit. Artifacts are safe formats only: LASSO coefficients as npz, MLP weights as
-safetensors, summaries as JSON.
+keeping about the fit. The rules ``fit_lasso``, ``fit_mlp`` and ``fit_interpretable`` call
+:func:`load_modelling_inputs`, a fitter, and :func:`fit_sample_models` or
+:func:`feature_set_predictions`; the model artifacts are written and read by
+:mod:`polface.models.artifacts`, the summaries here (JSON).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from polface.io import atomic_output, safetensors_bytes
-from polface.models.nested import Fitter
+from polface.io import atomic_output, read_features
+from polface.models.nested import Fitter, nested_predictions
+
+log = logging.getLogger(__name__)
+
+#: A sample is fitted on an interpretable feature set only with at least this many complete rows.
+MIN_COMPLETE_ROWS = 20
 
 
 def lasso_fitter(
     *,
-    lambda_choice: str = "lambda.min",
-    nlambda: int = 100,
-    lambda_min_ratio: float | None = None,
-    early_stop_patience: int | None = 10,
-    solver: str = "numba",
-    precision: str = "float64",
-    n_threads: int | None = None,
-    family: str = "binomial",
+    lambda_choice: str,
+    nlambda: int,
+    lambda_min_ratio: float | None,
+    early_stop_patience: int | None,
+    solver: str,
+    precision: str,
+    n_threads: int | None,
+    family: str,
 ) -> Fitter:
     """cv.glmnet on the training split (inner folds), predicting at `lambda_choice`.
 
-    ``solver="numba"`` is glmnet's coordinate descent (exact); ``"torch"`` solves all CV problems
-    as one batched proximal-gradient problem in torch, on the GPU when there is one.
-    ``precision`` is the storage type of the standardised copy of X.
+    The settings are the config's ``lasso`` block (defaults in the schema). ``solver="numba"`` is
+    glmnet's coordinate descent (exact); ``"torch"`` solves all CV problems as one batched
+    proximal-gradient problem in torch, on the GPU when there is one. ``precision`` is the storage
+    type of the standardised copy of X; ``family`` is ``"binomial"`` (0/1 samples) or
+    ``"gaussian"`` (ratings). The info of each fit holds ``a0`` and ``beta`` (original scale),
+    ``lambda``, ``step`` and the CV curve.
     """
     from polface.models.lasso import EarlyStop, cv_lasso
 
@@ -74,22 +86,41 @@ def lasso_fitter(
     return fit
 
 
-def mlp_fitter(settings: Mapping[str, Any], device: str = "auto") -> Fitter:
-    """The Khan et al. network; outer fold k is seeded with ``settings['seed'] + k``."""
+def mlp_fitter(
+    *,
+    enabled: bool,
+    hidden: int,
+    dropout: float,
+    learning_rate: float,
+    batch_size: int,
+    max_epochs: int,
+    patience: int,
+    val_fraction: float,
+    seed: int,
+    device: str,
+) -> Fitter:
+    """The Khan et al. network; outer fold k is seeded with ``seed + k``.
+
+    The settings are the config's ``mlp`` block (defaults in the schema); ``enabled`` must be true
+    (the workflow fits the MLP only then). ``device`` as in :func:`polface.device.resolve_device`.
+    """
     from polface.models.mlp import fit_mlp, predict_mlp
+
+    if not enabled:
+        raise ValueError("mlp.enabled is false: the MLP is switched off in the config")
 
     def fit(X, y, inner, outer_fold):
         state, history = fit_mlp(
             X,
             y,
-            seed=int(settings["seed"]) + outer_fold,
-            val_fraction=settings["val_fraction"],
-            max_epochs=settings["max_epochs"],
-            patience=settings["patience"],
-            batch_size=settings["batch_size"],
-            lr=settings["learning_rate"],
-            hidden=settings["hidden"],
-            dropout=settings["dropout"],
+            seed=int(seed) + outer_fold,
+            val_fraction=val_fraction,
+            max_epochs=max_epochs,
+            patience=patience,
+            batch_size=batch_size,
+            lr=learning_rate,
+            hidden=hidden,
+            dropout=dropout,
             device=device,
         )
         info = {"state": state, "history": history, "best_epoch": history["best_epoch"]}
@@ -118,46 +149,10 @@ def write_json(path: str | Path, document: Any) -> None:
         )
 
 
-def save_lasso_folds(infos: Sequence[Mapping[str, Any]], npz_path: str | Path) -> None:
-    """The outer-fold LASSO models as one npz: coefficients on the original scale, CV curves."""
-    width = max(len(info["cv_lambda"]) for info in infos)
-
-    def padded(key: str) -> np.ndarray:
-        out = np.full((len(infos), width), np.nan)
-        for i, info in enumerate(infos):
-            out[i, : len(info[key])] = info[key]
-        return out
-
-    arrays = {
-        "outer_fold": np.array([i["outer_fold"] for i in infos]),
-        "lambda": np.array([i["lambda"] for i in infos]),
-        "step": np.array([i["step"] for i in infos]),
-        "intercept": np.array([i["a0"] for i in infos]),
-        "coef": np.stack([i["beta"] for i in infos]),
-        "cv_lambda": padded("cv_lambda"),
-        "cv_mean": padded("cv_mean"),
-        "cv_sd": padded("cv_sd"),
-    }
-    with atomic_output(npz_path) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
-
-
 def lasso_summary(infos: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The scalar facts of each outer fold's LASSO (for the JSON summary)."""
     keys = ("outer_fold", "n_train", "lambda", "step", "n_lambdas_fitted", "n_nonzero")
     return [{k: info[k] for k in keys} | {"stopped_early": info["stopped_early"]} for info in infos]
-
-
-def save_mlp_folds(infos: Sequence[Mapping[str, Any]], weights_path: str | Path) -> None:
-    """All outer folds' MLP weights in one safetensors file (keys ``fold{k}.{parameter}``)."""
-    tensors = {
-        f"fold{info['outer_fold']}.{name}": tensor
-        for info in infos
-        for name, tensor in info["state"].items()
-    }
-    blob = safetensors_bytes(tensors, {"model": "polface.mlp", "folds": len(infos)})
-    with atomic_output(weights_path) as tmp:
-        tmp.write_bytes(blob)
 
 
 def mlp_summary(infos: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -169,18 +164,18 @@ def mlp_summary(infos: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def load_modelling_inputs(
-    faces_path: str | Path, features_path: str | Path, folds_path: str | Path, id_column: str
-):
+    *, faces_path: str | Path, features_path: str | Path, folds_path: str | Path, id_column: str
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
     """faces, descriptor matrix and folds of a cohort, checked to be aligned row by row."""
-    import pandas as pd
-
-    from polface.io import read_features
+    from polface.frames import fold_columns, require_columns
 
     faces = pd.read_parquet(faces_path)
+    require_columns(faces, [id_column], table=str(faces_path))
     ids, X = read_features(features_path, id_column)
     folds = pd.read_parquet(folds_path)
+    require_columns(folds, fold_columns(id_column=id_column), table=str(folds_path))
     expected = faces[id_column].astype(str).tolist()
-    for name, other in (("features", ids), ("folds", folds["userid"].astype(str).tolist())):
+    for name, other in (("features", ids), ("folds", folds[id_column].astype(str).tolist())):
         if other != expected:
             first = next(
                 (i for i, (a, b) in enumerate(zip(expected, other, strict=False)) if a != b),
@@ -194,35 +189,85 @@ def load_modelling_inputs(
 
 
 def fit_sample_models(
+    faces: pd.DataFrame,
+    X: np.ndarray,
+    folds: pd.DataFrame,
     *,
-    faces_path: str | Path,
-    features_path: str | Path,
-    folds_path: str | Path,
-    id_column: str,
     sample: str,
     samples: Sequence[str],
     fit: Fitter,
     method: str,
-    predictions_path: str | Path,
-    settings: Mapping[str, Any],
-) -> list[dict[str, Any]]:
-    """The models of one sample in the nested scheme; writes their out-of-fold predictions.
+    id_column: str,
+    target_column: str,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The models of one sample in the nested scheme and their out-of-fold predictions.
 
-    Returns the per-outer-fold infos of the fitter, for the method's own model artifacts.
+    Returns the predictions ``method, model, <target_column>, <id_column>, outer_fold, y, score``
+    and the per-outer-fold infos of the fitter (for the method's model artifacts).
     """
-    import pyarrow as pa
-
-    from polface.io import write_parquet
-    from polface.models.nested import nested_predictions
-
-    faces, X, folds = load_modelling_inputs(faces_path, features_path, folds_path, id_column)
     predictions, infos = nested_predictions(
-        X, faces, folds, sample, fit, samples=samples, id_column=id_column
+        X,
+        faces,
+        folds,
+        sample,
+        fit,
+        samples=samples,
+        id_column=id_column,
+        target_column=target_column,
+        model_column="model",
     )
     predictions.insert(0, "method", method)
-    write_parquet(
-        pa.Table.from_pandas(predictions, preserve_index=False),
-        predictions_path,
-        metadata={"method": method, "settings": dict(settings)},
-    )
-    return infos
+    return predictions, infos
+
+
+def feature_set_predictions(
+    features: pd.DataFrame,
+    faces: pd.DataFrame,
+    folds: pd.DataFrame,
+    *,
+    feature_set: str,
+    samples: Sequence[str],
+    fit: Fitter,
+    id_column: str,
+    target_column: str,
+) -> pd.DataFrame:
+    """Table S1's models: one feature set, fitted and scored within each sample.
+
+    ``features`` are the set's columns, aligned with ``faces`` and ``folds``. Rows with a missing
+    feature are left out; a sample with fewer than
+    :data:`MIN_COMPLETE_ROWS` complete rows is skipped (logged).
+
+    Returns:
+        ``feature_set, <target_column>, <id_column>, outer_fold, y, score``.
+
+    Raises:
+        ValueError: no sample has enough complete rows.
+    """
+    usable = features.notna().all(axis=1).to_numpy()
+    X = features.to_numpy(dtype="float64")
+    frames = []
+    for sample in samples:
+        rows = usable & faces[sample].notna().to_numpy()
+        if rows.sum() < MIN_COMPLETE_ROWS:
+            log.info(
+                "%s: %d rows with complete %s features, skipped", sample, rows.sum(), feature_set
+            )
+            continue
+        predictions, _ = nested_predictions(
+            X,
+            faces,
+            folds,
+            sample,
+            fit,
+            samples=samples,
+            id_column=id_column,
+            target_column=target_column,
+            model_column="feature_set",
+            model_name=feature_set,
+            usable=usable,
+            own_sample_only=True,
+        )
+        frames.append(predictions)
+    if not frames:
+        raise ValueError(f"feature set {feature_set!r}: no sample has enough complete rows")
+    return pd.concat(frames, ignore_index=True)

@@ -1,8 +1,9 @@
 """Cross-validation folds: seeded balanced assignment, and validation of user-supplied folds.
 
-A fold table has one row per person and three columns:
+A fold table has one row per person and three columns (:func:`polface.frames.fold_columns`):
 
-- ``userid`` (str): the row id of the ``faces`` table;
+- the id column (str; its name is the caller's ``id_column``, ``userid`` for the OSF cohorts and
+  ``image_id`` for image sets): the row id of the table the folds split;
 - ``outer_fold`` (int, 1..K): the outer split. Outer fold ``k`` is held out once; a model fitted on
   the other rows (the *outer training split*) predicts it. Outer folds are assigned over *all* rows,
   not per sample, so that a model fitted on one sample predicts the rows of every other sample that
@@ -22,33 +23,35 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-FOLD_COLUMNS: tuple[str, str, str] = ("userid", "outer_fold", "inner_fold")
+from polface.frames import FOLD_COLUMNS, fold_columns, require_columns
 
 
-def _as_userids(userids: Sequence[str] | pd.Series | np.ndarray) -> np.ndarray:
-    """Return ``userids`` as an object array of str, checking that they are present and unique."""
-    ids = pd.Series(userids, dtype=object)
-    missing = ids.isna() | (ids.astype(str) == "")
+def _as_ids(ids: Sequence[str] | pd.Series | np.ndarray, id_column: str) -> np.ndarray:
+    """Return the ids as an object array of str, checking that they are present and unique."""
+    values = pd.Series(ids, dtype=object)
+    missing = values.isna() | (values.astype(str) == "")
     if missing.any():
         pos = int(np.flatnonzero(missing.to_numpy())[0])
-        raise ValueError(f"userids: missing (NA or empty) userid at position {pos}")
-    ids = ids.astype(str)
-    dup = ids.duplicated(keep=False)
+        raise ValueError(f"{id_column}s: missing (NA or empty) {id_column} at position {pos}")
+    values = values.astype(str)
+    dup = values.duplicated(keep=False)
     if dup.any():
-        shown = ", ".join(repr(u) for u in pd.unique(ids[dup])[:5])
-        raise ValueError(f"userids: {int(dup.sum())} rows share a userid, e.g. {shown}")
-    return ids.to_numpy(dtype=object)
+        shown = ", ".join(repr(u) for u in pd.unique(values[dup])[:5])
+        raise ValueError(f"{id_column}s: {int(dup.sum())} rows share a {id_column}, e.g. {shown}")
+    return values.to_numpy(dtype=object)
 
 
 def make_folds(
-    userids: Sequence[str] | pd.Series | np.ndarray,
+    ids: Sequence[str] | pd.Series | np.ndarray,
+    *,
+    id_column: str,
     n_outer: int,
     n_inner: int,
     seed: int,
 ) -> pd.DataFrame:
     """Assign every person to an outer and an inner fold, balanced and reproducible.
 
-    The assignment is a function of the *set* of userids and the seed, not of their order: the ids
+    The assignment is a function of the *set* of ids and the seed, not of their order: the ids
     are sorted, then
 
     1. outer: a seeded random permutation of the sorted ids is dealt round-robin into folds
@@ -59,16 +62,17 @@ def make_folds(
        every outer training split (all outer folds but one) by at most two.
 
     Args:
-        userids: unique, non-empty row ids.
+        ids: unique, non-empty row ids.
+        id_column: the name of the id column of the result (``userid`` for the OSF cohorts).
         n_outer: number of outer folds (≥ 2, ≤ number of rows).
         n_inner: number of inner folds (≥ 2, ≤ number of rows in the smallest outer training split).
         seed: seed of the random generator (numpy PCG64).
 
     Returns:
-        DataFrame with columns ``userid`` (str), ``outer_fold`` and ``inner_fold`` (int64,
-        1-based), in the order of ``userids``.
+        DataFrame with columns ``id_column`` (str), ``outer_fold`` and ``inner_fold`` (int64,
+        1-based), in the order of ``ids``.
     """
-    ids = _as_userids(userids)
+    ids = _as_ids(ids, id_column)
     n = len(ids)
     if n_outer < 2 or n_outer > n:
         raise ValueError(f"n_outer must be between 2 and the number of rows ({n}), got {n_outer}")
@@ -93,7 +97,7 @@ def make_folds(
     outer[order] = outer_sorted
     inner[order] = inner_sorted
     return pd.DataFrame(
-        {"userid": pd.Series(ids, dtype=str), "outer_fold": outer, "inner_fold": inner}
+        {id_column: pd.Series(ids, dtype=str), "outer_fold": outer, "inner_fold": inner}
     )
 
 
@@ -110,54 +114,53 @@ def _read_table(path: Path) -> pd.DataFrame:
     )
 
 
-def read_folds(path: str | Path, userids: Sequence[str] | pd.Series | np.ndarray) -> pd.DataFrame:
-    """Read and validate a user-supplied fold file against the cohort's userids.
+def read_folds(
+    path: str | Path, ids: Sequence[str] | pd.Series | np.ndarray, *, id_column: str
+) -> pd.DataFrame:
+    """Read and validate a user-supplied fold file against the cohort's ids.
 
-    The file (CSV with a header, or parquet) must have the columns ``userid``, ``outer_fold`` and
-    ``inner_fold``; other columns are ignored. Every userid of the cohort must appear exactly once,
-    no other userid may appear, and both folds must be integers ≥ 1. At least two distinct outer
+    The file (CSV with a header, or parquet) must have the columns ``id_column`` (``userid`` for
+    the OSF cohorts), ``outer_fold`` and ``inner_fold``; other columns are ignored. Every id of
+    the cohort must appear exactly once, no other id may appear, and both folds must be
+    integers ≥ 1. At least two distinct outer
     folds are required (otherwise there is no training split).
 
     Args:
         path: the fold file.
-        userids: the cohort's userids (unique).
+        ids: the cohort's ids (unique).
+        id_column: the name of the id column, in the file and in the result.
 
     Returns:
-        DataFrame ``userid`` (str), ``outer_fold``, ``inner_fold`` (int64) in the order of
-        ``userids``.
+        DataFrame ``id_column`` (str), ``outer_fold``, ``inner_fold`` (int64) in the order of
+        ``ids``.
 
     Raises:
         ValueError: naming the file, the offending row (1-based data row; for CSV also the line) or
-            userid, and what was expected.
+            id, and what was expected.
     """
     path = Path(path)
-    ids = _as_userids(userids)
+    ids = _as_ids(ids, id_column)
     table = _read_table(path)
-    absent = [c for c in FOLD_COLUMNS if c not in table.columns]
-    if absent:
-        raise ValueError(
-            f"{path}: missing column(s) {absent}; expected columns {list(FOLD_COLUMNS)},"
-            f" found {list(table.columns)}"
-        )
+    require_columns(table, fold_columns(id_column=id_column), table=str(path))
     line_offset = 1 if path.suffix.lower() != ".parquet" else None
 
     def where(i: int) -> str:
         line = f", line {i + 1 + line_offset}" if line_offset is not None else ""
         return f"row {i + 1}{line}"
 
-    file_ids = table["userid"]
+    file_ids = table[id_column]
     bad_id = file_ids.isna().to_numpy() | (file_ids.astype(str).str.strip() == "").to_numpy()
     if bad_id.any():
         i = int(np.flatnonzero(bad_id)[0])
-        raise ValueError(f"{path}: {where(i)}: empty or missing userid")
+        raise ValueError(f"{path}: {where(i)}: empty or missing {id_column}")
     file_ids = file_ids.astype(str)
     dup = file_ids.duplicated(keep=False).to_numpy()
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
         rows = ", ".join(where(int(j)) for j in np.flatnonzero(file_ids.to_numpy() == file_ids[i]))
-        raise ValueError(f"{path}: userid {file_ids[i]!r} appears more than once ({rows})")
+        raise ValueError(f"{path}: {id_column} {file_ids[i]!r} appears more than once ({rows})")
     parsed: dict[str, np.ndarray] = {}
-    for col in FOLD_COLUMNS[1:]:
+    for col in FOLD_COLUMNS:
         raw = table[col]
         values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         ok = np.isfinite(values)
@@ -165,7 +168,7 @@ def read_folds(path: str | Path, userids: Sequence[str] | pd.Series | np.ndarray
         if not ok.all():
             i = int(np.flatnonzero(~ok)[0])
             raise ValueError(
-                f"{path}: {where(i)} (userid {file_ids[i]!r}): {col} = {raw.iloc[i]!r},"
+                f"{path}: {where(i)} ({id_column} {file_ids[i]!r}): {col} = {raw.iloc[i]!r},"
                 " expected an integer >= 1"
             )
         parsed[col] = values.astype(np.int64)
@@ -174,7 +177,7 @@ def read_folds(path: str | Path, userids: Sequence[str] | pd.Series | np.ndarray
     if extra.any():
         i = int(np.flatnonzero(extra)[0])
         raise ValueError(
-            f"{path}: {where(i)}: userid {file_ids[i]!r} is not in the cohort"
+            f"{path}: {where(i)}: {id_column} {file_ids[i]!r} is not in the cohort"
             f" ({int(extra.sum())} such rows)"
         )
     listed = set(file_ids.tolist())
@@ -182,13 +185,11 @@ def read_folds(path: str | Path, userids: Sequence[str] | pd.Series | np.ndarray
     if lacking:
         shown = ", ".join(repr(u) for u in lacking[:5])
         raise ValueError(
-            f"{path}: {len(lacking)} userid(s) of the cohort have no folds, e.g. {shown}"
+            f"{path}: {len(lacking)} {id_column}(s) of the cohort have no folds, e.g. {shown}"
         )
     if len(np.unique(parsed["outer_fold"])) < 2:
         raise ValueError(f"{path}: outer_fold has a single value; at least two outer folds needed")
-    out = pd.DataFrame({"userid": pd.Series(file_ids.to_numpy(), dtype=str), **parsed}).set_index(
-        "userid"
-    )
-    out = out.loc[list(ids)].reset_index()
-    out["userid"] = out["userid"].astype(str)
+    out = pd.DataFrame({id_column: pd.Series(file_ids.to_numpy(), dtype=str), **parsed})
+    out = out.set_index(id_column).loc[list(ids)].reset_index()
+    out[id_column] = out[id_column].astype(str)
     return out

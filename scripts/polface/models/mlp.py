@@ -13,28 +13,24 @@ weights. On CUDA, training uses autocast (bfloat16, or float16 where the GPU lac
 reruns agree closely but bitwise identity is not promised. The functions restore PyTorch's
 global random state and determinism flag when they return.
 
-Models are stored as safetensors (weights) plus JSON (hyperparameters and training history) —
-never pickle.
+The workflow stores the weights of every outer fold in one safetensors file and reads them back
+with :mod:`polface.models.artifacts` (never pickle); the training histories go to the rule's JSON
+summary.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
-from safetensors.torch import load as load_safetensors
 from torch import nn
 
 from polface.device import autocast_dtype, resolve_device
-from polface.io import safetensors_bytes, write_atomic
 from polface.metrics import auc
 
 StateDict = dict[str, torch.Tensor]
@@ -285,54 +281,3 @@ def predict_mlp(
             chunk = torch.from_numpy(features[start : start + batch_size]).to(dev)
             out.append(torch.sigmoid(model(chunk).squeeze(1).float()).double().cpu())
     return torch.cat(out).numpy()
-
-
-def _paths(stem: str | Path) -> tuple[Path, Path]:
-    stem = Path(stem)
-    return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
-
-
-def _json_safe(value: Any) -> Any:
-    """Replace NaN / inf floats by None so that the JSON is strict."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def save_mlp(state: StateDict, history: dict[str, Any], stem: str | Path) -> tuple[Path, Path]:
-    """Write ``stem.safetensors`` (weights) and ``stem.json`` (history, hyperparameters and the
-    weights' SHA-256), each atomically.
-
-    Returns:
-        The two paths.
-    """
-    weights_path, json_path = _paths(stem)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    blob = safetensors_bytes(tensors, {"model": "polface.mlp"})
-    meta = dict(_json_safe(history))
-    meta["weights_sha256"] = hashlib.sha256(blob).hexdigest()
-    write_atomic(weights_path, blob)
-    write_atomic(json_path, json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    return weights_path, json_path
-
-
-def load_mlp(stem: str | Path) -> tuple[StateDict, dict[str, Any]]:
-    """Read a model written by :func:`save_mlp`, checking the weights against the JSON's checksum.
-
-    Returns:
-        ``(state, meta)`` with ``meta`` the JSON content (NaN stored as None).
-    """
-    weights_path, json_path = _paths(stem)
-    meta = json.loads(json_path.read_text())
-    blob = weights_path.read_bytes()
-    digest = hashlib.sha256(blob).hexdigest()
-    if meta.get("weights_sha256") != digest:
-        raise ValueError(
-            f"{weights_path}: SHA-256 {digest} does not match {json_path}"
-            f" ({meta.get('weights_sha256')})"
-        )
-    return load_safetensors(blob), meta

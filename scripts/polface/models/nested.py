@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from polface.frames import fold_columns, prediction_columns, require_columns
+
 log = logging.getLogger(__name__)
 
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -64,39 +66,47 @@ def nested_predictions(
     fit: Fitter,
     *,
     samples: Sequence[str],
+    id_column: str,
+    target_column: str,
+    model_column: str,
     model_name: str | None = None,
     usable: np.ndarray | None = None,
     own_sample_only: bool = False,
     continuous: bool = False,
-    id_column: str = "userid",
     progress: bool = True,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Out-of-fold predictions of the models of `model_sample`, one per outer fold.
 
     Args:
         X: (rows, features), aligned with `faces` and `folds`.
-        faces: the faces table (sample columns and the id column).
-        folds: ``userid``, ``outer_fold``, ``inner_fold``, aligned row by row with `faces`.
-        model_sample: the sample whose rows train the models.
+        faces: the table of targets (the sample columns and the id column).
+        folds: ``[id_column, outer_fold, inner_fold]``, aligned row by row with `faces`.
+        model_sample: the sample (target column) whose rows train the models.
         fit: the fitting callback.
         samples: the samples to predict (each labelled row of each is predicted once).
-        model_name: the ``model`` value in the output (default `model_sample`).
+        id_column: the id column of `faces` and `folds`, and of the result.
+        target_column: the result's column naming the predicted sample (``sample`` for the OSF
+            cohorts, ``target`` for the OMI ratings).
+        model_column: the result's column naming the model (``model``, or ``feature_set``).
+        model_name: the `model_column` value in the output (default `model_sample`).
         usable: rows that may be used at all (e.g. complete interpretable features).
         own_sample_only: predict only held-out rows of `model_sample` (Table S1).
         continuous: the sample columns are continuous targets (e.g. ratings), not 0/1 labels;
             ``y`` is then float64 instead of int8.
-        id_column: the id column of `faces`.
         progress: show a progress bar over outer folds.
 
     Returns:
-        Long predictions ``model, sample, userid, outer_fold, y, score`` and one info dict per
-        outer fold (from the fitter, plus the fold and the training size).
+        Long predictions ``[model_column, target_column, id_column, outer_fold, y, score]``
+        (:func:`polface.frames.prediction_columns`) and one info dict per outer fold (from the
+        fitter, plus the fold and the training size).
     """
     if len(X) != len(faces) or len(folds) != len(faces):
         raise ValueError(f"X ({len(X)}), faces ({len(faces)}) and folds ({len(folds)}) differ")
+    require_columns(faces, [id_column], table="the table of targets")
+    require_columns(folds, fold_columns(id_column=id_column), table="folds")
     ids = faces[id_column].astype(str).to_numpy()
-    if not np.array_equal(folds["userid"].astype(str).to_numpy(), ids):
-        raise ValueError("folds are not aligned with faces: userid differs")
+    if not np.array_equal(folds[id_column].astype(str).to_numpy(), ids):
+        raise ValueError(f"folds are not aligned with the targets: {id_column} differs")
     targets = [model_sample] if own_sample_only else list(samples)
     labels = sample_labels(faces, sorted(set(targets) | {model_sample}), continuous=continuous)
     usable = np.ones(len(faces), dtype=bool) if usable is None else np.asarray(usable, bool)
@@ -124,9 +134,9 @@ def nested_predictions(
             frames.append(
                 pd.DataFrame(
                     {
-                        "model": model_name or model_sample,
-                        "sample": sample,
-                        "userid": ids[test_rows[keep]],
+                        model_column: model_name or model_sample,
+                        target_column: sample,
+                        id_column: ids[test_rows[keep]],
                         "outer_fold": int(k),
                         "y": y[keep] if continuous else y[keep].astype(np.int8),
                         "score": score[keep],
@@ -140,9 +150,13 @@ def nested_predictions(
             train.sum(),
             test.sum(),
         )
-    predictions = pd.concat(frames, ignore_index=True)
+    columns = prediction_columns(
+        model_column=model_column, target_column=target_column, id_column=id_column
+    )
+    predictions = pd.concat(frames, ignore_index=True)[list(columns)]
     order = {s: i for i, s in enumerate(targets)}
     predictions = predictions.sort_values(
-        ["sample", "userid"], key=lambda c: c.map(order) if c.name == "sample" else c
+        [target_column, id_column],
+        key=lambda c: c.map(order) if c.name == target_column else c,
     ).reset_index(drop=True)
     return predictions, infos

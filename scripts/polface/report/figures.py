@@ -16,8 +16,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from polface.data.osf import SAMPLE_LABELS
 from polface.io import write_atomic
-from polface.report.tables import SAMPLE_LABELS
 
 FIGURE2_COLUMNS: tuple[str, ...] = (
     "sample",

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from polface.data.osf import FEMALE_CODE, ORIENTATIONS
+from polface.frames import AUC_COLUMNS, auc_columns, require_columns
 from polface.io import write_atomic
 from polface.metrics import (
     delong_ci,
@@ -25,52 +27,8 @@ from polface.metrics import (
     permutation_auc,
 )
 
-#: The four samples of the OSF release: column name → human label.
-SAMPLE_LABELS: dict[str, str] = {
-    "pol_dat_us": "US dating",
-    "pol_dat_ca": "Canada dating",
-    "pol_dat_uk": "UK dating",
-    "pol_fb_us": "US Facebook",
-}
-
-#: Interpretable feature sets of Kosinski's Table S1 / Figure 3 (columns of ``faces``). Head pose
-#: enters as absolute angles (see :func:`interpretable_features`); personality exists only for the
-#: Facebook sample.
-FEATURE_SETS: dict[str, tuple[str, ...]] = {
-    "head_pose": ("headpose.yaw_angle", "headpose.pitch_angle", "headpose.roll_angle"),
-    "expression": (
-        "emotion.sadness",
-        "emotion.neutral",
-        "emotion.disgust",
-        "emotion.anger",
-        "emotion.surprise",
-        "emotion.fear",
-        "emotion.happiness",
-    ),
-    "personality": ("ext", "neu", "ope", "agr", "con"),
-}
-
-ORIENTATIONS: tuple[str, str] = ("liberal", "conservative")
-
-
-def interpretable_features(faces: pd.DataFrame, feature_set: str) -> pd.DataFrame:
-    """The columns of one interpretable feature set, as float64 (head pose as absolute angles).
-
-    Args:
-        faces: the ``faces`` table.
-        feature_set: a key of :data:`FEATURE_SETS`.
-
-    Returns:
-        DataFrame with the set's columns, aligned with ``faces`` (NA kept).
-    """
-    if feature_set not in FEATURE_SETS:
-        raise KeyError(f"unknown feature set {feature_set!r}; expected one of {list(FEATURE_SETS)}")
-    columns = list(FEATURE_SETS[feature_set])
-    absent = [c for c in columns if c not in faces.columns]
-    if absent:
-        raise KeyError(f"faces lacks the column(s) {absent} of feature set {feature_set!r}")
-    values = faces[columns].apply(pd.to_numeric).astype(float)
-    return values.abs() if feature_set == "head_pose" else values
+#: Decimals of Table 1's Markdown and LaTeX renderings (counts, percentages, ages).
+TABLE1_DIGITS = 1
 
 
 def _numeric(series: pd.Series) -> pd.Series:
@@ -78,12 +36,7 @@ def _numeric(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series.astype(object), errors="raise").astype(float)
 
 
-def table1(
-    faces: pd.DataFrame,
-    samples: Sequence[str] = tuple(SAMPLE_LABELS),
-    *,
-    female_code: int = 1,
-) -> pd.DataFrame:
+def table1(faces: pd.DataFrame, *, samples: Sequence[str], id_column: str) -> pd.DataFrame:
     """Sample description (Kosinski 2021, Table 1): one row per sample × orientation.
 
     Rows of a sample are those where its column (e.g. ``pol_dat_us``) is not NA; orientation comes
@@ -93,8 +46,9 @@ def table1(
         faces: the ``faces`` table (columns ``pol``, ``gender``, ``age``, ``country``, ``database``,
             ``ethnicity.value`` and the sample columns).
         samples: sample columns to describe, in display order.
-        female_code: value of ``gender`` meaning female. In the OSF release it is 1 (``facial_hair``
-            is far higher where ``gender`` is 0).
+        id_column: the id column of ``faces`` (named in errors).
+
+    ``gender`` counts as female where it equals :data:`polface.data.osf.FEMALE_CODE`.
 
     Returns:
         DataFrame with ``sample``, ``country``, ``platform`` (``database``), ``orientation``, ``n``,
@@ -102,10 +56,8 @@ def table1(
         ``n_age`` (rows with a known age), ``age_q1``, ``age_median``, ``age_q3`` (R's default
         type-7 quantiles, as ``summary()``; NA ignored) and ``age_mean``.
     """
-    needed = ["pol", "gender", "age", "country", "database", "ethnicity.value", *samples]
-    absent = [c for c in needed if c not in faces.columns]
-    if absent:
-        raise KeyError(f"faces lacks the column(s) {absent} needed for Table 1")
+    needed = [id_column, "pol", "gender", "age", "country", "database", "ethnicity.value"]
+    require_columns(faces, [*needed, *samples], table="faces (for Table 1)")
     pol = faces["pol"].astype(object)
     rows = []
     for sample in samples:
@@ -116,7 +68,7 @@ def table1(
         if mismatch.any():
             i = int(np.flatnonzero(mismatch)[0])
             raise ValueError(
-                f"faces row {i + 1} (userid {faces['userid'].iloc[i]!r}): {sample} = "
+                f"faces row {i + 1} ({id_column} {faces[id_column].iloc[i]!r}): {sample} = "
                 f"{code.iloc[i]:g} but pol = {pol.iloc[i]!r}"
                 " (expected 0 = liberal, 1 = conservative)"
             )
@@ -134,7 +86,7 @@ def table1(
                     "platform": "/".join(sorted(map(str, part["database"].dropna().unique()))),
                     "orientation": orientation,
                     "n": len(group),
-                    "pct_female": 100.0 * float((gender == female_code).mean())
+                    "pct_female": 100.0 * float((gender == FEMALE_CODE).mean())
                     if len(gender)
                     else np.nan,
                     "pct_white": 100.0 * float((ethnicity == "white").mean())
@@ -151,46 +103,52 @@ def table1(
     return out.astype({"n": "int64", "n_age": "int64"})
 
 
-PREDICTION_COLUMNS: tuple[str, ...] = ("sample", "userid", "y", "score")
-
-
-def auc_table(predictions: pd.DataFrame, by: str, level: float = 0.95) -> pd.DataFrame:
-    """AUC with DeLong CI for every (``by``, sample) cell of long-form out-of-fold predictions.
+def auc_table(
+    predictions: pd.DataFrame,
+    *,
+    by: str,
+    target_column: str,
+    id_column: str,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """AUC with DeLong CI for every (``by``, target) cell of long-form out-of-fold predictions.
 
     Args:
-        predictions: columns ``by`` (e.g. ``model``), ``sample``, ``userid``, ``y`` (0/1) and
-            ``score``; one row per (``by``, sample, userid).
+        predictions: columns ``by`` (e.g. ``model``), ``target_column`` (``sample`` for the OSF
+            cohorts), ``id_column``, ``y`` (0/1) and ``score``; one row per (``by``, target, id).
         by: the column naming what produced the scores.
-        level: confidence level.
+        target_column: the column naming the scored sample or target.
+        id_column: the row id column.
+        level: confidence level (the paper's 95%).
 
     Returns:
-        Long DataFrame ``[by, sample, n, n_positive, n_negative, auc, lo, hi, se]`` in the order in
-        which the ``by`` values and samples first appear.
+        Long DataFrame ``[by, target_column, n, n_positive, n_negative, auc, lo, hi, se]``
+        (:func:`polface.frames.auc_columns`) in the order in which the ``by`` values and targets
+        first appear.
     """
-    needed = [by, *PREDICTION_COLUMNS]
-    absent = [c for c in needed if c not in predictions.columns]
-    if absent:
-        raise KeyError(f"predictions lack the column(s) {absent}; expected {needed}")
-    key = [by, "sample", "userid"]
+    require_columns(predictions, [by, target_column, id_column, "y", "score"], table="predictions")
+    key = [by, target_column, id_column]
     dup = predictions.duplicated(key, keep=False).to_numpy()
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
         row = predictions.iloc[i]
         raise ValueError(
-            f"predictions row {i + 1}: {by} {row[by]!r}, sample {row['sample']!r}, userid"
-            f" {row['userid']!r} appears more than once ({int(dup.sum())} rows are duplicates)"
+            f"predictions row {i + 1}: {by} {row[by]!r}, {target_column} {row[target_column]!r},"
+            f" {id_column} {row[id_column]!r} appears more than once ({int(dup.sum())} rows are"
+            " duplicates)"
         )
     rows = []
-    for (producer, sample), cell in predictions.groupby([by, "sample"], sort=False, observed=True):
+    groups = predictions.groupby([by, target_column], sort=False, observed=True)
+    for (producer, target), cell in groups:
         try:
             value, lo, hi, se = delong_ci(cell["y"], cell["score"], level=level)
         except ValueError as error:
-            raise ValueError(f"{by} {producer!r} on sample {sample!r}: {error}") from error
+            raise ValueError(f"{by} {producer!r} on {target_column} {target!r}: {error}") from error
         y = _numeric(cell["y"])
         rows.append(
             {
                 by: producer,
-                "sample": sample,
+                target_column: target,
                 "n": len(cell),
                 "n_positive": int((y == 1).sum()),
                 "n_negative": int((y == 0).sum()),
@@ -200,36 +158,51 @@ def auc_table(predictions: pd.DataFrame, by: str, level: float = 0.95) -> pd.Dat
                 "se": se,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(auc_columns(by=by, target_column=target_column)))
 
 
-def table2(predictions: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+def table2(
+    predictions: pd.DataFrame, *, target_column: str, id_column: str, level: float = 0.95
+) -> pd.DataFrame:
     """Kosinski's Table 2 in long form: every model's AUC on every sample with its DeLong CI.
 
     Args:
-        predictions: out-of-fold predictions ``model``, ``sample``, ``userid``, ``y``, ``score``
-            (a model fitted on one sample scores the held-out rows of every sample).
+        predictions: out-of-fold predictions ``model``, ``target_column``, ``id_column``, ``y``,
+            ``score`` (a model fitted on one sample scores the held-out rows of every sample).
+        target_column, id_column: as in :func:`auc_table`.
         level: confidence level.
 
     Returns:
-        ``[model, sample, n, n_positive, n_negative, auc, lo, hi, se]``; see :func:`wide_display`.
+        ``[model, target_column, n, n_positive, n_negative, auc, lo, hi, se]``; see
+        :func:`wide_display`.
     """
-    return auc_table(predictions, "model", level)
+    return auc_table(
+        predictions, by="model", target_column=target_column, id_column=id_column, level=level
+    )
 
 
-def table_s1(predictions: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+def table_s1(
+    predictions: pd.DataFrame, *, target_column: str, id_column: str, level: float = 0.95
+) -> pd.DataFrame:
     """Table S1: AUC with DeLong CI of each interpretable feature set on each sample.
 
     Args:
-        predictions: out-of-fold predictions ``feature_set``, ``sample``, ``userid``, ``y``,
-            ``score`` (e.g. a model on :func:`interpretable_features` per set; personality only
-            where available, i.e. the Facebook sample).
+        predictions: out-of-fold predictions ``feature_set``, ``target_column``, ``id_column``,
+            ``y``, ``score`` (e.g. a model on :func:`polface.data.osf.interpretable_features` per
+            set; personality only where available, i.e. the Facebook sample).
+        target_column, id_column: as in :func:`auc_table`.
         level: confidence level.
 
     Returns:
-        ``[feature_set, sample, n, n_positive, n_negative, auc, lo, hi, se]``.
+        ``[feature_set, target_column, n, n_positive, n_negative, auc, lo, hi, se]``.
     """
-    return auc_table(predictions, "feature_set", level)
+    return auc_table(
+        predictions,
+        by="feature_set",
+        target_column=target_column,
+        id_column=id_column,
+        level=level,
+    )
 
 
 def child_seed(seed: int, index: int) -> int:
@@ -241,6 +214,8 @@ def figure2_table(
     predictions: pd.DataFrame,
     faces: pd.DataFrame,
     *,
+    target_column: str,
+    id_column: str,
     n_permutations: int,
     seed: int,
     level: float = 0.95,
@@ -248,41 +223,47 @@ def figure2_table(
     """The numbers behind Figure 2: per sample, the within-sample model's AUC and its controls.
 
     For each sample, the out-of-fold predictions of the model trained on that sample (rows where
-    ``model == sample``) give the AUC with DeLong CI, the accuracy on liberal–conservative pairs
-    matched on gender, Face++ ethnicity and rounded Face++ age (:func:`demographic_strata`,
+    ``model`` equals the ``target_column``) give the AUC with DeLong CI, the accuracy on
+    liberal–conservative pairs matched on gender, Face++ ethnicity and rounded Face++ age
+    (:func:`demographic_strata`,
     :func:`polface.metrics.paired_accuracy`), the permutation baseline (sub-seed
     :func:`child_seed` ``(seed, k)`` for the k-th sample) and the majority-class accuracy.
 
     Args:
         predictions: long-form out-of-fold predictions as for :func:`table2`.
-        faces: the ``faces`` table (``userid`` and the strata columns).
+        faces: the ``faces`` table (``id_column`` and the strata columns).
+        target_column: the predictions' column naming the sample (``sample``).
+        id_column: the id column of ``faces`` and of the predictions.
         n_permutations: label permutations per sample.
         seed: seed of the permutation baselines.
         level: confidence level of the CI and coverage of the permutation interval.
 
     Returns:
-        DataFrame ``sample, n, auc, lo, hi, se, paired_accuracy, n_pairs, perm_mean, perm_lo,
-        perm_hi, majority_accuracy`` (the columns :func:`polface.report.figures.figure2` needs).
+        DataFrame ``<target_column>, n, auc, lo, hi, se, paired_accuracy, n_pairs, perm_mean,
+        perm_lo, perm_hi, majority_accuracy`` (the columns :func:`polface.report.figures.figure2`
+        needs when ``target_column`` is ``sample``).
     """
-    needed = ["model", *PREDICTION_COLUMNS]
-    absent = [c for c in needed if c not in predictions.columns]
-    if absent:
-        raise KeyError(f"predictions lack the column(s) {absent}; expected {needed}")
+    require_columns(
+        predictions, ["model", target_column, id_column, "y", "score"], table="predictions"
+    )
+    require_columns(faces, [id_column], table="faces")
     strata = demographic_strata(faces)
-    strata.index = pd.Index(faces["userid"].astype(str), name="userid")
+    strata.index = pd.Index(faces[id_column].astype(str), name=id_column)
     if strata.index.has_duplicates:
-        raise ValueError("faces has duplicated userids")
-    own = predictions[predictions["model"].astype(str) == predictions["sample"].astype(str)]
+        raise ValueError(f"faces has duplicated {id_column}s")
+    own = predictions[predictions["model"].astype(str) == predictions[target_column].astype(str)]
     if own.empty:
-        raise ValueError("predictions have no rows where model == sample (within-sample scores)")
+        raise ValueError(
+            f"predictions have no rows where model == {target_column} (within-sample scores)"
+        )
     rows = []
-    for k, (sample, cell) in enumerate(own.groupby("sample", sort=False, observed=True)):
-        ids = cell["userid"].astype(str)
+    for k, (sample, cell) in enumerate(own.groupby(target_column, sort=False, observed=True)):
+        ids = cell[id_column].astype(str)
         unknown = ~ids.isin(strata.index)
         if unknown.any():
             raise KeyError(
-                f"sample {sample!r}: userid {ids[unknown].iloc[0]!r} of the predictions is not"
-                f" in faces ({int(unknown.sum())} such rows)"
+                f"{target_column} {sample!r}: {id_column} {ids[unknown].iloc[0]!r} of the"
+                f" predictions is not in faces ({int(unknown.sum())} such rows)"
             )
         value, lo, hi, se = delong_ci(cell["y"], cell["score"], level=level)
         accuracy, n_pairs = paired_accuracy(
@@ -293,7 +274,7 @@ def figure2_table(
         )
         rows.append(
             {
-                "sample": sample,
+                target_column: sample,
                 "n": len(cell),
                 "auc": value,
                 "lo": lo,
@@ -317,7 +298,7 @@ def format_ci(value: float, lo: float, hi: float, digits: int = 2) -> str:
     return f"{value:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def wide_display(long: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+def wide_display(long: pd.DataFrame, *, target_column: str, digits: int = 2) -> pd.DataFrame:
     """Display form of :func:`table2` / :func:`table_s1`: rows = models, columns = samples.
 
     Cells read ``'0.72 [0.70, 0.74]'`` (empty where a model was not evaluated on a sample); a last
@@ -325,6 +306,7 @@ def wide_display(long: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
 
     Args:
         long: output of :func:`table2` or :func:`table_s1` (first column names the producer).
+        target_column: the column of ``long`` naming the sample (or target).
         digits: decimals shown.
 
     Returns:
@@ -332,14 +314,14 @@ def wide_display(long: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     """
     by = long.columns[0]
     producers = list(pd.unique(long[by]))
-    samples = list(pd.unique(long["sample"]))
+    samples = list(pd.unique(long[target_column]))
     cells = pd.DataFrame("", index=pd.Index(producers, name=by, dtype=object), columns=samples)
     for row in long.itertuples(index=False):
         record = row._asdict()
-        cells.loc[record[by], record["sample"]] = format_ci(
+        cells.loc[record[by], record[target_column]] = format_ci(
             record["auc"], record["lo"], record["hi"], digits
         )
-    sizes = long.groupby("sample", sort=False)["n"].agg(["min", "max"])
+    sizes = long.groupby(target_column, sort=False)["n"].agg(["min", "max"])
     n_row = [
         str(sizes.loc[s, "min"])
         if sizes.loc[s, "min"] == sizes.loc[s, "max"]
@@ -481,28 +463,30 @@ def to_latex(df: pd.DataFrame, *, index: bool | None = None, digits: int = 3) ->
 
 
 def write_table(
-    df: pd.DataFrame, stem: str | Path, *, index: bool | None = None, digits: int = 3
+    df: pd.DataFrame,
+    *,
+    csv: str | Path,
+    md: str | Path,
+    tex: str | Path,
+    index: bool | None = None,
+    digits: int = 3,
 ) -> dict[str, Path]:
-    """Write ``stem.csv`` (full precision), ``stem.md`` and ``stem.tex``, each atomically.
+    """Write ``df`` as CSV (full precision), Markdown and LaTeX, each atomically.
 
     Args:
         df: the table.
-        stem: output path without extension; its directory must exist.
+        csv, md, tex: the three output paths (their directories are created).
         index: as in :func:`to_markdown` (also decides whether the CSV has the index).
         digits: decimals in the Markdown and LaTeX renderings.
 
     Returns:
         ``{"csv": path, "md": path, "tex": path}``.
     """
-    stem = Path(stem)
     with_index = _use_index(df, index)
-    texts = {
-        "csv": df.to_csv(index=with_index, lineterminator="\n"),
-        "md": to_markdown(df, index=with_index, digits=digits),
-        "tex": to_latex(df, index=with_index, digits=digits),
-    }
     return {
-        ext: write_atomic(stem.with_name(f"{stem.name}.{ext}"), text) for ext, text in texts.items()
+        "csv": write_atomic(csv, df.to_csv(index=with_index, lineterminator="\n")),
+        "md": write_atomic(md, to_markdown(df, index=with_index, digits=digits)),
+        "tex": write_atomic(tex, to_latex(df, index=with_index, digits=digits)),
     }
 
 
@@ -510,6 +494,8 @@ def auc_with_baselines(
     predictions: pd.DataFrame,
     by: Sequence[str],
     *,
+    target_column: str,
+    id_column: str,
     n_permutations: int,
     seed: int,
     level: float = 0.95,
@@ -522,24 +508,27 @@ def auc_with_baselines(
     sub-seed :func:`child_seed` ``(seed, i)`` for the i-th cell).
 
     Returns:
-        ``[*by, sample, n, n_positive, n_negative, auc, lo, hi, se, majority_accuracy, perm_mean,
-        perm_lo, perm_hi]``.
+        ``[*by, target_column, n, n_positive, n_negative, auc, lo, hi, se, majority_accuracy,
+        perm_mean, perm_lo, perm_hi]``.
     """
     *groups, producer = by
+    require_columns(predictions, [*groups], table="predictions")
     frames = []
     parts = predictions.groupby(groups, sort=False) if groups else [((), predictions)]
     for key, part in parts:
-        long = auc_table(part, producer, level)
+        long = auc_table(
+            part, by=producer, target_column=target_column, id_column=id_column, level=level
+        )
         values = key if isinstance(key, tuple) else (key,)
         for position, (name, value) in enumerate(zip(groups, values, strict=True)):
             long.insert(position, name, value)
         frames.append(long)
-    out = pd.concat(frames, ignore_index=True)[[*by, *out_columns(frames[0], by)]]
-    cells = predictions.groupby([*by, "sample"], sort=False, observed=True)
+    out = pd.concat(frames, ignore_index=True)[[*by, target_column, *AUC_COLUMNS]]
+    cells = predictions.groupby([*by, target_column], sort=False, observed=True)
     extra = []
     for i, row in enumerate(out.itertuples(index=False)):
         record = row._asdict()
-        cell = cells.get_group(tuple(record[c] for c in [*by, "sample"]))
+        cell = cells.get_group(tuple(record[c] for c in [*by, target_column]))
         baseline = permutation_auc(
             cell["y"], cell["score"], n_permutations, child_seed(seed, i), level=level
         )
@@ -554,32 +543,33 @@ def auc_with_baselines(
     return pd.concat([out, pd.DataFrame(extra)], axis=1)
 
 
-def out_columns(long: pd.DataFrame, by: Sequence[str]) -> list[str]:
-    """The columns of an :func:`auc_table` result other than the grouping ones."""
-    return [c for c in long.columns if c not in by]
-
-
-def write_display_table(long: pd.DataFrame, by: Sequence[str], stem: str | Path) -> dict[str, Path]:
-    """``stem.csv`` with every number of ``long``; ``stem.md`` and ``stem.tex`` in display form.
+def write_display_table(
+    long: pd.DataFrame,
+    by: Sequence[str],
+    *,
+    target_column: str,
+    csv: str | Path,
+    md: str | Path,
+    tex: str | Path,
+) -> dict[str, Path]:
+    """``csv`` with every number of ``long``; ``md`` and ``tex`` in display form (atomic).
 
     The display has one row per producer (``by[-1]``), labelled ``group · producer`` when there are
-    grouping columns, and one column per sample with ``'AUC [lo, hi]'``.
+    grouping columns, and one column per target with ``'AUC [lo, hi]'``.
     """
     *groups, producer = by
     blocks = []
     parts = long.groupby(groups, sort=False) if groups else [((), long)]
     for key, part in parts:
-        wide = wide_display(part[[producer, *out_columns(part, by)]])
+        columns = [producer, target_column, *AUC_COLUMNS]
+        wide = wide_display(part[columns], target_column=target_column)
         if groups:
             label = " · ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
             wide.index = pd.Index([f"{label} · {i}" for i in wide.index], name=producer)
         blocks.append(wide)
     display = pd.concat(blocks).fillna("")
-    stem = Path(stem)
     return {
-        "csv": write_atomic(
-            stem.with_name(f"{stem.name}.csv"), long.to_csv(index=False, lineterminator="\n")
-        ),
-        "md": write_atomic(stem.with_name(f"{stem.name}.md"), to_markdown(display, index=True)),
-        "tex": write_atomic(stem.with_name(f"{stem.name}.tex"), to_latex(display, index=True)),
+        "csv": write_atomic(csv, long.to_csv(index=False, lineterminator="\n")),
+        "md": write_atomic(md, to_markdown(display, index=True)),
+        "tex": write_atomic(tex, to_latex(display, index=True)),
     }

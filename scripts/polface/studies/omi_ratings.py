@@ -17,6 +17,12 @@ Scheme (one job per image set and backend):
 * a control model on the faces' *perceived demographics* (the OMI ratings of age, gender and
   race, config ``controls``) with the same folds, so that one can see how much of a target is
   predicted by how old, male or white a face looks.
+
+Every LASSO is kept: per outer fold (coefficients, intercept, lambda and the standardisation of
+its training columns) and a final model on all rated faces, whose lambda is chosen by a CV over
+the outer folds (the folds that already split these faces; no new random draw). They are written
+by :func:`polface.models.artifacts.save_rating_models` and read by
+:func:`~polface.models.artifacts.load_rating_models`.
 """
 
 from __future__ import annotations
@@ -41,6 +47,10 @@ from polface.report.tables import child_seed, format_ci, to_latex, to_markdown
 EMBEDDING = "embedding"
 CONTROLS = "perceived demographics"
 MEAN_GUESS = "mean guess"
+
+#: The id column of the embeddings, folds and predictions, and the predictions' target column.
+ID_COLUMN = "image_id"
+TARGET_COLUMN = "target"
 
 
 def pearson_ci(y: Sequence[float], prediction: Sequence[float], level: float = 0.95):
@@ -74,13 +84,25 @@ def mean_fitter() -> Fitter:
     return fit
 
 
+def standardised(fit: Fitter) -> Fitter:
+    """``fit``, with the mean and population SD of each training column added to its info."""
+
+    def wrapped(X, y, inner, outer_fold):
+        predict, info = fit(X, y, inner, outer_fold)
+        mean = X.mean(axis=0, dtype=np.float64)
+        sd = np.sqrt(np.mean((X - mean) ** 2, axis=0, dtype=np.float64))
+        return predict, {**info, "x_mean": mean, "x_sd": sd}
+
+    return wrapped
+
+
 def rating_targets(
     ratings: pd.DataFrame, ids: Sequence[str], binary: Sequence[str], continuous: Sequence[str]
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """The targets of the faces ``ids``: binary ones split at their median, continuous as rated.
 
-    Returns a frame ``image_id, <target>...`` in the order of ``ids`` and the median of each
-    binary target (over the rated faces among ``ids``).
+    Returns a frame ``image_id, <target>...`` (:data:`ID_COLUMN`) in the order of ``ids`` and the
+    median of each binary target (over the rated faces among ``ids``).
     """
     absent = [c for c in [*binary, *continuous] if c not in ratings.columns]
     if absent:
@@ -89,7 +111,7 @@ def rating_targets(
     if unrated:
         raise ValueError(f"{len(unrated)} face(s) have no ratings, e.g. {unrated[:5]}")
     rows = ratings.loc[list(ids)]
-    targets = pd.DataFrame({"image_id": list(ids)})
+    targets = pd.DataFrame({ID_COLUMN: list(ids)})
     medians = {}
     for name in binary:
         values = rows[name].to_numpy(dtype=np.float64)
@@ -109,24 +131,31 @@ def rating_predictions(
     binary: Sequence[str],
     continuous: Sequence[str],
     controls: Sequence[str],
-    n_outer: int,
-    n_inner: int,
+    outer: int,
+    inner: int,
     seed: int,
     lasso: Mapping[str, Any],
-    n_threads: int | None = None,
+    n_threads: int | None,
     progress: bool = True,
-) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Out-of-fold predictions of every target by every model.
+) -> tuple[pd.DataFrame, dict[str, float], list[dict[str, Any]]]:
+    """Out-of-fold predictions of every target by every model, and the fitted LASSO models.
 
-    Returns long predictions ``target, kind, model, image_id, outer_fold, y, score`` and the
-    medians of the binary targets.
+    The settings are the config's ``omi.ratings`` block (``outer``, ``inner``, ``seed``: the folds
+    over the image ids) and its ``lasso`` block.
+
+    Returns:
+        Long predictions ``target, kind, model, image_id, outer_fold, y, score``, the medians of
+        the binary targets, and one entry per (target, LASSO model) for
+        :func:`polface.models.artifacts.save_rating_models` (the per-outer-fold fits and the
+        final fit on all rows, each with its standardisation).
     """
     if len(ids) != len(X):
         raise ValueError(f"{len(ids)} ids but {len(X)} embedding rows")
     targets, medians = rating_targets(ratings, ids, binary, continuous)
-    folds = make_folds(list(ids), n_outer, n_inner, seed)
+    folds = make_folds(list(ids), id_column=ID_COLUMN, n_outer=outer, n_inner=inner, seed=seed)
     feature_sets = {EMBEDDING: np.asarray(X, dtype=np.float64)}
     usable = {EMBEDDING: None}
+    columns: dict[str, list[str] | None] = {EMBEDDING: None}
     if controls:
         absent = [c for c in controls if c not in ratings.columns]
         if absent:
@@ -134,36 +163,60 @@ def rating_predictions(
         Z = ratings.loc[list(ids), list(controls)].to_numpy(dtype=np.float64)
         feature_sets[CONTROLS] = np.nan_to_num(Z)
         usable[CONTROLS] = ~np.isnan(Z).any(axis=1)
+        columns[CONTROLS] = list(controls)
     jobs = [(name, "binary") for name in binary] + [(name, "continuous") for name in continuous]
-    frames = []
+    frames, models = [], []
     for target, kind in jobs:
         family = "binomial" if kind == "binary" else "gaussian"
-        models: list[tuple[str, np.ndarray, Fitter, np.ndarray | None]] = [
-            (model, F, lasso_fitter(**lasso, n_threads=n_threads, family=family), usable[model])
+        fits: list[tuple[str, np.ndarray, Fitter, np.ndarray | None]] = [
+            (
+                model,
+                F,
+                standardised(lasso_fitter(**lasso, n_threads=n_threads, family=family)),
+                usable[model],
+            )
             for model, F in feature_sets.items()
         ]
         if kind == "continuous":
-            models.append((MEAN_GUESS, feature_sets[EMBEDDING], mean_fitter(), None))
-        for model, F, fit, rows in models:
-            predictions, _ = nested_predictions(
+            fits.append((MEAN_GUESS, feature_sets[EMBEDDING], mean_fitter(), None))
+        for model, F, fit, rows in fits:
+            predictions, infos = nested_predictions(
                 F,
                 targets,
                 folds,
                 target,
                 fit,
                 samples=[target],
+                id_column=ID_COLUMN,
+                target_column=TARGET_COLUMN,
+                model_column="model",
                 model_name=model,
                 usable=rows,
                 own_sample_only=True,
                 continuous=kind == "continuous",
-                id_column="image_id",
                 progress=progress,
             )
-            predictions = predictions.rename(columns={"sample": "target", "userid": "image_id"})
             predictions.insert(1, "kind", kind)
             predictions["y"] = predictions["y"].astype(np.float64)
-            frames.append(predictions[["target", "kind", "model", *predictions.columns[3:]]])
-    return pd.concat(frames, ignore_index=True), medians
+            frames.append(predictions[[TARGET_COLUMN, "kind", "model", *predictions.columns[3:]]])
+            if model == MEAN_GUESS:
+                continue
+            y = targets[target].to_numpy(dtype=np.float64)
+            train = ~np.isnan(y) if rows is None else rows & ~np.isnan(y)
+            outer_folds = folds["outer_fold"].to_numpy()
+            _, final = fit(F[train], y[train], outer_folds[train], 0)
+            models.append(
+                {
+                    "target": target,
+                    "kind": kind,
+                    "model": model,
+                    "family": family,
+                    "columns": columns[model],
+                    "folds": infos,
+                    "final": final,
+                }
+            )
+    return pd.concat(frames, ignore_index=True), medians, models
 
 
 def ratings_table(
@@ -183,8 +236,8 @@ def ratings_table(
     """
     rows = []
     cells = predictions[predictions["model"] != MEAN_GUESS]
-    guess = predictions[predictions["model"] == MEAN_GUESS].set_index(["target", "image_id"])
-    groups = cells.groupby(["target", "model"], sort=False)
+    guess = predictions[predictions["model"] == MEAN_GUESS].set_index([TARGET_COLUMN, ID_COLUMN])
+    groups = cells.groupby([TARGET_COLUMN, "model"], sort=False)
     for index, ((target, model), cell) in enumerate(groups):
         kind = cell["kind"].iloc[0]
         row: dict[str, Any] = {"target": target, "kind": kind, "model": model, "n": len(cell)}
@@ -199,7 +252,7 @@ def ratings_table(
             row.update(mae=nan, mae_mean_guess=nan)
         else:
             r, lo, hi = pearson_ci(cell["y"].to_numpy(), cell["score"].to_numpy(), level)
-            baseline = guess.loc[[(target, i) for i in cell["image_id"]], "score"].to_numpy()
+            baseline = guess.loc[[(target, i) for i in cell[ID_COLUMN]], "score"].to_numpy()
             y = cell["y"].to_numpy()
             row.update(measure="Pearson r", estimate=r, lo=lo, hi=hi, median=nan)
             row.update(chance_mean=nan, chance_lo=nan, chance_hi=nan)
@@ -238,13 +291,13 @@ def ratings_display(long: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     return out
 
 
-def write_ratings_table(long: pd.DataFrame, stem: str | Path) -> dict[str, Path]:
-    """``stem.csv`` with every number, ``stem.md`` and ``stem.tex`` in display form (atomic)."""
-    stem = Path(stem)
+def write_ratings_table(
+    long: pd.DataFrame, *, csv: str | Path, md: str | Path, tex: str | Path
+) -> dict[str, Path]:
+    """``csv`` with every number, ``md`` and ``tex`` in display form (each atomically)."""
     display = ratings_display(long)
-    texts = {
-        "csv": long.to_csv(index=False, lineterminator="\n"),
-        "md": to_markdown(display, index=False, digits=2),
-        "tex": to_latex(display, index=False, digits=2),
+    return {
+        "csv": write_atomic(csv, long.to_csv(index=False, lineterminator="\n")),
+        "md": write_atomic(md, to_markdown(display, index=False, digits=2)),
+        "tex": write_atomic(tex, to_latex(display, index=False, digits=2)),
     }
-    return {ext: write_atomic(stem.with_name(f"{stem.name}.{ext}"), t) for ext, t in texts.items()}

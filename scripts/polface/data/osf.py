@@ -1,0 +1,74 @@
+"""The vocabulary of Kosinski's OSF release (osf.io/c58d3): samples, orientations, feature sets.
+
+One place for the names that the workflow, the tables and the figures share: the four samples
+(0/1 columns of the ``faces`` data frame ``d``, 0 = liberal, 1 = conservative) with their display
+labels, and the interpretable feature sets of Table S1 / Figure 3.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+#: The four samples of the OSF release: column name → human label (the paper's order).
+SAMPLE_LABELS: dict[str, str] = {
+    "pol_dat_us": "US dating",
+    "pol_dat_ca": "Canada dating",
+    "pol_dat_uk": "UK dating",
+    "pol_fb_us": "US Facebook",
+}
+
+#: The sample columns, in the paper's order.
+SAMPLES: tuple[str, ...] = tuple(SAMPLE_LABELS)
+
+#: The objects of the release's two RData files and the id column of ``d`` (the simulated cohorts
+#: are written with the same names).
+FACES_OBJECT = "d"
+FEATURES_OBJECT = "vgg"
+ID_COLUMN = "userid"
+
+#: The column of the out-of-fold predictions (and AUC tables) that names the scored sample.
+SAMPLE_COLUMN = "sample"
+
+#: ``pol``'s two values; the sample columns code them 0 and 1.
+ORIENTATIONS: tuple[str, str] = ("liberal", "conservative")
+
+#: The value of ``gender`` that means female: 1 in the release (``facial_hair`` is far higher
+#: where ``gender`` is 0).
+FEMALE_CODE = 1
+
+#: Interpretable feature sets of Kosinski's Table S1 / Figure 3 (columns of ``faces``). Head pose
+#: enters as absolute angles (see :func:`interpretable_features`); personality exists only for the
+#: Facebook sample.
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "head_pose": ("headpose.yaw_angle", "headpose.pitch_angle", "headpose.roll_angle"),
+    "expression": (
+        "emotion.sadness",
+        "emotion.neutral",
+        "emotion.disgust",
+        "emotion.anger",
+        "emotion.surprise",
+        "emotion.fear",
+        "emotion.happiness",
+    ),
+    "personality": ("ext", "neu", "ope", "agr", "con"),
+}
+
+
+def interpretable_features(faces: pd.DataFrame, feature_set: str) -> pd.DataFrame:
+    """The columns of one interpretable feature set, as float64 (head pose as absolute angles).
+
+    Args:
+        faces: the ``faces`` table.
+        feature_set: a key of :data:`FEATURE_SETS`.
+
+    Returns:
+        DataFrame with the set's columns, aligned with ``faces`` (NA kept).
+    """
+    if feature_set not in FEATURE_SETS:
+        raise KeyError(f"unknown feature set {feature_set!r}; expected one of {list(FEATURE_SETS)}")
+    columns = list(FEATURE_SETS[feature_set])
+    absent = [c for c in columns if c not in faces.columns]
+    if absent:
+        raise KeyError(f"faces lacks the column(s) {absent} of feature set {feature_set!r}")
+    values = faces[columns].apply(pd.to_numeric).astype(float)
+    return values.abs() if feature_set == "head_pose" else values

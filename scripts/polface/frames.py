@@ -1,0 +1,72 @@
+"""Column contracts of the tables that pass between rules, and the model methods.
+
+The tables name their own id and target columns: Kosinski's OSF cohorts use ``userid`` rows and
+``sample`` targets, the One Million Impressions branch ``image_id`` rows and ``target`` targets.
+Each contract below is a function of those names, so that one checker serves every study:
+
+- folds (``make_folds`` → the fitters): ``[id, outer_fold, inner_fold]``;
+- out-of-fold predictions (the fitters → tables and figures):
+  ``[producer, target, id, outer_fold, y, score]``, where ``producer`` names what made the
+  score (``model`` or ``feature_set``); the files may carry more columns (``method``, ``kind``);
+- AUC tables (:func:`polface.report.tables.auc_table`):
+  ``[producer, target, n, n_positive, n_negative, auc, lo, hi, se]``.
+
+:func:`require_columns` raises :class:`MissingColumnsError` naming the table (or file), the
+missing columns, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+#: The model methods of the OSF cohorts (``results/{cohort}/{method}/...``), in display order.
+METHODS: tuple[str, ...] = ("lasso", "mlp")
+
+#: The two fold columns beside a fold table's id column.
+FOLD_COLUMNS: tuple[str, str] = ("outer_fold", "inner_fold")
+
+#: The columns of a predictions table after its producer, target and id columns.
+SCORE_COLUMNS: tuple[str, str, str] = ("outer_fold", "y", "score")
+
+#: The statistics of an AUC table after its producer and target columns.
+AUC_COLUMNS: tuple[str, ...] = ("n", "n_positive", "n_negative", "auc", "lo", "hi", "se")
+
+
+class MissingColumnsError(KeyError, ValueError):
+    """A table lacks columns of its contract (a KeyError for lookups, a ValueError for files)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+def fold_columns(*, id_column: str) -> tuple[str, str, str]:
+    """The columns of a fold table: the row id, ``outer_fold`` and ``inner_fold``."""
+    return (id_column, *FOLD_COLUMNS)
+
+
+def prediction_columns(*, model_column: str, target_column: str, id_column: str) -> tuple[str, ...]:
+    """The columns of out-of-fold predictions, in the order the fitters write them."""
+    return (model_column, target_column, id_column, *SCORE_COLUMNS)
+
+
+def auc_columns(*, by: str, target_column: str) -> tuple[str, ...]:
+    """The columns of an AUC table grouped by the producer ``by`` and the target column."""
+    return (by, target_column, *AUC_COLUMNS)
+
+
+def require_columns(frame: Any, columns: Iterable[str], *, table: str) -> None:
+    """Raise :class:`MissingColumnsError` if ``frame`` lacks any of ``columns``.
+
+    Args:
+        frame: a DataFrame (anything with ``.columns``).
+        columns: the columns the contract needs.
+        table: what the frame is, for the message (a file path or a table's name).
+    """
+    needed: Sequence[str] = list(columns)
+    found = [str(c) for c in frame.columns]
+    absent = [c for c in needed if c not in found]
+    if absent:
+        raise MissingColumnsError(
+            f"{table}: missing column(s) {absent}; expected columns {list(needed)}, found {found}"
+        )

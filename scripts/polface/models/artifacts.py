@@ -1,0 +1,290 @@
+"""The fitted models that the workflow writes, and one public loader for each.
+
+Three artifacts, all in safe formats (npz read with ``allow_pickle=False``, safetensors):
+
+- ``results/{cohort}/lasso/{sample}/models.npz`` (:func:`save_lasso_folds`, rule ``fit_lasso``):
+  per outer fold the LASSO chosen by the inner CV. Arrays ``outer_fold`` (K), ``lambda`` (K),
+  ``step`` (K, 1-based path index), ``intercept`` (K), ``coef`` (K, p) on the original scale of
+  the descriptors, and the CV curves ``cv_lambda``, ``cv_mean``, ``cv_sd`` (K, L; NaN-padded).
+  The samples are 0/1, so the models are binomial: the score is the probability of 1.
+- ``results/{cohort}/mlp/{sample}/weights.safetensors`` (:func:`save_mlp_folds`, rule
+  ``fit_mlp``): the network of every outer fold, keys ``fold{k}.{parameter}`` with the parameter
+  names of :func:`polface.models.mlp.build_mlp`; header metadata ``polface`` =
+  ``{"model": "polface.mlp", "folds": K}``.
+- ``results/images/{image_set}/ratings_{backend}_models.npz`` (:func:`save_rating_models`, rule
+  ``fit_omi_ratings``): the LASSO of every (target, model) of the OMI ratings, per outer fold and
+  a final model on all rows. Entry ``meta`` is a JSON string (format ``polface.rating_models``,
+  the list of models with target, kind, model, family and the feature columns, plus what the
+  caller adds); model ``i`` has arrays ``m{i}.outer_fold``, ``m{i}.lambda``, ``m{i}.intercept``,
+  ``m{i}.coef``, ``m{i}.x_mean``, ``m{i}.x_sd`` (one row per outer fold) and the same names under
+  ``m{i}.final.`` for the final model. ``x_mean`` and ``x_sd`` are the mean and population SD of
+  the training columns (glmnet's standardisation: the coefficients on the standardised scale are
+  ``coef * x_sd``); ``coef`` and ``intercept`` are on the original scale, so
+  ``score = intercept + X @ coef`` (gaussian) or its logistic function (binomial).
+
+Loaders: :func:`load_lasso_folds`, :func:`load_mlp_folds` and :func:`load_rating_models`, or
+:func:`load_models` for any of the three. Each model has ``predict(X) -> scores`` and reproduces
+the out-of-fold predictions the workflow stored (the LASSO to rounding, the MLP exactly on the
+CPU).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from polface.io import atomic_output, safetensors_bytes
+
+#: The provenance string of the MLP weights file.
+MLP_MODEL = "polface.mlp"
+
+#: The format string of the OMI rating models file.
+RATING_MODELS = "polface.rating_models"
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """A LASSO on the original scale: ``score = intercept + X @ coef`` (binomial: its logistic).
+
+    Attributes:
+        family: ``"binomial"`` or ``"gaussian"``.
+        intercept: the intercept.
+        coef: the coefficients, shape (p,).
+        lambda_: the penalty chosen by the inner CV.
+        x_mean, x_sd: mean and population SD of the training columns (None where not stored).
+    """
+
+    family: str
+    intercept: float
+    coef: np.ndarray
+    lambda_: float
+    x_mean: np.ndarray | None = None
+    x_sd: np.ndarray | None = None
+
+    def link(self, X: ArrayLike) -> np.ndarray:
+        """The linear predictor of the rows of X (n, p), in float64 (as the fitted path)."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != len(self.coef):
+            raise ValueError(f"X must have shape (n, {len(self.coef)}), got {X.shape}")
+        nz = np.flatnonzero(self.coef)
+        return self.intercept + X[:, nz].astype(np.float64) @ self.coef[nz]
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Probability of class 1 (binomial) or the predicted value (gaussian)."""
+        eta = self.link(X)
+        if self.family == "binomial":
+            return 1.0 / (1.0 + np.exp(-eta))
+        return eta
+
+
+@dataclass(frozen=True)
+class MlpModel:
+    """One outer fold's network of :mod:`polface.models.mlp` (CPU float32 weights)."""
+
+    state: Mapping[str, Any]
+
+    def predict(self, X: ArrayLike, *, device: str = "cpu") -> np.ndarray:
+        """Probability of class 1 for the rows of X (evaluation mode)."""
+        from polface.models.mlp import predict_mlp
+
+        return predict_mlp(dict(self.state), X, device=device)
+
+
+@dataclass(frozen=True)
+class RatingModels:
+    """The LASSO of one OMI target on one feature set: per outer fold, and on all rows.
+
+    ``columns`` names the feature columns (the rating columns of the control model); it is None
+    for the embedding, whose columns are the embedding's dimensions.
+    """
+
+    target: str
+    kind: str
+    model: str
+    columns: tuple[str, ...] | None
+    folds: dict[int, LinearModel] = field(repr=False)
+    final: LinearModel = field(repr=False)
+
+
+# ---- writers
+
+
+def save_lasso_folds(infos: Sequence[Mapping[str, Any]], npz_path: str | Path) -> None:
+    """The outer-fold LASSO models as one npz: coefficients on the original scale, CV curves."""
+    width = max(len(info["cv_lambda"]) for info in infos)
+
+    def padded(key: str) -> np.ndarray:
+        out = np.full((len(infos), width), np.nan)
+        for i, info in enumerate(infos):
+            out[i, : len(info[key])] = info[key]
+        return out
+
+    arrays = {
+        "outer_fold": np.array([i["outer_fold"] for i in infos]),
+        "lambda": np.array([i["lambda"] for i in infos]),
+        "step": np.array([i["step"] for i in infos]),
+        "intercept": np.array([i["a0"] for i in infos]),
+        "coef": np.stack([i["beta"] for i in infos]),
+        "cv_lambda": padded("cv_lambda"),
+        "cv_mean": padded("cv_mean"),
+        "cv_sd": padded("cv_sd"),
+    }
+    with atomic_output(npz_path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def save_mlp_folds(infos: Sequence[Mapping[str, Any]], weights_path: str | Path) -> None:
+    """All outer folds' MLP weights in one safetensors file (keys ``fold{k}.{parameter}``)."""
+    tensors = {
+        f"fold{info['outer_fold']}.{name}": tensor
+        for info in infos
+        for name, tensor in info["state"].items()
+    }
+    blob = safetensors_bytes(tensors, {"model": MLP_MODEL, "folds": len(infos)})
+    with atomic_output(weights_path) as tmp:
+        tmp.write_bytes(blob)
+
+
+def _linear_arrays(prefix: str, fits: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """Stacked arrays of LASSO fit infos (``a0``, ``beta``, ``lambda``, ``x_mean``, ``x_sd``)."""
+    return {
+        f"{prefix}lambda": np.array([f["lambda"] for f in fits], dtype=np.float64),
+        f"{prefix}intercept": np.array([f["a0"] for f in fits], dtype=np.float64),
+        f"{prefix}coef": np.stack([np.asarray(f["beta"], dtype=np.float64) for f in fits]),
+        f"{prefix}x_mean": np.stack([np.asarray(f["x_mean"], dtype=np.float64) for f in fits]),
+        f"{prefix}x_sd": np.stack([np.asarray(f["x_sd"], dtype=np.float64) for f in fits]),
+    }
+
+
+def save_rating_models(
+    models: Sequence[Mapping[str, Any]], npz_path: str | Path, *, metadata: Mapping[str, Any]
+) -> None:
+    """The OMI rating models as one npz (layout in the module docstring).
+
+    Args:
+        models: one mapping per (target, model) with ``target``, ``kind``, ``model``, ``family``,
+            ``columns`` (None for the embedding), ``folds`` (the per-outer-fold infos of the
+            nested CV, each with ``outer_fold``, ``a0``, ``beta``, ``lambda``, ``x_mean``,
+            ``x_sd``) and ``final`` (the same for the model on all rows).
+        npz_path: the output file.
+        metadata: provenance merged into the ``meta`` JSON (settings, backend, checksums).
+    """
+    arrays: dict[str, np.ndarray] = {}
+    index = []
+    for i, entry in enumerate(models):
+        folds = list(entry["folds"])
+        arrays[f"m{i}.outer_fold"] = np.array([f["outer_fold"] for f in folds], dtype=np.int64)
+        arrays |= _linear_arrays(f"m{i}.", folds)
+        final = _linear_arrays(f"m{i}.final.", [entry["final"]])
+        arrays |= {key: value[0] for key, value in final.items()}
+        columns = entry["columns"]
+        index.append(
+            {
+                "target": entry["target"],
+                "kind": entry["kind"],
+                "model": entry["model"],
+                "family": entry["family"],
+                "columns": None if columns is None else list(columns),
+            }
+        )
+    meta = {**dict(metadata), "format": RATING_MODELS, "models": index}
+    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    with atomic_output(npz_path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+# ---- loaders
+
+
+def load_lasso_folds(path: str | Path) -> dict[int, LinearModel]:
+    """The LASSO of every outer fold in a ``models.npz`` of ``fit_lasso``: {outer_fold: model}."""
+    with np.load(path, allow_pickle=False) as npz:
+        missing = [k for k in ("outer_fold", "lambda", "intercept", "coef") if k not in npz]
+        if missing:
+            raise KeyError(f"{path}: not a fit_lasso models file, no array(s) {missing}")
+        return {
+            int(k): LinearModel(
+                family="binomial",
+                intercept=float(npz["intercept"][i]),
+                coef=npz["coef"][i],
+                lambda_=float(npz["lambda"][i]),
+            )
+            for i, k in enumerate(npz["outer_fold"])
+        }
+
+
+def load_mlp_folds(path: str | Path) -> dict[int, MlpModel]:
+    """The network of every outer fold in a ``weights.safetensors`` of ``fit_mlp``."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        header = json.loads((handle.metadata() or {}).get("polface", "{}"))
+        if header.get("model") != MLP_MODEL:
+            raise ValueError(f"{path}: not a {MLP_MODEL} weights file (metadata {header})")
+        states: dict[int, dict[str, Any]] = {}
+        for key in handle.keys():
+            fold, _, name = key.partition(".")
+            if not fold.startswith("fold") or not fold[4:].isdigit() or not name:
+                raise ValueError(f"{path}: tensor {key!r} is not named fold{{k}}.{{parameter}}")
+            states.setdefault(int(fold[4:]), {})[name] = handle.get_tensor(key)
+    if len(states) != header.get("folds"):
+        raise ValueError(f"{path}: {len(states)} folds, the header says {header.get('folds')}")
+    return {k: MlpModel(states[k]) for k in sorted(states)}
+
+
+def _linear(npz: Any, prefix: str, row: int | None, family: str) -> LinearModel:
+    def get(name: str) -> np.ndarray:
+        value = npz[f"{prefix}{name}"]
+        return value if row is None else value[row]
+
+    return LinearModel(
+        family=family,
+        intercept=float(get("intercept")),
+        coef=get("coef"),
+        lambda_=float(get("lambda")),
+        x_mean=get("x_mean"),
+        x_sd=get("x_sd"),
+    )
+
+
+def load_rating_models(path: str | Path) -> dict[tuple[str, str], RatingModels]:
+    """The OMI rating models of ``fit_omi_ratings``: {(target, model): RatingModels}."""
+    with np.load(path, allow_pickle=False) as npz:
+        if "meta" not in npz:
+            raise KeyError(f"{path}: not a rating models file (no 'meta' entry)")
+        meta = json.loads(str(npz["meta"]))
+        if meta.get("format") != RATING_MODELS:
+            raise ValueError(f"{path}: format {meta.get('format')!r}, expected {RATING_MODELS!r}")
+        out = {}
+        for i, entry in enumerate(meta["models"]):
+            family = entry["family"]
+            folds = {
+                int(k): _linear(npz, f"m{i}.", row, family)
+                for row, k in enumerate(npz[f"m{i}.outer_fold"])
+            }
+            columns = entry["columns"]
+            out[(entry["target"], entry["model"])] = RatingModels(
+                target=entry["target"],
+                kind=entry["kind"],
+                model=entry["model"],
+                columns=None if columns is None else tuple(columns),
+                folds=folds,
+                final=_linear(npz, f"m{i}.final.", None, family),
+            )
+    return out
+
+
+def load_models(path: str | Path) -> Any:
+    """Any of the three artifacts, by its content: see the three loaders for what comes back."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return load_mlp_folds(path)
+    with np.load(path, allow_pickle=False) as npz:
+        ratings = "meta" in npz
+    return load_rating_models(path) if ratings else load_lasso_folds(path)
