@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from polface.report.tables import TABLE1_DIGITS, table1, write_table
+from polface.report.render import write_table
+from polface.report.tables import TABLE1_DIGITS, table1
 from polface.runtime import rule_logging
 
 

@@ -3,7 +3,8 @@
 import pandas as pd
 
 from polface.data.osf import SAMPLE_COLUMN
-from polface.report.tables import auc_with_baselines, write_display_table
+from polface.report.render import write_display_table
+from polface.report.tables import auc_with_baselines
 from polface.runtime import rule_logging
 
 

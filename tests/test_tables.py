@@ -19,20 +19,16 @@ from polface.metrics import (
     permutation_auc,
 )
 from polface.report.figures import figure2, figure_feature_sets, save_figure, write_figure2
-from polface.report.tables import (
-    child_seed,
+from polface.report.render import (
     escape_latex,
     escape_markdown,
-    figure2_table,
     format_ci,
-    table1,
-    table2,
-    table_s1,
     to_latex,
     to_markdown,
     wide_display,
     write_table,
 )
+from polface.report.tables import child_seed, figure2_table, table1, table2, table_s1
 
 #: The OSF cohorts' column names, passed explicitly as the workflow does.
 COLUMNS = {"target_column": "sample", "id_column": "userid"}
@@ -377,7 +373,8 @@ def test_figure2_table_on_fixture(osf_fixture: Path, tmp_path: Path) -> None:
 
 def test_auc_tables_use_the_column_names_they_are_given(tmp_path: Path) -> None:
     """The same numbers under other names (an image set's target and id columns)."""
-    from polface.report.tables import auc_with_baselines, write_display_table
+    from polface.report.render import write_display_table
+    from polface.report.tables import auc_with_baselines
 
     preds = _predictions(5)
     renamed = preds.rename(columns={"sample": "target", "userid": "image_id"})

@@ -41,7 +41,8 @@ from polface.metrics import delong_ci, permutation_auc
 from polface.models.fitters import lasso_fitter
 from polface.models.folds import make_folds
 from polface.models.nested import Fitter, nested_predictions
-from polface.report.tables import child_seed, format_ci, to_latex, to_markdown
+from polface.report.render import format_ci, to_latex, to_markdown
+from polface.report.tables import child_seed
 
 #: Model names in the predictions and tables.
 EMBEDDING = "embedding"
