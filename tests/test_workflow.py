@@ -155,6 +155,14 @@ def test_rerun_does_nothing_and_a_setting_reruns_only_what_depends_on_it(run):
     assert planned["simulate_cohort"] == 1 and planned["fit_lasso"] == 4, planned
 
 
+def test_thread_counts_are_not_rerun_triggers(run):
+    rules = ("simulate_cohort", "rdata_to_parquet", "fit_lasso", "fit_mlp", "fit_interpretable")
+    threads = [f"{rule}={n}" for rule, n in zip(rules, (1, 3, 1, 3, 1), strict=True)]
+    plan = snakemake(run, "-n", "--configfile", "config/small.yaml", "--set-threads", *threads)
+    assert plan.returncode == 0, plan.stdout[-3000:]
+    assert planned_jobs(plan.stdout) == {}, plan.stdout[-3000:]
+
+
 def test_a_bad_config_is_one_clear_message(run):
     write_config(
         run,
@@ -220,3 +228,9 @@ def test_report_gathers_tables_and_figures(run):
         names = archive.namelist()
     for expected in ("table2.md", "table1.md", "table_s1.md", "figure2_lasso.png"):
         assert any(name.endswith(expected) for name in names), (expected, names[:20])
+    # the command the README gives: one self-contained HTML file
+    html = snakemake(run, "--report", "results/report.html", "--configfile", "config/small.yaml")
+    assert html.returncode == 0, html.stdout[-5000:]
+    text = (run / "results/report.html").read_text(encoding="utf-8")
+    for expected in ("table2.md", "figure2_lasso.png", "Table 2", "Figure 2 (lasso)"):
+        assert expected in text, expected
