@@ -13,6 +13,7 @@ def main(snakemake) -> None:
             features_object=snakemake.params.features_object,
             id_column=snakemake.params.id_column,
             block_rows=snakemake.params.block_rows,
+            precision=snakemake.params.precision,
             faces_parquet=snakemake.output.faces,
             features_parquet=snakemake.output.features,
             columns_csv=snakemake.output.columns,

@@ -41,6 +41,7 @@ def polface_table2(
     import polface.models.fitters as fitters
     from polface.config import validate_config
     from polface.data.convert import convert_cohort
+    from polface.data.osf import SAMPLE_COLUMN
     from polface.io import write_parquet
     from polface.models.folds import read_folds
     from polface.report.tables import auc_with_baselines
@@ -66,35 +67,42 @@ def polface_table2(
         features_object=rdata["features_object"],
         id_column=id_column,
         block_rows=config["convert"]["block_rows"],
+        precision=config["convert"]["precision"],
         faces_parquet=str(work / "faces.parquet"),
         features_parquet=str(work / "features.parquet"),
         columns_csv=str(work / "faces_columns.csv"),
     )
     # rule make_folds (from the file)
     ids = pd.read_parquet(work / "faces.parquet", columns=[id_column])[id_column].astype(str)
-    folds = read_folds(config["folds"]["file"], ids)
+    folds = read_folds(config["folds"]["file"], ids, id_column=id_column)
     write_parquet(pa.Table.from_pandas(folds, preserve_index=False), work / "folds.parquet")
     # rule fit_lasso, once per sample
+    faces, X, folds = fitters.load_modelling_inputs(
+        faces_path=work / "faces.parquet",
+        features_path=work / "features.parquet",
+        folds_path=work / "folds.parquet",
+        id_column=id_column,
+    )
     predictions = []
     for sample in config["samples"]:
-        path = work / f"lasso_{sample}.parquet"
-        fitters.fit_sample_models(
-            faces_path=work / "faces.parquet",
-            features_path=work / "features.parquet",
-            folds_path=work / "folds.parquet",
-            id_column=id_column,
+        frame, _ = fitters.fit_sample_models(
+            faces,
+            X,
+            folds,
             sample=sample,
             samples=config["samples"],
-            fit=fitters.lasso_fitter(**config["lasso"], n_threads=2),
+            fit=fitters.lasso_fitter(**config["lasso"], n_threads=2, family="binomial"),
             method="lasso",
-            predictions_path=path,
-            settings=config["lasso"],
+            id_column=id_column,
+            target_column=SAMPLE_COLUMN,
         )
-        predictions.append(pd.read_parquet(path))
+        predictions.append(frame)
     # rule table2
     return auc_with_baselines(
         pd.concat(predictions),
         ["method", "model"],
+        target_column=SAMPLE_COLUMN,
+        id_column=id_column,
         n_permutations=config["baselines"]["permutations"],
         seed=config["baselines"]["seed"],
     )

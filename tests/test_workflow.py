@@ -54,11 +54,11 @@ def test_default_run_writes_the_osf_tables_as_parquet(run):
     assert table.column_names == ["userid", "features"]
     kind = table.schema.field("features").type
     assert pa.types.is_fixed_size_list(kind) and kind.list_size == 64
-    assert kind.value_type == pa.float32()
+    assert kind.value_type == pa.float64()  # R's doubles, unrounded (convert.precision)
     assert table.column("userid").to_pylist() == faces["userid"].tolist()
     values = np.stack(table.column("features").to_numpy(zero_copy_only=False))
-    assert values.dtype == np.float32
-    assert np.array_equal(values, truth.descriptors.astype(np.float32))
+    assert values.dtype == np.float64
+    assert np.array_equal(values, truth.descriptors)
     meta = read_metadata(run / "results/demo/features.parquet")
     assert meta["source_file"] == "vgg.RData"
 
@@ -186,7 +186,7 @@ def test_a_bad_config_is_one_clear_message(run):
 
 
 def test_osf_fixture_reproduces_r_glmnet_table2(run, osf_fixture):
-    """The R-written fixture in the OSF layout, with R's folds: Table 2 as R's glmnet + pROC."""
+    """The R-written fixture in the OSF layout, R's folds, default settings: R's Table 2 exactly."""
     config = {
         "run_cohorts": ["fixture"],
         "cohorts": {
@@ -198,7 +198,6 @@ def test_osf_fixture_reproduces_r_glmnet_table2(run, osf_fixture):
             }
         },
         "folds": {"file": str(osf_fixture / "folds.csv")},
-        "lasso": {"early_stop_patience": None},
         "mlp": {"enabled": False},
         "baselines": {"permutations": 50},
     }
@@ -214,11 +213,9 @@ def test_osf_fixture_reproduces_r_glmnet_table2(run, osf_fixture):
     reference = reference.set_index(["model", "sample"])
     assert len(reference) == 16
     joined = reference.merge(ours, left_index=True, right_index=True, suffixes=("", "_ours"))
-    gap = (joined["auc"] - joined["auc_ours"]).abs()
-    assert gap.max() < 0.02, joined[["auc", "auc_ours"]]
-    assert (
-        joined[["lo", "hi"]].to_numpy() - joined[["lo_ours", "hi_ours"]].to_numpy()
-    ).max() < 0.03
+    for column in ("auc", "lo", "hi"):
+        gap = (joined[column] - joined[f"{column}_ours"]).abs()
+        assert gap.max() < 1e-12, joined[[column, f"{column}_ours"]]
 
 
 def test_report_gathers_tables_and_figures(run):

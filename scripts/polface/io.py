@@ -86,10 +86,11 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
 
 def read_features(path: str | Path, id_column: str | None = None) -> tuple[list[str], Any]:
-    """Read a features/embeddings parquet: (row ids, float32 matrix of shape (rows, dimension)).
+    """Read a features/embeddings parquet: (row ids, matrix of shape (rows, dimension)).
 
-    The file has one id column and one ``fixed_size_list<float32>[D]`` column; the matrix is made
-    without a per-row Python loop.
+    The file has one id column and one ``fixed_size_list<float32|float64>[D]`` column; the matrix
+    keeps the stored type (the descriptors of an RData file are float64 unless converted with
+    ``convert.precision: float32``; embeddings are float32) and is made without a per-row loop.
     """
     import numpy as np
 
@@ -104,7 +105,9 @@ def read_features(path: str | Path, id_column: str | None = None) -> tuple[list[
     if column.null_count:
         raise ValueError(f"{path}: column {values!r} has {column.null_count} missing rows")
     matrix = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), width)
-    return table.column(ids).to_pylist(), np.ascontiguousarray(matrix, dtype=np.float32)
+    if matrix.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{path}: column {values!r} holds {matrix.dtype}, not float32 or float64")
+    return table.column(ids).to_pylist(), np.ascontiguousarray(matrix)
 
 
 def safetensors_bytes(

@@ -46,5 +46,6 @@ rule rdata_to_parquet:
         features_object=get_features_object,
         id_column=get_id_column,
         block_rows=config["convert"]["block_rows"],
+        precision=config["convert"]["precision"],
     script:
         "../../scripts/rdata_to_parquet.py"

@@ -81,11 +81,16 @@ def convert_cohort(
     features_object: str,
     id_column: str,
     block_rows: int,
+    precision: str,
     faces_parquet: str,
     features_parquet: str,
     columns_csv: str,
 ) -> None:
-    """Convert one cohort's two RData files; every output is written atomically."""
+    """Convert one cohort's two RData files; every output is written atomically.
+
+    The descriptors are stored as ``precision`` (``float64``: R's doubles bit for bit;
+    ``float32``: rounded, half the size), which the features file's metadata records as ``dtype``.
+    """
     log.info("reading data.frame %r from %s", faces_object, faces_rdata)
     faces = read_data_frame(faces_rdata, faces_object)
     log.info("%d rows x %d columns", *faces.shape)
@@ -112,7 +117,7 @@ def convert_cohort(
         row_ids=ids.astype(str).tolist(),
         id_column=id_column,
         values_column="features",
-        dtype="float32",
+        dtype=precision,
         rows_per_block=block_rows,
         progress=True,
         checksum=True,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numba
 import numpy as np
@@ -179,8 +180,7 @@ def _drive(
     folds = K - 1
     fold_meas = np.full((folds, horizon), np.nan) if cv is not None else None
     next_m = 0
-    best = np.inf
-    risen = 0
+    watch = cv.early.tracker() if cv is not None and cv.early is not None else None
     stop_m: int | None = None
     for i in range(int(lens.max())):
         running &= i < lens
@@ -232,11 +232,9 @@ def _drive(
                 break
             for k in range(1, K):
                 fold_meas[k - 1, next_m] = _fold_measure(pr, st.family, k, tracks[k], s)
-            if cv.early is not None:
-                cvm = float(cv.fold_n @ fold_meas[:, next_m] / cv.fold_n.sum())
-                best = min(best, cvm)
-                risen = risen + 1 if cvm > best + cv.early.tol * abs(best) else 0
-                if risen >= cv.early.patience:
+            if watch is not None:
+                cvm, cvsd = cv_mean_sd(fold_meas[:, next_m], cv.fold_n)
+                if watch.update(cvm, cvsd):
                     stop_m = next_m
                     horizon = next_m + 1
                     running[1:] = False
@@ -390,14 +388,26 @@ def cross_validate(
     return result
 
 
+def cv_mean_sd(fold_measure: np.ndarray, fold_n: np.ndarray) -> tuple[Any, Any]:
+    """cv.glmnet's ``cvm`` and ``cvsd`` (grouped): fold-size weighted mean and its standard error.
+
+    ``fold_measure`` is (folds, lambdas), or (folds,) for one lambda (then two floats).
+    """
+    K = fold_measure.shape[0]
+    wts = fold_n / fold_n.sum()
+    if fold_measure.ndim == 1:
+        cvm, cvsd = cv_mean_sd(fold_measure[:, None], fold_n)
+        return float(cvm[0]), float(cvsd[0])
+    cvm = wts @ fold_measure
+    cvsd = np.sqrt((wts @ (fold_measure - cvm[None, :]) ** 2) / (K - 1))
+    return cvm, cvsd
+
+
 def _cv_summary(
     path: LassoPath, fold_measure: np.ndarray, fold_n: np.ndarray, stopped_early: bool
 ) -> CVResult:
     """cvm, cvsd, lambda.min and lambda.1se as cv.glmnet computes them (grouped = TRUE)."""
-    K = fold_measure.shape[0]
-    wts = fold_n / fold_n.sum()
-    cvm = wts @ fold_measure
-    cvsd = np.sqrt((wts @ (fold_measure - cvm[None, :]) ** 2) / (K - 1))
+    cvm, cvsd = cv_mean_sd(fold_measure, fold_n)
     lam = path.lambdas
     cvmin = np.min(cvm)
     imin = int(np.flatnonzero(cvm <= cvmin)[0])  # the largest lambda attaining the minimum

@@ -39,12 +39,22 @@ class GlmnetControl:
 
 @dataclass(frozen=True)
 class EarlyStop:
-    """Stop every CV path once the mean held-out deviance has clearly passed its minimum.
+    """An opt-in approximation of cv.glmnet: stop the CV paths once the curve has clearly turned.
 
-    After each lambda the mean CV deviance ``cvm`` is compared with its running minimum ``best``;
-    the lambda counts as *risen* when ``cvm > best + tol * |best|``. All paths (folds and the full
-    data) stop after ``patience`` consecutive risen lambdas. A lambda that is not risen resets the
-    count. ``tol >= 0`` makes the rule more conservative (it stops later, never earlier).
+    cv.glmnet scores every lambda of the sequence. This rule ends all paths (folds and the full
+    data) early, and so can choose another ``lambda.min`` where the CV curve falls again after a
+    long rise. After each scored lambda, with ``cvm`` and ``cvsd`` the mean CV measure and its
+    standard error as cv.glmnet computes them and ``best`` the lowest ``cvm`` so far (``best_sd``
+    its standard error):
+
+    - the curve has *come down* once ``best + best_sd < cvm[0]``: its minimum lies more than one
+      standard error below its value at the first lambda (a curve that has not come down never
+      stops, however long it stays flat or rises);
+    - a lambda is *risen* when ``cvm > best + best_sd + tol * |best|``;
+    - the paths stop after ``patience`` consecutive risen lambdas of a curve that has come down.
+
+    ``tol >= 0`` makes the rule more conservative (it stops later, never earlier).
+    :meth:`tracker` gives the rule's state machine; the CV driver feeds it one lambda at a time.
     """
 
     patience: int = 10
@@ -55,3 +65,29 @@ class EarlyStop:
             raise ValueError(f"EarlyStop.patience must be >= 1, got {self.patience}")
         if self.tol < 0:
             raise ValueError(f"EarlyStop.tol must be >= 0, got {self.tol}")
+
+    def tracker(self) -> EarlyStopTracker:
+        """A fresh state machine of this rule (one per cross-validation)."""
+        return EarlyStopTracker(self)
+
+
+class EarlyStopTracker:
+    """The state of :class:`EarlyStop` along one CV curve: :meth:`update` says when to stop."""
+
+    def __init__(self, rule: EarlyStop) -> None:
+        self.rule = rule
+        self.first: float | None = None
+        self.best = float("inf")
+        self.best_sd = 0.0
+        self.risen = 0
+
+    def update(self, cvm: float, cvsd: float) -> bool:
+        """Score the next lambda (its mean CV measure and standard error); True means stop."""
+        if self.first is None:
+            self.first = cvm
+        if cvm < self.best:
+            self.best, self.best_sd = cvm, cvsd
+        come_down = self.best + self.best_sd < self.first
+        ceiling = self.best + self.best_sd + self.rule.tol * abs(self.best)
+        self.risen = self.risen + 1 if come_down and cvm > ceiling else 0
+        return self.risen >= self.rule.patience
