@@ -212,7 +212,11 @@ def omi_download_url():
 
 
 def image_targets():
-    """Manifest and embeddings of each set in run_image_sets, and ratings tables of OMI sets."""
+    """Manifest and embeddings of each set in run_image_sets; ratings tables and models of OMI sets.
+
+    The models file is a target of its own: Snakemake would not rebuild it from a target whose
+    job has an up-to-date sibling output (results of a version without the models, touched).
+    """
     targets = []
     for name in RUN_IMAGE_SETS:
         settings = config["image_sets"][name]
@@ -221,4 +225,5 @@ def image_targets():
             targets.append(f"results/images/{name}/embeddings_{backend}.parquet")
             if "omi" in settings:
                 targets.append(f"results/images/{name}/ratings_{backend}.md")
+                targets.append(f"results/images/{name}/ratings_{backend}_models.npz")
     return targets

@@ -39,9 +39,10 @@ one shared standardised copy of X, and each fold's own standardisation is applie
 single precision; sums are always accumulated in float64). The kernels add in loop order (no
 reassociated, vectorised sums; see :mod:`polface.models.lasso.kernels`), so a rerun gives the same
 bits, and they agree with R's Fortran to about 1e-15 on the test problems. The optional early
-stop (:class:`EarlyStop`) ends every path once the mean held-out measure has stayed above its
-running minimum (by more than a tolerance) for ``patience`` consecutive lambdas; the final model
-is the same whenever the curve does not fall to a new minimum after such a run.
+stop (:class:`EarlyStop`, an approximation) ends every path once the mean held-out measure has
+come down by more than one CV standard error from its first value and then stayed above its
+minimum plus one standard error for ``patience`` consecutive lambdas; the final model is the
+same whenever the curve does not fall to a new minimum after such a run.
 
 The package, arrows pointing down: :mod:`~polface.models.lasso.api` (the public functions) →
 :mod:`~polface.models.lasso.driver` (the lockstep driver, the CV scoring, the exact solver

@@ -113,8 +113,9 @@ def cv_lasso(
             dtype: as in :func:`lasso_path` (user ``lambdas`` are used by every fold, as in R).
         foldid: (n,) fold labels (any integers; each label is one fold).
         fold_lambdas: ``"own"`` (cv.glmnet 4.1) or ``"shared"`` (see above).
-        early_stop: stop all paths once the mean CV measure has clearly passed its minimum
-            (:class:`EarlyStop`); ``None`` scores the whole sequence exactly like cv.glmnet.
+        early_stop: an approximation that stops all paths once the CV curve has come down and
+            clearly turned (:class:`EarlyStop`); ``None`` scores the whole sequence exactly
+            like cv.glmnet.
         n_threads: cores to use (default all that numba sees).
 
     Returns:
