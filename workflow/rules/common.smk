@@ -76,24 +76,24 @@ def get_folds_inputs(wildcards):
     return inputs
 
 
-def get_method_predictions(wildcards):
-    """The out-of-fold predictions of every sample's models of the method `{method}`."""
+def prediction_files(cohort, methods):
+    """The out-of-fold predictions of every sample's models of `methods` in a cohort."""
     return expand(
         "results/{cohort}/{method}/{sample}/predictions.parquet",
-        cohort=wildcards.cohort,
-        method=wildcards.method,
+        cohort=cohort,
+        method=methods,
         sample=config["samples"],
     )
+
+
+def get_method_predictions(wildcards):
+    """The out-of-fold predictions of every sample's models of the method `{method}`."""
+    return prediction_files(wildcards.cohort, [wildcards.method])
 
 
 def get_all_predictions(wildcards):
     """The out-of-fold predictions of every sample's models of every enabled method."""
-    return expand(
-        "results/{cohort}/{method}/{sample}/predictions.parquet",
-        cohort=wildcards.cohort,
-        method=METHODS,
-        sample=config["samples"],
-    )
+    return prediction_files(wildcards.cohort, METHODS)
 
 
 def all_targets():
