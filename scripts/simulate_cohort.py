@@ -1,15 +1,20 @@
-"""Rule simulate_cohort: write a synthetic cohort in the exact layout of the OSF release."""
+"""Rule simulate_cohort: write a synthetic cohort in the exact layout of the OSF release.
 
-from polface.data.simulate import simulate_cohort, write_cohort
+The descriptor matrix is made and written a block of columns at a time (``block_mb``), so the
+rule's memory does not grow with the matrix (polface.data.simulate.plan_cohort).
+"""
+
+from polface.data.simulate import plan_cohort, write_cohort
 from polface.runtime import rule_logging
 
 
 def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule) as log:
-        cohort = simulate_cohort(snakemake.params.settings)
+        cohort = plan_cohort(snakemake.params.settings, block_mb=snakemake.params.block_mb)
         log.info(
-            "simulated %d faces x %d descriptors; signal in columns %s",
-            *cohort.descriptors.shape,
+            "simulating %d faces x %d descriptors; signal in columns %s",
+            cohort.descriptors.n_rows,
+            cohort.descriptors.n_cols,
             cohort.signal_columns.tolist(),
         )
         write_cohort(
@@ -17,6 +22,7 @@ def main(snakemake) -> None:
             faces=snakemake.output.faces,
             features=snakemake.output.features,
             truth=snakemake.output.truth,
+            block_mb=snakemake.params.block_mb,
         )
 
 

@@ -16,6 +16,7 @@ rule simulate_cohort:
         mem_mb=4000,
     params:
         settings=get_simulate_settings,
+        block_mb=config["convert"]["simulate_block_mb"],
     script:
         "../../scripts/simulate_cohort.py"
 

@@ -22,12 +22,13 @@ All randomness flows from one ``numpy.random.Generator`` seeded from the config.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from polface.data.osf import FACES_OBJECT, FEATURES_OBJECT
 
@@ -96,6 +97,106 @@ class Cohort:
     signal_columns: np.ndarray
 
 
+#: Bytes of one draw of noise rows (the stream is drawn a few whole rows at a time).
+DRAW_BYTES = 1 << 24
+
+
+#: Column blocks start at multiples of this many columns: BLAS computes the factors' share of a
+#: block so aligned bit for bit as within the whole product (narrower or unaligned blocks take
+#: its edge kernels, which sum in another order; seen with OpenBLAS 0.3.31).
+BLOCK_ALIGN = 64
+
+
+def columns_per_block(n_rows: int, n_cols: int, block_mb: float) -> int:
+    """Descriptor columns per block: at most ``block_mb`` MiB of doubles, a multiple of
+    :data:`BLOCK_ALIGN` columns (at least one such multiple), and no more than the matrix has."""
+    fit = int(block_mb * 2**20) // (8 * max(1, n_rows))
+    return int(min(n_cols, max(BLOCK_ALIGN, fit - fit % BLOCK_ALIGN)))
+
+
+def _noise_rows(rng: np.random.Generator, n: int, p: int) -> Iterator[np.ndarray]:
+    """The next ``n x p`` standard normals of ``rng``, a few rows at a time, in stream order."""
+    per_draw = max(1, DRAW_BYTES // (8 * p))
+    for start in range(0, n, per_draw):
+        yield rng.standard_normal((min(per_draw, n - start), p))
+
+
+def _skip_noise(rng: np.random.Generator, n: int, p: int, keep: tuple[int, int]) -> np.ndarray:
+    """Advance ``rng`` past ``n x p`` normals; return the columns ``keep`` of them (n x c)."""
+    start, stop = keep
+    out = np.empty((n, stop - start))
+    row = 0
+    for rows in _noise_rows(rng, n, p):
+        out[row : row + rows.shape[0]] = rows[:, start:stop]
+        row += rows.shape[0]
+    return out
+
+
+@dataclass(frozen=True)
+class DescriptorRecipe:
+    """The descriptor matrix of a simulated cohort, made a block of columns at a time.
+
+    Column j is the noise column j of one ``n x p`` draw of the stream (drawn again from
+    ``noise_state`` for each block), plus the factors' share, plus the shifts that reach it, and is
+    then standardised on its own; each value equals the one a whole-matrix computation gives, bit
+    for bit, whatever the blocks (``tests/test_cohort.py``).
+    """
+
+    n_rows: int
+    n_cols: int
+    noise_state: Mapping[str, Any]
+    scores: np.ndarray | None
+    loadings: np.ndarray | None
+    shifts: tuple[tuple[np.ndarray, np.ndarray, np.ndarray | None], ...]
+    """(columns, per-row shift as an n x 1 array, sign per column or None)."""
+    first: list[np.ndarray]
+    """The noise of the first block, kept from the pass that advanced the stream; the first call
+    for exactly those columns takes it (and later calls draw it again)."""
+
+    def columns(self, start: int, stop: int) -> np.ndarray:
+        """Descriptor columns ``start:stop`` (0-based), an ``n x (stop - start)`` float64 array."""
+        if self.first and start == 0 and stop == self.first[0].shape[1]:
+            x = self.first.pop()
+        else:
+            rng = np.random.Generator(getattr(np.random, self.noise_state["bit_generator"])())
+            rng.bit_generator.state = dict(self.noise_state)
+            x = _skip_noise(rng, self.n_rows, self.n_cols, keep=(start, stop))
+        if self.scores is not None and self.loadings is not None:
+            x += self.scores @ self.loadings[:, start:stop]
+        for cols, shift, signs in self.shifts:
+            inside = (cols >= start) & (cols < stop)
+            if not inside.any():
+                continue
+            local = cols[inside] - start
+            if signs is None:
+                x[:, local] += shift
+            else:
+                x[:, local] += shift * signs[inside]
+        x -= x.mean(axis=0)
+        x /= x.std(axis=0, ddof=1)
+        return x
+
+    def blocks(self, columns: int, *, progress: bool = False) -> Iterator[np.ndarray]:
+        """The matrix in blocks of ``columns`` columns, left to right (see columns_per_block)."""
+        if columns < self.n_cols and columns % BLOCK_ALIGN:
+            raise ValueError(
+                f"column blocks must be a multiple of {BLOCK_ALIGN} columns, not {columns}"
+            )
+        starts = range(0, self.n_cols, columns)
+        for start in tqdm(starts, desc="descriptor blocks", unit="block", disable=not progress):
+            yield self.columns(start, min(self.n_cols, start + columns))
+
+
+@dataclass(frozen=True)
+class CohortPlan:
+    """A simulated cohort whose descriptors are made as they are written (:func:`plan_cohort`)."""
+
+    faces: pd.DataFrame
+    descriptors: DescriptorRecipe
+    latent: np.ndarray
+    signal_columns: np.ndarray
+
+
 def _sample_sizes(n_rows: int, shares: Mapping[str, float]) -> dict[str, int]:
     weights = np.array([float(shares[s]) for s in SAMPLES])
     weights = weights / weights.sum()
@@ -123,7 +224,26 @@ def _shares(n: int, k: int, concentration: np.ndarray, rng: np.random.Generator)
 
 
 def simulate_cohort(settings: Mapping[str, Any]) -> Cohort:
-    """Simulate a cohort from a cohort's `simulate` settings (schema defaults filled in)."""
+    """Simulate a cohort from a cohort's `simulate` settings (schema defaults filled in), in memory.
+
+    The descriptor matrix is made whole (n x p doubles): for small cohorts and tests. The rule
+    streams it instead (:func:`plan_cohort`, :func:`write_cohort`); both give the same numbers.
+    """
+    plan = plan_cohort(settings, block_mb=None)
+    return Cohort(
+        faces=plan.faces,
+        descriptors=plan.descriptors.columns(0, plan.descriptors.n_cols),
+        latent=plan.latent,
+        signal_columns=plan.signal_columns,
+    )
+
+
+def plan_cohort(settings: Mapping[str, Any], *, block_mb: float | None) -> CohortPlan:
+    """Everything of a simulated cohort but its descriptors, which it can make in column blocks.
+
+    ``block_mb`` bounds the memory of one column block (None: one block, the whole matrix). The
+    random stream is the one a single ``n x p`` draw takes, so the cohort does not depend on it.
+    """
     rng = np.random.default_rng(int(settings["seed"]))
     n = int(settings["n_rows"])
     p = int(settings["n_features"])
@@ -131,6 +251,7 @@ def simulate_cohort(settings: Mapping[str, Any]) -> Cohort:
     confounding = settings["confounding"]
     missing = float(settings["missing_rate"])
 
+    first_columns = p if block_mb is None else columns_per_block(n, p, block_mb)
     sizes = _sample_sizes(n, settings["sample_shares"])
     sample = np.repeat(np.array(SAMPLES), [sizes[s] for s in SAMPLES])
 
@@ -152,23 +273,35 @@ def simulate_cohort(settings: Mapping[str, Any]) -> Cohort:
     conservative = (rng.random(n) < p_conservative).astype(np.int32)
 
     # Descriptors: low-rank shared structure + noise + demographics + the residual face signal.
+    # The noise is the next n x p normals of the stream; it is skipped here (drawn and dropped a
+    # few rows at a time) and drawn again, column block by column block, when the matrix is made.
     k = int(settings["factors"])
-    x = rng.standard_normal((n, p))
+    noise_state = rng.bit_generator.state
+    first = _skip_noise(rng, n, p, keep=(0, first_columns))
+    scores = loadings = None
     if k:  # shared structure with about the variance of the noise: strongly correlated columns
-        x += rng.standard_normal((n, k)) @ (rng.standard_normal((k, p)) / np.sqrt(k))
+        scores = rng.standard_normal((n, k))
+        loadings = rng.standard_normal((k, p)) / np.sqrt(k)
     order = rng.permutation(p)
     n_signal = min(int(signal["descriptor_columns"]), p)
     n_demo = min(int(signal["demographic_columns"]), (p - n_signal) // 3)
     loading = float(signal["demographic_loading"])
+    shifts = []
     for j, trait in enumerate((female - 0.5, age_z, white - white.mean())):
         cols = order[j * n_demo : (j + 1) * n_demo]
-        x[:, cols] += (
-            loading * np.asarray(trait, dtype=float)[:, None] * rng.choice([-1, 1], cols.size)
-        )
+        shift = loading * np.asarray(trait, dtype=float)[:, None]
+        shifts.append((cols, shift, rng.choice([-1, 1], cols.size)))
     signal_columns = np.sort(order[p - n_signal :]) if n_signal else np.array([], dtype=int)
-    x[:, signal_columns] += float(signal["descriptor_loading"]) * residual[:, None]
-    x -= x.mean(axis=0)
-    x /= x.std(axis=0, ddof=1)
+    shifts.append((signal_columns, float(signal["descriptor_loading"]) * residual[:, None], None))
+    descriptors = DescriptorRecipe(
+        n_rows=n,
+        n_cols=p,
+        noise_state=noise_state,
+        scores=scores,
+        loadings=loadings,
+        shifts=tuple(shifts),
+        first=[first],
+    )
 
     # Face++ and self-reported columns.
     flip = rng.random(n) < 0.03
@@ -219,25 +352,44 @@ def simulate_cohort(settings: Mapping[str, Any]) -> Cohort:
     d["ethnicity.value"] = pd.array(ethnicity_value, dtype="str")
 
     faces = pd.DataFrame(d, columns=list(COLUMNS))
-    return Cohort(faces=faces, descriptors=x, latent=z, signal_columns=signal_columns)
+    return CohortPlan(faces=faces, descriptors=descriptors, latent=z, signal_columns=signal_columns)
 
 
-def write_cohort(cohort: Cohort, *, faces: str, features: str, truth: str) -> None:
+def write_cohort(
+    cohort: Cohort | CohortPlan,
+    *,
+    faces: str,
+    features: str,
+    truth: str,
+    block_mb: float | None = None,
+) -> None:
     """Write the cohort as the OSF release does (faces.RData with `d`, vgg.RData with `vgg`).
 
+    A :class:`CohortPlan`'s descriptors are made and written in column blocks of at most
+    ``block_mb`` MiB (R stores a matrix column by column), so the whole matrix is never in memory.
     `truth` receives what the simulation hid (latent conservatism per face, and the descriptor
     columns it reaches, 1-based as R numbers them) as a parquet table, so audits can check what
-    the models found against what was planted.
+    the models found against what was planted. Every file is written atomically.
     """
     import pyarrow as pa
 
-    from polface.data.rdata import write_rdata
-    from polface.io import atomic_output, write_parquet
+    from polface.data.rdata import ColumnBlocks, write_rdata
+    from polface.io import write_parquet
 
-    with atomic_output(faces) as tmp:
-        write_rdata(tmp, {FACES_OBJECT: cohort.faces})
-    with atomic_output(features) as tmp:
-        write_rdata(tmp, {FEATURES_OBJECT: cohort.descriptors})
+    write_rdata(faces, {FACES_OBJECT: cohort.faces})
+    if isinstance(cohort, CohortPlan):
+        recipe = cohort.descriptors
+        per_block = (
+            recipe.n_cols
+            if block_mb is None
+            else columns_per_block(recipe.n_rows, recipe.n_cols, block_mb)
+        )
+        matrix: Any = ColumnBlocks(
+            recipe.n_rows, recipe.n_cols, lambda: recipe.blocks(per_block, progress=True)
+        )
+    else:
+        matrix = cohort.descriptors
+    write_rdata(features, {FEATURES_OBJECT: matrix})
     table = pa.table(
         {
             "userid": pa.array(cohort.faces["userid"].to_numpy(dtype=object), pa.string()),

@@ -99,7 +99,7 @@ from polface.data.rdata.objects import (
     SpooledData,
 )
 from polface.data.rdata.parser import list_objects, read_rdata
-from polface.data.rdata.writer import R_VERSION_WRITTEN, write_rdata
+from polface.data.rdata.writer import R_VERSION_WRITTEN, ColumnBlocks, write_rdata
 
 __all__ = [
     "ALTREP_SXP",
@@ -114,6 +114,7 @@ __all__ = [
     "CHARSXP",
     "CLASSREFSXP",
     "CLOSXP",
+    "ColumnBlocks",
     "CPLXSXP",
     "DOTSXP",
     "EMPTYENV_SXP",

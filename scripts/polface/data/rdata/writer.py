@@ -9,7 +9,8 @@ import contextlib
 import gzip
 import lzma
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -52,6 +53,20 @@ from polface.data.rdata.objects import (
 from polface.io import atomic_output
 
 R_VERSION_WRITTEN = (4 << 16) | (2 << 8) | 2  # the writer claims R 4.2.2 wrote the file
+
+
+@dataclass(frozen=True)
+class ColumnBlocks:
+    """A numeric matrix written a block of columns at a time, never held whole.
+
+    ``blocks`` is called once, when the file is written, and yields 2-D arrays of ``n_rows`` rows
+    whose columns, concatenated, are the ``n_cols`` columns of the matrix in order. R stores a
+    matrix column by column, so each block goes to the file as soon as it is made.
+    """
+
+    n_rows: int
+    n_cols: int
+    blocks: Callable[[], Iterable[np.ndarray]]
 
 
 class _Output:
@@ -128,6 +143,25 @@ def _write_numeric(out: _Output, sexptype: int, values: np.ndarray) -> None:
         out.bytes(np.ascontiguousarray(values[:, j : j + per_chunk].T, dtype=target).tobytes())
 
 
+def _write_column_blocks(out: _Output, sexptype: int, matrix: ColumnBlocks) -> None:
+    """The data of a :class:`ColumnBlocks` matrix, checked block by block against its shape."""
+    written = 0
+    for block in matrix.blocks():
+        if block.ndim != 2 or block.shape[0] != matrix.n_rows:
+            raise RDataError(
+                f"a column block of shape {block.shape} does not have the matrix's "
+                f"{matrix.n_rows} rows"
+            )
+        written += block.shape[1]
+        if written > matrix.n_cols:
+            raise RDataError(
+                f"the column blocks hold more than the matrix's {matrix.n_cols} columns"
+            )
+        _write_numeric(out, sexptype, block)
+    if written != matrix.n_cols:
+        raise RDataError(f"the column blocks hold {written} columns, not {matrix.n_cols}")
+
+
 def _write_item(out: _Output, obj: RObject) -> None:
     """Write one :class:`RObject` (vectors, lists, pairlists, symbols, NULL)."""
     t = obj.sexptype
@@ -150,7 +184,11 @@ def _write_item(out: _Output, obj: RObject) -> None:
     if t == CHARSXP:
         out.charsxp(obj.value)
         return
-    if t in ATOMIC_DTYPES:
+    if t in ATOMIC_DTYPES and isinstance(obj.value, ColumnBlocks):
+        out.int(flags)
+        out.length(obj.value.n_rows * obj.value.n_cols)
+        _write_column_blocks(out, t, obj.value)
+    elif t in ATOMIC_DTYPES:
         values = np.asarray(obj.value)
         out.int(flags)
         out.length(int(values.size))
@@ -290,6 +328,9 @@ def _to_robject(name: str, value: Any) -> RObject:
     """Convert one value given to write_rdata to an RObject tree."""
     if isinstance(value, RObject):
         return value
+    if isinstance(value, ColumnBlocks):
+        dim = np.array([value.n_rows, value.n_cols], dtype=np.int32)
+        return RObject(REALSXP, value, {"dim": RObject(INTSXP, dim)})
     if isinstance(value, pd.DataFrame):
         return _frame_to_robject(value)
     if isinstance(value, RMatrix):
@@ -298,7 +339,7 @@ def _to_robject(name: str, value: Any) -> RObject:
         return _matrix_to_robject(value)
     raise RDataError(
         f"object {name!r}: cannot write {type(value).__name__} (expected a pandas DataFrame, a 2-D "
-        "numpy array, an RMatrix or an RObject)"
+        "numpy array, an RMatrix, ColumnBlocks or an RObject)"
     )
 
 
@@ -324,7 +365,8 @@ def write_rdata(
     Values may be pandas DataFrames (→ data.frame; Int32/int → integer, boolean/bool → logical,
     float64 → double with NaN written as NA, str → character, Categorical → factor or ordered
     factor), 2-D numpy arrays or :class:`RMatrix` (→ double matrix with ``dim`` and optional
-    ``dimnames``), or :class:`RObject` trees. ``compress`` is "gzip" (R's default), "bzip2", "xz" or
+    ``dimnames``), :class:`ColumnBlocks` (→ double matrix, written as its blocks are made), or
+    :class:`RObject` trees. ``compress`` is "gzip" (R's default), "bzip2", "xz" or
     None. The file is written atomically.
     """
     if version not in (2, 3):
