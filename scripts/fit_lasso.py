@@ -9,6 +9,7 @@ from polface.models.fitters import (
     fit_sample_models,
     lasso_fitter,
     lasso_summary,
+    lasso_train_dtype,
     load_modelling_inputs,
     write_json,
 )
@@ -34,11 +35,20 @@ def main(snakemake) -> None:
             method="lasso",
             id_column=snakemake.params.id_column,
             target_column=SAMPLE_COLUMN,
+            train_dtype=lasso_train_dtype(
+                precision=settings["precision"],
+                memory_budget_mb=settings["memory_budget_mb"],
+                solver=settings["solver"],
+            ),
         )
         write_parquet(
             pa.Table.from_pandas(predictions, preserve_index=False),
             snakemake.output.predictions,
-            metadata={"method": "lasso", "settings": dict(settings)},
+            metadata={
+                "method": "lasso",
+                "settings": dict(settings),
+                "x_dtype": {str(i["outer_fold"]): i["x_dtype"] for i in infos},
+            },
         )
         save_lasso_folds(infos, snakemake.output.models)
         write_json(snakemake.output.summary, {"settings": settings, "folds": lasso_summary(infos)})

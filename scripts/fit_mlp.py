@@ -11,6 +11,7 @@ from polface.models.fitters import (
     load_modelling_inputs,
     mlp_fitter,
     mlp_summary,
+    mlp_train_dtype,
     write_json,
 )
 from polface.runtime import rule_logging
@@ -36,6 +37,7 @@ def main(snakemake) -> None:
             method="mlp",
             id_column=snakemake.params.id_column,
             target_column=SAMPLE_COLUMN,
+            train_dtype=mlp_train_dtype,
         )
         write_parquet(
             pa.Table.from_pandas(predictions, preserve_index=False),

@@ -37,6 +37,7 @@ LASSO = {
     "early_stop_patience": 10,
     "solver": "numba",
     "precision": "float64",
+    "memory_budget_mb": 8192,
 }
 SAMPLES = ["pol_dat_us", "pol_fb_us"]
 

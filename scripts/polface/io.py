@@ -110,6 +110,84 @@ def read_features(path: str | Path, id_column: str | None = None) -> tuple[list[
     return table.column(ids).to_pylist(), np.ascontiguousarray(matrix)
 
 
+class FeatureRows:
+    """The rows of a features/embeddings parquet, read on demand a row group at a time.
+
+    Opening reads only the id column and the file's footer. :meth:`take` reads the row groups that
+    hold the requested rows and keeps just those rows, so a fit holds the rows it fits, never the
+    whole cohort; :meth:`blocks` hands rows over a block at a time (for predictions). The layout
+    is :func:`read_features`'s: one id column and one ``fixed_size_list<float32|float64>[D]``.
+    """
+
+    def __init__(self, path: str | Path, id_column: str | None = None) -> None:
+        import numpy as np
+
+        self.path = Path(path)
+        self._file = pq.ParquetFile(self.path)
+        schema = self._file.schema_arrow
+        lists = [f for f in schema if pa.types.is_fixed_size_list(f.type)]
+        if len(lists) != 1:
+            names = [f.name for f in lists]
+            raise ValueError(f"{path}: expected one fixed-size list column, found {names}")
+        self.values_column = lists[0].name
+        self.width = int(lists[0].type.list_size)
+        value_type = lists[0].type.value_type
+        if value_type not in (pa.float32(), pa.float64()):
+            raise ValueError(
+                f"{path}: column {self.values_column!r} holds {value_type}, not float32 or float64"
+            )
+        self.dtype = np.dtype(value_type.to_pandas_dtype())
+        self.id_column = id_column or next(f.name for f in schema if f.name != self.values_column)
+        self.ids: list[str] = self._file.read(columns=[self.id_column]).column(0).to_pylist()
+        meta = self._file.metadata
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        self._starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.ids), self.width
+
+    def take(self, rows: Any, dtype: Any = None) -> Any:
+        """Rows ``rows`` (0-based, increasing) as a C-ordered ``(len(rows), D)`` array.
+
+        ``dtype`` converts as it reads (default: the stored type); memory is the result plus one
+        row group.
+        """
+        import numpy as np
+
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and (np.any(np.diff(rows) <= 0) or rows[0] < 0 or rows[-1] >= len(self)):
+            raise ValueError(f"{self.path}: rows must be increasing and within 0..{len(self) - 1}")
+        out = np.empty((rows.size, self.width), dtype=dtype or self.dtype)
+        groups = np.searchsorted(self._starts, rows, side="right") - 1
+        for group in np.unique(groups):
+            mine = np.flatnonzero(groups == group)
+            column = self._file.read_row_group(int(group), columns=[self.values_column]).column(0)
+            column = column.combine_chunks()
+            if column.null_count:
+                raise ValueError(
+                    f"{self.path}: column {self.values_column!r} has missing rows in row group "
+                    f"{group}"
+                )
+            flat = column.flatten().to_numpy(zero_copy_only=False)
+            matrix = flat.reshape(len(column), self.width)
+            out[mine] = matrix[rows[mine] - self._starts[group]]
+        return out
+
+    def blocks(self, rows: Any, block_rows: int, dtype: Any = None) -> Iterator[tuple[Any, Any]]:
+        """``(positions, matrix)`` for consecutive blocks of at most ``block_rows`` of ``rows``:
+        ``positions`` index into ``rows``, ``matrix`` holds those rows (as :meth:`take`)."""
+        import numpy as np
+
+        rows = np.asarray(rows, dtype=np.int64)
+        for start in range(0, rows.size, block_rows):
+            positions = np.arange(start, min(rows.size, start + block_rows))
+            yield positions, self.take(rows[positions], dtype)
+
+
 def safetensors_bytes(
     tensors: Mapping[str, Any], metadata: Mapping[str, Any] | None = None
 ) -> bytes:

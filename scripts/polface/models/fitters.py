@@ -11,20 +11,57 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from polface.io import atomic_output, read_features
+from polface.io import FeatureRows, atomic_output
 from polface.models.nested import Fitter, nested_predictions
 
 log = logging.getLogger(__name__)
 
 #: A sample is fitted on an interpretable feature set only with at least this many complete rows.
 MIN_COMPLETE_ROWS = 20
+
+
+def lasso_copy_dtype(n_rows: int, n_cols: int, *, precision: str, memory_budget_mb: float) -> type:
+    """The storage type of the standardised copy of an ``n_rows x n_cols`` training split.
+
+    ``precision`` (the config's ``lasso.precision``), except that a float64 copy larger than
+    ``memory_budget_mb`` MiB is stored in float32.
+    """
+    if precision == "float32" or n_rows * n_cols * 8 > memory_budget_mb * 2**20:
+        return np.float32
+    return np.float64
+
+
+def lasso_train_dtype(
+    *, precision: str, memory_budget_mb: float, solver: str
+) -> Callable[[int, int], Any]:
+    """The type a LASSO's training rows (and the rows it predicts) are read in, by split size.
+
+    When the numba solver stores the standardised copy in float32 (:func:`lasso_copy_dtype`),
+    the rows are read as float32 too, so a fit holds two float32 matrices of its training rows
+    instead of a float64 and a float32 one; otherwise (None) they are read as stored.
+    """
+
+    def dtype(n_rows: int, n_cols: int) -> Any:
+        if solver != "numba":
+            return None
+        kind = lasso_copy_dtype(
+            n_rows, n_cols, precision=precision, memory_budget_mb=memory_budget_mb
+        )
+        return np.float32 if kind is np.float32 else None
+
+    return dtype
+
+
+def mlp_train_dtype(n_rows: int, n_cols: int) -> Any:
+    """The MLP computes in float32: its rows are read so (the same numbers as a later cast)."""
+    return np.float32
 
 
 def lasso_fitter(
@@ -35,6 +72,7 @@ def lasso_fitter(
     early_stop_patience: int | None,
     solver: str,
     precision: str,
+    memory_budget_mb: float,
     n_threads: int | None,
     family: str,
 ) -> Fitter:
@@ -42,10 +80,11 @@ def lasso_fitter(
 
     The settings are the config's ``lasso`` block (defaults in the schema). ``solver="numba"`` is
     glmnet's coordinate descent (exact); ``"torch"`` solves all CV problems as one batched
-    proximal-gradient problem in torch, on the GPU when there is one. ``precision`` is the storage
-    type of the standardised copy of X; ``family`` is ``"binomial"`` (0/1 samples) or
-    ``"gaussian"`` (ratings). The info of each fit holds ``a0`` and ``beta`` (original scale),
-    ``lambda``, ``step`` and the CV curve.
+    proximal-gradient problem in torch, on the GPU when there is one. ``precision`` and
+    ``memory_budget_mb`` give the storage type of the standardised copy of X
+    (:func:`lasso_copy_dtype`); ``family`` is ``"binomial"`` (0/1 samples) or ``"gaussian"``
+    (ratings). The info of each fit holds ``a0`` and ``beta`` (original scale), ``lambda``,
+    ``step``, the CV curve and ``x_dtype``, the type the copy was stored in.
     """
     from polface.models.lasso import EarlyStop, cv_lasso
 
@@ -60,12 +99,21 @@ def lasso_fitter(
         def cross_validate(X, y, inner):
             return cv_lasso_torch(X, y, inner, family, device=device, **options)
     else:
-        dtype = np.float32 if precision == "float32" else np.float64
 
         def cross_validate(X, y, inner):
+            dtype = lasso_copy_dtype(
+                *X.shape, precision=precision, memory_budget_mb=memory_budget_mb
+            )
             return cv_lasso(X, y, inner, family, n_threads=n_threads, dtype=dtype, **options)
 
     def fit(X, y, inner, outer_fold):
+        x_dtype = (
+            "float32"
+            if solver == "torch"
+            else np.dtype(
+                lasso_copy_dtype(*X.shape, precision=precision, memory_budget_mb=memory_budget_mb)
+            ).name
+        )
         cv = cross_validate(X, y, inner)
         index = cv.index_min if lambda_choice == "lambda.min" else cv.index_1se
         a0, beta = cv.path.coef(index)
@@ -75,6 +123,7 @@ def lasso_fitter(
             "n_lambdas_fitted": int(len(cv.lambdas)),
             "n_nonzero": int(np.count_nonzero(beta)),
             "stopped_early": bool(cv.stopped_early),
+            "x_dtype": x_dtype,
             "a0": a0,
             "beta": beta,
             "cv_lambda": cv.lambdas,
@@ -152,7 +201,11 @@ def write_json(path: str | Path, document: Any) -> None:
 def lasso_summary(infos: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The scalar facts of each outer fold's LASSO (for the JSON summary)."""
     keys = ("outer_fold", "n_train", "lambda", "step", "n_lambdas_fitted", "n_nonzero")
-    return [{k: info[k] for k in keys} | {"stopped_early": info["stopped_early"]} for info in infos]
+    return [
+        {k: info[k] for k in keys}
+        | {"stopped_early": info["stopped_early"], "x_dtype": info["x_dtype"]}
+        for info in infos
+    ]
 
 
 def mlp_summary(infos: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -165,13 +218,18 @@ def mlp_summary(infos: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def load_modelling_inputs(
     *, faces_path: str | Path, features_path: str | Path, folds_path: str | Path, id_column: str
-) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-    """faces, descriptor matrix and folds of a cohort, checked to be aligned row by row."""
+) -> tuple[pd.DataFrame, FeatureRows, pd.DataFrame]:
+    """faces, descriptors and folds of a cohort, checked to be aligned row by row.
+
+    The descriptors are a :class:`polface.io.FeatureRows`: only their ids are read here; each
+    fit reads the rows it needs (:func:`polface.models.nested.nested_predictions`).
+    """
     from polface.frames import fold_columns, require_columns
 
     faces = pd.read_parquet(faces_path)
     require_columns(faces, [id_column], table=str(faces_path))
-    ids, X = read_features(features_path, id_column)
+    X = FeatureRows(features_path, id_column)
+    ids = X.ids
     folds = pd.read_parquet(folds_path)
     require_columns(folds, fold_columns(id_column=id_column), table=str(folds_path))
     expected = faces[id_column].astype(str).tolist()
@@ -190,7 +248,7 @@ def load_modelling_inputs(
 
 def fit_sample_models(
     faces: pd.DataFrame,
-    X: np.ndarray,
+    X: np.ndarray | FeatureRows,
     folds: pd.DataFrame,
     *,
     sample: str,
@@ -199,8 +257,11 @@ def fit_sample_models(
     method: str,
     id_column: str,
     target_column: str,
+    train_dtype: Callable[[int, int], Any] | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The models of one sample in the nested scheme and their out-of-fold predictions.
+
+    ``X`` and ``train_dtype`` as in :func:`polface.models.nested.nested_predictions`.
 
     Returns the predictions ``method, model, <target_column>, <id_column>, outer_fold, y, score``
     and the per-outer-fold infos of the fitter (for the method's model artifacts).
@@ -215,6 +276,7 @@ def fit_sample_models(
         id_column=id_column,
         target_column=target_column,
         model_column="model",
+        train_dtype=train_dtype,
     )
     predictions.insert(0, "method", method)
     return predictions, infos

@@ -23,6 +23,9 @@ from polface.frames import fold_columns, prediction_columns, require_columns
 
 log = logging.getLogger(__name__)
 
+#: Held-out rows are read and predicted this many at a time.
+PREDICT_BLOCK_ROWS = 16384
+
 Predictor = Callable[[np.ndarray], np.ndarray]
 Fitter = Callable[[np.ndarray, np.ndarray, np.ndarray, int], tuple[Predictor, dict[str, Any]]]
 """fit(X_train, y_train, inner_fold_train, outer_fold) -> (predict(X) -> scores, info)."""
@@ -58,8 +61,15 @@ def sample_labels(
     return labels
 
 
+def _take(X: Any, rows: np.ndarray, dtype: Any) -> np.ndarray:
+    """Rows of an in-memory matrix or of a :class:`polface.io.FeatureRows` file."""
+    if isinstance(X, np.ndarray):
+        return X[rows] if dtype is None else X[rows].astype(dtype, copy=False)
+    return X.take(rows, dtype)
+
+
 def nested_predictions(
-    X: np.ndarray,
+    X: Any,
     faces: pd.DataFrame,
     folds: pd.DataFrame,
     model_sample: str,
@@ -74,11 +84,14 @@ def nested_predictions(
     own_sample_only: bool = False,
     continuous: bool = False,
     progress: bool = True,
+    train_dtype: Callable[[int, int], Any] | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Out-of-fold predictions of the models of `model_sample`, one per outer fold.
 
     Args:
-        X: (rows, features), aligned with `faces` and `folds`.
+        X: (rows, features), aligned with `faces` and `folds`: an array, or a
+            :class:`polface.io.FeatureRows` from which only the rows of each fit are read (and
+            the held-out rows in blocks of :data:`PREDICT_BLOCK_ROWS`).
         faces: the table of targets (the sample columns and the id column).
         folds: ``[id_column, outer_fold, inner_fold]``, aligned row by row with `faces`.
         model_sample: the sample (target column) whose rows train the models.
@@ -94,6 +107,8 @@ def nested_predictions(
         continuous: the sample columns are continuous targets (e.g. ratings), not 0/1 labels;
             ``y`` is then float64 instead of int8.
         progress: show a progress bar over outer folds.
+        train_dtype: given (training rows, features), the type to read the training rows in
+            (None or returning None: the stored type); held-out rows are read in the same type.
 
     Returns:
         Long predictions ``[model_column, target_column, id_column, outer_fold, y, score]``
@@ -124,10 +139,14 @@ def nested_predictions(
         test = usable & (outer == k) & in_target
         if train.sum() == 0:
             raise ValueError(f"sample {model_sample!r}, outer fold {k}: no training rows")
-        predict, info = fit(X[train], y_model[train], inner[train], int(k))
-        score = np.asarray(predict(X[test]), dtype=np.float64) if test.any() else np.empty(0)
+        train_rows, test_rows = np.flatnonzero(train), np.flatnonzero(test)
+        dtype = None if train_dtype is None else train_dtype(train_rows.size, X.shape[1])
+        predict, info = fit(_take(X, train_rows, dtype), y_model[train], inner[train], int(k))
+        score = np.empty(test_rows.size, dtype=np.float64)
+        for start in range(0, test_rows.size, PREDICT_BLOCK_ROWS):
+            block = test_rows[start : start + PREDICT_BLOCK_ROWS]
+            score[start : start + block.size] = predict(_take(X, block, dtype))
         infos.append({"outer_fold": int(k), "n_train": int(train.sum()), **info})
-        test_rows = np.flatnonzero(test)
         for sample in targets:
             y = labels[sample].to_numpy()[test_rows]
             keep = ~np.isnan(y)
