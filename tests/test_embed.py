@@ -317,12 +317,14 @@ def test_resume_after_interruption_computes_only_missing(
     assert not out.exists()
     parts = sorted(p.name for p in work.iterdir())
     assert parts == ["part-000001.parquet", "part-000002.parquet"]
-    result = embed_crops(m, "vggface2", **kwargs)
+    result = embed_crops(m, "vggface2", **kwargs, assemble_rows=2)
     assert (result.n_computed, result.n_reused) == (1, 2)
     assert not work.exists()
     ids, resumed, _ = read_embeddings(out)
     assert ids == vgg_reference[1]
     np.testing.assert_allclose(resumed, vgg_reference[2], rtol=1e-5, atol=1e-4)
+    # Written from the parts a row group at a time, never assembled whole.
+    assert [g.num_rows for g in map(pq.ParquetFile(out).metadata.row_group, range(2))] == [2, 1]
 
 
 def test_kept_parts_reuse_only_unchanged_inputs_and_settings(

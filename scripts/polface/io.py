@@ -5,12 +5,14 @@ Also the one download helper (:func:`download_once`), which writes the same way.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
+import re
 import secrets
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,9 +40,16 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     The temporary name starts with a dot and keeps the file's suffix (some writers look at it), so
     a half-written file is never mistaken for a result; it is created exclusively with the usual
     permissions (0666 minus the umask). On any error it is removed and `path` is left untouched.
+    Temporary files of `path` left by a writer that was killed (SIGKILL, node failure: no chance
+    to clean up) are removed first, so a rerun does not leave them to fill the disk.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    name, suffix = re.escape(target.name), re.escape(target.suffix)
+    stale = re.compile(rf"\.{name}\.[0-9a-f]{{12}}\.tmp{suffix}")
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp*"):
+        if stale.fullmatch(leftover.name):
+            leftover.unlink(missing_ok=True)
     while True:
         tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp{target.suffix}")
         try:
@@ -74,6 +83,25 @@ def write_parquet(
         table = table.replace_schema_metadata(merged)
     with atomic_output(path) as tmp:
         pq.write_table(table, tmp)
+
+
+def write_parquet_blocks(
+    tables: Iterable[pa.Table],
+    path: str | Path,
+    schema: pa.Schema,
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
+    """Write `tables` as consecutive row groups of one parquet file, atomically, as they come.
+
+    The whole table is never in memory; `metadata` goes in as with :func:`write_parquet`.
+    """
+    if metadata is not None:
+        merged = dict(schema.metadata or {})
+        merged[METADATA_KEY] = json.dumps(dict(metadata), sort_keys=True).encode()
+        schema = schema.with_metadata(merged)
+    with atomic_output(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for table in tables:
+            writer.write_table(table.cast(schema), row_group_size=max(1, table.num_rows))
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

@@ -7,14 +7,22 @@ number of rows (polface.data.rdata.numeric_rdata_to_parquet).
 
 from __future__ import annotations
 
+import errno
 import logging
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from polface.data.rdata import numeric_rdata_to_parquet, read_data_frame
+from polface.data.rdata.objects import LISTSXP, REALSXP, SYMSXP, VECSXP, XDR_UINT
+from polface.data.rdata.stream import XdrInput, open_decompressed, read_header
 from polface.io import atomic_output, file_sha256, write_parquet
+
+#: errno values that mean the disk (or the file size limit, or the quota) is full.
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +81,44 @@ def check_ids(frame: pd.DataFrame, id_column: str, source: str) -> pd.Series:
     return ids
 
 
+def first_object_length(path: str | Path, object_name: str) -> tuple[int, int] | None:
+    """(R type, vector length) of `object_name` when it is the first object of an RData file.
+
+    Reads only the first few bytes of the stream; None when the first object is another one.
+    """
+    with open_decompressed(Path(path)) as raw:
+        inp = XdrInput(raw, Path(path))
+        read_header(inp)
+        if inp.int() & 0xFF != LISTSXP or inp.int() & 0xFF != SYMSXP:
+            return None
+        inp.int()  # the tag's CHARSXP flags
+        name = inp.read(inp.int()).decode("utf-8", errors="replace")
+        if name != object_name:
+            return None
+        sexptype = inp.int() & 0xFF
+        length = inp.int()
+        if length == -1:
+            length = (XDR_UINT.unpack(inp.read(4))[0] << 32) | XDR_UINT.unpack(inp.read(4))[0]
+        return sexptype, length
+
+
+def space_needed(
+    features_rdata: str | Path, features_object: str, n_rows: int, precision: str
+) -> int:
+    """Bytes the conversion writes beside features.parquet: the spool and the parquet (the
+    descriptors hardly compress), each the descriptor values in `precision`; 0 if unknown."""
+    found = first_object_length(features_rdata, features_object)
+    if found is None:
+        return 0
+    sexptype, length = found
+    values = length * n_rows if sexptype == VECSXP else length if sexptype == REALSXP else 0
+    return 2 * values * np.dtype(precision).itemsize
+
+
+def _gb(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:.2f} GB"
+
+
 def convert_cohort(
     *,
     faces_rdata: str,
@@ -90,25 +136,74 @@ def convert_cohort(
 
     The descriptors are stored as ``precision`` (``float64``: R's doubles bit for bit;
     ``float32``: rounded, half the size), which the features file's metadata records as ``dtype``.
+    The outputs appear all or none: the descriptors are converted first, and if any output fails
+    the ones already written are removed. A disk too small is an ``OSError`` (ENOSPC) naming the
+    directory, the space the conversion needs and the space free: raised before anything is
+    written when the free space is short at the start, and while writing when it runs out.
     """
     log.info("reading data.frame %r from %s", faces_object, faces_rdata)
     faces = read_data_frame(faces_rdata, faces_object)
     log.info("%d rows x %d columns", *faces.shape)
     ids = check_ids(faces, id_column, f"{faces_rdata}, data.frame {faces_object!r}")
 
-    provenance = {
-        "source_file": Path(faces_rdata).name,
-        "source_sha256": file_sha256(faces_rdata),
-        "r_object": faces_object,
-        "id_column": id_column,
-    }
-    table = pa.Table.from_pandas(faces, preserve_index=False)
-    write_parquet(table, faces_parquet, metadata=provenance)
+    folder = Path(features_parquet).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    need = space_needed(features_rdata, features_object, len(faces), precision)
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise OSError(
+            errno.ENOSPC,
+            f"{features_parquet}: converting {features_rdata} needs about {_gb(need)} free in "
+            f"{folder} (a spool and the parquet of the descriptors), but {_gb(free)} are free; "
+            "nothing was written",
+        )
+    outputs = [Path(features_parquet), Path(faces_parquet), Path(columns_csv)]
+    try:
+        _write_outputs(
+            faces,
+            ids,
+            faces_rdata=faces_rdata,
+            features_rdata=features_rdata,
+            faces_object=faces_object,
+            features_object=features_object,
+            id_column=id_column,
+            block_rows=block_rows,
+            precision=precision,
+            faces_parquet=faces_parquet,
+            features_parquet=features_parquet,
+            columns_csv=columns_csv,
+        )
+    except BaseException as exc:
+        for path in outputs:
+            path.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            free = shutil.disk_usage(folder).free
+            raise OSError(
+                exc.errno,
+                f"{features_parquet}: the disk filled while converting {features_rdata} "
+                f"({exc.strerror}); it needs {f'about {_gb(need)}' if need else 'more'} free in "
+                f"{folder}, "
+                f"{_gb(free)} are free now; the partial outputs were removed",
+            ) from exc
+        raise
 
-    summary = column_summary(faces)
-    with atomic_output(columns_csv) as tmp:
-        summary.to_csv(tmp, index=False)
 
+def _write_outputs(
+    faces: pd.DataFrame,
+    ids: pd.Series,
+    *,
+    faces_rdata: str,
+    features_rdata: str,
+    faces_object: str,
+    features_object: str,
+    id_column: str,
+    block_rows: int,
+    precision: str,
+    faces_parquet: str,
+    features_parquet: str,
+    columns_csv: str,
+) -> None:
+    """The three outputs of :func:`convert_cohort`, the descriptors first."""
     log.info("streaming %r from %s", features_object, features_rdata)
     numeric_rdata_to_parquet(
         features_rdata,
@@ -122,3 +217,16 @@ def convert_cohort(
         progress=True,
         checksum=True,
     )
+
+    provenance = {
+        "source_file": Path(faces_rdata).name,
+        "source_sha256": file_sha256(faces_rdata),
+        "r_object": faces_object,
+        "id_column": id_column,
+    }
+    table = pa.Table.from_pandas(faces, preserve_index=False)
+    write_parquet(table, faces_parquet, metadata=provenance)
+
+    summary = column_summary(faces)
+    with atomic_output(columns_csv) as tmp:
+        summary.to_csv(tmp, index=False)

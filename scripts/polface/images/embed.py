@@ -43,7 +43,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -64,10 +64,11 @@ from polface.images.load import ImageRejected, read_rgb
 from polface.images.resnet import Layout, ResNet50, preprocess
 from polface.images.weights import load_weights
 from polface.io import (
+    FeatureRows,
     file_sha256,
-    read_features,
     read_metadata,
     write_parquet,
+    write_parquet_blocks,
 )
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,8 @@ DLIB_CHIP_PADDING = 0.25
 
 #: Rows per part file of an interrupted run (a library setting, not a config key).
 DEFAULT_CHUNK_SIZE = 4096
+#: Rows per row group of the final embeddings file (assembled from the parts this many at once).
+ASSEMBLE_ROWS = 16384
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,28 @@ def _embedding_table(
     return pa.table(columns)
 
 
+def _assembled_blocks(
+    ids: Sequence[str], wanted: Mapping[str, Path], dim: int, block_rows: int
+) -> Iterator[pa.Table]:
+    """Tables of ``block_rows`` ids in the given order, each row read from the part ``wanted``."""
+    rows_of: dict[Path, FeatureRows] = {}
+    for start in range(0, len(ids), block_rows):
+        block = list(ids[start : start + block_rows])
+        vectors = np.empty((len(block), dim), dtype=np.float32)
+        by_part: dict[Path, list[int]] = {}
+        for k, image_id in enumerate(block):
+            by_part.setdefault(wanted[image_id], []).append(k)
+        for part, positions in by_part.items():
+            if part not in rows_of:
+                rows_of = {part: FeatureRows(part, "image_id")}  # one part open at a time
+            source = rows_of[part]
+            index = {image_id: r for r, image_id in enumerate(source.ids)}
+            rows = np.array([index[block[k]] for k in positions], dtype=np.int64)
+            order = np.argsort(rows, kind="stable")
+            vectors[np.asarray(positions)[order]] = source.take(rows[order])
+        yield _embedding_table(block, vectors, dim)
+
+
 def _fingerprint(meta: Mapping[str, object]) -> dict[str, object]:
     keys = ("backend", "dim", "weights_sha256", "preprocessing", "input_size", "crop_settings")
     return {k: meta.get(k) for k in (*keys, "device")}
@@ -409,6 +434,7 @@ def embed_crops(
     resume: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     keep_parts: bool = False,
+    assemble_rows: int = ASSEMBLE_ROWS,
     progress: bool = True,
 ) -> EmbedResult:
     """Embed the ``ok`` rows of a :func:`polface.images.crop.crop_faces` manifest into parquet.
@@ -437,12 +463,17 @@ def embed_crops(
         chunk_size: rows per part file (rounded up to whole batches).
         keep_parts: keep the part files after the final file is written (later runs on a
             larger manifest then compute only the new rows).
+        assemble_rows: rows per row group of the final file, which is written from the parts
+            a row group at a time (memory: one row group and one part).
         progress: show a tqdm progress bar.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
-    if batch_size < 1 or chunk_size < 1 or (num_workers is not None and num_workers < 0):
-        raise ValueError("batch_size and chunk_size must be >= 1 and num_workers >= 0")
+    bad_workers = num_workers is not None and num_workers < 0
+    if min(batch_size, chunk_size, assemble_rows) < 1 or bad_workers:
+        raise ValueError(
+            "batch_size, chunk_size and assemble_rows must be >= 1 and num_workers >= 0"
+        )
     spec = BACKENDS[backend]
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -538,16 +569,15 @@ def embed_crops(
         flush()
         bar.close()
 
-    # Assemble the final file in manifest order from the parts that hold the current rows.
-    wanted = {i: where[i][0] for i in ids}
-    vectors = np.empty((len(ids), spec.dim), dtype=np.float32)
-    position_of = {image_id: k for k, image_id in enumerate(ids)}
-    for part in sorted(set(wanted.values())):
-        part_ids, part_vecs = read_features(part, "image_id")
-        for image_id, vec in zip(part_ids, part_vecs, strict=True):
-            if wanted.get(image_id) == part:
-                vectors[position_of[image_id]] = vec
-    write_parquet(_embedding_table(ids, vectors, spec.dim), out, metadata=meta)
+    # Assemble the final file in manifest order from the parts that hold the current rows, a
+    # row group at a time (a million 2048-d embeddings would be 8 GB in memory).
+    schema = _embedding_table([], np.empty((0, spec.dim), np.float32), spec.dim).schema
+    write_parquet_blocks(
+        _assembled_blocks(ids, {i: where[i][0] for i in ids}, spec.dim, assemble_rows),
+        out,
+        schema,
+        metadata=meta,
+    )
     if not keep_parts:
         shutil.rmtree(work, ignore_errors=True)
     return EmbedResult(out, len(ids), len(todo), len(reused), meta)
