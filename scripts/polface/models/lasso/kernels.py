@@ -103,6 +103,27 @@ def _weighted_ss(v, x, c, acc):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
+def _dot_and_ss(r, v, x, c, acc, acc2):  # pragma: no cover - compiled
+    """(sum_i r_i (x_i - c), sum_i v_i (x_i - c)^2) in one pass over x: each sum bit for bit
+    as :func:`_dot_centred` and :func:`_weighted_ss` give it (acc, acc2: two scratches)."""
+    n = r.shape[0]
+    m = n - n % NSUM
+    for t in range(NSUM):
+        acc[t] = 0.0
+        acc2[t] = 0.0
+    for o in range(0, m, NSUM):
+        for t in range(NSUM):
+            dx = x[o + t] - c
+            acc[t] += r[o + t] * dx
+            acc2[t] += v[o + t] * dx * dx
+    for t in range(n - m):
+        dx = x[m + t] - c
+        acc[t] += r[m + t] * dx
+        acc2[t] += v[m + t] * dx * dx
+    return _combine(acc), _combine(acc2)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _intercept_step(r, v, b0, xmz, acc):  # pragma: no cover - compiled
     """Newton step of the unpenalised intercept (binomial); returns its weighted squared change."""
     d = _sum(r, acc) / xmz
@@ -115,10 +136,10 @@ def _intercept_step(r, v, b0, xmz, acc):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam, acc):  # pragma: no cover - compiled
-    """One soft-thresholded coordinate update of variable j; returns the change of beta[j]."""
+def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam, gk):  # pragma: no cover - compiled
+    """Soft-thresholded update of variable j, given its gradient gk (standardised scale):
+    updates beta[j] and the residuals r, returns the change of beta[j]."""
     n = X.shape[0]
-    gk = _dot_centred(r, X[:, j], c_j, acc) / s_j
     bk = beta[j]
     u = gk + xv_j * bk
     au = abs(u) - lam
@@ -168,7 +189,8 @@ def _solve_lambda(
     """
     n, p = X.shape
     nin = ivec[0]
-    acc = np.empty(NSUM)  # scratch of the partial sums
+    acc = np.empty(NSUM)  # scratches of the partial sums
+    acc2 = np.empty(NSUM)
     # sequential strong rule: add j when |gradient at previous solution| > 2 lam - lam_prev
     tlam = 2.0 * lam - lam_prev
     if not screen:
@@ -192,11 +214,15 @@ def _solve_lambda(
         b0s = b0[0]
         for li in range(nin):
             bs[act[li]] = beta[act[li]]
-        for li in range(ns):
-            j = slist[li]
-            if gaussian and xv[j] > 0.0:
-                continue
-            xv[j] = _weighted_ss(v, X[:, j], c[j], acc) / (s[j] * s[j])
+        # the weighted sums of squares of the strong set at the current IRLS weights: gaussian
+        # (fixed weights) once per variable, here; binomial in the first full pass below, from
+        # the same read of each column as its gradient (the same bits as computing them here)
+        fresh = not gaussian
+        if gaussian:
+            for li in range(ns):
+                j = slist[li]
+                if xv[j] <= 0.0:
+                    xv[j] = _weighted_ss(v, X[:, j], c[j], acc) / (s[j] * s[j])
         # coordinate descent: full passes over the strong set, inner passes over the active set
         overflow = False
         while True:
@@ -207,7 +233,12 @@ def _solve_lambda(
                 dlx = 0.0
                 for li in range(ns):
                     j = slist[li]
-                    d = _coordinate(X, j, c[j], s[j], r, v, beta, xv[j], lam, acc)
+                    if fresh:
+                        g, ss = _dot_and_ss(r, v, X[:, j], c[j], acc, acc2)
+                        xv[j] = ss / (s[j] * s[j])
+                    else:
+                        g = _dot_centred(r, X[:, j], c[j], acc)
+                    d = _coordinate(X, j, c[j], s[j], r, v, beta, xv[j], lam, g / s[j])
                     if d == 0.0:
                         continue
                     dlx = max(dlx, xv[j] * d * d)
@@ -218,6 +249,7 @@ def _solve_lambda(
                             break
                         mm[j] = nin
                         act[nin - 1] = j
+                fresh = False
                 if overflow:
                     break
                 if not gaussian:
@@ -232,7 +264,8 @@ def _solve_lambda(
                 dlx = 0.0
                 for li in range(nin):
                     j = act[li]
-                    d = _coordinate(X, j, c[j], s[j], r, v, beta, xv[j], lam, acc)
+                    g = _dot_centred(r, X[:, j], c[j], acc)
+                    d = _coordinate(X, j, c[j], s[j], r, v, beta, xv[j], lam, g / s[j])
                     if d == 0.0:
                         continue
                     dlx = max(dlx, xv[j] * d * d)
