@@ -19,6 +19,7 @@ from polface.models.lasso import (
     lambda_max,
     lasso_path,
 )
+from polface.models.lasso.problem import standardise
 
 SAMPLES = ["pol_dat_us", "pol_dat_ca", "pol_dat_uk", "pol_fb_us"]
 
@@ -371,3 +372,54 @@ def test_torch_fista_matches_coordinate_descent(family: str, polish: bool) -> No
     ref = lasso_path(X, y, family, nlambda=20, control=GlmnetControl(thresh=1e-13))
     assert len(path.lambdas) == len(ref.lambdas)
     np.testing.assert_allclose(path.beta, ref.beta, rtol=0, atol=1e-3)
+
+
+def _solver_steps(Xs: np.ndarray, y: np.ndarray, fold: np.ndarray, steps: int) -> list:
+    """The exact solver's state after each of the first ``steps`` lambdas of the full-data
+    sequence, for the full data and every fold of ``fold`` (standardised copy ``Xs`` given)."""
+    from polface.models.lasso.driver import CDSolver
+    from polface.models.lasso.problem import lambda_sequence, make_settings, setup
+
+    n, p = Xs.shape
+    labels = np.unique(fold)
+    train = np.vstack([np.ones(n, dtype=bool)] + [fold != f for f in labels])
+    xs = np.sqrt(np.einsum("ij,ij->j", Xs, Xs, dtype=np.float64) / n)
+    st = make_settings("binomial", n, p, 100, None, None, None, None, None)
+    pr = setup(Xs, y, train, "binomial", xs)
+    sol = CDSolver(pr, st)
+    lams = lambda_sequence(float(sol.GA[0].max()), steps + 1, 0.05, st.ctl.eps)
+    running = np.ones(train.shape[0], dtype=np.bool_)
+    states = []
+    for i in range(1, steps + 1):
+        lam = np.full(train.shape[0], lams[i])
+        sol.step(lam, np.full(train.shape[0], lams[i - 1]), running)
+        states.append(b"".join(a.tobytes() for a in (sol.BETA, sol.B0, sol.ETA, sol.OUT, sol.R)))
+    return states
+
+
+def test_float32_storage_sums_in_float64() -> None:
+    """A float32 standardised copy gives the very bits of its exact float64 image: every
+    product and sum of the kernels is float64 (the float32 values only enter as operands)."""
+    X, y = _synthetic(251, 37, seed=21, family="binomial")  # 251 rows: not a multiple of 32
+    Xs, _, _ = standardise(X, np.float32)
+    assert Xs.dtype == np.float32 and Xs.flags.f_contiguous
+    fold = np.arange(251) % 5
+    wide = np.asfortranarray(Xs.astype(np.float64))
+    assert _solver_steps(Xs, y, fold, 12) == _solver_steps(wide, y, fold, 12)
+
+
+def test_sums_do_not_depend_on_memory_alignment() -> None:
+    """The same standardised X at an address 8 bytes off (not aligned to any SIMD width) gives
+    the same bits: the partial sums fix the order of every addition."""
+    X, y = _synthetic(263, 41, seed=22, family="binomial")
+    Xs, _, _ = standardise(X, np.float64)
+    n, p = Xs.shape
+    shifted = [np.zeros(n * p + 8)[k : k + n * p].reshape(p, n).T for k in (0, 1, 3)]
+    assert len({a.ctypes.data % 64 for a in shifted}) == 3
+    for a in shifted:
+        a[...] = Xs
+        assert a.flags.f_contiguous
+    fold = np.arange(n) % 4
+    first = _solver_steps(shifted[0], y, fold, 12)
+    for a in shifted[1:]:
+        assert _solver_steps(a, y, fold, 12) == first

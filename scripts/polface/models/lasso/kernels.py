@@ -8,10 +8,23 @@ lambda (``OUT[k, 0]`` after a step, written by any solver the driver runs) is on
 than ``pmax`` variables would be active) and :data:`STATUS_SATURATED` (binomial: the fitted
 probabilities are all at the clamp).
 
-No "reassoc" fast-math (only "contract"): with it LLVM vectorises the reductions with a prologue
-that depends on the arrays' memory alignment, so the last bit of a sum could differ between two
-runs of the same job (seen once in four SLURM-vs-local comparisons). Results must be identical on
-rerun. numba caches the compiled kernels beside this file (``cache=True``), or in its user-wide
+The sums over the rows inside the coordinate descent (gradients, weighted sums of squares, the
+intercept's and the IRLS weights' sums) are written with :data:`NSUM` explicit partial sums:
+partial sum ``t`` adds the rows ``i`` with ``i % NSUM == t`` in increasing order of ``i``, and the
+partial sums are then combined pairwise in a fixed order (``t + 16`` into ``t``, then ``t + 8``,
+4, 2, 1: :func:`_combine`). The order of every addition is fixed by the source, not by memory
+alignment, thread count or SIMD width, so a rerun gives the same bits; and because the partial
+sums are independent, LLVM's loop vectorizer turns the inner loop over ``t`` into SIMD code
+(AVX-512: four 8-lane fused multiply-adds per 32 rows) without "reassoc" fast-math (only
+"contract", fused multiply-adds, is allowed). With 8 or 16 partial sums LLVM unrolls that loop
+fully before it could vectorise it, and numba leaves the SLP vectorizer off, so the code would
+stay scalar. A loop in plain order with reassociation allowed is vectorised with a prologue that
+depends on the arrays' alignment, so the last bit of a sum could differ between two runs of the
+same job (seen once in four SLURM-vs-local comparisons before this scheme). X may be float32 or
+float64; every product and sum is float64. The column moments and the training deviance (once per
+fit, once per lambda) stay plain loops.
+
+numba caches the compiled kernels beside this file (``cache=True``), or in its user-wide
 cache directory where that is not writable (``NUMBA_CACHE_DIR`` overrides both).
 """
 
@@ -28,14 +41,92 @@ STATUS_MAXIT = 1  #: more than ``maxit`` coordinate-descent passes (the path end
 STATUS_PMAX = 2  #: more than ``pmax`` variables would be active (the path ends: "pmax")
 STATUS_SATURATED = 3  #: binomial: the IRLS weights fell to their floor (the path ends)
 
+NSUM = 32  #: partial sums of every row sum (a power of two; see the module docstring)
+
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _intercept_step(r, v, b0, xmz):  # pragma: no cover - compiled
+def _combine(acc):  # pragma: no cover - compiled
+    """Sum of the NSUM partial sums in acc, added pairwise in a fixed order (acc is clobbered)."""
+    h = NSUM
+    while h > 1:
+        h //= 2
+        for t in range(h):
+            acc[t] += acc[t + h]
+    return acc[0]
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _sum(a, acc):  # pragma: no cover - compiled
+    """sum_i a_i, with NSUM partial sums (acc: scratch of length NSUM)."""
+    n = a.shape[0]
+    m = n - n % NSUM
+    for t in range(NSUM):
+        acc[t] = 0.0
+    for o in range(0, m, NSUM):
+        for t in range(NSUM):
+            acc[t] += a[o + t]
+    for t in range(n - m):
+        acc[t] += a[m + t]
+    return _combine(acc)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _dot_centred(r, x, c, acc):  # pragma: no cover - compiled
+    """sum_i r_i (x_i - c), with NSUM partial sums (x float32 or float64; float64 sums)."""
+    n = r.shape[0]
+    m = n - n % NSUM
+    for t in range(NSUM):
+        acc[t] = 0.0
+    for o in range(0, m, NSUM):
+        for t in range(NSUM):
+            acc[t] += r[o + t] * (x[o + t] - c)
+    for t in range(n - m):
+        acc[t] += r[m + t] * (x[m + t] - c)
+    return _combine(acc)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _weighted_ss(v, x, c, acc):  # pragma: no cover - compiled
+    """sum_i v_i (x_i - c)^2, with NSUM partial sums."""
+    n = v.shape[0]
+    m = n - n % NSUM
+    for t in range(NSUM):
+        acc[t] = 0.0
+    for o in range(0, m, NSUM):
+        for t in range(NSUM):
+            dx = x[o + t] - c
+            acc[t] += v[o + t] * dx * dx
+    for t in range(n - m):
+        dx = x[m + t] - c
+        acc[t] += v[m + t] * dx * dx
+    return _combine(acc)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _dot_and_ss(r, v, x, c, acc, acc2):  # pragma: no cover - compiled
+    """(sum_i r_i (x_i - c), sum_i v_i (x_i - c)^2) in one pass over x: each sum bit for bit
+    as :func:`_dot_centred` and :func:`_weighted_ss` give it (acc, acc2: two scratches)."""
+    n = r.shape[0]
+    m = n - n % NSUM
+    for t in range(NSUM):
+        acc[t] = 0.0
+        acc2[t] = 0.0
+    for o in range(0, m, NSUM):
+        for t in range(NSUM):
+            dx = x[o + t] - c
+            acc[t] += r[o + t] * dx
+            acc2[t] += v[o + t] * dx * dx
+    for t in range(n - m):
+        dx = x[m + t] - c
+        acc[t] += r[m + t] * dx
+        acc2[t] += v[m + t] * dx * dx
+    return _combine(acc), _combine(acc2)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _intercept_step(r, v, b0, xmz, acc):  # pragma: no cover - compiled
     """Newton step of the unpenalised intercept (binomial); returns its weighted squared change."""
-    sr = 0.0
-    for i in range(r.shape[0]):
-        sr += r[i]
-    d = sr / xmz
+    d = _sum(r, acc) / xmz
     if d == 0.0:
         return 0.0
     b0[0] += d
@@ -45,16 +136,10 @@ def _intercept_step(r, v, b0, xmz):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam):  # pragma: no cover - compiled
-    """One soft-thresholded coordinate update of variable j; returns the change of beta[j]."""
+def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam, gk):  # pragma: no cover - compiled
+    """Soft-thresholded update of variable j, given its gradient gk (standardised scale):
+    updates beta[j] and the residuals r, returns the change of beta[j]."""
     n = X.shape[0]
-    acc = 0.0
-    sr = 0.0
-    for i in range(n):
-        ri = r[i]
-        acc += ri * X[i, j]
-        sr += ri
-    gk = (acc - c_j * sr) / s_j
     bk = beta[j]
     u = gk + xv_j * bk
     au = abs(u) - lam
@@ -66,8 +151,9 @@ def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam):  # pragma: no cover - co
         return 0.0
     beta[j] = bn
     f = d / s_j
+    x = X[:, j]
     for i in range(n):
-        r[i] -= f * v[i] * (X[i, j] - c_j)
+        r[i] -= f * v[i] * (x[i] - c_j)
     return d
 
 
@@ -103,6 +189,8 @@ def _solve_lambda(
     """
     n, p = X.shape
     nin = ivec[0]
+    acc = np.empty(NSUM)  # scratches of the partial sums
+    acc2 = np.empty(NSUM)
     # sequential strong rule: add j when |gradient at previous solution| > 2 lam - lam_prev
     tlam = 2.0 * lam - lam_prev
     if not screen:
@@ -118,9 +206,7 @@ def _solve_lambda(
     vmin = (1.0 + pmin) * pmin * (1.0 - pmin)
     status = STATUS_OK
     npass = 0
-    xmz = 0.0
-    for i in range(n):
-        xmz += v[i]
+    xmz = _sum(v, acc)
     # gaussian (as glmnet's elnet): once the active-set loop has run on an earlier lambda,
     # each new lambda starts with active-set passes before the first full pass
     skip_full = gaussian and ivec[2] == 1
@@ -128,16 +214,15 @@ def _solve_lambda(
         b0s = b0[0]
         for li in range(nin):
             bs[act[li]] = beta[act[li]]
-        for li in range(ns):
-            j = slist[li]
-            if gaussian and xv[j] > 0.0:
-                continue
-            cj = c[j]
-            acc = 0.0
-            for i in range(n):
-                dx = X[i, j] - cj
-                acc += v[i] * dx * dx
-            xv[j] = acc / (s[j] * s[j])
+        # the weighted sums of squares of the strong set at the current IRLS weights: gaussian
+        # (fixed weights) once per variable, here; binomial in the first full pass below, from
+        # the same read of each column as its gradient (the same bits as computing them here)
+        fresh = not gaussian
+        if gaussian:
+            for li in range(ns):
+                j = slist[li]
+                if xv[j] <= 0.0:
+                    xv[j] = _weighted_ss(v, X[:, j], c[j], acc) / (s[j] * s[j])
         # coordinate descent: full passes over the strong set, inner passes over the active set
         overflow = False
         while True:
@@ -148,7 +233,12 @@ def _solve_lambda(
                 dlx = 0.0
                 for li in range(ns):
                     j = slist[li]
-                    d = _coordinate(X, j, c[j], s[j], r, v, beta, xv[j], lam)
+                    if fresh:
+                        g, ss = _dot_and_ss(r, v, X[:, j], c[j], acc, acc2)
+                        xv[j] = ss / (s[j] * s[j])
+                    else:
+                        g = _dot_centred(r, X[:, j], c[j], acc)
+                    d = _coordinate(X, j, c[j], s[j], r, v, beta, xv[j], lam, g / s[j])
                     if d == 0.0:
                         continue
                     dlx = max(dlx, xv[j] * d * d)
@@ -159,10 +249,11 @@ def _solve_lambda(
                             break
                         mm[j] = nin
                         act[nin - 1] = j
+                fresh = False
                 if overflow:
                     break
                 if not gaussian:
-                    dlx = max(dlx, _intercept_step(r, v, b0, xmz))
+                    dlx = max(dlx, _intercept_step(r, v, b0, xmz, acc))
                 if dlx < shr:
                     break
                 if npass > maxit:
@@ -173,12 +264,13 @@ def _solve_lambda(
                 dlx = 0.0
                 for li in range(nin):
                     j = act[li]
-                    d = _coordinate(X, j, c[j], s[j], r, v, beta, xv[j], lam)
+                    g = _dot_centred(r, X[:, j], c[j], acc)
+                    d = _coordinate(X, j, c[j], s[j], r, v, beta, xv[j], lam, g / s[j])
                     if d == 0.0:
                         continue
                     dlx = max(dlx, xv[j] * d * d)
                 if not gaussian:
-                    dlx = max(dlx, _intercept_step(r, v, b0, xmz))
+                    dlx = max(dlx, _intercept_step(r, v, b0, xmz, acc))
                 if dlx < shr or npass > maxit:
                     break
             if npass > maxit:
@@ -193,7 +285,6 @@ def _solve_lambda(
         if not gaussian:
             # new quadratic approximation at the current coefficients
             _linear_predictor(X, c, s, beta, b0[0], act, nin, eta)
-            xmz = 0.0
             for i in range(n):
                 wi = w[i]
                 if wi > 0.0:
@@ -205,10 +296,10 @@ def _solve_lambda(
                         q = 1.0 - pmin
                     v[i] = wi * q * (1.0 - q)
                     r[i] = wi * (y[i] - q)
-                    xmz += v[i]
                 else:
                     v[i] = 0.0
                     r[i] = 0.0
+            xmz = _sum(v, acc)
             if xmz <= vmin:
                 status = STATUS_SATURATED
                 break
@@ -224,17 +315,11 @@ def _solve_lambda(
         if not converged:
             continue
         # KKT check of every variable outside the strong set
-        sr = 0.0
-        for i in range(n):
-            sr += r[i]
         violated = False
         for j in range(p):
             if strong[j] or not ju[j]:
                 continue
-            acc = 0.0
-            for i in range(n):
-                acc += r[i] * X[i, j]
-            g = abs(acc - c[j] * sr) / s[j]
+            g = abs(_dot_centred(r, X[:, j], c[j], acc)) / s[j]
             ga[j] = g
             if g > lam:
                 strong[j] = 1
@@ -327,16 +412,12 @@ def moments(X, W, C, S, JU):  # pragma: no cover - compiled
 @njit(cache=True, parallel=True)
 def gradients(X, R, C, S, JU, GA):  # pragma: no cover - compiled
     """|x_j' r| on each problem's standardised scale, for every problem and column."""
-    n, p = X.shape
+    p = X.shape[1]
     K = R.shape[0]
     for j in prange(p):
+        acc = np.empty(NSUM)
         for k in range(K):
             if not JU[k, j]:
                 GA[k, j] = 0.0
                 continue
-            acc = 0.0
-            sr = 0.0
-            for i in range(n):
-                acc += R[k, i] * X[i, j]
-                sr += R[k, i]
-            GA[k, j] = abs(acc - C[k, j] * sr) / S[k, j]
+            GA[k, j] = abs(_dot_centred(R[k], X[:, j], C[k, j], acc)) / S[k, j]
