@@ -109,7 +109,7 @@ def all_targets():
         targets += [
             f"results/{cohort}/figures/figure2_{method}.png" for method in METHODS
         ]
-    return targets + image_targets()
+    return targets + image_targets() + finetuning_targets()
 
 
 # ---- the image branch: image sets -> crops -> embeddings -> (OMI) ratings
@@ -227,3 +227,55 @@ def image_targets():
                 targets.append(f"results/images/{name}/ratings_{backend}.md")
                 targets.append(f"results/images/{name}/ratings_{backend}_models.npz")
     return targets
+
+
+# ---- the Facial Finetuning study (opt-in: facial_finetuning.enabled)
+
+FINETUNING = config["facial_finetuning"]
+
+
+def finetuning_path(key):
+    """A path of `facial_finetuning.data`, with an error naming the key when it is not set."""
+    value = FINETUNING["data"][key]
+    if value is None:
+        raise WorkflowError(
+            f"facial_finetuning.data.{key} is not set: give the path of the file "
+            "(see config/facial_finetuning.yaml)"
+        )
+    return value
+
+
+def get_finetuning_data(wildcards):
+    """The three RData files of the study."""
+    return {
+        key: finetuning_path(key)
+        for key in ("training", "test_predictions", "candidates")
+    }
+
+
+def get_finetuning_image_folder(wildcards):
+    """The OMI images folder whose files must exist for every face of the split (None: unchecked)."""
+    omi = FINETUNING["data"]["omi"]
+    return None if omi is None else f"{omi}/images"
+
+
+def get_finetuning_ratings(wildcards):
+    """OMI's individual ratings (attribute_ratings.zip) for the noise ceiling."""
+    return f"{finetuning_path('omi')}/attribute_ratings.zip"
+
+
+def get_finetuning_predictions(wildcards):
+    """The test-set predictions of every trait model in the evaluation table."""
+    return ["results/facial_finetuning/predictions/authors.parquet"]
+
+
+def finetuning_targets():
+    """The study's tables and figure, when the study is enabled."""
+    if not FINETUNING["enabled"]:
+        return []
+    return [
+        "results/facial_finetuning/evaluation.md",
+        "results/facial_finetuning/noise_ceiling.md",
+        "results/facial_finetuning/regressions_table.md",
+        "results/facial_finetuning/figures/coefficients.png",
+    ]
