@@ -230,3 +230,33 @@ def test_regressions_equal_r_lm_and_sandwich_vcovcl(
         worst = np.max(np.abs(merged[f"{column}_x"] - merged[f"{column}_y"]))
         assert worst < 1e-8, (column, worst)
     assert (merged["n_x"] == merged["n_y"]).all()
+
+
+def test_baselines_choose_on_validation_and_find_a_planted_signal(split) -> None:
+    """Embeddings that carry each trait (plus noise) give ridge and LASSO a high test r."""
+    from polface.studies import trait_baselines as tb
+
+    rng = np.random.default_rng(3)
+    traits = split[list(ff.TRAITS)].to_numpy()
+    X = np.hstack([traits + rng.normal(scale=0.3, size=traits.shape), rng.normal(size=(856, 40))])
+    ids = split["image_id"].tolist()[::-1]  # any order: rows are found by id
+    predictions, chosen = tb.baseline_predictions(
+        split,
+        {"planted": (ids, X[::-1])},
+        ridge_alphas=[0.1, 10.0, 1000.0],
+        lasso_nlambda=50,
+        spline_knots=5,
+    )
+    long = ff.evaluation_table(
+        split, predictions, None, random_draws=10, seed=1, level=0.95, bootstrap=50
+    ).set_index(["trait", "column"])
+    for trait in ff.TRAITS:
+        assert long.loc[(trait, "ridge · planted"), "r"] > 0.9
+        assert long.loc[(trait, "lasso · planted"), "r"] > 0.9
+    # perceived gender + age alone predicts attractiveness at least as well as the network
+    assert long.loc[("attractiveness", tb.DEMOGRAPHICS_MODEL), "r"] > 0.8
+    lasso = [c for c in chosen if c["model"] == "lasso · planted"]
+    assert all(c["nonzero"] < X.shape[1] for c in lasso)
+    assert {c["alpha"] for c in chosen if c["model"] == "ridge · planted"} <= {0.1, 10.0}
+    with pytest.raises(ff.FacialFinetuningDataError, match=r"embeddings_cut: no embedding for 6"):
+        tb.split_features(split, ids[6:], X[6:], source="embeddings_cut")

@@ -31,6 +31,23 @@ def run(finetuning_dir: Path, omi_dir: Path, tmp_path_factory: pytest.TempPathFa
     assert Path(data["omi"]) == omi_dir.resolve()
     study["facial_finetuning"]["evaluation"] = {"bootstrap": 200}
     study["facial_finetuning"]["noise_ceiling"] = {"splits": 4}
+    # no embedding baselines here (embedding the 856 faces takes minutes): tests/test_facial_
+    # finetuning.py checks them on planted embeddings
+    study["facial_finetuning"]["baseline_models"] = {"image_set": None}
+    study.pop("image_sets")
+    # the whole training procedure, augmentation included, on the tiny random backbone
+    study["facial_finetuning"]["regressor"] = {
+        "enabled": True,
+        "backbone": "tiny",
+        "apply_to": ["photos"],
+        "training": {"hidden": 8, "max_epochs": 2, "patience": 1},
+    }
+    photos = workdir / "photos"
+    photos.mkdir()
+    for name in ("5.jpg", "17.jpg", "600.jpg"):
+        (photos / name).symlink_to(omi_dir / "images" / name)
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    study["image_sets"] = {"photos": {"folder": {"path": "photos"}}}
     config = write_config(workdir, "finetuning_test.yaml", study)
     done = snakemake(workdir, "--cores", "2", "--configfile", str(config))
     assert done.returncode == 0, done.stdout[-4000:]
@@ -52,6 +69,23 @@ def test_the_study_writes_its_tables_and_figure(run: Path) -> None:
         assert (base / f"{name}.md").read_text().count("\n") > 40
         assert (base / f"{name}.tex").read_text().startswith("\\begin{tabular}")
     assert (base / "figures/coefficients.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_network_trains_saves_its_history_and_scores_an_image_set(run: Path) -> None:
+    base = run / "results/facial_finetuning"
+    history = pd.read_csv(base / "regressor/history.csv")
+    assert set(history["trait"]) == {"attractiveness", "trustworthiness", "dominance"}
+    assert history.groupby("trait")["epoch"].max().le(2).all()
+    evaluation = pd.read_csv(base / "evaluation.csv")
+    network = evaluation[evaluation["column"] == "network (polface)"]
+    assert len(network) == 3 and (network["n"] == 172).all()
+    traits = pd.read_parquet(base / "traits_photos.parquet")
+    assert len(traits) == 12
+    ok = traits[traits["status"] == "ok"]
+    assert set(ok["image_id"]) == {"5", "17", "600"} and ok["prediction"].notna().all()
+    broken = traits[traits["image_id"] == "broken"]
+    assert (broken["status"] == "unreadable").all() and broken["prediction"].isna().all()
+    assert (base / "regressor/heads.safetensors").stat().st_size > 0
 
 
 def _texts(path: Path) -> list[bytes]:

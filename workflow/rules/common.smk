@@ -264,16 +264,72 @@ def get_finetuning_ratings(wildcards):
     return f"{finetuning_path('omi')}/attribute_ratings.zip"
 
 
+def get_baseline_settings(wildcards):
+    """`facial_finetuning.baseline_models`, with the embedding backends it uses."""
+    settings = dict(FINETUNING["baseline_models"])
+    if settings["image_set"] is None:
+        settings["backends"] = []
+    return settings
+
+
+def get_baseline_embeddings(wildcards):
+    """The frozen embeddings of the OMI faces that the ridge and LASSO baselines use."""
+    settings = get_baseline_settings(wildcards)
+    return [
+        f"results/images/{settings['image_set']}/embeddings_{backend}.parquet"
+        for backend in settings["backends"]
+    ]
+
+
+REGRESSOR = FINETUNING["regressor"]
+#: The evaluation table's name of the network trained by polface.
+REGRESSOR_MODEL = "network (polface)"
+
+
 def get_finetuning_predictions(wildcards):
     """The test-set predictions of every trait model in the evaluation table."""
-    return ["results/facial_finetuning/predictions/authors.parquet"]
+    files = [
+        "results/facial_finetuning/predictions/authors.parquet",
+        "results/facial_finetuning/predictions/baselines.parquet",
+    ]
+    if REGRESSOR["enabled"]:
+        files.append("results/facial_finetuning/predictions/regressor.parquet")
+    return files
+
+
+def get_regressor_weights(wildcards):
+    """The backbone's weights file when the config names one (so a new file re-runs)."""
+    path = REGRESSOR["weights"]["path"]
+    return {"weights": path} if path else {}
+
+
+def get_regressor_device(wildcards):
+    """regressor.device: a runtime knob, passed as a resource."""
+    return REGRESSOR["device"]
+
+
+def get_regressor_batch_size(wildcards):
+    """regressor.batch_size_predict: a runtime knob, passed as a resource."""
+    return REGRESSOR["batch_size_predict"]
+
+
+def get_regressor_settings(wildcards):
+    """What changes the trained network: backbone, weights checksum, preprocessing, training."""
+    return {
+        key: REGRESSOR[key]
+        for key in ("backbone", "weights", "preprocessing", "training")
+    }
 
 
 def finetuning_targets():
     """The study's tables and figure, when the study is enabled."""
     if not FINETUNING["enabled"]:
         return []
-    return [
+    applied = [
+        f"results/facial_finetuning/traits_{name}.parquet"
+        for name in (REGRESSOR["apply_to"] if REGRESSOR["enabled"] else [])
+    ]
+    return applied + [
         "results/facial_finetuning/evaluation.md",
         "results/facial_finetuning/noise_ceiling.md",
         "results/facial_finetuning/regressions_table.md",

@@ -104,3 +104,73 @@ rule candidate_regressions:
         level=config["facial_finetuning"]["regressions"]["level"],
     script:
         "../../scripts/candidate_regressions.py"
+
+
+rule fit_trait_baselines:
+    input:
+        split=rules.read_finetuning_data.output.split,
+        embeddings=get_baseline_embeddings,
+    output:
+        predictions="results/facial_finetuning/predictions/baselines.parquet",
+        chosen="results/facial_finetuning/baselines.json",
+    log:
+        "results/logs/fit_trait_baselines/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/fit_trait_baselines/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        settings=get_baseline_settings,
+    script:
+        "../../scripts/fit_trait_baselines.py"
+
+
+rule train_trait_regressors:
+    input:
+        unpack(get_regressor_weights),
+        split=rules.read_finetuning_data.output.split,
+    output:
+        heads="results/facial_finetuning/regressor/heads.safetensors",
+        history="results/facial_finetuning/regressor/history.csv",
+        summary="results/facial_finetuning/regressor/summary.json",
+        predictions="results/facial_finetuning/predictions/regressor.parquet",
+    log:
+        "results/logs/train_trait_regressors/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/train_trait_regressors/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=12000,
+        regressor_device=get_regressor_device,
+    params:
+        settings=get_regressor_settings,
+        image_folder=get_finetuning_image_folder,
+        model_name=REGRESSOR_MODEL,
+    script:
+        "../../scripts/train_trait_regressors.py"
+
+
+rule predict_traits:
+    input:
+        unpack(get_crop_inputs),
+        unpack(get_regressor_weights),
+        heads=rules.train_trait_regressors.output.heads,
+    output:
+        predictions="results/facial_finetuning/traits_{image_set}.parquet",
+    log:
+        "results/logs/predict_traits/{image_set}.log",
+    benchmark:
+        "results/benchmarks/predict_traits/{image_set}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        regressor_device=get_regressor_device,
+        regressor_batch_size=get_regressor_batch_size,
+    params:
+        source=get_image_source,
+    script:
+        "../../scripts/predict_traits.py"
