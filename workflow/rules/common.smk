@@ -109,7 +109,7 @@ def all_targets():
         targets += [
             f"results/{cohort}/figures/figure2_{method}.png" for method in METHODS
         ]
-    return targets + image_targets()
+    return targets + image_targets() + finetuning_targets()
 
 
 # ---- the image branch: image sets -> crops -> embeddings -> (OMI) ratings
@@ -227,3 +227,111 @@ def image_targets():
                 targets.append(f"results/images/{name}/ratings_{backend}.md")
                 targets.append(f"results/images/{name}/ratings_{backend}_models.npz")
     return targets
+
+
+# ---- the Facial Finetuning study (opt-in: facial_finetuning.enabled)
+
+FINETUNING = config["facial_finetuning"]
+
+
+def finetuning_path(key):
+    """A path of `facial_finetuning.data`, with an error naming the key when it is not set."""
+    value = FINETUNING["data"][key]
+    if value is None:
+        raise WorkflowError(
+            f"facial_finetuning.data.{key} is not set: give the path of the file "
+            "(see config/facial_finetuning.yaml)"
+        )
+    return value
+
+
+def get_finetuning_data(wildcards):
+    """The three RData files of the study."""
+    return {
+        key: finetuning_path(key)
+        for key in ("training", "test_predictions", "candidates")
+    }
+
+
+def get_finetuning_image_folder(wildcards):
+    """The OMI images folder whose files must exist for every face of the split (None: unchecked)."""
+    omi = FINETUNING["data"]["omi"]
+    return None if omi is None else f"{omi}/images"
+
+
+def get_finetuning_ratings(wildcards):
+    """OMI's individual ratings (attribute_ratings.zip) for the noise ceiling."""
+    return f"{finetuning_path('omi')}/attribute_ratings.zip"
+
+
+def get_baseline_settings(wildcards):
+    """`facial_finetuning.baseline_models`, with the embedding backends it uses."""
+    settings = dict(FINETUNING["baseline_models"])
+    if settings["image_set"] is None:
+        settings["backends"] = []
+    return settings
+
+
+def get_baseline_embeddings(wildcards):
+    """The frozen embeddings of the OMI faces that the ridge and LASSO baselines use."""
+    settings = get_baseline_settings(wildcards)
+    return [
+        f"results/images/{settings['image_set']}/embeddings_{backend}.parquet"
+        for backend in settings["backends"]
+    ]
+
+
+REGRESSOR = FINETUNING["regressor"]
+#: The evaluation table's name of the network trained by polface.
+REGRESSOR_MODEL = "network (polface)"
+
+
+def get_finetuning_predictions(wildcards):
+    """The test-set predictions of every trait model in the evaluation table."""
+    files = [
+        "results/facial_finetuning/predictions/authors.parquet",
+        "results/facial_finetuning/predictions/baselines.parquet",
+    ]
+    if REGRESSOR["enabled"]:
+        files.append("results/facial_finetuning/predictions/regressor.parquet")
+    return files
+
+
+def get_regressor_weights(wildcards):
+    """The backbone's weights file when the config names one (so a new file re-runs)."""
+    path = REGRESSOR["weights"]["path"]
+    return {"weights": path} if path else {}
+
+
+def get_regressor_device(wildcards):
+    """regressor.device: a runtime knob, passed as a resource."""
+    return REGRESSOR["device"]
+
+
+def get_regressor_batch_size(wildcards):
+    """regressor.batch_size_predict: a runtime knob, passed as a resource."""
+    return REGRESSOR["batch_size_predict"]
+
+
+def get_regressor_settings(wildcards):
+    """What changes the trained network: backbone, weights checksum, preprocessing, training."""
+    return {
+        key: REGRESSOR[key]
+        for key in ("backbone", "weights", "preprocessing", "training")
+    }
+
+
+def finetuning_targets():
+    """The study's tables and figure, when the study is enabled."""
+    if not FINETUNING["enabled"]:
+        return []
+    applied = [
+        f"results/facial_finetuning/traits_{name}.parquet"
+        for name in (REGRESSOR["apply_to"] if REGRESSOR["enabled"] else [])
+    ]
+    return applied + [
+        "results/facial_finetuning/evaluation.md",
+        "results/facial_finetuning/noise_ceiling.md",
+        "results/facial_finetuning/regressions_table.md",
+        "results/facial_finetuning/figures/coefficients.png",
+    ]

@@ -125,11 +125,14 @@ class ResNet50(nn.Module):
                 nn.init.zeros_(module.bias)
         self.fc.reset_parameters()
 
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's map ``(N, 2048, H / 32, W / 32)`` (7 x 7 at 224 px), before pooling."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Globally average-pooled features, ``(N, 2048)``, of preprocessed input ``x``."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return torch.flatten(self.avgpool(x), 1)
+        return torch.flatten(self.avgpool(self.feature_map(x)), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores ``(N, num_classes)`` of preprocessed input ``x``."""

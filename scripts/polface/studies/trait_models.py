@@ -1,0 +1,209 @@
+"""The Facial Finetuning network on the authors' split, and applying it to any image set.
+
+:func:`load_backbone` builds the frozen backbone from the config (ResNet-50 with the user's
+ImageNet weights, checked name by name and shape by shape, or the tiny test backbone);
+:func:`train_split_regressors` trains one head per trait with
+:func:`polface.models.trait_regressor.fit_trait_regressor` and predicts the test faces;
+:func:`apply_regressors` predicts the traits of any photographs with saved heads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from polface.images.weights import check_sha256, load_weights
+from polface.models.trait_regressor import (
+    Augmentation,
+    TraitHead,
+    build_backbone,
+    fit_trait_regressor,
+    image_features,
+    predict_images,
+)
+from polface.studies.facial_finetuning import ID_COLUMN, TRAITS, FacialFinetuningDataError
+
+
+def split_images(
+    split: pd.DataFrame, folder: str | Path, *, load: Callable[[Path], np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Every face of the split loaded by ``load`` (e.g. resized to 224 px), per part, in order."""
+    out = {}
+    for part in ("train", "validation", "test"):
+        names = split.loc[split["split"] == part, "Filename"]
+        missing = [n for n in names if not (Path(folder) / n).is_file()]
+        if missing:
+            raise FacialFinetuningDataError(
+                f"{folder}: no image file for {len(missing)} {part} faces: {missing[:10]}"
+            )
+        out[part] = np.stack(
+            [load(Path(folder) / n) for n in tqdm(names, desc=f"load {part} images")]
+        )
+    return out
+
+
+def load_backbone(
+    kind: str, *, weights: str | None, sha256: str | None, seed: int, device: torch.device
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The frozen backbone and what identifies it (kind, weights file, its SHA-256).
+
+    ``resnet50`` needs ``weights``: a torchvision-layout ImageNet state dict (``.pth`` read with
+    ``torch.load(weights_only=True)``, or safetensors); a file whose names or shapes do not fit
+    stops with :class:`~polface.images.weights.WeightsMismatchError` naming the file and every
+    mismatch. ``tiny`` is a small random network for tests and takes no weights.
+    """
+    backbone = build_backbone(kind, seed=seed)
+    identity: dict[str, Any] = {"kind": kind, "seed": seed}
+    if kind == "resnet50":
+        if weights is None:
+            raise FacialFinetuningDataError(
+                "facial_finetuning.regressor.weights.path is required for the resnet50 backbone "
+                "(torchvision's ImageNet ResNet-50 state dict; none can be downloaded)"
+            )
+        check_sha256(weights, sha256, setting="facial_finetuning.regressor.weights.sha256")
+        loaded = load_weights(backbone, weights)
+        identity.update(weights=str(weights), weights_sha256=loaded.source_sha256)
+    elif weights is not None:
+        raise FacialFinetuningDataError(f"the {kind} backbone takes no weights (got {weights})")
+    backbone.eval()
+    return backbone.to(device), identity
+
+
+def train_split_regressors(
+    split: pd.DataFrame,
+    images: Mapping[str, np.ndarray],
+    *,
+    backbone: torch.nn.Module,
+    preprocessing: str,
+    device: torch.device,
+    model_name: str,
+    augment: bool,
+    augmentation: Mapping[str, Any],
+    hidden: int,
+    dropout: float,
+    l2: float,
+    learning_rate: float,
+    batch_size: int,
+    max_epochs: int,
+    patience: int,
+    lr_patience: int,
+    lr_factor: float,
+    min_delta: float,
+    val_loss: str,
+    seed: int,
+) -> tuple[dict[str, TraitHead], pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """One head per trait (seed ``seed + trait index``); heads, history, test predictions, summary.
+
+    Without augmentation the backbone's maps of the training and validation faces are computed
+    once and shared by the three traits. A tqdm bar per trait counts the epochs.
+    """
+    aug = Augmentation(**augmentation) if augment else None
+    options = {"preprocessing": preprocessing, "batch_size": batch_size, "device": device}
+    cached = None
+    if aug is None:
+        total = len(images["train"]) + len(images["validation"])
+        with tqdm(total=total, desc="backbone feature maps") as bar:
+            cached = tuple(
+                image_features(backbone, images[part], **options, progress=bar.update)
+                for part in ("train", "validation")
+            )
+    heads: dict[str, TraitHead] = {}
+    histories, predictions, summary = [], [], {}
+    test_ids = split.loc[split["split"] == "test", ID_COLUMN].to_numpy()
+    for index, trait in enumerate(TRAITS):
+        y = {p: split.loc[split["split"] == p, trait].to_numpy() for p in images}
+        with tqdm(total=max_epochs, desc=f"{trait}: epochs") as bar:
+
+            def progress(epoch: int, record: dict[str, float], bar: tqdm = bar) -> None:
+                bar.update(1)
+                bar.set_postfix(val_loss=f"{record['val_loss']:.4f}", lr=record["learning_rate"])
+
+            fit = fit_trait_regressor(
+                images["train"],
+                y["train"],
+                images["validation"],
+                y["validation"],
+                backbone=backbone,
+                preprocessing=preprocessing,
+                augmentation=aug,
+                hidden=hidden,
+                dropout=dropout,
+                l2=l2,
+                learning_rate=learning_rate,
+                batch_size=batch_size,
+                max_epochs=max_epochs,
+                patience=patience,
+                lr_patience=lr_patience,
+                lr_factor=lr_factor,
+                min_delta=min_delta,
+                val_loss=val_loss,
+                seed=seed + index,
+                device=device,
+                cached_features=cached,
+                progress=progress,
+            )
+        heads[trait] = fit.head
+        histories += [{"trait": trait, **row} for row in fit.history]
+        summary[trait] = {
+            "best_epoch": fit.best_epoch,
+            "epochs": len(fit.history),
+            "stopped_early": fit.stopped_early,
+        }
+        prediction = predict_images(backbone, fit.head, images["test"], **options)
+        predictions.append(
+            pd.DataFrame(
+                {"model": model_name, ID_COLUMN: test_ids, "trait": trait, "prediction": prediction}
+            )
+        )
+    return heads, pd.DataFrame(histories), pd.concat(predictions, ignore_index=True), summary
+
+
+def apply_regressors(
+    heads: Mapping[str, TraitHead],
+    backbone: torch.nn.Module,
+    paths: Mapping[str, Path],
+    *,
+    load: Callable[[Path], np.ndarray],
+    preprocessing: str,
+    batch_size: int,
+    device: torch.device,
+) -> pd.DataFrame:
+    """Every trait predicted for every photograph (``image_id`` → path), long.
+
+    A file that cannot be read becomes a row with ``status`` = ``unreadable`` and its reason in
+    ``detail`` (no prediction), never a crash of the whole set.
+    """
+    rows, ok_ids, arrays = [], [], []
+    for image_id, path in tqdm(paths.items(), desc="load images"):
+        try:
+            arrays.append(load(path))
+            ok_ids.append(image_id)
+        except (OSError, ValueError) as err:
+            rows += [
+                {ID_COLUMN: image_id, "trait": t, "prediction": np.nan, "status": "unreadable",
+                 "detail": f"{type(err).__name__}: {err}"}
+                for t in heads
+            ]  # fmt: skip
+    if arrays:
+        stack = np.stack(arrays)
+        for trait, head in heads.items():
+            values = predict_images(
+                backbone,
+                head.to(device),
+                stack,
+                preprocessing=preprocessing,
+                batch_size=batch_size,
+                device=device,
+            )
+            rows += [
+                {ID_COLUMN: i, "trait": trait, "prediction": v, "status": "ok", "detail": ""}
+                for i, v in zip(ok_ids, values, strict=True)
+            ]
+    columns: Sequence[str] = (ID_COLUMN, "trait", "prediction", "status", "detail")
+    return pd.DataFrame(rows, columns=list(columns))

@@ -1,0 +1,120 @@
+"""The Facial Finetuning study through the real workflow, on the authors' released data.
+
+One snakemake run in a scratch copy of the project with config/facial_finetuning.yaml's layout
+and small settings (few bootstrap resamples and split halves); then every output is scanned for
+any value of ``name2``, the candidates' personal identifier.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from conftest import REPO
+from polface.data.rdata import read_data_frame
+from workflow_utils import copy_project, planned_jobs, snakemake, write_config
+
+
+@pytest.fixture(scope="module")
+def run(finetuning_dir: Path, omi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = copy_project(tmp_path_factory.mktemp("finetuning"))
+    study = yaml.safe_load((REPO / "config/facial_finetuning.yaml").read_text())
+    data = study["facial_finetuning"]["data"]
+    for key, value in data.items():
+        data[key] = str((REPO / value).resolve())
+    assert Path(data["training"]).parent == finetuning_dir.resolve()
+    assert Path(data["omi"]) == omi_dir.resolve()
+    study["facial_finetuning"]["evaluation"] = {"bootstrap": 200}
+    study["facial_finetuning"]["noise_ceiling"] = {"splits": 4}
+    # no embedding baselines here (embedding the 856 faces takes minutes): tests/test_facial_
+    # finetuning.py checks them on planted embeddings
+    study["facial_finetuning"]["baseline_models"] = {"image_set": None}
+    study.pop("image_sets")
+    # the whole training procedure, augmentation included, on the tiny random backbone
+    study["facial_finetuning"]["regressor"] = {
+        "enabled": True,
+        "backbone": "tiny",
+        "apply_to": ["photos"],
+        "training": {"hidden": 8, "max_epochs": 2, "patience": 1},
+    }
+    photos = workdir / "photos"
+    photos.mkdir()
+    for name in ("5.jpg", "17.jpg", "600.jpg"):
+        (photos / name).symlink_to(omi_dir / "images" / name)
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    study["image_sets"] = {"photos": {"folder": {"path": "photos"}}}
+    config = write_config(workdir, "finetuning_test.yaml", study)
+    done = snakemake(workdir, "--cores", "2", "--configfile", str(config))
+    assert done.returncode == 0, done.stdout[-4000:]
+    again = snakemake(workdir, "--cores", "2", "--configfile", str(config), "-n")
+    assert again.returncode == 0 and planned_jobs(again.stdout) == {}, again.stdout[-2000:]
+    return workdir
+
+
+def test_the_study_writes_its_tables_and_figure(run: Path) -> None:
+    base = run / "results/facial_finetuning"
+    evaluation = pd.read_csv(base / "evaluation.csv")
+    authors = evaluation[evaluation["column"] == "authors"].set_index("trait")
+    assert [f"{v:.3f}" for v in authors["mae"]] == ["0.732", "0.576", "0.602"]
+    assert authors["noise_ceiling"].between(0.9, 1.0).all()
+    assert "attractiveness · noise ceiling of r" in (base / "evaluation.md").read_text()
+    regressions = pd.read_csv(base / "regressions.csv")
+    assert regressions.groupby(["sample", "trait", "outcome", "model"]).ngroups == 72
+    for name in ("regressions_table", "regressions_same_sample"):
+        assert (base / f"{name}.md").read_text().count("\n") > 40
+        assert (base / f"{name}.tex").read_text().startswith("\\begin{tabular}")
+    assert (base / "figures/coefficients.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_network_trains_saves_its_history_and_scores_an_image_set(run: Path) -> None:
+    base = run / "results/facial_finetuning"
+    history = pd.read_csv(base / "regressor/history.csv")
+    assert set(history["trait"]) == {"attractiveness", "trustworthiness", "dominance"}
+    assert history.groupby("trait")["epoch"].max().le(2).all()
+    evaluation = pd.read_csv(base / "evaluation.csv")
+    network = evaluation[evaluation["column"] == "network (polface)"]
+    assert len(network) == 3 and (network["n"] == 172).all()
+    traits = pd.read_parquet(base / "traits_photos.parquet")
+    assert len(traits) == 12
+    ok = traits[traits["status"] == "ok"]
+    assert set(ok["image_id"]) == {"5", "17", "600"} and ok["prediction"].notna().all()
+    broken = traits[traits["image_id"] == "broken"]
+    assert (broken["status"] == "unreadable").all() and broken["prediction"].isna().all()
+    assert (base / "regressor/heads.safetensors").stat().st_size > 0
+
+
+def _texts(path: Path) -> list[bytes]:
+    """What a file says: its bytes, and for parquet every value and its metadata as text."""
+    out = [path.read_bytes()]
+    if path.suffix == ".parquet":
+        table = pq.read_table(path)
+        out.append(table.to_pandas().to_csv(index=False).encode())
+        out.append(repr(table.schema.metadata).encode())
+    return out
+
+
+def test_no_output_holds_any_name2_value(run: Path, finetuning_dir: Path) -> None:
+    names = set(read_data_frame(finetuning_dir / "Candidate_data.RData", "df")["name2"])
+    names = {name.encode() for name in names}
+    shortest = min(map(len, names))
+    files = [
+        p
+        for folder in ("results", ".snakemake/log")
+        for p in (run / folder).rglob("*")
+        if p.is_file()
+    ]
+    assert len(files) > 20
+    hits = 0
+    for path in files:
+        for text in _texts(path):
+            tokens = set(re.findall(rb"[A-Za-z0-9+/=]{%d,}" % shortest, text))
+            hits += len(tokens & names)
+            long = [t for t in tokens if len(t) > shortest]
+            hits += sum(1 for t in long for name in names if name in t)
+    # the count only: the values themselves are never printed
+    assert hits == 0, f"{hits} occurrences of name2 values in the study's outputs"

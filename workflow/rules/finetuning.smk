@@ -1,0 +1,176 @@
+# The Facial Finetuning study (Lindholm, Hjorth & Schuessler, PSRM 2024): the authors' split of
+# the adult OMI faces, the evaluation table of every trait model, the noise ceiling of each
+# trait, and the Danish candidate regressions. Opt-in: config/facial_finetuning.yaml.
+
+
+rule read_finetuning_data:
+    input:
+        unpack(get_finetuning_data),
+    output:
+        split="results/facial_finetuning/split.parquet",
+        authors="results/facial_finetuning/predictions/authors.parquet",
+        candidates="results/facial_finetuning/candidates.parquet",
+    log:
+        "results/logs/read_finetuning_data/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/read_finetuning_data/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        split_counts=config["facial_finetuning"]["split_counts"],
+        image_folder=get_finetuning_image_folder,
+    script:
+        "../../scripts/read_finetuning_data.py"
+
+
+rule finetuning_noise_ceiling:
+    input:
+        split=rules.read_finetuning_data.output.split,
+        ratings=get_finetuning_ratings,
+    output:
+        multiext(
+            "results/facial_finetuning/noise_ceiling", csv=".csv", md=".md", tex=".tex"
+        ),
+    log:
+        "results/logs/finetuning_noise_ceiling/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/finetuning_noise_ceiling/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        settings=config["facial_finetuning"]["noise_ceiling"],
+    script:
+        "../../scripts/finetuning_noise_ceiling.py"
+
+
+rule finetuning_evaluation:
+    input:
+        split=rules.read_finetuning_data.output.split,
+        predictions=get_finetuning_predictions,
+        ceiling=rules.finetuning_noise_ceiling.output.csv,
+    output:
+        report(
+            multiext(
+                "results/facial_finetuning/evaluation",
+                csv=".csv",
+                md=".md",
+                tex=".tex",
+            ),
+            caption="../report/finetuning_evaluation.rst",
+            category="Facial Finetuning",
+            labels={"table": "evaluation"},
+        ),
+    log:
+        "results/logs/finetuning_evaluation/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/finetuning_evaluation/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        settings=config["facial_finetuning"]["evaluation"],
+    script:
+        "../../scripts/finetuning_evaluation.py"
+
+
+rule candidate_regressions:
+    input:
+        candidates=rules.read_finetuning_data.output.candidates,
+    output:
+        csv="results/facial_finetuning/regressions.csv",
+        display="results/facial_finetuning/regressions_table.csv",
+        md=report(
+            "results/facial_finetuning/regressions_table.md",
+            caption="../report/candidate_regressions.rst",
+            category="Facial Finetuning",
+            labels={"table": "candidate regressions"},
+        ),
+        tex="results/facial_finetuning/regressions_table.tex",
+        same_display="results/facial_finetuning/regressions_same_sample.csv",
+        same_md="results/facial_finetuning/regressions_same_sample.md",
+        same_tex="results/facial_finetuning/regressions_same_sample.tex",
+        plot=report(
+            "results/facial_finetuning/figures/coefficients.png",
+            caption="../report/candidate_regressions.rst",
+            category="Facial Finetuning",
+            labels={"figure": "coefficients"},
+        ),
+    log:
+        "results/logs/candidate_regressions/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/candidate_regressions/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        level=config["facial_finetuning"]["regressions"]["level"],
+    script:
+        "../../scripts/candidate_regressions.py"
+
+
+rule fit_trait_baselines:
+    input:
+        split=rules.read_finetuning_data.output.split,
+        embeddings=get_baseline_embeddings,
+    output:
+        predictions="results/facial_finetuning/predictions/baselines.parquet",
+        chosen="results/facial_finetuning/baselines.json",
+    log:
+        "results/logs/fit_trait_baselines/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/fit_trait_baselines/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        settings=get_baseline_settings,
+    script:
+        "../../scripts/fit_trait_baselines.py"
+
+
+rule train_trait_regressors:
+    input:
+        unpack(get_regressor_weights),
+        split=rules.read_finetuning_data.output.split,
+    output:
+        heads="results/facial_finetuning/regressor/heads.safetensors",
+        history="results/facial_finetuning/regressor/history.csv",
+        summary="results/facial_finetuning/regressor/summary.json",
+        predictions="results/facial_finetuning/predictions/regressor.parquet",
+    log:
+        "results/logs/train_trait_regressors/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/train_trait_regressors/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=12000,
+        regressor_device=get_regressor_device,
+    params:
+        settings=get_regressor_settings,
+        image_folder=get_finetuning_image_folder,
+        model_name=REGRESSOR_MODEL,
+    script:
+        "../../scripts/train_trait_regressors.py"
+
+
+rule predict_traits:
+    input:
+        unpack(get_crop_inputs),
+        unpack(get_regressor_weights),
+        heads=rules.train_trait_regressors.output.heads,
+    output:
+        predictions="results/facial_finetuning/traits_{image_set}.parquet",
+    log:
+        "results/logs/predict_traits/{image_set}.log",
+    benchmark:
+        "results/benchmarks/predict_traits/{image_set}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        regressor_device=get_regressor_device,
+        regressor_batch_size=get_regressor_batch_size,
+    params:
+        source=get_image_source,
+    script:
+        "../../scripts/predict_traits.py"
