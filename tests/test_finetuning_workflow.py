@@ -62,7 +62,11 @@ def test_the_study_writes_its_tables_and_figure(run: Path) -> None:
     authors = evaluation[evaluation["column"] == "authors"].set_index("trait")
     assert [f"{v:.3f}" for v in authors["mae"]] == ["0.732", "0.576", "0.602"]
     assert authors["noise_ceiling"].between(0.9, 1.0).all()
-    assert "attractiveness · noise ceiling of r" in (base / "evaluation.md").read_text()
+    markdown = (base / "evaluation.md").read_text().splitlines()
+    line = next(row for row in markdown if "attractiveness · noise ceiling of r" in row)
+    ceiling = f"{authors.loc['attractiveness', 'noise_ceiling']:.3f}"
+    models = set(evaluation["column"]) - {"train set", "test set", "mean guessing"}
+    assert line.count(ceiling) == len(models), line  # beside every r
     regressions = pd.read_csv(base / "regressions.csv")
     assert regressions.groupby(["sample", "trait", "outcome", "model"]).ngroups == 72
     for name in ("regressions_table", "regressions_same_sample"):

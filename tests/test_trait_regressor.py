@@ -97,6 +97,17 @@ def test_training_learns_keeps_the_best_epoch_and_is_reproducible() -> None:
     assert [h["val_loss"] for h in mse.history] == [h["val_mse"] for h in mse.history]
 
 
+def test_callbacks_follow_keras_rules() -> None:
+    """A scripted validation loss: best epochs, LR cuts after 3 flat epochs, stop after 5."""
+    callbacks = tr.KerasCallbacks(patience=5, lr_patience=3, lr_factor=0.1, min_delta=1e-4)
+    losses = [1.0, 0.9, 0.89995, 0.89992, 0.95, 0.91, 0.92, 0.93, 0.94]
+    steps = [callbacks.update(loss) for loss in losses]
+    assert [s[0] for s in steps] == [True] * 4 + [False] * 5
+    # 0.89995 and 0.89992 are new bests but not lower by min_delta: the LR plateau goes on
+    assert [s[1] for s in steps] == [1, 1, 1, 1, 0.1, 1, 1, 0.1, 1]
+    assert [s[2] for s in steps] == [False] * 8 + [True]
+
+
 def test_heads_save_and_load_back(tmp_path) -> None:
     head = tr.TraitHead(392, 8, 0.5)
     tr.save_heads({"dominance": head}, tmp_path / "h.safetensors", metadata={"dropout": 0.5})

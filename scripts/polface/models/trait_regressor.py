@@ -196,6 +196,43 @@ def image_features(
 
 
 @dataclass
+class KerasCallbacks:
+    """keras's ModelCheckpoint(save_best_only), EarlyStopping and ReduceLROnPlateau on one loss.
+
+    After each epoch :meth:`update` takes the monitored validation loss and says whether it is a
+    new best (strictly lower: keep these weights), the factor for the learning rate (1.0 or
+    ``lr_factor``: after ``lr_patience`` epochs without an improvement of more than
+    ``min_delta``, then the count restarts) and whether to stop (``patience`` epochs without a
+    lower loss). These are keras's rules with its defaults elsewhere (EarlyStopping's min delta
+    0, no cooldown, no minimum learning rate).
+    """
+
+    patience: int
+    lr_patience: int
+    lr_factor: float
+    min_delta: float
+    best: float = math.inf
+    plateau_best: float = math.inf
+    wait_stop: int = 0
+    wait_lr: int = 0
+
+    def update(self, loss: float) -> tuple[bool, float, bool]:
+        improved = loss < self.best
+        if improved:
+            self.best, self.wait_stop = loss, 0
+        else:
+            self.wait_stop += 1
+        factor = 1.0
+        if loss < self.plateau_best - self.min_delta:
+            self.plateau_best, self.wait_lr = loss, 0
+        else:
+            self.wait_lr += 1
+            if self.wait_lr >= self.lr_patience:
+                factor, self.wait_lr = self.lr_factor, 0
+        return improved, factor, self.wait_stop >= self.patience
+
+
+@dataclass
 class FitResult:
     """A trained head: its state, the training history and the epoch kept."""
 
@@ -263,9 +300,8 @@ def fit_trait_regressor(
     def penalty() -> torch.Tensor:
         return l2 * head.dense.weight.pow(2).sum()
 
-    best, best_state, best_epoch = math.inf, None, -1
-    wait_stop = wait_lr = 0
-    plateau_best = math.inf
+    callbacks = KerasCallbacks(patience, lr_patience, lr_factor, min_delta)
+    best_state, best_epoch = None, -1
     history: list[dict[str, float]] = []
     stopped = False
     lr = learning_rate
@@ -304,24 +340,17 @@ def fit_trait_regressor(
             "learning_rate": lr,
         }
         history.append(record)
-        if monitored < best:
-            best, best_epoch = monitored, epoch + 1
+        improved, factor, stop = callbacks.update(monitored)
+        if improved:
+            best_epoch = epoch + 1
             best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
-            wait_stop = 0
-        else:
-            wait_stop += 1
-        if monitored < plateau_best - min_delta:
-            plateau_best, wait_lr = monitored, 0
-        else:
-            wait_lr += 1
-            if wait_lr >= lr_patience:
-                lr *= lr_factor
-                for group in optimiser.param_groups:
-                    group["lr"] = lr
-                wait_lr = 0
+        if factor != 1.0:
+            lr *= factor
+            for group in optimiser.param_groups:
+                group["lr"] = lr
         if progress is not None:
             progress(epoch + 1, record)
-        if wait_stop >= patience:
+        if stop:
             stopped = True
             break
     assert best_state is not None

@@ -471,8 +471,10 @@ def evaluation_display(long: pd.DataFrame) -> pd.DataFrame:
         table = pd.DataFrame(cells)
         ceiling = part["noise_ceiling"].dropna()
         if len(ceiling):
-            table.loc["noise ceiling of r", :] = ""
-            table.loc["noise ceiling of r", columns[0]] = _fmt(ceiling.iloc[0])
+            # beside every r: the highest r a model of the mean ratings could reach
+            table.loc["noise ceiling of r", :] = [
+                _fmt(ceiling.iloc[0]) if cells[c]["Pearson r"] else "" for c in table.columns
+            ]
         table.index = [f"{trait} · {i}" for i in table.index]
         blocks.append(table)
     out = pd.concat(blocks)
