@@ -1,0 +1,204 @@
+"""Numbers by which a LIME explanation can be trusted or distrusted.
+
+- Fit: lime's weighted in-sample R² (:attr:`polface.explain.lime.LocalFit.score`), the held-out
+  R² of the same local model on fresh perturbations (:func:`heldout_r2`), and
+  ``|local prediction - model output|`` at the unperturbed image.
+- :func:`bootstrap_weights`: percentile intervals of every weight from refits of lime's ridge on
+  perturbation rows drawn with replacement (row 0, the unperturbed image, kept first).
+- :func:`stability`: agreement of the weights of repeats with different sampling seeds: mean
+  Spearman correlation and mean Jaccard index of the ``top`` most positive segments over pairs.
+- :func:`deletion_insertion`: the faithfulness curves of Petsiuk, Das & Saenko (RISE, BMVC 2018)
+  over the fraction of pixels: segments hidden (deletion) or revealed on the hidden image
+  (insertion) in the order of decreasing weight, against random orders of the same segments.
+  Curves are in the model's units; the areas are normalised by ``f(image) - f(hidden image)``
+  so that an area is the mean of a curve running from 1 (the image) to 0 (all hidden). The
+  gain of deletion is ``random area - explained area`` (positive: deleting the top segments
+  first lowers the output faster than chance), of insertion ``explained - random``.
+- :func:`trust_verdict`: whether the numbers pass the configurable thresholds (``lime.trust``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from polface.explain.lime import LocalFit, fit_local, kernel_weights, perturb, weighted_r2
+
+
+def heldout_r2(
+    fit: LocalFit, masks: np.ndarray, scores: np.ndarray, *, kernel_width: float
+) -> float:
+    """Kernel-weighted R² of ``fit`` on fresh perturbation rows (row 0 all ones) and scores."""
+    return weighted_r2(scores, fit.predict(masks), kernel_weights(masks, kernel_width=kernel_width))
+
+
+def bootstrap_weights(
+    masks: np.ndarray,
+    scores: np.ndarray,
+    *,
+    kernel_width: float,
+    n_boot: int,
+    level: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval ``(lo, hi)`` of each weight over ``n_boot`` resampled refits."""
+    rng = np.random.default_rng(seed)
+    n = len(masks)
+    draws = np.empty((n_boot, masks.shape[1]))
+    for b in range(n_boot):
+        rows = np.concatenate([[0], rng.integers(1, n, size=n - 1)])
+        draws[b] = fit_local(
+            masks[rows], scores[rows], kernel_width=kernel_width, seed=seed
+        ).weights
+    alpha = (1.0 - level) / 2.0
+    return np.quantile(draws, alpha, axis=0), np.quantile(draws, 1.0 - alpha, axis=0)
+
+
+def top_segments(weights: np.ndarray, top: int) -> set[int]:
+    """The ``top`` segments of largest weight (ties broken by label)."""
+    order = np.lexsort((np.arange(len(weights)), -np.asarray(weights)))
+    return {int(k) for k in order[:top]}
+
+
+def stability(weights: Sequence[np.ndarray], *, top: int) -> tuple[float, float]:
+    """Mean Spearman correlation and mean top-``top`` Jaccard index over pairs of repeats.
+
+    NaN with fewer than two repeats; a pair with constant weights has Spearman NaN (left out).
+    """
+    pairs = list(combinations(range(len(weights)), 2))
+    if not pairs:
+        return float("nan"), float("nan")
+    rhos, jaccards = [], []
+    for i, j in pairs:
+        a, b = np.asarray(weights[i]), np.asarray(weights[j])
+        if np.ptp(a) > 0 and np.ptp(b) > 0:
+            rhos.append(float(spearmanr(a, b).statistic))
+        sa, sb = top_segments(a, top), top_segments(b, top)
+        jaccards.append(len(sa & sb) / len(sa | sb))
+    rho = float(np.mean(rhos)) if rhos else float("nan")
+    return rho, float(np.mean(jaccards))
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Deletion and insertion curves of one explanation.
+
+    ``fraction`` (k + 1,) is the fraction of pixels hidden (deletion) or revealed (insertion)
+    after each step of the explained order; ``deletion`` and ``insertion`` the model's outputs
+    there. ``*_auc`` are normalised areas (see the module docstring); ``*_auc_random`` their
+    means over random orders; ``full`` and ``empty`` the outputs of the image and of the hidden
+    image.
+    """
+
+    fraction: np.ndarray
+    deletion: np.ndarray
+    insertion: np.ndarray
+    full: float
+    empty: float
+    deletion_auc: float
+    insertion_auc: float
+    deletion_auc_random: float
+    insertion_auc_random: float
+
+    @property
+    def deletion_gain(self) -> float:
+        """Random deletion area minus the explained one (higher is more faithful)."""
+        return self.deletion_auc_random - self.deletion_auc
+
+    @property
+    def insertion_gain(self) -> float:
+        """Explained insertion area minus the random one (higher is more faithful)."""
+        return self.insertion_auc - self.insertion_auc_random
+
+
+def _order_masks(order: np.ndarray, n_segments: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mask rows after each step of ``order``: deletion (all on, then off) and insertion."""
+    steps = len(order) + 1
+    deletion = np.ones((steps, n_segments), dtype=np.int64)
+    for k, segment in enumerate(order, start=1):
+        deletion[k:, segment] = 0
+    return deletion, 1 - deletion
+
+
+def _area(fraction: np.ndarray, values: np.ndarray, full: float, empty: float) -> float:
+    span = full - empty
+    if abs(span) < 1e-12:
+        return float("nan")
+    return float(np.trapezoid((values - empty) / span, fraction))
+
+
+def deletion_insertion(
+    score: Callable[[np.ndarray], np.ndarray],
+    image: np.ndarray,
+    labels: np.ndarray,
+    hidden: np.ndarray,
+    weights: np.ndarray,
+    *,
+    n_random: int,
+    seed: int,
+    batch_size: int,
+) -> Curves:
+    """Deletion and insertion curves in the order of decreasing weight, and random orders."""
+    n_segments = len(weights)
+    sizes = np.bincount(labels.ravel(), minlength=n_segments) / labels.size
+    rng = np.random.default_rng(seed)
+    explained = np.lexsort((np.arange(n_segments), -np.asarray(weights)))
+    orders = [explained] + [rng.permutation(n_segments) for _ in range(n_random)]
+    rows = []
+    for order in orders:
+        deletion, insertion = _order_masks(order, n_segments)
+        rows += [deletion, insertion]
+    masks = np.concatenate(rows)
+    values = []
+    for start in range(0, len(masks), batch_size):
+        batch = perturb(image, labels, masks[start : start + batch_size], hidden)
+        values.append(np.asarray(score(batch), dtype=np.float64).reshape(-1))
+    outputs = np.concatenate(values).reshape(len(orders), 2, n_segments + 1)
+    full, empty = float(outputs[0, 0, 0]), float(outputs[0, 1, 0])
+    areas = np.empty((len(orders), 2))
+    fractions = []
+    for i, order in enumerate(orders):
+        fraction = np.concatenate([[0.0], np.cumsum(sizes[order])])
+        fractions.append(fraction)
+        areas[i, 0] = _area(fraction, outputs[i, 0], full, empty)
+        areas[i, 1] = _area(fraction, outputs[i, 1], full, empty)
+    nan = float("nan")
+    return Curves(
+        fraction=fractions[0],
+        deletion=outputs[0, 0],
+        insertion=outputs[0, 1],
+        full=full,
+        empty=empty,
+        deletion_auc=float(areas[0, 0]),
+        insertion_auc=float(areas[0, 1]),
+        deletion_auc_random=float(areas[1:, 0].mean()) if n_random else nan,
+        insertion_auc_random=float(areas[1:, 1].mean()) if n_random else nan,
+    )
+
+
+def trust_verdict(numbers: Mapping[str, float], *, thresholds: Mapping[str, float]) -> list[str]:
+    """The failed checks of one explanation (empty: trustworthy).
+
+    ``thresholds`` is the config's ``lime.trust`` block: ``min_heldout_r2``,
+    ``max_local_error`` (``|local - model|`` in SDs of the model's outputs on the samples),
+    ``min_spearman`` (seed stability; skipped with one repeat) and ``min_deletion_gain``. A NaN
+    fails its check (a scorer that does not move has no faithful explanation).
+    """
+    failed = []
+    checks = [
+        ("heldout_r2", "min_heldout_r2", lambda v, t: v >= t),
+        ("local_error_sd", "max_local_error", lambda v, t: v <= t),
+        ("spearman", "min_spearman", lambda v, t: v >= t),
+        ("deletion_gain", "min_deletion_gain", lambda v, t: v >= t),
+    ]
+    for name, key, passes in checks:
+        value = numbers.get(name, float("nan"))
+        if name == "spearman" and numbers.get("repeats", 1) < 2:
+            continue
+        if not np.isfinite(value) or not passes(value, thresholds[key]):
+            failed.append(f"{name} {value:.3g} vs {key} {thresholds[key]:g}")
+    return failed
