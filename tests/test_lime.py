@@ -195,6 +195,14 @@ def region_reader(seg, name: str):
     return score
 
 
+def rows_scorer(score, crop, seg):
+    """Perturbation rows -> the scorer's outputs on the images they make (black hidden)."""
+    hidden = hide_image(crop, 0)
+    return lambda rows: score_masks(
+        score, crop, seg.labels, rows, hidden, batch_size=64, progress=False
+    )
+
+
 def explain(score, crop, seg, *, repeat: int, n: int = 300):
     masks = sample_masks(n, seg.n_segments, seed=sample_seed(7, "3", repeat))
     hidden = hide_image(crop, 0)
@@ -222,14 +230,7 @@ def test_a_scorer_that_reads_one_region_puts_it_first(face) -> None:
     assert (lo <= fit.weights + 1e-12).all() and (fit.weights <= hi + 1e-12).all()
     assert lo[nose] > 0 and lo[nose] > hi[np.arange(len(hi)) != nose].max()
     curves = deletion_insertion(
-        score,
-        crop,
-        seg.labels,
-        hide_image(crop, 0),
-        fit.weights,
-        n_random=20,
-        seed=2,
-        batch_size=64,
+        rows_scorer(score, crop, seg), seg.sizes(), fit.weights, n_random=20, steps=10, seed=2
     )
     # Deleting the nose first takes the output to the hidden image's at once: the explained
     # deletion area is that of the oracle, half the nose's share of the pixels.
@@ -269,14 +270,7 @@ def test_a_scorer_that_reads_nothing_gives_flat_weights_and_no_trust(face) -> No
     _, _, fit = explain(constant, crop, seg, repeat=0, n=100)
     assert np.abs(fit.weights).max() < 1e-15  # rounding of the centred constant
     curves = deletion_insertion(
-        constant,
-        crop,
-        seg.labels,
-        hide_image(crop, 0),
-        fit.weights,
-        n_random=3,
-        seed=2,
-        batch_size=64,
+        rows_scorer(constant, crop, seg), seg.sizes(), fit.weights, n_random=3, steps=10, seed=2
     )
     assert np.isnan(curves.deletion_auc) and np.isnan(curves.deletion_gain)
     numbers = {"heldout_r2": float("nan"), "local_error_sd": 0.0, "deletion_gain": np.nan}

@@ -26,7 +26,7 @@ from itertools import combinations
 import numpy as np
 from scipy.stats import spearmanr
 
-from polface.explain.lime import LocalFit, fit_local, kernel_weights, perturb, weighted_r2
+from polface.explain.lime import LocalFit, fit_local, kernel_weights, weighted_r2
 
 
 def heldout_r2(
@@ -87,11 +87,11 @@ def stability(weights: Sequence[np.ndarray], *, top: int) -> tuple[float, float]
 class Curves:
     """Deletion and insertion curves of one explanation.
 
-    ``fraction`` (k + 1,) is the fraction of pixels hidden (deletion) or revealed (insertion)
-    after each step of the explained order; ``deletion`` and ``insertion`` the model's outputs
-    there. ``*_auc`` are normalised areas (see the module docstring); ``*_auc_random`` their
-    means over random orders; ``full`` and ``empty`` the outputs of the image and of the hidden
-    image.
+    ``fraction`` (steps + 1,) is the fraction of pixels hidden (deletion) or revealed
+    (insertion) after each step of the explained order; ``deletion`` and ``insertion`` the
+    model's outputs there. ``*_auc`` are normalised areas (see the module docstring);
+    ``*_auc_random`` their means over random orders; ``full`` and ``empty`` the outputs of
+    the image and of the hidden image.
     """
 
     fraction: np.ndarray
@@ -115,12 +115,11 @@ class Curves:
         return self.insertion_auc - self.insertion_auc_random
 
 
-def _order_masks(order: np.ndarray, n_segments: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mask rows after each step of ``order``: deletion (all on, then off) and insertion."""
-    steps = len(order) + 1
-    deletion = np.ones((steps, n_segments), dtype=np.int64)
-    for k, segment in enumerate(order, start=1):
-        deletion[k:, segment] = 0
+def _order_masks(groups: Sequence[np.ndarray], n_segments: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mask rows after each group of an order: deletion (all on, then off) and insertion."""
+    deletion = np.ones((len(groups) + 1, n_segments), dtype=np.int64)
+    for k, group in enumerate(groups, start=1):
+        deletion[k:, group] = 0
     return deletion, 1 - deletion
 
 
@@ -132,37 +131,41 @@ def _area(fraction: np.ndarray, values: np.ndarray, full: float, empty: float) -
 
 
 def deletion_insertion(
-    score: Callable[[np.ndarray], np.ndarray],
-    image: np.ndarray,
-    labels: np.ndarray,
-    hidden: np.ndarray,
+    score_rows: Callable[[np.ndarray], np.ndarray],
+    sizes: np.ndarray,
     weights: np.ndarray,
     *,
     n_random: int,
+    steps: int,
     seed: int,
-    batch_size: int,
 ) -> Curves:
-    """Deletion and insertion curves in the order of decreasing weight, and random orders."""
+    """Deletion and insertion curves in the order of decreasing weight, and random orders.
+
+    ``score_rows`` maps perturbation rows (1 = segment shown) to the model's outputs (see
+    :func:`polface.explain.lime.score_masks`); ``sizes`` are the segments' pixel counts. The
+    random orders depend only on ``seed`` and the number of segments, so several models
+    explained on one segmentation share them (and a cache of scored rows). Each order is taken
+    in ``steps`` consecutive groups of segments (every segment its own step when there are no
+    more segments than steps): the curves have ``min(steps, n_segments) + 1`` points.
+    """
     n_segments = len(weights)
-    sizes = np.bincount(labels.ravel(), minlength=n_segments) / labels.size
+    share = np.asarray(sizes, dtype=np.float64) / float(np.sum(sizes))
     rng = np.random.default_rng(seed)
     explained = np.lexsort((np.arange(n_segments), -np.asarray(weights)))
     orders = [explained] + [rng.permutation(n_segments) for _ in range(n_random)]
+    n_steps = min(int(steps), n_segments)
     rows = []
     for order in orders:
-        deletion, insertion = _order_masks(order, n_segments)
+        deletion, insertion = _order_masks(np.array_split(order, n_steps), n_segments)
         rows += [deletion, insertion]
-    masks = np.concatenate(rows)
-    values = []
-    for start in range(0, len(masks), batch_size):
-        batch = perturb(image, labels, masks[start : start + batch_size], hidden)
-        values.append(np.asarray(score(batch), dtype=np.float64).reshape(-1))
-    outputs = np.concatenate(values).reshape(len(orders), 2, n_segments + 1)
+    outputs = np.asarray(score_rows(np.concatenate(rows)), dtype=np.float64)
+    outputs = outputs.reshape(len(orders), 2, n_steps + 1)
     full, empty = float(outputs[0, 0, 0]), float(outputs[0, 1, 0])
     areas = np.empty((len(orders), 2))
     fractions = []
     for i, order in enumerate(orders):
-        fraction = np.concatenate([[0.0], np.cumsum(sizes[order])])
+        groups = np.array_split(order, n_steps)
+        fraction = np.concatenate([[0.0], np.cumsum([share[g].sum() for g in groups])])
         fractions.append(fraction)
         areas[i, 0] = _area(fraction, outputs[i, 0], full, empty)
         areas[i, 1] = _area(fraction, outputs[i, 1], full, empty)
