@@ -10,10 +10,12 @@
 - :func:`deletion_insertion`: the faithfulness curves of Petsiuk, Das & Saenko (RISE, BMVC 2018)
   over the fraction of pixels: segments hidden (deletion) or revealed on the hidden image
   (insertion) in the order of decreasing weight, against random orders of the same segments.
-  Curves are in the model's units; the areas are normalised by ``f(image) - f(hidden image)``
-  so that an area is the mean of a curve running from 1 (the image) to 0 (all hidden). The
-  gain of deletion is ``random area - explained area`` (positive: deleting the top segments
-  first lowers the output faster than chance), of insertion ``explained - random``.
+  Curves are in the model's units; the areas are those of ``(f - f(hidden image)) / range``,
+  ``range`` the span of every output on the explained and random curves (never near zero
+  unless nothing moves the output, when the areas are NaN), so a monotone curve from the image
+  to the hidden image has area between 0 and 1 and every gain lies in ``[-1, 1]``. The gain of
+  deletion is ``random area - explained area`` (positive: deleting the top segments first
+  lowers the output faster than chance), of insertion ``explained - random``.
 - :func:`trust_verdict`: whether the numbers pass the configurable thresholds (``lime.trust``).
 """
 
@@ -123,9 +125,8 @@ def _order_masks(groups: Sequence[np.ndarray], n_segments: int) -> tuple[np.ndar
     return deletion, 1 - deletion
 
 
-def _area(fraction: np.ndarray, values: np.ndarray, full: float, empty: float) -> float:
-    span = full - empty
-    if abs(span) < 1e-12:
+def _area(fraction: np.ndarray, values: np.ndarray, empty: float, span: float) -> float:
+    if span < 1e-12:
         return float("nan")
     return float(np.trapezoid((values - empty) / span, fraction))
 
@@ -161,14 +162,15 @@ def deletion_insertion(
     outputs = np.asarray(score_rows(np.concatenate(rows)), dtype=np.float64)
     outputs = outputs.reshape(len(orders), 2, n_steps + 1)
     full, empty = float(outputs[0, 0, 0]), float(outputs[0, 1, 0])
+    span = float(np.ptp(outputs))
     areas = np.empty((len(orders), 2))
     fractions = []
     for i, order in enumerate(orders):
         groups = np.array_split(order, n_steps)
         fraction = np.concatenate([[0.0], np.cumsum([share[g].sum() for g in groups])])
         fractions.append(fraction)
-        areas[i, 0] = _area(fraction, outputs[i, 0], full, empty)
-        areas[i, 1] = _area(fraction, outputs[i, 1], full, empty)
+        areas[i, 0] = _area(fraction, outputs[i, 0], empty, span)
+        areas[i, 1] = _area(fraction, outputs[i, 1], empty, span)
     nan = float("nan")
     return Curves(
         fraction=fractions[0],
