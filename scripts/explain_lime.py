@@ -86,17 +86,17 @@ def main(snakemake) -> None:
         else:
             cohort = settings["cohort_models"][name]
             folds = load_lasso_folds(snakemake.input.models)
-            width = len(next(iter(folds.values())).coef)
-            if width != embedder.dim:
-                raise ValueError(
-                    f"lime.cohort_models.{name}: {snakemake.input.models} has {width} "
-                    f"coefficients but backend {backend!r} embeds {embedder.dim} dimensions"
-                )
+            readouts = cohort_readouts(
+                name,
+                folds,
+                dim=embedder.dim,
+                random=settings["controls"]["random_readout"],
+                seed=settings["seed"],
+            )
             notes.append(f"The model {name} was trained on {cohort['trained_on']}.")
 
             def readouts_of(image_id):
-                random = settings["controls"]["random_readout"]
-                return cohort_readouts(name, folds, random=random, seed=settings["seed"])
+                return readouts
 
         log.info("explaining %d faces with %s / %s", len(faces), backend, name)
         result = explain_faces(faces, chain, readouts_of, settings=settings)

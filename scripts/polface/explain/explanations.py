@@ -181,6 +181,7 @@ def explain_face(
             "deletion_auc": curve.deletion_auc,
             "deletion_auc_random": curve.deletion_auc_random,
             "deletion_gain": curve.deletion_gain,
+            "deletion_drop": curve.deletion_drop,
             "insertion_auc": curve.insertion_auc,
             "insertion_auc_random": curve.insertion_auc_random,
             "insertion_gain": curve.insertion_gain,

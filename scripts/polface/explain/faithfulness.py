@@ -15,7 +15,8 @@
   unless nothing moves the output, when the areas are NaN), so a monotone curve from the image
   to the hidden image has area between 0 and 1 and every gain lies in ``[-1, 1]``. The gain of
   deletion is ``random area - explained area`` (positive: deleting the top segments first
-  lowers the output faster than chance), of insertion ``explained - random``.
+  lowers the output faster than chance), of insertion ``explained - random``. The deletion
+  drop is that gain in the model's units (comparable between a model and its controls).
 - :func:`trust_verdict`: whether the numbers pass the configurable thresholds (``lime.trust``).
 """
 
@@ -105,11 +106,22 @@ class Curves:
     insertion_auc: float
     deletion_auc_random: float
     insertion_auc_random: float
+    span: float
 
     @property
     def deletion_gain(self) -> float:
         """Random deletion area minus the explained one (higher is more faithful)."""
         return self.deletion_auc_random - self.deletion_auc
+
+    @property
+    def deletion_drop(self) -> float:
+        """The deletion gain in the model's units (logit or rating): ``gain * span``.
+
+        Comparable between models of the same quantity (a model and its controls), where the
+        normalised gain is not: a readout whose output hardly moves can be explained as
+        faithfully as one that moves a lot, but its segments move it less.
+        """
+        return self.deletion_gain * self.span
 
     @property
     def insertion_gain(self) -> float:
@@ -182,6 +194,7 @@ def deletion_insertion(
         insertion_auc=float(areas[0, 1]),
         deletion_auc_random=float(areas[1:, 0].mean()) if n_random else nan,
         insertion_auc_random=float(areas[1:, 1].mean()) if n_random else nan,
+        span=span,
     )
 
 

@@ -169,13 +169,23 @@ def rating_readouts(
 
 
 def cohort_readouts(
-    name: str, folds: Mapping[int, LinearModel], *, random: bool, seed: int
+    name: str, folds: Mapping[int, LinearModel], *, dim: int, random: bool, seed: int
 ) -> list[Readout]:
-    """A cohort's model (its first outer fold: none saw these faces) and a random readout."""
+    """A cohort's model (its first outer fold: none saw these faces) and a random readout.
+
+    ``dim`` is the backend's embedding width; a model of another width is refused with an
+    error naming the config key (Kosinski's LASSO reads 2048 VGGFace2 dimensions).
+    """
     model = folds[min(folds)]
-    out = [Readout(name, MODEL, "logit", LinkReadout(model))]
+    if len(model.coef) != dim:
+        raise ValueError(
+            f"lime.cohort_models.{name}: the model has {len(model.coef)} coefficients but the "
+            f"backend embeds {dim} dimensions"
+        )
+    out = [Readout(name, MODEL, LinkReadout(model).quantity, LinkReadout(model))]
     if random:
-        out.append(Readout(name, RANDOM, "logit", LinkReadout(random_readout(model, seed=seed))))
+        fake = LinkReadout(random_readout(model, seed=seed))
+        out.append(Readout(name, RANDOM, fake.quantity, fake))
     return out
 
 
@@ -393,6 +403,7 @@ def write_report(
                     "spearman",
                     "jaccard_top",
                     "deletion_gain",
+                    "deletion_drop",
                     "insertion_gain",
                     "trustworthy",
                     "failed",

@@ -1,0 +1,163 @@
+"""The LIME reports end to end: a real snakemake run on OMI faces with tiny settings.
+
+One run builds the image branch of the first 30 OMI faces (dlib backend, 3 x 3 folds) and
+explains two faces with the rating models beside their controls (permuted labels, random
+readout, perceived age and gender), on the landmark regions and on quickshift. The tests read the
+tables, open the gallery in headless Chromium (every <img> must load, every page must carry the
+stereotype statement), rerun the rule and compare every file byte for byte, and build
+``snakemake --report``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from polface.studies.lime_report import STEREOTYPE_STATEMENT
+from workflow_utils import copy_project, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+FACES = ["1", "2"]
+LIME = {
+    "enabled": True,
+    "images": [int(i) for i in FACES],
+    "segmentations": ["regions", "quickshift"],
+    "n_samples": 30,
+    "heldout_samples": 20,
+    "repeats": 2,
+    "bootstrap": 20,
+    "deletion_orders": 2,
+    "curve_steps": 4,
+    "controls": {"demographics": ["age", "gender"]},
+}
+OUT = "results/images/omi/lime/dlib/ratings"
+
+
+@pytest.fixture(scope="module")
+def run(omi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = copy_project(tmp_path_factory.mktemp("lime"))
+    config = {
+        "run_cohorts": [],
+        "run_image_sets": ["omi"],
+        "image_sets": {
+            "omi": {
+                "omi": {"path": str(omi_dir), "ratings": {"outer": 3, "inner": 3}},
+                "limit": 30,
+                "embed": {"backends": ["dlib"]},
+                "lime": LIME,
+            }
+        },
+        "baselines": {"permutations": 20},
+    }
+    write_config(workdir, "lime.yaml", config)
+    result = snakemake(workdir, "--cores", "2", "--configfile", "config/lime.yaml")
+    assert result.returncode == 0, result.stdout[-5000:]
+    return workdir
+
+
+def test_tables_hold_every_weight_and_score(run: Path) -> None:
+    scores = pd.read_parquet(run / OUT / "scores.parquet")
+    weights = pd.read_parquet(run / OUT / "weights.parquet")
+    arms = {"model", "permuted labels", "random readout", "perceived demographics"}
+    assert set(scores["arm"]) == arms
+    targets = {"liberal", "trustworthy", "attractive", "dominant"}
+    assert set(scores["target"]) == targets | {"perceived age", "perceived gender"}
+    # 4 targets x 3 arms + 2 demographics readouts, per face and segmentation
+    assert len(scores) == 14 * len(FACES) * 2
+    assert set(scores["quantity"]) == {"logit", "rating"}
+    assert (scores.loc[scores["target"] == "liberal", "quantity"] == "logit").all()
+    assert scores["trustworthy"].dtype == bool
+    assert (scores["failed"].eq("") == scores["trustworthy"]).all()
+    regions = weights[weights["segmentation"] == "regions"]
+    assert set(regions["segment_name"]) <= {
+        "eyes", "brows", "nose", "mouth", "jaw and chin", "forehead", "cheeks", "outside"
+    }  # fmt: skip
+    assert (weights["lo"] <= weights["hi"]).all()
+    assert weights["repeat_weights"].map(len).eq(LIME["repeats"]).all()
+    # Row 0 of the samples is the unperturbed input: the model's output there is the
+    # model's prediction of the face (checked for the regions and quickshift runs alike).
+    by = scores.groupby(["image_id", "target", "arm"])["model_output"]
+    assert np.allclose(by.max() - by.min(), 0.0, atol=1e-9)
+    summary = pd.read_csv(run / OUT / "regions.csv")
+    assert set(summary["arm"]) == arms
+    assert (summary["n_faces"] == len(FACES)).all()
+
+
+def test_the_gallery_loads_in_headless_chromium(run: Path, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (Debian package chromium)")
+    gallery = run / OUT / "gallery"
+    pages = sorted(gallery.glob("*.html"))
+    assert {p.name for p in pages} == {"index.html"} | {f"face_{i}.html" for i in FACES}
+    sources = set()
+    for page in pages:
+        text = page.read_text()
+        assert STEREOTYPE_STATEMENT in text.replace("&#x27;", "'"), page.name
+        sources |= set(re.findall(r"<img src='([^']+)'", text))
+    assert len(sources) >= 2 * 14 * len(FACES) * 2
+    # A page beside the gallery's files that writes into the DOM whether each image decoded.
+    copy = shutil.copytree(gallery, tmp_path / "gallery")
+    tags = "".join(f"<img src='{s}'>" for s in sorted(sources))
+    (copy / "_check.html").write_text(
+        f"<!DOCTYPE html><html><body>{tags}<pre id='out'>pending</pre><script>"
+        "window.addEventListener('load', function () {"
+        " var bad = []; var imgs = document.images;"
+        " for (var i = 0; i < imgs.length; i++) {"
+        "  if (!(imgs[i].complete && imgs[i].naturalWidth > 0)) bad.push(imgs[i].src); }"
+        " document.getElementById('out').textContent ="
+        "  'loaded ' + (imgs.length - bad.length) + ' of ' + imgs.length + ' ' + bad.join(',');"
+        "});</script></body></html>"
+    )
+    dom = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            (copy / "_check.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    found = re.search(r"loaded (\d+) of (\d+) ?([^<]*)</pre>", dom)
+    assert found, dom[-2000:]
+    assert found.group(1) == found.group(2) == str(len(sources)), found.group(3)
+
+
+def test_a_rerun_gives_identical_files(run: Path) -> None:
+    plan = snakemake(run, "-n", "--configfile", "config/lime.yaml")
+    assert "Nothing to be done" in plan.stdout, plan.stdout[-3000:]
+    files = sorted(p for p in (run / OUT).rglob("*") if p.is_file())
+    before = {p: p.read_bytes() for p in files}
+    again = snakemake(
+        run, "--cores", "2", "--configfile", "config/lime.yaml", "--forcerun", "explain_lime"
+    )
+    assert again.returncode == 0, again.stdout[-3000:]
+    after = sorted(p for p in (run / OUT).rglob("*") if p.is_file())
+    assert after == files
+    changed = [p.name for p in files if p.read_bytes() != before[p]]
+    assert changed == []
+
+
+def test_the_gallery_is_in_the_snakemake_report(run: Path) -> None:
+    result = snakemake(run, "--configfile", "config/lime.yaml", "--report", "report.zip")
+    assert result.returncode == 0, result.stdout[-3000:]
+    listing = subprocess.run(
+        ["python3", "-m", "zipfile", "-l", str(run / "report.zip")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "gallery/index.html" in listing and "regions.png" in listing
