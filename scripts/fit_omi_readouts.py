@@ -4,13 +4,10 @@ The controls of the LIME reports: perceived age, gender and race (OMI ratings) p
 the same embedding on the same folds as fit_omi_ratings, kept per outer fold.
 """
 
-import pyarrow as pa
-
 from polface.data.imagesets import read_omi_ratings
-from polface.io import read_features, read_metadata, write_parquet
-from polface.models.artifacts import save_rating_models
+from polface.io import read_features, read_metadata
 from polface.runtime import rule_logging
-from polface.studies.omi_ratings import ID_COLUMN, rating_predictions
+from polface.studies.omi_ratings import ID_COLUMN, rating_predictions, write_rating_fits
 
 
 def main(snakemake) -> None:
@@ -32,20 +29,19 @@ def main(snakemake) -> None:
             lasso=snakemake.params.lasso,
             n_threads=snakemake.threads,
         )
-        embedding = read_metadata(snakemake.input.embeddings)
         provenance = {
             "readouts": targets,
             "folds": {k: folds[k] for k in ("outer", "inner", "seed")},
             "lasso": snakemake.params.lasso,
-            "backend": embedding["backend"],
-            "weights_sha256": embedding["weights_sha256"],
         }
-        write_parquet(
-            pa.Table.from_pandas(predictions, preserve_index=False),
-            snakemake.output.predictions,
-            metadata=provenance,
+        write_rating_fits(
+            predictions,
+            models,
+            embeddings_metadata=read_metadata(snakemake.input.embeddings),
+            provenance=provenance,
+            predictions_path=snakemake.output.predictions,
+            models_path=snakemake.output.models,
         )
-        save_rating_models(models, snakemake.output.models, metadata=provenance)
 
 
 if __name__ == "__main__":

@@ -276,3 +276,35 @@ def test_a_scorer_that_reads_nothing_gives_flat_weights_and_no_trust(face) -> No
     numbers = {"heldout_r2": float("nan"), "local_error_sd": 0.0, "deletion_gain": np.nan}
     failed = trust_verdict(numbers, thresholds={**TRUST, "min_deletion_gain": 0.0})
     assert [f.split()[0] for f in failed] == ["heldout_r2", "deletion_gain"]
+
+
+def test_row_scorer_embeds_each_row_once_and_masks_alike_on_torch(face) -> None:
+    from polface.explain.explanations import Readout, RowScorer
+
+    crop = face[1].crop
+    seg = quickshift_segments(crop, **LIME_QUICKSHIFT, rng=42)
+    calls = []
+
+    def embed(images):
+        array = images.numpy() if hasattr(images, "numpy") else images
+        calls.append(len(array))
+        return channel_means(array)
+
+    class First:
+        def predict(self, X):  # noqa: N803
+            return X[:, 0]
+
+    readouts = [Readout("t", "model", "rating", First())]
+    rows = sample_masks(20, seg.n_segments, seed=9)
+    rows = np.concatenate([rows, rows[:5]])  # five rows again: embedded once
+    hidden = hide_image(crop, 0)
+    numpy_side = RowScorer(embed, crop, seg, hidden, readouts, batch_size=8, progress=False)
+    values = numpy_side(rows)
+    assert sum(calls) == 20 and numpy_side.forward_passes == 20
+    torch_side = RowScorer(
+        embed, crop, seg, hidden, readouts, batch_size=8, progress=False, mask_device="cpu"
+    )
+    assert np.array_equal(torch_side(rows), values)
+    assert np.array_equal(
+        values[:, 0], channel_means(perturb(crop, seg.labels, rows, hidden))[:, 0]
+    )

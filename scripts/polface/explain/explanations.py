@@ -33,7 +33,14 @@ from polface.explain.faithfulness import (
     stability,
     trust_verdict,
 )
-from polface.explain.lime import fit_local, hide_image, perturb, sample_masks, sample_seed
+from polface.explain.lime import (
+    fit_local,
+    hide_image,
+    perturb,
+    perturb_torch,
+    sample_masks,
+    sample_seed,
+)
 from polface.explain.segments import Segmentation
 
 EmbedFn = Callable[[np.ndarray], np.ndarray]
@@ -52,7 +59,12 @@ class Readout:
 
 
 class RowScorer:
-    """Perturbation rows -> every readout's output, embedding each distinct row once."""
+    """Perturbation rows -> every readout's output, embedding each distinct row once.
+
+    ``mask_device`` (a torch device, e.g. ``cuda``) makes the perturbed images there with
+    :func:`polface.explain.lime.perturb_torch` and hands the tensor to ``embed`` (the ResNet
+    embedders take it as it is); None masks with numpy on the CPU.
+    """
 
     def __init__(
         self,
@@ -64,8 +76,10 @@ class RowScorer:
         *,
         batch_size: int,
         progress: bool,
+        mask_device: Any = None,
     ) -> None:
         self.embed = embed
+        self.mask_device = mask_device
         self.image = image
         self.labels = segmentation.labels
         self.hidden = hidden
@@ -85,7 +99,13 @@ class RowScorer:
             starts = range(0, len(fresh), self.batch_size)
             for start in tqdm(starts, desc="forward passes", disable=not self.progress):
                 chunk = fresh[start : start + self.batch_size]
-                embeddings = self.embed(perturb(self.image, self.labels, chunk, self.hidden))
+                if self.mask_device is None:
+                    images = perturb(self.image, self.labels, chunk, self.hidden)
+                else:
+                    images = perturb_torch(
+                        self.image, self.labels, chunk, self.hidden, self.mask_device
+                    )
+                embeddings = self.embed(images)
                 values = np.column_stack(
                     [np.asarray(r.model.predict(embeddings), np.float64) for r in self.readouts]
                 )
@@ -116,16 +136,24 @@ def explain_face(
     seed: int,
     trust: Mapping[str, float],
     progress: bool,
+    mask_device: Any = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Explain one network input for every readout: rows of the weights, scores and curves.
 
     Returns ``{"weights": [...], "scores": [...], "curves": [...]}`` (records for the tables
-    described in :mod:`polface.explain.tables`) and the number of forward passes in
+    described in :mod:`polface.studies.lime_report`) and the number of forward passes in
     ``scores[i]["forward_passes"]`` (the same for every readout of the face and segmentation).
     """
     hidden = hide_image(image, tuple(int(c) for c in hide_color))
     scorer = RowScorer(
-        embed, image, segmentation, hidden, readouts, batch_size=batch_size, progress=progress
+        embed,
+        image,
+        segmentation,
+        hidden,
+        readouts,
+        batch_size=batch_size,
+        progress=progress,
+        mask_device=mask_device,
     )
     stream = f"{image_id}|{segmentation.method}"
     samples = [

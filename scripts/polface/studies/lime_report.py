@@ -257,6 +257,9 @@ def explain_faces(
         )
     }
     embedder: Embedder = chain.embedder
+    # On a GPU the ResNet inputs are masked there (dlib's chips are numpy on the CPU).
+    on_gpu = not embedder.uses_chips and getattr(embedder.device, "type", "cpu") == "cuda"
+    mask_device = embedder.device if on_gpu else None
     records: dict[str, list[dict[str, Any]]] = {"weights": [], "scores": [], "curves": []}
     inputs = {}
     for image_id, path in tqdm(faces.items(), desc="faces", disable=not progress):
@@ -281,6 +284,7 @@ def explain_faces(
                 embedder.embed,
                 hide_color=hide if hide is not None else settings["hide_color"],
                 progress=False,
+                mask_device=mask_device,
                 **options,
             )
             for key, rows in out.items():
@@ -360,7 +364,7 @@ def write_report(
                 )
                 verdict = "trustworthy" if row.trustworthy else "NOT trustworthy"
                 title = (
-                    f"{row.target} · {row.arm} · {seg.method}: {row.quantity} "
+                    f"{row.target} · {row.arm} · {seg.method}\n{row.quantity} "
                     f"{row.model_output:.3g}, R² {row.r2_in_sample:.2f} / held-out "
                     f"{row.heldout_r2:.2f} ({verdict})"
                 )
@@ -389,7 +393,8 @@ def write_report(
                     ),
                     path=folder / f"{stem}_curves.png",
                 )
-                images += [(f"{stem}_overlay.png", title), (f"{stem}_curves.png", "curves")]
+                caption = title.replace("\n", ": ")
+                images += [(f"{stem}_overlay.png", caption), (f"{stem}_curves.png", "curves")]
             shown = part[
                 [
                     "target",
