@@ -9,9 +9,10 @@ parameters, so that a table of weights says exactly what each column was.
   drops its ``random_seed`` for scikit-image >= 0.23, so quickshift always ran with its default
   ``rng=42``). On OMI crops this gives a few dozen fragments.
 - :func:`seed_replication_segments`: what the seed (Khan et al.) did: the same quickshift on the
-  mean-subtracted float array (the crop minus VGGFace2's channel means), which cuts a 224 px crop
-  into a few hundred fragments. The matching "hidden" colour is the channel mean (zero in their
-  mean-subtracted array): :data:`SEED_HIDE_COLOR`.
+  mean-subtracted float array (the crop in RGB minus ``mean_rgb = (131.0912, 103.8827,
+  91.4953)``, their ``data/load_image.py`` before commit c9fe890), which cuts a 224 px crop into
+  a few hundred fragments. The matching "hidden" colour is the channel mean (their
+  ``hide_color=0`` in the mean-subtracted array): :data:`SEED_HIDE_COLOR`.
 - :func:`region_segments`: facial regions from dlib's 68-point landmarks
   (``shape_predictor_68_face_landmarks`` of face-recognition-models) found on the photograph and
   mapped into the network input with its affine (:func:`polface.images.crop.align_crop`'s for a
