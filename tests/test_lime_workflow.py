@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from polface.models.artifacts import save_lasso_folds
 from polface.studies.lime_report import STEREOTYPE_STATEMENT
 from workflow_utils import copy_project, snakemake, write_config
 
@@ -176,3 +177,27 @@ def test_the_gallery_is_in_the_snakemake_report(run: Path) -> None:
     gallery = [files for files in folders.values() if "index.html" in files]
     assert len(gallery) == 1
     assert {"regions.png", "face_1.html", "face_2.html"} <= gallery[0]
+
+
+def test_real_photographs_are_explained_only_from_an_explicit_config(run: Path) -> None:
+    photos = run / "photos"
+    photos.mkdir(exist_ok=True)
+    shutil.copy(run / "results/images/omi/crops/1.png", photos / "a.png")
+    # a cohort model of dlib's width, in fit_lasso's layout (a folder set has no rating models)
+    coef = np.random.default_rng(0).normal(size=(1, 128))
+    info = {"outer_fold": 1, "lambda": 0.1, "step": 1, "a0": 0.0, "beta": coef[0]}
+    info |= {"cv_lambda": [0.1], "cv_mean": [0.0], "cv_sd": [0.0]}
+    save_lasso_folds([info], run / "cohort_models.npz")
+    cohort = {"path": "cohort_models.npz", "backend": "dlib", "trained_on": "a test cohort"}
+    lime = {"enabled": True, "cohort_models": {"cohort": cohort}}
+    folder = {"folder": {"path": "photos", "pattern": "*.png"}, "lime": lime}
+    config = {"run_image_sets": ["photos"], "image_sets": {"photos": folder}}
+    write_config(run, "photos.yaml", config)
+    refused = snakemake(run, "-n", "--configfile", "config/lime.yaml", "config/photos.yaml")
+    assert refused.returncode != 0
+    assert "explained only with lime.photographs: true" in refused.stdout
+    folder["lime"]["photographs"] = True
+    write_config(run, "photos.yaml", config)
+    allowed = snakemake(run, "-n", "--configfile", "config/lime.yaml", "config/photos.yaml")
+    assert allowed.returncode == 0, allowed.stdout[-3000:]
+    assert "results/images/photos/lime/dlib/cohort/gallery" in allowed.stdout
