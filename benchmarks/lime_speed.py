@@ -156,8 +156,8 @@ def main() -> None:
                 if report_passes is None:
                     # Forward passes of a whole report of this face with the schema's defaults:
                     # per segmentation the samples of every repeat, the held-out samples, and
-                    # the curves of every readout and random order (an upper bound: RowScorer
-                    # embeds a repeated row once).
+                    # the curves of every readout and random order, or 2**F if fewer (an upper
+                    # bound: RowScorer embeds a repeated row once).
                     report_passes = 0
                     for seg_k, _ in segmentations_of(
                         rgb,
@@ -168,9 +168,10 @@ def main() -> None:
                         quickshift=lime["quickshift"],
                     ):
                         steps = min(lime["curve_steps"], seg_k.n_segments) + 1
-                        report_passes += lime["repeats"] * lime["n_samples"]
-                        report_passes += lime["heldout_samples"]
-                        report_passes += (lime["deletion_orders"] + READOUTS) * 2 * steps
+                        rows = lime["repeats"] * lime["n_samples"] + lime["heldout_samples"]
+                        rows += (lime["deletion_orders"] + READOUTS) * 2 * steps
+                        # F segments have only 2**F distinct perturbed images
+                        report_passes += min(rows, 2**seg_k.n_segments)
             mean_ours, mean_lime = float(np.mean(ours)), float(np.mean(theirs))
             print(
                 f"| {backend} | {args.samples} | {mean_ours:.1f} | {mean_lime:.1f} | "
