@@ -1,5 +1,7 @@
 """Rule explain_lime: LIME reports of one image set, backend and model, with their controls."""
 
+import functools
+
 import pandas as pd
 import torch
 
@@ -35,8 +37,8 @@ def rating_readouts_of(snakemake, settings):
     targets = snakemake.params.ratings
     controls = settings["controls"]
 
-    def readouts_of(image_id):
-        fold = int(folds[image_id])
+    @functools.cache
+    def fold_readouts(fold):
         train = training_rows(
             ids,
             X,
@@ -47,7 +49,6 @@ def rating_readouts_of(snakemake, settings):
             continuous=targets["continuous"],
         )
         return rating_readouts(
-            image_id,
             fold,
             models,
             demographics,
@@ -56,6 +57,10 @@ def rating_readouts_of(snakemake, settings):
             random=controls["random_readout"],
             seed=settings["seed"],
         )
+
+    def readouts_of(image_id):
+        # the faces of one outer fold share its models and controls (refitted once)
+        return fold_readouts(int(folds[image_id]))
 
     return readouts_of
 

@@ -128,7 +128,6 @@ def segmentations_of(
 
 
 def rating_readouts(
-    image_id: str,
     fold: int,
     models: Mapping[tuple[str, str], RatingModels],
     demographics: Mapping[tuple[str, str], RatingModels] | None,
@@ -138,7 +137,8 @@ def rating_readouts(
     random: bool,
     seed: int,
 ) -> list[Readout]:
-    """The readouts of one face: each target's fold model and its controls, then demographics.
+    """The readouts of the faces of outer fold ``fold``: each target's model of that fold (which
+    did not train on them) and its controls, then the perceived-demographics readouts.
 
     ``train`` is ``(X, targets)`` of the faces outside outer fold ``fold`` (the rows the fold
     model was fitted on), needed for the permuted-label refit.
