@@ -1,15 +1,13 @@
 """Rule fit_omi_ratings: OMI ratings predicted from face embeddings, out of fold, with baselines."""
 
-import pyarrow as pa
-
 from polface.data.imagesets import read_omi_ratings
-from polface.io import read_features, read_metadata, write_parquet
-from polface.models.artifacts import save_rating_models
+from polface.io import read_features, read_metadata
 from polface.runtime import rule_logging
 from polface.studies.omi_ratings import (
     ID_COLUMN,
     rating_predictions,
     ratings_table,
+    write_rating_fits,
     write_ratings_table,
 )
 
@@ -36,20 +34,14 @@ def main(snakemake) -> None:
         write_ratings_table(
             long, csv=snakemake.output.csv, md=snakemake.output.md, tex=snakemake.output.tex
         )
-        embedding = read_metadata(snakemake.input.embeddings)
-        provenance = {
-            "ratings": settings,
-            "lasso": snakemake.params.lasso,
-            "medians": medians,
-            "backend": embedding["backend"],
-            "weights_sha256": embedding["weights_sha256"],
-        }
-        write_parquet(
-            pa.Table.from_pandas(predictions, preserve_index=False),
-            snakemake.output.predictions,
-            metadata=provenance,
+        write_rating_fits(
+            predictions,
+            models,
+            embeddings_metadata=read_metadata(snakemake.input.embeddings),
+            provenance={"ratings": settings, "lasso": snakemake.params.lasso, "medians": medians},
+            predictions_path=snakemake.output.predictions,
+            models_path=snakemake.output.models,
         )
-        save_rating_models(models, snakemake.output.models, metadata=provenance)
 
 
 if __name__ == "__main__":

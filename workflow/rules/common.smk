@@ -226,6 +226,7 @@ def image_targets():
             if "omi" in settings:
                 targets.append(f"results/images/{name}/ratings_{backend}.md")
                 targets.append(f"results/images/{name}/ratings_{backend}_models.npz")
+        targets += lime_targets(name)
     return targets
 
 
@@ -335,3 +336,99 @@ def finetuning_targets():
         "results/facial_finetuning/regressions_table.md",
         "results/facial_finetuning/figures/coefficients.png",
     ]
+
+
+# ---- LIME reports (opt-in per image set: image_sets.NAME.lime.enabled)
+
+
+wildcard_constraints:
+    model="[A-Za-z0-9][A-Za-z0-9_-]*",
+
+
+#: The {model} of the OMI rating models' reports.
+RATING_MODELS = "ratings"
+
+
+def lime_models(name):
+    """(backend, model) pairs of a set's LIME reports, checked against the set's config."""
+    settings = config["image_sets"][name]
+    lime = settings["lime"]
+    if not lime["enabled"]:
+        return []
+    if "folder" in settings and not lime["photographs"]:
+        raise WorkflowError(
+            f"image_sets.{name}.lime: {name!r} is a folder of real photographs; they are "
+            "explained only with lime.photographs: true"
+        )
+    backends = settings["embed"]["backends"]
+    chosen = lime["backends"] if lime["backends"] is not None else backends
+    absent = [b for b in chosen if b not in backends]
+    if absent:
+        raise WorkflowError(
+            f"image_sets.{name}.lime.backends: {absent} not in embed.backends {backends}"
+        )
+    pairs = [(b, RATING_MODELS) for b in chosen if "omi" in settings]
+    for model, cohort in lime["cohort_models"].items():
+        if model == RATING_MODELS:
+            raise WorkflowError(
+                f"image_sets.{name}.lime.cohort_models: the name {model!r} is reserved"
+            )
+        if cohort["backend"] not in backends:
+            raise WorkflowError(
+                f"image_sets.{name}.lime.cohort_models.{model}.backend: "
+                f"{cohort['backend']!r} is not in embed.backends {backends}"
+            )
+        pairs.append((cohort["backend"], model))
+    return pairs
+
+
+def lime_targets(name):
+    """The scores table and gallery of every LIME report of a set."""
+    prefix = f"results/images/{name}/lime"
+    return [
+        f"{prefix}/{backend}/{model}/{leaf}"
+        for backend, model in lime_models(name)
+        for leaf in ("scores.parquet", "gallery")
+    ]
+
+
+def get_lime_settings(wildcards):
+    """The `lime` block of an image set."""
+    return image_set_config(wildcards)["lime"]
+
+
+def get_lime_demographics(wildcards):
+    """The perceived-demographics columns read out from the embedding (lime.controls)."""
+    return get_lime_settings(wildcards)["controls"]["demographics"]
+
+
+def get_lime_rating_settings(wildcards):
+    """The OMI rating settings of the set (None for a folder set)."""
+    settings = image_set_config(wildcards)
+    return settings["omi"]["ratings"] if "omi" in settings else None
+
+
+def get_lime_inputs(wildcards):
+    """Manifest, weights and the models of one LIME report (and their folds and targets)."""
+    prefix = f"results/images/{wildcards.image_set}"
+    backend = wildcards.backend
+    inputs = {
+        "manifest": f"{prefix}/manifest.parquet",
+        "embeddings": f"{prefix}/embeddings_{backend}.parquet",
+        **get_embed_weights(wildcards),
+    }
+    if wildcards.model != RATING_MODELS:
+        cohort = get_lime_settings(wildcards)["cohort_models"].get(wildcards.model)
+        if cohort is None:
+            raise WorkflowError(
+                f"image_sets.{wildcards.image_set}.lime.cohort_models has no {wildcards.model!r}"
+            )
+        return {**inputs, "models": cohort["path"]}
+    inputs |= {
+        "ratings": get_omi_ratings(wildcards),
+        "models": f"{prefix}/ratings_{backend}_models.npz",
+        "predictions": f"{prefix}/ratings_{backend}_predictions.parquet",
+    }
+    if get_lime_demographics(wildcards):
+        inputs["readouts"] = f"{prefix}/readouts_{backend}_models.npz"
+    return inputs

@@ -34,10 +34,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy.stats import norm
 
-from polface.io import write_atomic
+from polface.io import write_atomic, write_parquet
 from polface.metrics import delong_ci, permutation_auc
+from polface.models.artifacts import save_rating_models
 from polface.models.fitters import lasso_fitter
 from polface.models.folds import make_folds
 from polface.models.nested import Fitter, nested_predictions
@@ -302,3 +304,26 @@ def write_ratings_table(
         "md": write_atomic(md, to_markdown(display, index=False, digits=2)),
         "tex": write_atomic(tex, to_latex(display, index=False, digits=2)),
     }
+
+
+def write_rating_fits(
+    predictions: pd.DataFrame,
+    models: Sequence[Mapping[str, Any]],
+    *,
+    embeddings_metadata: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+    predictions_path: str | Path,
+    models_path: str | Path,
+) -> None:
+    """The out-of-fold predictions (parquet) and the fitted models (npz), atomically.
+
+    Both carry ``provenance`` plus the embedding's backend and weights checksum.
+    """
+    meta = {
+        **dict(provenance),
+        "backend": embeddings_metadata["backend"],
+        "weights_sha256": embeddings_metadata["weights_sha256"],
+    }
+    table = pa.Table.from_pandas(predictions, preserve_index=False)
+    write_parquet(table, predictions_path, metadata=meta)
+    save_rating_models(models, models_path, metadata=meta)
