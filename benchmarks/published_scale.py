@@ -2,7 +2,7 @@
 
 Run from the repository root (hours at the full size; use --rows to validate at a reduced one):
 
-    python benchmarks/published_scale.py [--rows 1085795 [more sizes ...]] [--cols 2048]
+    python benchmarks/published_scale.py [--rows 1085795 [more sizes ...]] [--cols 2048] [--reuse]
 
 For each size it simulates a cohort of ``rows`` x ``cols`` descriptors in the published
 proportions (862,770 US dating, 108,018 US Facebook, 57,504 Canada, 57,503 UK dating faces at the
@@ -20,7 +20,14 @@ training rows (coordinate descent passes over n x p), so a fold at the published
 ``cpu x published_rows / rows``; 30 folds x 4 samples of that,
 divided by this machine's cores (the fits of an outer fold run on ``--cores`` threads) or by 32.
 Given two or more sizes, each rule's peak RSS is fitted as ``a + b x rows`` (least squares) and
-extrapolated to 1,085,795 rows. The results go to benchmarks/out/published_scale.json.
+extrapolated to 1,085,795 rows. For that line to hold, the settings that bound a rule's memory
+(``convert.simulate_block_mb``, ``convert.block_rows``, ``lasso.memory_budget_mb``) are scaled by
+rows / 1,085,795: at a reduced size each bounded buffer is then the same share of the cohort as at
+the published size (where the settings are the schema's defaults), and a sample whose float64
+copy would exceed the budget at the published size (US dating) is fitted in float32 here too.
+Held-out rows are predicted in blocks of 16,384 rows (fixed): below the published size a fold's
+held-out rows are one block, so the line overstates that part a little. The results go to
+benchmarks/out/published_scale.json.
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ PUBLISHED = {
 }
 FULL_ROWS = sum(PUBLISHED.values())  # 1,085,795
 RULES = ("simulate_cohort", "rdata_to_parquet", "make_folds")
+#: The schema's defaults of the settings that bound memory (scaled with the rows here).
+DEFAULTS = {"simulate_block_mb": 2048, "block_rows": 8192, "memory_budget_mb": 8192}
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 FIT = """
@@ -109,9 +118,14 @@ def measured(args: list[str], cwd: Path, env: dict[str, str]) -> dict[str, float
     }
 
 
-def run_size(rows: int, cols: int, cores: int, seed: int) -> dict:
-    """Simulate, convert and fold with snakemake, then one outer fold of each sample's LASSO."""
+def run_size(rows: int, cols: int, cores: int, seed: int, reuse: bool) -> dict:
+    """Simulate, convert and fold with snakemake, then one outer fold of each sample's LASSO.
+
+    The figures go to ``<workdir>/run.json``; with ``reuse`` a finished size is read back.
+    """
     workdir = OUT / f"published_scale_{rows}x{cols}"
+    if reuse and (workdir / "run.json").is_file():
+        return json.loads((workdir / "run.json").read_text())
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -130,6 +144,12 @@ def run_size(rows: int, cols: int, cores: int, seed: int) -> dict:
         },
         "run_cohorts": ["published"],
         "folds": {"outer": 30, "inner": 10},
+        # Every memory bound scaled by rows / 1,085,795 (see the module docstring).
+        "convert": {
+            "simulate_block_mb": DEFAULTS["simulate_block_mb"] * rows / FULL_ROWS,
+            "block_rows": max(1, DEFAULTS["block_rows"] * rows // FULL_ROWS),
+        },
+        "lasso": {"memory_budget_mb": DEFAULTS["memory_budget_mb"] * rows / FULL_ROWS},
     }
     (workdir / "config" / "published.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = {**os.environ, "PYTHONPATH": str(workdir / "scripts"), "PYTHONUNBUFFERED": "1"}
@@ -176,7 +196,9 @@ def run_size(rows: int, cols: int, cores: int, seed: int) -> dict:
             f"{summary['fit_wall_s']:.0f} s ({summary['fit_cpu_s']:.0f} CPU-s), job "
             f"{run['wall_s']:.0f} s, {run['max_rss_mb']:.0f} MB"
         )
-    return {"rows": rows, "cols": cols, "cores": cores, "rules": rules, "fits": fits}
+    run = {"rows": rows, "cols": cols, "cores": cores, "rules": rules, "fits": fits}
+    (workdir / "run.json").write_text(json.dumps(run, indent=2))
+    return run
 
 
 def project(runs: list[dict], cols: int, cores: int) -> dict:
@@ -217,8 +239,11 @@ def main() -> None:
     parser.add_argument("--cols", type=int, default=2048)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seed", type=int, default=20210111)
+    parser.add_argument("--reuse", action="store_true", help="read back sizes already run")
     args = parser.parse_args()
-    runs = [run_size(rows, args.cols, args.cores, args.seed) for rows in sorted(args.rows)]
+    runs = [
+        run_size(rows, args.cols, args.cores, args.seed, args.reuse) for rows in sorted(args.rows)
+    ]
     projection = project(runs, args.cols, args.cores)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "published_scale.json").write_text(
