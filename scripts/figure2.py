@@ -1,18 +1,23 @@
-"""Rule figure2: AUC per sample and accuracy on demographically matched pairs (Figure 2)."""
+"""Rule figure2: AUC per sample and accuracy on demographically matched pairs (Figure 2).
+
+Only the within-sample predictions are kept, one predictions file read at a time.
+"""
 
 import pandas as pd
 
 from polface.data.osf import SAMPLE_COLUMN
 from polface.io import atomic_output
 from polface.report.figures import write_figure2
-from polface.report.tables import figure2_table
+from polface.report.tables import figure2_table, read_predictions
 from polface.runtime import rule_logging
 
 
 def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule):
         faces = pd.read_parquet(snakemake.input.faces)
-        predictions = pd.concat(map(pd.read_parquet, snakemake.input.predictions))
+        predictions = read_predictions(
+            snakemake.input.predictions, target_column=SAMPLE_COLUMN, own_sample_only=True
+        )
         summary = figure2_table(
             predictions,
             faces,

@@ -1,16 +1,14 @@
 """Rule table2: AUC of every model on every sample with DeLong CIs and baselines (Table 2)."""
 
-import pandas as pd
-
 from polface.data.osf import SAMPLE_COLUMN
 from polface.report.render import write_display_table
-from polface.report.tables import auc_with_baselines
+from polface.report.tables import auc_with_baselines, read_predictions
 from polface.runtime import rule_logging
 
 
 def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule):
-        predictions = pd.concat(map(pd.read_parquet, snakemake.input.predictions))
+        predictions = read_predictions(snakemake.input.predictions, target_column=SAMPLE_COLUMN)
         long = auc_with_baselines(
             predictions,
             ["method", "model"],

@@ -31,15 +31,19 @@ def write_config(workdir: Path, name: str, config: dict) -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run snakemake in `workdir`; return the finished process (output in .stdout)."""
+def snakemake_env(workdir: Path) -> dict[str, str]:
+    """The environment of a snakemake run in `workdir`."""
     # The jobs import polface from the copy under test, not from wherever the venv installed it.
     path = os.pathsep.join(filter(None, [str(workdir / "scripts"), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run snakemake in `workdir`; return the finished process (output in .stdout)."""
     return subprocess.run(
         [SNAKEMAKE, *args],
         cwd=workdir,
-        env=env,
+        env=snakemake_env(workdir),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

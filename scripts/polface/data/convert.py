@@ -116,7 +116,7 @@ def space_needed(
 
 
 def _gb(n_bytes: float) -> str:
-    return f"{n_bytes / 1e9:.2f} GB"
+    return f"{n_bytes / 1e9:.2f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.1f} MB"
 
 
 def convert_cohort(

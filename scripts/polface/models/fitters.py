@@ -258,10 +258,12 @@ def fit_sample_models(
     id_column: str,
     target_column: str,
     train_dtype: Callable[[int, int], Any] | None = None,
+    outer_folds: Sequence[int] | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The models of one sample in the nested scheme and their out-of-fold predictions.
 
-    ``X`` and ``train_dtype`` as in :func:`polface.models.nested.nested_predictions`.
+    ``X``, ``train_dtype`` and ``outer_folds`` as in
+    :func:`polface.models.nested.nested_predictions`.
 
     Returns the predictions ``method, model, <target_column>, <id_column>, outer_fold, y, score``
     and the per-outer-fold infos of the fitter (for the method's model artifacts).
@@ -277,6 +279,7 @@ def fit_sample_models(
         target_column=target_column,
         model_column="model",
         train_dtype=train_dtype,
+        outer_folds=outer_folds,
     )
     predictions.insert(0, "method", method)
     return predictions, infos

@@ -85,6 +85,7 @@ def nested_predictions(
     continuous: bool = False,
     progress: bool = True,
     train_dtype: Callable[[int, int], Any] | None = None,
+    outer_folds: Sequence[int] | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Out-of-fold predictions of the models of `model_sample`, one per outer fold.
 
@@ -109,6 +110,7 @@ def nested_predictions(
         progress: show a progress bar over outer folds.
         train_dtype: given (training rows, features), the type to read the training rows in
             (None or returning None: the stored type); held-out rows are read in the same type.
+        outer_folds: fit only these outer folds (default: all; a benchmark times one).
 
     Returns:
         Long predictions ``[model_column, target_column, id_column, outer_fold, y, score]``
@@ -131,9 +133,14 @@ def nested_predictions(
     in_target = labels[targets].notna().to_numpy().any(axis=1)
 
     frames, infos = [], []
-    outer_folds = np.unique(outer)
+    every_fold = np.unique(outer)
+    if outer_folds is not None:
+        unknown = sorted(set(outer_folds) - set(every_fold.tolist()))
+        if unknown:
+            raise ValueError(f"outer folds {unknown} are not in the folds (they are {every_fold})")
+        every_fold = np.array(sorted(set(outer_folds)))
     for k in tqdm(
-        outer_folds, desc=f"{model_name or model_sample}: outer folds", disable=not progress
+        every_fold, desc=f"{model_name or model_sample}: outer folds", disable=not progress
     ):
         train = usable & (outer != k) & ~np.isnan(y_model)
         test = usable & (outer == k) & in_target

@@ -7,6 +7,7 @@ Every table function is pure: it takes DataFrames and returns a DataFrame. Their
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -197,6 +198,27 @@ def table_s1(
         id_column=id_column,
         level=level,
     )
+
+
+def read_predictions(
+    paths: Sequence[str | Path], *, target_column: str, own_sample_only: bool = False
+) -> pd.DataFrame:
+    """The predictions files of a table, one file at a time, without the unused ``outer_fold``.
+
+    With ``own_sample_only`` only the rows that a sample's own model scored (``model`` equal to
+    ``target_column``: what Figure 2 reads) are kept from each file as it is read, a quarter of
+    the rows for four samples.
+    """
+    import pyarrow.parquet as pq
+
+    frames = []
+    for path in paths:
+        columns = [c for c in pq.read_schema(path).names if c != "outer_fold"]
+        frame = pd.read_parquet(path, columns=columns)
+        if own_sample_only:
+            frame = frame[frame["model"].astype(str) == frame[target_column].astype(str)]
+        frames.append(frame)
+    return pd.concat(frames)
 
 
 def child_seed(seed: int, index: int) -> int:

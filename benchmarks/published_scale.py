@@ -1,0 +1,268 @@
+"""Benchmark: the Kosinski (2021) study at the published scale, rule by rule, on this machine.
+
+Run from the repository root (hours at the full size; use --rows to validate at a reduced one):
+
+    python benchmarks/published_scale.py [--rows 1085795 [more sizes ...]] [--cols 2048] [--reuse]
+
+For each size it simulates a cohort of ``rows`` x ``cols`` descriptors in the published
+proportions (862,770 US dating, 108,018 US Facebook, 57,504 Canada, 57,503 UK dating faces at the
+full size), and runs the real workflow (snakemake, in a copy of the project under
+benchmarks/out/) through simulate_cohort -> rdata_to_parquet -> make_folds (30 outer x 10 inner
+folds). Their wall time, CPU time and peak RSS come from Snakemake's ``benchmark:`` files. Then
+each sample's LASSO (the config's defaults: the exact inner CV of cv.glmnet) is fitted on one
+complete outer fold, with the out-of-fold predictions of every labelled row of every sample in
+that fold, each in its own subprocess (peak RSS from the kernel's ``wait4``, CPU from its
+``rusage``), with the library calls the rule fit_lasso makes.
+
+It prints a table per size and, for the whole 30 x 10 study, a projection: the CPU time of one
+outer fold of a sample (the fit alone, after the compiled kernels are loaded) grows with its
+training rows (coordinate descent passes over n x p), so a fold at the published size takes
+``cpu x published_rows / rows``; 30 folds x 4 samples of that,
+divided by this machine's cores (the fits of an outer fold run on ``--cores`` threads) or by 32.
+Given two or more sizes, each rule's peak RSS is fitted as ``a + b x rows`` (least squares) and
+extrapolated to 1,085,795 rows. For that line to hold, the settings that bound a rule's memory
+(``convert.simulate_block_mb``, ``convert.block_rows``, ``lasso.memory_budget_mb``) are scaled by
+rows / 1,085,795: at a reduced size each bounded buffer is then the same share of the cohort as at
+the published size (where the settings are the schema's defaults), and a sample whose float64
+copy would exceed the budget at the published size (US dating) is fitted in float32 here too.
+Held-out rows are predicted in blocks of 16,384 rows (fixed): below the published size a fold's
+held-out rows are one block, so the line overstates that part a little. The results go to
+benchmarks/out/published_scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out"
+PUBLISHED = {
+    "pol_dat_us": 862_770,
+    "pol_fb_us": 108_018,
+    "pol_dat_ca": 57_504,
+    "pol_dat_uk": 57_503,
+}
+FULL_ROWS = sum(PUBLISHED.values())  # 1,085,795
+RULES = ("simulate_cohort", "rdata_to_parquet", "make_folds")
+#: The schema's defaults of the settings that bound memory (scaled with the rows here).
+DEFAULTS = {"simulate_block_mb": 2048, "block_rows": 8192, "memory_budget_mb": 8192}
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+FIT = """
+import json, sys, time
+import numpy as np
+from polface.data.osf import SAMPLE_COLUMN
+from polface.models.lasso import cv_lasso
+from polface.models.fitters import (
+    fit_sample_models, lasso_fitter, lasso_summary, lasso_train_dtype, load_modelling_inputs)
+workdir, sample, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+config = json.loads(open(workdir + "/config.json").read())
+lasso = config["lasso"]
+base = workdir + "/results/published/"
+faces, X, folds = load_modelling_inputs(
+    faces_path=base + "faces.parquet", features_path=base + "features.parquet",
+    folds_path=base + "folds.parquet", id_column="userid")
+# Load the compiled kernels (numba's cache) before the clock starts.
+rng = np.random.default_rng(0)
+cv_lasso(rng.standard_normal((60, 4)), rng.random(60) < 0.5, np.arange(60) % 3 + 1, "binomial",
+         n_threads=threads, nlambda=5)
+wall, cpu = time.perf_counter(), time.process_time()
+predictions, infos = fit_sample_models(
+    faces, X, folds, sample=sample, samples=config["samples"],
+    fit=lasso_fitter(**lasso, n_threads=threads, family="binomial"), method="lasso",
+    id_column="userid", target_column=SAMPLE_COLUMN,
+    train_dtype=lasso_train_dtype(precision=lasso["precision"],
+        memory_budget_mb=lasso["memory_budget_mb"], solver=lasso["solver"]),
+    outer_folds=[1])
+fit = {"fit_wall_s": time.perf_counter() - wall, "fit_cpu_s": time.process_time() - cpu}
+predictions.to_parquet(workdir + "/fits/" + sample + ".parquet")
+print(json.dumps({**lasso_summary(infos)[0], **fit}))
+"""
+
+
+def copy_project(dest: Path) -> None:
+    """The workflow, scripts, config and environment.yml, as the tests copy them."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".snakemake")
+    for part in ("workflow", "scripts", "config"):
+        shutil.copytree(ROOT / part, dest / part, ignore=ignore, dirs_exist_ok=True)
+    shutil.copy2(ROOT / "environment.yml", dest / "environment.yml")
+
+
+def measured(args: list[str], cwd: Path, env: dict[str, str]) -> dict[str, float | str]:
+    """Run ``args``; its wall and CPU seconds, peak RSS (MB) and output (wait4's own rusage)."""
+    start = time.perf_counter()
+    with open(cwd / "fit.log", "a") as log:
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=log)
+        assert process.stdout is not None
+        output = process.stdout.read().decode()
+        _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        sys.exit(f"{' '.join(args[:3])} failed ({process.returncode}); see {cwd / 'fit.log'}")
+    return {
+        "wall_s": time.perf_counter() - start,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "max_rss_mb": usage.ru_maxrss / 1024,
+        "output": output,
+    }
+
+
+def run_size(rows: int, cols: int, cores: int, seed: int, reuse: bool) -> dict:
+    """Simulate, convert and fold with snakemake, then one outer fold of each sample's LASSO.
+
+    The figures go to ``<workdir>/run.json``; with ``reuse`` a finished size is read back.
+    """
+    workdir = OUT / f"published_scale_{rows}x{cols}"
+    if reuse and (workdir / "run.json").is_file():
+        return json.loads((workdir / "run.json").read_text())
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    copy_project(workdir)
+    shares = {s: n / FULL_ROWS for s, n in PUBLISHED.items()}
+    config = {
+        "cohorts": {
+            "published": {
+                "simulate": {
+                    "n_rows": rows,
+                    "n_features": cols,
+                    "seed": seed,
+                    "sample_shares": shares,
+                }
+            }
+        },
+        "run_cohorts": ["published"],
+        "folds": {"outer": 30, "inner": 10},
+        # Every memory bound scaled by rows / 1,085,795 (see the module docstring).
+        "convert": {
+            "simulate_block_mb": DEFAULTS["simulate_block_mb"] * rows / FULL_ROWS,
+            "block_rows": max(1, DEFAULTS["block_rows"] * rows // FULL_ROWS),
+        },
+        "lasso": {"memory_budget_mb": DEFAULTS["memory_budget_mb"] * rows / FULL_ROWS},
+    }
+    (workdir / "config" / "published.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    env = {**os.environ, "PYTHONPATH": str(workdir / "scripts"), "PYTHONUNBUFFERED": "1"}
+    start = time.perf_counter()
+    result = subprocess.run(
+        [SNAKEMAKE, "results/published/folds.parquet", "--cores", str(cores),
+         "--configfile", "config/published.yaml"],
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    if result.returncode:
+        sys.exit(result.stdout[-5000:])
+    print(f"{rows} rows: simulate, convert and folds in {time.perf_counter() - start:.0f} s")
+    rules = {}
+    for rule in RULES:
+        table = pd.read_csv(workdir / f"results/benchmarks/{rule}/published.tsv", sep="\t")
+        rules[rule] = {
+            "wall_s": float(table["s"].iloc[0]),
+            "cpu_s": float(table["cpu_time"].iloc[0]),
+            "max_rss_mb": float(table["max_rss"].iloc[0]),
+        }
+
+    # The merged config with the schema's defaults, as the rules get it.
+    sys.path.insert(0, str(workdir / "scripts"))
+    from polface.config import validate_config
+
+    merged = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    merged.update(config)
+    validate_config(merged, workdir / "workflow" / "schemas" / "config.schema.yaml")
+    (workdir / "config.json").write_text(json.dumps(merged))
+    (workdir / "fits").mkdir()
+    faces = pd.read_parquet(workdir / "results/published/faces.parquet")
+    folds = pd.read_parquet(workdir / "results/published/folds.parquet")
+    in_fold = (folds["outer_fold"] == 1).to_numpy()
+    fits = {}
+    for sample in PUBLISHED:
+        run = measured([sys.executable, "-c", FIT, str(workdir), sample, str(cores)], workdir, env)
+        summary = json.loads(str(run.pop("output")))
+        predictions = pd.read_parquet(workdir / "fits" / f"{sample}.parquet")
+        labelled = int(faces[list(PUBLISHED)].notna().to_numpy()[in_fold].sum())
+        assert len(predictions) == labelled, (sample, len(predictions), labelled)
+        fits[sample] = {**run, **summary, "n_predicted": len(predictions)}
+        print(
+            f"{rows} rows: {sample} outer fold 1 on {summary['n_train']} rows: fit "
+            f"{summary['fit_wall_s']:.0f} s ({summary['fit_cpu_s']:.0f} CPU-s), job "
+            f"{run['wall_s']:.0f} s, {run['max_rss_mb']:.0f} MB"
+        )
+    run = {"rows": rows, "cols": cols, "cores": cores, "rules": rules, "fits": fits}
+    (workdir / "run.json").write_text(json.dumps(run, indent=2))
+    return run
+
+
+def project(runs: list[dict], cols: int, cores: int) -> dict:
+    """The whole study at the published size from the largest run (and RSS lines when >= 2)."""
+    last = max(runs, key=lambda r: r["rows"])
+    scale = FULL_ROWS / last["rows"] * cols / last["cols"]
+    fold_cpu = {s: f["fit_cpu_s"] * scale for s, f in last["fits"].items()}
+    study_cpu = 30 * sum(fold_cpu.values())
+    out: dict = {
+        "from_rows": last["rows"],
+        "fold_cpu_s_at_published_size": fold_cpu,
+        "study_cpu_hours": study_cpu / 3600,
+        "study_wall_hours_this_machine": study_cpu / cores / 3600,
+        "study_wall_hours_32_cores": study_cpu / 32 / 3600,
+    }
+    if len(runs) >= 2:
+        rows = np.array([r["rows"] for r in runs], dtype=float)
+        peaks = {}
+        names = [*RULES, *(f"fit_lasso[{s}]" for s in PUBLISHED)]
+        for name in names:
+            values = np.array(
+                [
+                    r["rules"][name]["max_rss_mb"]
+                    if name in r["rules"]
+                    else r["fits"][name[10:-1]]["max_rss_mb"]
+                    for r in runs
+                ]
+            )
+            slope, intercept = np.polyfit(rows, values, 1)
+            peaks[name] = float(intercept + slope * FULL_ROWS)  # at the runs' --cols
+        out["peak_rss_mb_at_published_size"] = peaks
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[FULL_ROWS])
+    parser.add_argument("--cols", type=int, default=2048)
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--seed", type=int, default=20210111)
+    parser.add_argument("--reuse", action="store_true", help="read back sizes already run")
+    args = parser.parse_args()
+    runs = [
+        run_size(rows, args.cols, args.cores, args.seed, args.reuse) for rows in sorted(args.rows)
+    ]
+    projection = project(runs, args.cols, args.cores)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "published_scale.json").write_text(
+        json.dumps({"runs": runs, "projection": projection}, indent=2)
+    )
+    for run in runs:
+        print(f"\n{run['rows']:,} x {run['cols']:,}, {run['cores']} cores")
+        print("| job | wall s | CPU s | peak RSS MB |\n|---|---:|---:|---:|")
+        for rule, r in run["rules"].items():
+            print(f"| {rule} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['max_rss_mb']:.0f} |")
+        for sample, f in run["fits"].items():
+            print(
+                f"| fit_lasso {sample}, outer fold 1 ({f['n_train']:,} rows, step {f['step']}; "
+                f"the fit alone {f['fit_wall_s']:.0f} s, {f['fit_cpu_s']:.0f} CPU-s) "
+                f"| {f['wall_s']:.0f} | {f['cpu_s']:.0f} | {f['max_rss_mb']:.0f} |"
+            )
+    print(f"\nprojection to {FULL_ROWS:,} x {args.cols:,}:")
+    print(json.dumps(projection, indent=2))
+
+
+if __name__ == "__main__":
+    main()
