@@ -5,9 +5,12 @@ descriptors of the US dating sample) and 10 folds, writes it under benchmarks/ou
 then alternates, ``--repeats`` times: R (``glmnet(x, y, family = "binomial")`` and
 ``cv.glmnet(x, y, family = "binomial", foldid = foldid, keep = TRUE)``, each timed inside R with
 ``system.time``) and this project (``lasso_path``; ``cv_lasso`` exactly as cv.glmnet; and
-``cv_lasso`` with the default ``EarlyStop``). It prints the median times, their ratios, both
-lambda.min (and its step), both CV deviances and out-of-fold AUCs at lambda.min, and the largest
-coefficient difference between the two paths.
+``cv_lasso`` with the default ``EarlyStop``). It prints the median wall-clock and CPU times and
+their ratios (R / ours) for the path, the exact CV and the early-stopped CV, the load average of
+the machine around each timing (``os.getloadavg``: the machine may be shared), both lambda.min
+(and its step), both CV deviances and out-of-fold AUCs at lambda.min, the largest coefficient
+difference between our paths (``lasso_path`` and the exact CV's full-data path) and R's, and the
+number of lambdas whose nonzero set differs from R's.
 
     python benchmarks/glmnet_vs_r.py                      # the full size, one repeat
     python benchmarks/glmnet_vs_r.py --rows 4000 --cols 512 --repeats 3
@@ -16,6 +19,7 @@ coefficient difference between the two paths.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -94,8 +98,14 @@ def auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[pos].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 
 
+def load() -> str:
+    """The machine's 1-minute load average, for the log."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
 def run_r(rows: int, cols: int) -> dict:
     """One R run; returns its timings and results."""
+    print(f"  R starts, load {load()}", flush=True)
     script = OUT / "bench.R"
     script.write_text(R_CODE)
     done = subprocess.run(
@@ -103,6 +113,7 @@ def run_r(rows: int, cols: int) -> dict:
     )
     if done.returncode != 0:
         raise RuntimeError(f"R failed:\n{done.stderr}")
+    print(f"  R done, load {load()}", flush=True)
     summary = pd.read_csv(OUT / "r_summary.csv").iloc[0]
     path = pd.read_csv(OUT / "r_path.csv")
     beta = np.fromfile(OUT / "r_beta.bin", dtype="<f8").reshape(len(path), cols)
@@ -124,18 +135,37 @@ def run_ours(X: np.ndarray, y: np.ndarray, fold: np.ndarray, args: argparse.Name
     """One run of this project's path, exact CV and early-stopped CV."""
     dtype = np.float32 if args.dtype == "float32" else np.float64
     times = []
-    t0, c0 = time.perf_counter(), time.process_time()
-    path = lasso_path(X, y, dtype=dtype)
-    times.append((time.perf_counter() - t0, time.process_time() - c0))
-    t0, c0 = time.perf_counter(), time.process_time()
-    cv = None if args.skip_exact else cv_lasso(X, y, fold, n_threads=args.threads, dtype=dtype)
-    times.append((time.perf_counter() - t0, time.process_time() - c0))
-    t0, c0 = time.perf_counter(), time.process_time()
-    fast = cv_lasso(X, y, fold, n_threads=args.threads, dtype=dtype, early_stop=EarlyStop())
-    times.append((time.perf_counter() - t0, time.process_time() - c0))
+
+    def timed(what: str, fit):  # noqa: ANN001, ANN202 - a local helper
+        print(f"  ours {what} starts, load {load()}", flush=True)
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = fit()
+        times.append((time.perf_counter() - t0, time.process_time() - c0))
+        print(f"  ours {what} done, load {load()}", flush=True)
+        return result
+
+    path = timed("path", lambda: lasso_path(X, y, dtype=dtype))
+    cv = None
+    if not args.skip_exact:
+        cv = timed("exact cv", lambda: cv_lasso(X, y, fold, n_threads=args.threads, dtype=dtype))
+    else:
+        times.append((float("nan"), float("nan")))
+    fast = timed(
+        "early-stopped cv",
+        lambda: cv_lasso(X, y, fold, n_threads=args.threads, dtype=dtype, early_stop=EarlyStop()),
+    )
     (t_path, c_path), (t_cv, c_cv), (t_fast, c_fast) = times
-    return {"t_path": t_path, "t_cv": t_cv, "t_fast": t_fast, "c_path": c_path, "c_cv": c_cv,
-            "c_fast": c_fast, "path": path, "cv": cv, "fast": fast}
+    return {
+        "t_path": t_path,
+        "t_cv": t_cv,
+        "t_fast": t_fast,
+        "c_path": c_path,
+        "c_cv": c_cv,
+        "c_fast": c_fast,
+        "path": path,
+        "cv": cv,
+        "fast": fast,
+    }
 
 
 def main() -> None:
@@ -147,8 +177,11 @@ def main() -> None:
     ap.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     ap.add_argument("--seed", type=int, default=2021)
     ap.add_argument("--skip-r", action="store_true", help="time this project only")
-    ap.add_argument("--skip-exact", action="store_true",
-                    help="skip this project's exact CV (compare the early-stopped CV with R's)")
+    ap.add_argument(
+        "--skip-exact",
+        action="store_true",
+        help="skip this project's exact CV (compare the early-stopped CV with R's)",
+    )
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     X, y, fold = make_problem(args.rows, args.cols, args.seed)
@@ -164,31 +197,49 @@ def main() -> None:
         if not args.skip_r:
             r_runs.append(run_r(args.rows, args.cols))
             r = r_runs[-1]
-            print(f"repeat {rep + 1}: R path {r['t_path']:.1f} s (cpu {r['c_path']:.1f} s), "
-                  f"cv.glmnet {r['t_cv']:.1f} s (cpu {r['c_cv']:.1f} s)", flush=True)
+            print(
+                f"repeat {rep + 1}: R path {r['t_path']:.1f} s (cpu {r['c_path']:.1f} s), "
+                f"cv.glmnet {r['t_cv']:.1f} s (cpu {r['c_cv']:.1f} s)",
+                flush=True,
+            )
         our_runs.append(run_ours(X, y, fold, args))
         o = our_runs[-1]
         exact = "skipped" if o["cv"] is None else f"{o['t_cv']:.1f} s (cpu {o['c_cv']:.1f} s)"
-        print(f"repeat {rep + 1}: ours path {o['t_path']:.1f} s (cpu {o['c_path']:.1f} s), "
-              f"cv {exact}, cv+early stop {o['t_fast']:.1f} s (cpu {o['c_fast']:.1f} s)",
-              flush=True)
+        print(
+            f"repeat {rep + 1}: ours path {o['t_path']:.1f} s (cpu {o['c_path']:.1f} s), "
+            f"cv {exact}, cv+early stop {o['t_fast']:.1f} s (cpu {o['c_fast']:.1f} s)",
+            flush=True,
+        )
     keys = ("t_path", "t_cv", "t_fast", "c_path", "c_cv", "c_fast")
     med = {key: statistics.median(r[key] for r in our_runs) for key in keys}
     o = our_runs[-1]
     cv, fast, path = o["cv"], o["fast"], o["path"]
-    print(f"\nproblem: {args.rows} x {args.cols}, 10 folds, prevalence {y.mean():.3f}, "
-          f"repeats {args.repeats}, threads {args.threads or 'all'}, X stored as {args.dtype}")
-    print(f"ours  path: {len(path.lambdas)} lambdas ({path.stop_reason}); "
-          f"median {med['t_path']:.2f} s")
+    print(
+        f"\nproblem: {args.rows} x {args.cols}, 10 folds, prevalence {y.mean():.3f}, "
+        f"repeats {args.repeats}, threads {args.threads or 'all'}, X stored as {args.dtype}, "
+        f"load average at the end {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
+        f"on {os.cpu_count()} cores"
+    )
+    print(
+        f"ours  path: {len(path.lambdas)} lambdas ({path.stop_reason}); "
+        f"median {med['t_path']:.2f} s"
+    )
     if cv is not None:
-        print(f"ours  cv  : lambda.min {cv.lambda_min:.6g} at step {cv.index_min + 1} of "
-              f"{len(cv.lambdas)}, cvm {cv.cvm[cv.index_min]:.6f}, "
-              f"CV AUC {auc(y, cv.oof_link):.4f}; median {med['t_cv']:.2f} s")
-    print(f"ours  cv+early stop: lambda.min {fast.lambda_min:.6g} at step {fast.index_min + 1} "
-          f"(stopped at {len(fast.lambdas)}), cvm {fast.cvm[fast.index_min]:.6f}, "
-          f"CV AUC {auc(y, fast.oof_link):.4f}; median {med['t_fast']:.2f} s"
-          + ("" if cv is None else f"; same lambda.min as full CV: "
-             f"{fast.lambda_min == cv.lambda_min}"))
+        print(
+            f"ours  cv  : lambda.min {cv.lambda_min:.6g} at step {cv.index_min + 1} of "
+            f"{len(cv.lambdas)}, cvm {cv.cvm[cv.index_min]:.6f}, "
+            f"CV AUC {auc(y, cv.oof_link):.4f}; median {med['t_cv']:.2f} s"
+        )
+    print(
+        f"ours  cv+early stop: lambda.min {fast.lambda_min:.6g} at step {fast.index_min + 1} "
+        f"(stopped at {len(fast.lambdas)}), cvm {fast.cvm[fast.index_min]:.6f}, "
+        f"CV AUC {auc(y, fast.oof_link):.4f}; median {med['t_fast']:.2f} s"
+        + (
+            ""
+            if cv is None
+            else f"; same lambda.min as full CV: {fast.lambda_min == cv.lambda_min}"
+        )
+    )
     if args.skip_r:
         return
     rkeys = ("t_path", "t_cv", "c_path", "c_cv")
@@ -196,27 +247,45 @@ def main() -> None:
     r = r_runs[-1]
     rcv = r["cv"]
     print(f"R     path: {len(r['path'])} lambdas; median {rmed['t_path']:.2f} s")
-    print(f"R     cv.glmnet: lambda.min {r['lambda_min']:.6g} at step {r['imin'] + 1} of "
-          f"{len(rcv)}, cvm {rcv['cvm'].iloc[r['imin']]:.6f}, CV AUC {auc(y, r['preval']):.4f}; "
-          f"median {rmed['t_cv']:.2f} s")
+    print(
+        f"R     cv.glmnet: lambda.min {r['lambda_min']:.6g} at step {r['imin'] + 1} of "
+        f"{len(rcv)}, cvm {rcv['cvm'].iloc[r['imin']]:.6f}, CV AUC {auc(y, r['preval']):.4f}; "
+        f"median {rmed['t_cv']:.2f} s"
+    )
     steps = min(len(r["path"]), len(path.lambdas))
     lam_rel = np.max(np.abs(path.lambdas[:steps] / r["path"]["lambda"].to_numpy()[:steps] - 1))
     dbeta = np.max(np.abs(path.beta[:steps] - r["beta"][:steps]))
     da0 = np.max(np.abs(path.a0[:steps] - r["path"]["a0"].to_numpy()[:steps]))
+    nz_diff = int(np.sum(np.any((path.beta[:steps] != 0) != (r["beta"][:steps] != 0), axis=1)))
+    if cv is not None:
+        cs = min(steps, len(cv.path.lambdas))
+        dcv = np.max(np.abs(cv.path.beta[:cs] - r["beta"][:cs]))
+        cv_nz = int(np.sum(np.any((cv.path.beta[:cs] != 0) != (r["beta"][:cs] != 0), axis=1)))
+        print(
+            f"agreement of the exact CV's full-data path ({cs} lambdas): largest coefficient "
+            f"diff {dcv:.2e}, lambdas with another nonzero set than R's: {cv_nz}"
+        )
     best = fast if cv is None else cv
     dcvm = np.max(np.abs(best.cvm - rcv["cvm"].to_numpy()[: len(best.cvm)]))
-    print(f"agreement: path lengths {len(path.lambdas)} vs {len(r['path'])}, lambdas max rel "
-          f"diff {lam_rel:.1e}, largest coefficient diff {dbeta:.2e} (intercept {da0:.2e}), "
-          f"largest cvm diff {dcvm:.2e} ({'early-stopped' if cv is None else 'exact'} CV), "
-          f"same lambda.min as R: {abs(best.lambda_min / r['lambda_min'] - 1) < 1e-12} "
-          f"(step {best.index_min + 1} vs {r['imin'] + 1})")
+    print(
+        f"agreement: path lengths {len(path.lambdas)} vs {len(r['path'])}, lambdas max rel "
+        f"diff {lam_rel:.1e}, largest coefficient diff {dbeta:.2e} (intercept {da0:.2e}), "
+        f"lambdas with another nonzero set than R's: {nz_diff}, "
+        f"largest cvm diff {dcvm:.2e} ({'early-stopped' if cv is None else 'exact'} CV), "
+        f"same lambda.min as R: {abs(best.lambda_min / r['lambda_min'] - 1) < 1e-12} "
+        f"(step {best.index_min + 1} vs {r['imin'] + 1})"
+    )
     exact = "" if cv is None else f" cv exact {rmed['t_cv'] / med['t_cv']:.2f}x,"
-    print(f"speed-up vs R, wall clock (R time / ours): path {rmed['t_path'] / med['t_path']:.2f}x,"
-          f"{exact} cv with early stop {rmed['t_cv'] / med['t_fast']:.2f}x")
+    print(
+        f"speed-up vs R, wall clock (R time / ours): path {rmed['t_path'] / med['t_path']:.2f}x,"
+        f"{exact} cv with early stop {rmed['t_cv'] / med['t_fast']:.2f}x"
+    )
     exact = "" if cv is None else f" cv exact {rmed['c_cv'] / med['c_cv']:.2f}x,"
-    print(f"speed-up vs R, CPU time (all our threads summed): path "
-          f"{rmed['c_path'] / med['c_path']:.2f}x,{exact} "
-          f"cv with early stop {rmed['c_cv'] / med['c_fast']:.2f}x")
+    print(
+        f"speed-up vs R, CPU time (all our threads summed): path "
+        f"{rmed['c_path'] / med['c_path']:.2f}x,{exact} "
+        f"cv with early stop {rmed['c_cv'] / med['c_fast']:.2f}x"
+    )
 
 
 if __name__ == "__main__":
