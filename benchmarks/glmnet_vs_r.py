@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from polface.models.lasso import EarlyStop, cv_lasso, lasso_path  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "out"
+OUT_ROOT = Path(__file__).resolve().parent / "out"
 
 R_CODE = r"""
 suppressMessages(library(glmnet))
@@ -105,6 +105,7 @@ def load() -> str:
 
 def run_r(rows: int, cols: int) -> dict:
     """One R run; returns its timings and results."""
+    OUT = OUT_ROOT / f"glmnet_{rows}x{cols}"
     print(f"  R starts, load {load()}", flush=True)
     script = OUT / "bench.R"
     script.write_text(R_CODE)
@@ -183,7 +184,8 @@ def main() -> None:
         help="skip this project's exact CV (compare the early-stopped CV with R's)",
     )
     args = ap.parse_args()
-    OUT.mkdir(exist_ok=True)
+    OUT = OUT_ROOT / f"glmnet_{args.rows}x{args.cols}"
+    OUT.mkdir(parents=True, exist_ok=True)
     X, y, fold = make_problem(args.rows, args.cols, args.seed)
     np.asfortranarray(X).T.tofile(OUT / "x.bin")  # column-major doubles for R's readBin
     pd.DataFrame({"y": y, "fold": fold}).to_csv(OUT / "y.csv", index=False)

@@ -64,6 +64,10 @@ def _segment(g, lo, hi, n):  # pragma: no cover - compiled
     return hi, n
 
 
+# The sums below index from 0 within each segment (a slice), as LLVM vectorises a loop only where
+# it can see that the index is never negative (numba wraps negative indices around).
+
+
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _sum(a, lo, hi, acc):  # pragma: no cover - compiled
     """sum of a over the rows outside [lo, hi), with NSUM partial sums (acc: scratch)."""
@@ -71,12 +75,14 @@ def _sum(a, lo, hi, acc):  # pragma: no cover - compiled
         acc[t] = 0.0
     for g in range(2):
         start, stop = _segment(g, lo, hi, a.shape[0])
-        m = stop - (stop - start) % NSUM
-        for o in range(start, m, NSUM):
+        ag = a[start:stop]
+        n = stop - start
+        m = n - n % NSUM
+        for o in range(0, m, NSUM):
             for t in range(NSUM):
-                acc[t] += a[o + t]
-        for t in range(stop - m):
-            acc[t] += a[m + t]
+                acc[t] += ag[o + t]
+        for t in range(n - m):
+            acc[t] += ag[m + t]
     return _combine(acc)
 
 
@@ -88,52 +94,39 @@ def _dot_centred(r, x, c, lo, hi, acc):  # pragma: no cover - compiled
         acc[t] = 0.0
     for g in range(2):
         start, stop = _segment(g, lo, hi, r.shape[0])
-        m = stop - (stop - start) % NSUM
-        for o in range(start, m, NSUM):
+        rg, xg = r[start:stop], x[start:stop]
+        n = stop - start
+        m = n - n % NSUM
+        for o in range(0, m, NSUM):
             for t in range(NSUM):
-                acc[t] += r[o + t] * (x[o + t] - c)
-        for t in range(stop - m):
-            acc[t] += r[m + t] * (x[m + t] - c)
-    return _combine(acc)
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _weighted_ss(v, x, c, lo, hi, acc):  # pragma: no cover - compiled
-    """sum of v_i (x_i - c)^2 over the rows outside [lo, hi), with NSUM partial sums."""
-    for t in range(NSUM):
-        acc[t] = 0.0
-    for g in range(2):
-        start, stop = _segment(g, lo, hi, v.shape[0])
-        m = stop - (stop - start) % NSUM
-        for o in range(start, m, NSUM):
-            for t in range(NSUM):
-                dx = x[o + t] - c
-                acc[t] += v[o + t] * dx * dx
-        for t in range(stop - m):
-            dx = x[m + t] - c
-            acc[t] += v[m + t] * dx * dx
+                acc[t] += rg[o + t] * (xg[o + t] - c)
+        for t in range(n - m):
+            acc[t] += rg[m + t] * (xg[m + t] - c)
     return _combine(acc)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _dot_and_ss(r, v, x, c, lo, hi, acc, acc2):  # pragma: no cover - compiled
-    """(sum r_i (x_i - c), sum v_i (x_i - c)^2) from one pass over x: each bit for bit as
-    :func:`_dot_centred` and :func:`_weighted_ss` give it (acc, acc2: two scratches)."""
+    """(sum r_i (x_i - c), sum v_i (x_i - c)^2) over the rows outside [lo, hi), from one pass
+    over x, with NSUM partial sums each (acc, acc2: two scratches); the first is bit for bit
+    :func:`_dot_centred`'s."""
     for t in range(NSUM):
         acc[t] = 0.0
         acc2[t] = 0.0
     for g in range(2):
         start, stop = _segment(g, lo, hi, r.shape[0])
-        m = stop - (stop - start) % NSUM
-        for o in range(start, m, NSUM):
+        rg, vg, xg = r[start:stop], v[start:stop], x[start:stop]
+        n = stop - start
+        m = n - n % NSUM
+        for o in range(0, m, NSUM):
             for t in range(NSUM):
-                dx = x[o + t] - c
-                acc[t] += r[o + t] * dx
-                acc2[t] += v[o + t] * dx * dx
-        for t in range(stop - m):
-            dx = x[m + t] - c
-            acc[t] += r[m + t] * dx
-            acc2[t] += v[m + t] * dx * dx
+                dx = xg[o + t] - c
+                acc[t] += rg[o + t] * dx
+                acc2[t] += vg[o + t] * dx * dx
+        for t in range(n - m):
+            dx = xg[m + t] - c
+            acc[t] += rg[m + t] * dx
+            acc2[t] += vg[m + t] * dx * dx
     return _combine(acc), _combine(acc2)
 
 
@@ -146,8 +139,9 @@ def _intercept_step(r, v, b0, xmz, lo, hi, acc):  # pragma: no cover - compiled
     b0[0] += d
     for g in range(2):
         start, stop = _segment(g, lo, hi, r.shape[0])
-        for i in range(start, stop):
-            r[i] -= d * v[i]
+        rg, vg = r[start:stop], v[start:stop]
+        for i in range(stop - start):
+            rg[i] -= d * vg[i]
     return xmz * d * d
 
 
@@ -168,11 +162,11 @@ def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam, gk, lo, hi):  # pragma: n
         return 0.0
     beta[j] = bn
     f = d / s_j
-    x = X[:, j]
     for g in range(2):
         start, stop = _segment(g, lo, hi, n)
-        for i in range(start, stop):
-            r[i] -= f * v[i] * (x[i] - c_j)
+        rg, vg, xg = r[start:stop], v[start:stop], X[start:stop, j]
+        for i in range(stop - start):
+            rg[i] -= f * vg[i] * (xg[i] - c_j)
     return d
 
 
@@ -242,7 +236,7 @@ def _solve_lambda(
             for li in range(ns):
                 j = slist[li]
                 if xv[j] <= 0.0:
-                    xv[j] = _weighted_ss(v, X[:, j], c[j], lo, hi, acc) / (s[j] * s[j])
+                    xv[j] = _dot_and_ss(r, v, X[:, j], c[j], lo, hi, acc, acc2)[1] / (s[j] * s[j])
         # coordinate descent: full passes over the strong set, inner passes over the active set
         overflow = False
         while True:
