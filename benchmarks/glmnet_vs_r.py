@@ -5,9 +5,12 @@ descriptors of the US dating sample) and 10 folds, writes it under benchmarks/ou
 then alternates, ``--repeats`` times: R (``glmnet(x, y, family = "binomial")`` and
 ``cv.glmnet(x, y, family = "binomial", foldid = foldid, keep = TRUE)``, each timed inside R with
 ``system.time``) and this project (``lasso_path``; ``cv_lasso`` exactly as cv.glmnet; and
-``cv_lasso`` with the default ``EarlyStop``). It prints the median times, their ratios, both
-lambda.min (and its step), both CV deviances and out-of-fold AUCs at lambda.min, and the largest
-coefficient difference between the two paths.
+``cv_lasso`` with the default ``EarlyStop``). It prints the median wall-clock and CPU times and
+their ratios (R / ours) for the path, the exact CV and the early-stopped CV, the load average of
+the machine around each timing (``os.getloadavg``: the machine may be shared), both lambda.min
+(and its step), both CV deviances and out-of-fold AUCs at lambda.min, the largest coefficient
+difference between our paths (``lasso_path`` and the exact CV's full-data path) and R's, and the
+number of lambdas whose nonzero set differs from R's.
 
     python benchmarks/glmnet_vs_r.py                      # the full size, one repeat
     python benchmarks/glmnet_vs_r.py --rows 4000 --cols 512 --repeats 3
@@ -16,6 +19,7 @@ coefficient difference between the two paths.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -29,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from polface.models.lasso import EarlyStop, cv_lasso, lasso_path  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "out"
+OUT_ROOT = Path(__file__).resolve().parent / "out"
 
 R_CODE = r"""
 suppressMessages(library(glmnet))
@@ -94,8 +98,15 @@ def auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[pos].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 
 
+def load() -> str:
+    """The machine's 1-minute load average, for the log."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
 def run_r(rows: int, cols: int) -> dict:
     """One R run; returns its timings and results."""
+    OUT = OUT_ROOT / f"glmnet_{rows}x{cols}"
+    print(f"  R starts, load {load()}", flush=True)
     script = OUT / "bench.R"
     script.write_text(R_CODE)
     done = subprocess.run(
@@ -103,6 +114,7 @@ def run_r(rows: int, cols: int) -> dict:
     )
     if done.returncode != 0:
         raise RuntimeError(f"R failed:\n{done.stderr}")
+    print(f"  R done, load {load()}", flush=True)
     summary = pd.read_csv(OUT / "r_summary.csv").iloc[0]
     path = pd.read_csv(OUT / "r_path.csv")
     beta = np.fromfile(OUT / "r_beta.bin", dtype="<f8").reshape(len(path), cols)
@@ -124,15 +136,25 @@ def run_ours(X: np.ndarray, y: np.ndarray, fold: np.ndarray, args: argparse.Name
     """One run of this project's path, exact CV and early-stopped CV."""
     dtype = np.float32 if args.dtype == "float32" else np.float64
     times = []
-    t0, c0 = time.perf_counter(), time.process_time()
-    path = lasso_path(X, y, dtype=dtype)
-    times.append((time.perf_counter() - t0, time.process_time() - c0))
-    t0, c0 = time.perf_counter(), time.process_time()
-    cv = None if args.skip_exact else cv_lasso(X, y, fold, n_threads=args.threads, dtype=dtype)
-    times.append((time.perf_counter() - t0, time.process_time() - c0))
-    t0, c0 = time.perf_counter(), time.process_time()
-    fast = cv_lasso(X, y, fold, n_threads=args.threads, dtype=dtype, early_stop=EarlyStop())
-    times.append((time.perf_counter() - t0, time.process_time() - c0))
+
+    def timed(what: str, fit):  # noqa: ANN001, ANN202 - a local helper
+        print(f"  ours {what} starts, load {load()}", flush=True)
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = fit()
+        times.append((time.perf_counter() - t0, time.process_time() - c0))
+        print(f"  ours {what} done, load {load()}", flush=True)
+        return result
+
+    path = timed("path", lambda: lasso_path(X, y, dtype=dtype))
+    cv = None
+    if not args.skip_exact:
+        cv = timed("exact cv", lambda: cv_lasso(X, y, fold, n_threads=args.threads, dtype=dtype))
+    else:
+        times.append((float("nan"), float("nan")))
+    fast = timed(
+        "early-stopped cv",
+        lambda: cv_lasso(X, y, fold, n_threads=args.threads, dtype=dtype, early_stop=EarlyStop()),
+    )
     (t_path, c_path), (t_cv, c_cv), (t_fast, c_fast) = times
     return {
         "t_path": t_path,
@@ -162,7 +184,8 @@ def main() -> None:
         help="skip this project's exact CV (compare the early-stopped CV with R's)",
     )
     args = ap.parse_args()
-    OUT.mkdir(exist_ok=True)
+    OUT = OUT_ROOT / f"glmnet_{args.rows}x{args.cols}"
+    OUT.mkdir(parents=True, exist_ok=True)
     X, y, fold = make_problem(args.rows, args.cols, args.seed)
     np.asfortranarray(X).T.tofile(OUT / "x.bin")  # column-major doubles for R's readBin
     pd.DataFrame({"y": y, "fold": fold}).to_csv(OUT / "y.csv", index=False)
@@ -195,7 +218,9 @@ def main() -> None:
     cv, fast, path = o["cv"], o["fast"], o["path"]
     print(
         f"\nproblem: {args.rows} x {args.cols}, 10 folds, prevalence {y.mean():.3f}, "
-        f"repeats {args.repeats}, threads {args.threads or 'all'}, X stored as {args.dtype}"
+        f"repeats {args.repeats}, threads {args.threads or 'all'}, X stored as {args.dtype}, "
+        f"load average at the end {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
+        f"on {os.cpu_count()} cores"
     )
     print(
         f"ours  path: {len(path.lambdas)} lambdas ({path.stop_reason}); "
@@ -233,11 +258,21 @@ def main() -> None:
     lam_rel = np.max(np.abs(path.lambdas[:steps] / r["path"]["lambda"].to_numpy()[:steps] - 1))
     dbeta = np.max(np.abs(path.beta[:steps] - r["beta"][:steps]))
     da0 = np.max(np.abs(path.a0[:steps] - r["path"]["a0"].to_numpy()[:steps]))
+    nz_diff = int(np.sum(np.any((path.beta[:steps] != 0) != (r["beta"][:steps] != 0), axis=1)))
+    if cv is not None:
+        cs = min(steps, len(cv.path.lambdas))
+        dcv = np.max(np.abs(cv.path.beta[:cs] - r["beta"][:cs]))
+        cv_nz = int(np.sum(np.any((cv.path.beta[:cs] != 0) != (r["beta"][:cs] != 0), axis=1)))
+        print(
+            f"agreement of the exact CV's full-data path ({cs} lambdas): largest coefficient "
+            f"diff {dcv:.2e}, lambdas with another nonzero set than R's: {cv_nz}"
+        )
     best = fast if cv is None else cv
     dcvm = np.max(np.abs(best.cvm - rcv["cvm"].to_numpy()[: len(best.cvm)]))
     print(
         f"agreement: path lengths {len(path.lambdas)} vs {len(r['path'])}, lambdas max rel "
         f"diff {lam_rel:.1e}, largest coefficient diff {dbeta:.2e} (intercept {da0:.2e}), "
+        f"lambdas with another nonzero set than R's: {nz_diff}, "
         f"largest cvm diff {dcvm:.2e} ({'early-stopped' if cv is None else 'exact'} CV), "
         f"same lambda.min as R: {abs(best.lambda_min / r['lambda_min'] - 1) < 1e-12} "
         f"(step {best.index_min + 1} vs {r['imin'] + 1})"

@@ -20,6 +20,7 @@ from polface.models.lasso.kernels import (
     STATUS_PMAX,
     STATUS_SATURATED,
     gradients,
+    permute_rows,
     step_all,
 )
 from polface.models.lasso.options import EarlyStop, Family, GlmnetControl
@@ -129,7 +130,7 @@ class CDSolver:
         chunk = numba.set_parallel_chunksize(1)
         try:
             step_all(
-                pr.X, pr.Y, pr.W, pr.C, pr.S, pr.JU, lam, prev, running,
+                pr.X, pr.Y, pr.W, pr.C, pr.S, pr.JU, pr.lo, pr.hi, lam, prev, running,
                 st.family == "gaussian", st.screen, self.shr, ctl.pmin, ctl.exmx, ctl.maxit,
                 st.pmax, self.BETA, self.B0, self.ETA, self.R, self.V, self.XV, self.GA,
                 self.STRONG, self.SLIST, self.MM, self.ACT, self.BS, self.IVEC, self.OUT,
@@ -366,6 +367,11 @@ def cross_validate(
     if fold_lambdas not in ("own", "shared"):
         raise ValueError(f"fold_lambdas must be 'own' or 'shared', got {fold_lambdas!r}")
     st = make_settings(family, n, p, nlambda, lambda_min_ratio, dfmax, pmax, type_gaussian, control)
+    # the rows in fold order (stable): each fold's held-out rows are one block that the kernels
+    # skip; the standardisation above is that of the original order, as in lasso_path
+    order = np.argsort(foldid, kind="stable")
+    permute_rows(Xs, order)
+    y, foldid = y[order], foldid[order]
     train = np.ones((1 + folds.size, n), dtype=bool)
     for k, f in enumerate(folds):
         train[k + 1] = foldid != f
@@ -384,7 +390,7 @@ def cross_validate(
     path = _finish_path(tracks[0], family, xm, xs, pr, n, length)
     result = _cv_summary(path, fold_meas, fold_n, stop_m is not None)
     for k in range(1, len(tracks)):
-        result.oof_link[pr.test_rows[k]] = _fold_link(tracks[k], result.lambda_min)
+        result.oof_link[order[pr.test_rows[k]]] = _fold_link(tracks[k], result.lambda_min)
     return result
 
 

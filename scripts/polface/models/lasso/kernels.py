@@ -2,11 +2,12 @@
 
 :func:`step_all` advances every running problem of one fit by one lambda, in parallel over the
 problems; :func:`moments` computes each problem's column centres and SDs and :func:`gradients` the
-gradients of the null model, both in parallel over the columns. The status of one problem at one
-lambda (``OUT[k, 0]`` after a step, written by any solver the driver runs) is one of
-:data:`STATUS_OK`, :data:`STATUS_MAXIT` (more than ``maxit`` passes), :data:`STATUS_PMAX` (more
-than ``pmax`` variables would be active) and :data:`STATUS_SATURATED` (binomial: the fitted
-probabilities are all at the clamp).
+gradients of the null model, both in parallel over the columns; :func:`permute_rows` puts the rows
+of X in fold order, so that a fold's held-out rows are one block that its sums skip. The status
+of one problem at one lambda (``OUT[k, 0]`` after a step, written by any solver the driver runs)
+is one of :data:`STATUS_OK`, :data:`STATUS_MAXIT` (more than ``maxit`` passes),
+:data:`STATUS_PMAX` (more than ``pmax`` variables would be active) and :data:`STATUS_SATURATED`
+(binomial: the fitted probabilities are all at the clamp).
 
 The sums over the rows inside the coordinate descent (gradients, weighted sums of squares, the
 intercept's and the IRLS weights' sums) are written with :data:`NSUM` explicit partial sums:
@@ -55,90 +56,100 @@ def _combine(acc):  # pragma: no cover - compiled
     return acc[0]
 
 
+@njit(cache=True, nogil=True)
+def _segment(g, lo, hi, n):  # pragma: no cover - compiled
+    """Rows of training segment g (0 or 1) of a problem whose held-out rows are [lo, hi)."""
+    if g == 0:
+        return 0, lo
+    return hi, n
+
+
+# The sums below index from 0 within each segment (a slice), as LLVM vectorises a loop only where
+# it can see that the index is never negative (numba wraps negative indices around).
+
+
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _sum(a, acc):  # pragma: no cover - compiled
-    """sum_i a_i, with NSUM partial sums (acc: scratch of length NSUM)."""
-    n = a.shape[0]
-    m = n - n % NSUM
+def _sum(a, lo, hi, acc):  # pragma: no cover - compiled
+    """sum of a over the rows outside [lo, hi), with NSUM partial sums (acc: scratch)."""
     for t in range(NSUM):
         acc[t] = 0.0
-    for o in range(0, m, NSUM):
-        for t in range(NSUM):
-            acc[t] += a[o + t]
-    for t in range(n - m):
-        acc[t] += a[m + t]
+    for g in range(2):
+        start, stop = _segment(g, lo, hi, a.shape[0])
+        ag = a[start:stop]
+        n = stop - start
+        m = n - n % NSUM
+        for o in range(0, m, NSUM):
+            for t in range(NSUM):
+                acc[t] += ag[o + t]
+        for t in range(n - m):
+            acc[t] += ag[m + t]
     return _combine(acc)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _dot_centred(r, x, c, acc):  # pragma: no cover - compiled
-    """sum_i r_i (x_i - c), with NSUM partial sums (x float32 or float64; float64 sums)."""
-    n = r.shape[0]
-    m = n - n % NSUM
+def _dot_centred(r, x, c, lo, hi, acc):  # pragma: no cover - compiled
+    """sum of r_i (x_i - c) over the rows outside [lo, hi), with NSUM partial sums (x float32
+    or float64; float64 sums)."""
     for t in range(NSUM):
         acc[t] = 0.0
-    for o in range(0, m, NSUM):
-        for t in range(NSUM):
-            acc[t] += r[o + t] * (x[o + t] - c)
-    for t in range(n - m):
-        acc[t] += r[m + t] * (x[m + t] - c)
+    for g in range(2):
+        start, stop = _segment(g, lo, hi, r.shape[0])
+        rg, xg = r[start:stop], x[start:stop]
+        n = stop - start
+        m = n - n % NSUM
+        for o in range(0, m, NSUM):
+            for t in range(NSUM):
+                acc[t] += rg[o + t] * (xg[o + t] - c)
+        for t in range(n - m):
+            acc[t] += rg[m + t] * (xg[m + t] - c)
     return _combine(acc)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _weighted_ss(v, x, c, acc):  # pragma: no cover - compiled
-    """sum_i v_i (x_i - c)^2, with NSUM partial sums."""
-    n = v.shape[0]
-    m = n - n % NSUM
-    for t in range(NSUM):
-        acc[t] = 0.0
-    for o in range(0, m, NSUM):
-        for t in range(NSUM):
-            dx = x[o + t] - c
-            acc[t] += v[o + t] * dx * dx
-    for t in range(n - m):
-        dx = x[m + t] - c
-        acc[t] += v[m + t] * dx * dx
-    return _combine(acc)
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def _dot_and_ss(r, v, x, c, acc, acc2):  # pragma: no cover - compiled
-    """(sum_i r_i (x_i - c), sum_i v_i (x_i - c)^2) in one pass over x: each sum bit for bit
-    as :func:`_dot_centred` and :func:`_weighted_ss` give it (acc, acc2: two scratches)."""
-    n = r.shape[0]
-    m = n - n % NSUM
+def _dot_and_ss(r, v, x, c, lo, hi, acc, acc2):  # pragma: no cover - compiled
+    """(sum r_i (x_i - c), sum v_i (x_i - c)^2) over the rows outside [lo, hi), from one pass
+    over x, with NSUM partial sums each (acc, acc2: two scratches); the first is bit for bit
+    :func:`_dot_centred`'s."""
     for t in range(NSUM):
         acc[t] = 0.0
         acc2[t] = 0.0
-    for o in range(0, m, NSUM):
-        for t in range(NSUM):
-            dx = x[o + t] - c
-            acc[t] += r[o + t] * dx
-            acc2[t] += v[o + t] * dx * dx
-    for t in range(n - m):
-        dx = x[m + t] - c
-        acc[t] += r[m + t] * dx
-        acc2[t] += v[m + t] * dx * dx
+    for g in range(2):
+        start, stop = _segment(g, lo, hi, r.shape[0])
+        rg, vg, xg = r[start:stop], v[start:stop], x[start:stop]
+        n = stop - start
+        m = n - n % NSUM
+        for o in range(0, m, NSUM):
+            for t in range(NSUM):
+                dx = xg[o + t] - c
+                acc[t] += rg[o + t] * dx
+                acc2[t] += vg[o + t] * dx * dx
+        for t in range(n - m):
+            dx = xg[m + t] - c
+            acc[t] += rg[m + t] * dx
+            acc2[t] += vg[m + t] * dx * dx
     return _combine(acc), _combine(acc2)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _intercept_step(r, v, b0, xmz, acc):  # pragma: no cover - compiled
+def _intercept_step(r, v, b0, xmz, lo, hi, acc):  # pragma: no cover - compiled
     """Newton step of the unpenalised intercept (binomial); returns its weighted squared change."""
-    d = _sum(r, acc) / xmz
+    d = _sum(r, lo, hi, acc) / xmz
     if d == 0.0:
         return 0.0
     b0[0] += d
-    for i in range(r.shape[0]):
-        r[i] -= d * v[i]
+    for g in range(2):
+        start, stop = _segment(g, lo, hi, r.shape[0])
+        rg, vg = r[start:stop], v[start:stop]
+        for i in range(stop - start):
+            rg[i] -= d * vg[i]
     return xmz * d * d
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam, gk):  # pragma: no cover - compiled
+def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam, gk, lo, hi):  # pragma: no cover
     """Soft-thresholded update of variable j, given its gradient gk (standardised scale):
-    updates beta[j] and the residuals r, returns the change of beta[j]."""
+    updates beta[j] and the residuals r outside the held-out rows [lo, hi), returns the change
+    of beta[j]."""
     n = X.shape[0]
     bk = beta[j]
     u = gk + xv_j * bk
@@ -151,9 +162,11 @@ def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam, gk):  # pragma: no cover 
         return 0.0
     beta[j] = bn
     f = d / s_j
-    x = X[:, j]
-    for i in range(n):
-        r[i] -= f * v[i] * (x[i] - c_j)
+    for g in range(2):
+        start, stop = _segment(g, lo, hi, n)
+        rg, vg, xg = r[start:stop], v[start:stop], X[start:stop, j]
+        for i in range(stop - start):
+            rg[i] -= f * vg[i] * (xg[i] - c_j)
     return d
 
 
@@ -179,13 +192,14 @@ def _linear_predictor(X, c, s, beta, b0, act, nin, eta):  # pragma: no cover - c
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _solve_lambda(
-    X, y, w, c, s, ju, lam, lam_prev, gaussian, screen, shr, pmin, exmx, maxit, nx,
+    X, y, w, c, s, ju, lo, hi, lam, lam_prev, gaussian, screen, shr, pmin, exmx, maxit, nx,
     beta, b0, eta, r, v, xv, ga, strong, slist, mm, act, bs, ivec, out,
 ):  # pragma: no cover - compiled  # fmt: skip
     """Solve one problem at one lambda from its warm start (state arrays are updated in place).
 
-    ivec holds [nin, nstrong, active loop has run]; out receives
-    [status, train_dev, npass, nnz, xmz].
+    The rows [lo, hi) have weight 0 (a fold's held-out block; lo = hi when there is none): the
+    sums and residual updates skip them, the linear predictor covers them. ivec holds [nin,
+    nstrong, active loop has run]; out receives [status, train_dev, npass, nnz, xmz].
     """
     n, p = X.shape
     nin = ivec[0]
@@ -206,7 +220,7 @@ def _solve_lambda(
     vmin = (1.0 + pmin) * pmin * (1.0 - pmin)
     status = STATUS_OK
     npass = 0
-    xmz = _sum(v, acc)
+    xmz = _sum(v, lo, hi, acc)
     # gaussian (as glmnet's elnet): once the active-set loop has run on an earlier lambda,
     # each new lambda starts with active-set passes before the first full pass
     skip_full = gaussian and ivec[2] == 1
@@ -222,7 +236,7 @@ def _solve_lambda(
             for li in range(ns):
                 j = slist[li]
                 if xv[j] <= 0.0:
-                    xv[j] = _weighted_ss(v, X[:, j], c[j], acc) / (s[j] * s[j])
+                    xv[j] = _dot_and_ss(r, v, X[:, j], c[j], lo, hi, acc, acc2)[1] / (s[j] * s[j])
         # coordinate descent: full passes over the strong set, inner passes over the active set
         overflow = False
         while True:
@@ -234,11 +248,11 @@ def _solve_lambda(
                 for li in range(ns):
                     j = slist[li]
                     if fresh:
-                        g, ss = _dot_and_ss(r, v, X[:, j], c[j], acc, acc2)
+                        g, ss = _dot_and_ss(r, v, X[:, j], c[j], lo, hi, acc, acc2)
                         xv[j] = ss / (s[j] * s[j])
                     else:
-                        g = _dot_centred(r, X[:, j], c[j], acc)
-                    d = _coordinate(X, j, c[j], s[j], r, v, beta, xv[j], lam, g / s[j])
+                        g = _dot_centred(r, X[:, j], c[j], lo, hi, acc)
+                    d = _coordinate(X, j, c[j], s[j], r, v, beta, xv[j], lam, g / s[j], lo, hi)
                     if d == 0.0:
                         continue
                     dlx = max(dlx, xv[j] * d * d)
@@ -253,7 +267,7 @@ def _solve_lambda(
                 if overflow:
                     break
                 if not gaussian:
-                    dlx = max(dlx, _intercept_step(r, v, b0, xmz, acc))
+                    dlx = max(dlx, _intercept_step(r, v, b0, xmz, lo, hi, acc))
                 if dlx < shr:
                     break
                 if npass > maxit:
@@ -264,13 +278,13 @@ def _solve_lambda(
                 dlx = 0.0
                 for li in range(nin):
                     j = act[li]
-                    g = _dot_centred(r, X[:, j], c[j], acc)
-                    d = _coordinate(X, j, c[j], s[j], r, v, beta, xv[j], lam, g / s[j])
+                    g = _dot_centred(r, X[:, j], c[j], lo, hi, acc)
+                    d = _coordinate(X, j, c[j], s[j], r, v, beta, xv[j], lam, g / s[j], lo, hi)
                     if d == 0.0:
                         continue
                     dlx = max(dlx, xv[j] * d * d)
                 if not gaussian:
-                    dlx = max(dlx, _intercept_step(r, v, b0, xmz, acc))
+                    dlx = max(dlx, _intercept_step(r, v, b0, xmz, lo, hi, acc))
                 if dlx < shr or npass > maxit:
                     break
             if npass > maxit:
@@ -299,7 +313,7 @@ def _solve_lambda(
                 else:
                     v[i] = 0.0
                     r[i] = 0.0
-            xmz = _sum(v, acc)
+            xmz = _sum(v, lo, hi, acc)
             if xmz <= vmin:
                 status = STATUS_SATURATED
                 break
@@ -319,7 +333,7 @@ def _solve_lambda(
         for j in range(p):
             if strong[j] or not ju[j]:
                 continue
-            g = abs(_dot_centred(r, X[:, j], c[j], acc)) / s[j]
+            g = abs(_dot_centred(r, X[:, j], c[j], lo, hi, acc)) / s[j]
             ga[j] = g
             if g > lam:
                 strong[j] = 1
@@ -365,17 +379,18 @@ def _solve_lambda(
 
 @njit(cache=True, parallel=True)
 def step_all(
-    X, Y, W, C, S, JU, lam, lam_prev, run, gaussian, screen, shr, pmin, exmx, maxit, nx,
-    BETA, B0, ETA, R, V, XV, GA, STRONG, SLIST, MM, ACT, BS, IVEC, OUT,
+    X, Y, W, C, S, JU, LO, HI, lam, lam_prev, run, gaussian, screen, shr, pmin, exmx, maxit,
+    nx, BETA, B0, ETA, R, V, XV, GA, STRONG, SLIST, MM, ACT, BS, IVEC, OUT,
 ):  # pragma: no cover - compiled  # fmt: skip
-    """Advance every running problem k by one lambda, in parallel over problems."""
+    """Advance every running problem k by one lambda, in parallel over problems (problem k's
+    rows [LO[k], HI[k]) have weight 0)."""
     K = Y.shape[0]
     for k in prange(K):
         if run[k]:
             _solve_lambda(
-                X, Y[k], W[k], C[k], S[k], JU[k], lam[k], lam_prev[k], gaussian, screen,
-                shr[k], pmin, exmx, maxit, nx, BETA[k], B0[k:k + 1], ETA[k], R[k], V[k], XV[k],
-                GA[k], STRONG[k], SLIST[k], MM[k], ACT[k], BS[k], IVEC[k], OUT[k],
+                X, Y[k], W[k], C[k], S[k], JU[k], LO[k], HI[k], lam[k], lam_prev[k], gaussian,
+                screen, shr[k], pmin, exmx, maxit, nx, BETA[k], B0[k:k + 1], ETA[k], R[k],
+                V[k], XV[k], GA[k], STRONG[k], SLIST[k], MM[k], ACT[k], BS[k], IVEC[k], OUT[k],
             )  # fmt: skip
 
 
@@ -412,7 +427,7 @@ def moments(X, W, C, S, JU):  # pragma: no cover - compiled
 @njit(cache=True, parallel=True)
 def gradients(X, R, C, S, JU, GA):  # pragma: no cover - compiled
     """|x_j' r| on each problem's standardised scale, for every problem and column."""
-    p = X.shape[1]
+    n, p = X.shape
     K = R.shape[0]
     for j in prange(p):
         acc = np.empty(NSUM)
@@ -420,4 +435,16 @@ def gradients(X, R, C, S, JU, GA):  # pragma: no cover - compiled
             if not JU[k, j]:
                 GA[k, j] = 0.0
                 continue
-            GA[k, j] = abs(_dot_centred(R[k], X[:, j], C[k, j], acc)) / S[k, j]
+            GA[k, j] = abs(_dot_centred(R[k], X[:, j], C[k, j], n, n, acc)) / S[k, j]
+
+
+@njit(cache=True, parallel=True)
+def permute_rows(X, order):  # pragma: no cover - compiled
+    """X[:] = X[order] in place, one column at a time (one column of scratch per thread)."""
+    n, p = X.shape
+    for j in prange(p):
+        col = np.empty(n, dtype=X.dtype)
+        for i in range(n):
+            col[i] = X[order[i], j]
+        for i in range(n):
+            X[i, j] = col[i]

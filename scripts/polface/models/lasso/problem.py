@@ -62,6 +62,8 @@ class Problems:
     nk: np.ndarray  # (K,) training rows
     test_rows: list  # held-out row indices per problem
     y: np.ndarray  # (n,) the original response
+    lo: np.ndarray  # (K,) problem k's held-out rows are the block [lo[k], hi[k]) when they are
+    hi: np.ndarray  # contiguous (the kernels then skip them); else lo[k] = hi[k] = n
 
 
 def setup(
@@ -101,7 +103,12 @@ def setup(
             Y[k] = y
             dev0[k] = -(q0 * math.log(q0) + (1 - q0) * math.log(1 - q0))
     test_rows = [np.flatnonzero(~train[k]) for k in range(K)]
-    return Problems(Xs, Y, W, C, S, JU, ym, ys, dev0, nk, test_rows, y)
+    lo = np.full(K, n, dtype=np.int64)
+    hi = np.full(K, n, dtype=np.int64)
+    for k, rows in enumerate(test_rows):
+        if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+            lo[k], hi[k] = rows[0], rows[-1] + 1
+    return Problems(Xs, Y, W, C, S, JU, ym, ys, dev0, nk, test_rows, y, lo, hi)
 
 
 def lambda_sequence(lmax: float, nlambda: int, ratio: float, eps: float) -> np.ndarray:
