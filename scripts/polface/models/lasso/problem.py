@@ -14,17 +14,40 @@ from polface.models.lasso.kernels import moments
 from polface.models.lasso.options import Family, GlmnetControl
 
 
+#: rows per block of the finiteness check, and columns per block of the float32 sums of squares
+CHECK_ROWS = 65536
+SQUARE_COLS = 64
+
+
 def standardise(X: np.ndarray, dtype: type) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (Xs, xm, xs): one Fortran-ordered standardised copy and the column moments."""
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-d array, got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains NaN or infinite values")
+    # checked a block of rows at a time: a boolean copy of a million-row X would be 2 GB
+    for start in range(0, X.shape[0], CHECK_ROWS):
+        if not np.isfinite(X[start : start + CHECK_ROWS]).all():
+            raise ValueError("X contains NaN or infinite values")
     xm = X.mean(axis=0, dtype=np.float64)
     Xs = np.empty(X.shape, dtype=dtype, order="F")
     np.subtract(X, xm.astype(dtype), out=Xs, casting="same_kind")
-    xs = np.sqrt(np.einsum("ij,ij->j", Xs, Xs, dtype=np.float64) / X.shape[0])
+    if Xs.dtype == np.float64:
+        squares = np.einsum("ij,ij->j", Xs, Xs)
+    else:
+        # einsum would cast the whole float32 copy to float64 first; a block of columns at a
+        # time holds one block in float64 and gives the same sums
+        squares = np.concatenate(
+            [
+                np.einsum(
+                    "ij,ij->j",
+                    Xs[:, j : j + SQUARE_COLS],
+                    Xs[:, j : j + SQUARE_COLS],
+                    dtype=np.float64,
+                )
+                for j in range(0, Xs.shape[1], SQUARE_COLS)
+            ]
+        )
+    xs = np.sqrt(squares / X.shape[0])
     Xs /= np.where(xs > 0, xs, 1.0).astype(dtype)
     return Xs, xm, xs
 
