@@ -246,16 +246,16 @@ def test_a_scorer_that_reads_one_region_puts_it_first(face) -> None:
         "heldout_r2": 1.0,
         "local_error_sd": 0.0,
         "spearman": rho,
-        "deletion_gain": curves.deletion_gain,
+        "deletion_drop": curves.deletion_drop,
         "repeats": 2,
     }
     # Every check passes but the rank stability of the weights that are noise around zero: a
     # Spearman threshold distrusts a sparse truth, which the report shows beside the top-k
     # Jaccard.
-    failed = trust_verdict(numbers, thresholds={**TRUST, "min_deletion_gain": 0.0})
+    failed = trust_verdict(numbers, thresholds={**TRUST, "min_deletion_drop": 0.0})
     assert [f.split()[0] for f in failed] == ([] if rho >= TRUST["min_spearman"] else ["spearman"])
     assert (
-        trust_verdict({**numbers, "repeats": 1}, thresholds={**TRUST, "min_deletion_gain": 0.0})
+        trust_verdict({**numbers, "repeats": 1}, thresholds={**TRUST, "min_deletion_drop": 0.0})
         == []
     )
 
@@ -272,10 +272,10 @@ def test_a_scorer_that_reads_nothing_gives_flat_weights_and_no_trust(face) -> No
     curves = deletion_insertion(
         rows_scorer(constant, crop, seg), seg.sizes(), fit.weights, n_random=3, steps=10, seed=2
     )
-    assert np.isnan(curves.deletion_auc) and np.isnan(curves.deletion_gain)
-    numbers = {"heldout_r2": float("nan"), "local_error_sd": 0.0, "deletion_gain": np.nan}
-    failed = trust_verdict(numbers, thresholds={**TRUST, "min_deletion_gain": 0.0})
-    assert [f.split()[0] for f in failed] == ["heldout_r2", "deletion_gain"]
+    assert np.isnan(curves.deletion_auc) and np.isnan(curves.deletion_drop)
+    numbers = {"heldout_r2": float("nan"), "local_error_sd": 0.0, "deletion_drop": np.nan}
+    failed = trust_verdict(numbers, thresholds={**TRUST, "min_deletion_drop": 0.0})
+    assert [f.split()[0] for f in failed] == ["heldout_r2", "deletion_drop"]
 
 
 def test_row_scorer_embeds_each_row_once_and_masks_alike_on_torch(face) -> None:

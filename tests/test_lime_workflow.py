@@ -1,9 +1,10 @@
 """The LIME reports end to end: a real snakemake run on OMI faces with tiny settings.
 
-One run builds the image branch of the first 30 OMI faces (dlib backend, 3 x 3 folds) and
-explains two faces with the rating models beside their controls (permuted labels, random
-readout, perceived age), on the landmark regions (quickshift and the seed's arm are covered in
-memory by tests/test_lime.py). The tests read the
+One run builds the image branch of the first 24 OMI faces (dlib backend, 3 x 3 folds, the
+liberal split and the trustworthy rating: one logit and one rating target) and explains two
+faces with the rating models beside their controls (permuted labels, random readout, perceived
+age), on the landmark regions (quickshift and the seed's arm are covered in memory by
+tests/test_lime.py; every OMI target by the opt-in run of config/omi.yaml). The tests read the
 tables, open the gallery in headless Chromium (every <img> must load, every page must carry the
 stereotype statement), rerun the rule and compare every file byte for byte, and build
 ``snakemake --report``.
@@ -31,7 +32,7 @@ LIME = {
     "enabled": True,
     "images": [int(i) for i in FACES],
     "segmentations": ["regions"],
-    "n_samples": 20,
+    "n_samples": 12,
     "heldout_samples": 10,
     "repeats": 2,
     "bootstrap": 10,
@@ -40,7 +41,8 @@ LIME = {
     "controls": {"demographics": ["age"]},
 }
 OUT = "results/images/omi/lime/dlib/ratings"
-READOUTS = 4 * 3 + 1
+TARGETS = {"binary": ["liberal"], "continuous": ["trustworthy"]}
+READOUTS = 2 * 3 + 1
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +53,13 @@ def run(omi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         "run_image_sets": ["omi"],
         "image_sets": {
             "omi": {
-                "omi": {"path": str(omi_dir), "ratings": {"outer": 3, "inner": 3}},
-                "limit": 30,
+                "omi": {"path": str(omi_dir), "ratings": {"outer": 3, "inner": 3, **TARGETS}},
+                "limit": 24,
                 "embed": {"backends": ["dlib"]},
                 "lime": LIME,
             }
         },
-        "baselines": {"permutations": 20},
+        "baselines": {"permutations": 10},
     }
     write_config(workdir, "lime.yaml", config)
     result = snakemake(workdir, "--cores", "2", "--configfile", "config/lime.yaml")
@@ -70,9 +72,9 @@ def test_tables_hold_every_weight_and_score(run: Path) -> None:
     weights = pd.read_parquet(run / OUT / "weights.parquet")
     arms = {"model", "permuted labels", "random readout", "perceived demographics"}
     assert set(scores["arm"]) == arms
-    targets = {"liberal", "trustworthy", "attractive", "dominant"}
+    targets = {"liberal", "trustworthy"}
     assert set(scores["target"]) == targets | {"perceived age"}
-    # 4 targets x 3 arms + 1 demographics readout, per face
+    # 2 targets x 3 arms + 1 demographics readout, per face
     assert len(scores) == READOUTS * len(FACES)
     assert set(scores["quantity"]) == {"logit", "rating"}
     assert (scores.loc[scores["target"] == "liberal", "quantity"] == "logit").all()

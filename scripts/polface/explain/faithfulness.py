@@ -16,7 +16,12 @@
   to the hidden image has area between 0 and 1 and every gain lies in ``[-1, 1]``. The gain of
   deletion is ``random area - explained area`` (positive: deleting the top segments first
   lowers the output faster than chance), of insertion ``explained - random``. The deletion
-  drop is that gain in the model's units (comparable between a model and its controls).
+  drop is that gain in the model's units (``gain * range``: logit or rating, as RISE's deletion
+  is in the classifier's probability): the trust verdict uses it, since it is comparable between
+  a model and its controls, which explain the same quantity, where the normalised gain is not
+  (a readout that hardly moves can be explained as faithfully, in its own range, as one that
+  moves a lot; ``tests/test_lime_report.py`` shows a permuted-label refit tying with the real
+  model on the gain and losing on the drop).
 - :func:`trust_verdict`: whether the numbers pass the configurable thresholds (``lime.trust``).
 """
 
@@ -203,15 +208,16 @@ def trust_verdict(numbers: Mapping[str, float], *, thresholds: Mapping[str, floa
 
     ``thresholds`` is the config's ``lime.trust`` block: ``min_heldout_r2``,
     ``max_local_error`` (``|local - model|`` in SDs of the model's outputs on the samples),
-    ``min_spearman`` (seed stability; skipped with one repeat) and ``min_deletion_gain``. A NaN
-    fails its check (a scorer that does not move has no faithful explanation).
+    ``min_spearman`` (seed stability; skipped with one repeat) and ``min_deletion_drop`` (in
+    the model's units; at 0 the sign of the normalised gain). A NaN fails its check (a scorer
+    that does not move has no faithful explanation).
     """
     failed = []
     checks = [
         ("heldout_r2", "min_heldout_r2", lambda v, t: v >= t),
         ("local_error_sd", "max_local_error", lambda v, t: v <= t),
         ("spearman", "min_spearman", lambda v, t: v >= t),
-        ("deletion_gain", "min_deletion_gain", lambda v, t: v >= t),
+        ("deletion_drop", "min_deletion_drop", lambda v, t: v >= t),
     ]
     for name, key, passes in checks:
         value = numbers.get(name, float("nan"))

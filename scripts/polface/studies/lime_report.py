@@ -388,7 +388,8 @@ def write_report(
                     cur["insertion"].to_numpy(),
                     ylabel=row.quantity,
                     title=(
-                        f"deletion gain {row.deletion_gain:.2f}, "
+                        f"deletion drop {row.deletion_drop:.2f} {row.quantity} "
+                        f"(gain {row.deletion_gain:.2f}), "
                         f"insertion gain {row.insertion_gain:.2f}"
                     ),
                     path=folder / f"{stem}_curves.png",
