@@ -13,7 +13,6 @@ import numpy as np
 from polface.models.lasso.kernels import moments
 from polface.models.lasso.options import Family, GlmnetControl
 
-
 #: rows per block of the finiteness check, and columns per block of the float32 sums of squares
 CHECK_ROWS = 65536
 SQUARE_COLS = 64
