@@ -414,8 +414,15 @@ def test_sums_do_not_depend_on_memory_alignment() -> None:
     X, y = _synthetic(263, 41, seed=22, family="binomial")
     Xs, _, _ = standardise(X, np.float64)
     n, p = Xs.shape
-    shifted = [np.zeros(n * p + 8)[k : k + n * p].reshape(p, n).T for k in (0, 1, 3)]
-    assert len({a.ctypes.data % 64 for a in shifted}) == 3
+
+    def at_address(residue: int) -> np.ndarray:
+        # a Fortran-ordered n x p array whose address is `residue` bytes past a 64-byte boundary
+        buffer = np.zeros(n * p + 8)
+        start = ((residue - buffer.ctypes.data) % 64) // 8
+        return buffer[start : start + n * p].reshape(p, n).T
+
+    shifted = [at_address(residue) for residue in (0, 8, 24)]
+    assert [a.ctypes.data % 64 for a in shifted] == [0, 8, 24]
     for a in shifted:
         a[...] = Xs
         assert a.flags.f_contiguous
