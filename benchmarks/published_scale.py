@@ -69,6 +69,8 @@ from polface.models.fitters import (
 workdir, sample, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 config = json.loads(open(workdir + "/config.json").read())
 lasso = config["lasso"]
+if sys.argv[4] != "none":
+    lasso["early_stop_patience"] = int(sys.argv[4])
 base = workdir + "/results/published/"
 faces, X, folds = load_modelling_inputs(
     faces_path=base + "faces.parquet", features_path=base + "features.parquet",
@@ -118,18 +120,24 @@ def measured(args: list[str], cwd: Path, env: dict[str, str]) -> dict[str, float
     }
 
 
-def run_size(rows: int, cols: int, cores: int, seed: int, reuse: bool) -> dict:
+def run_size(
+    rows: int, cols: int, cores: int, seed: int, reuse: bool, early_stop: dict[str, int]
+) -> dict:
     """Simulate, convert and fold with snakemake, then one outer fold of each sample's LASSO.
 
-    The figures go to ``<workdir>/run.json``; with ``reuse`` a finished size is read back.
+    The samples are fitted from the smallest to the largest; ``early_stop`` maps a sample to the
+    ``lasso.early_stop_patience`` its fit uses (the others: the config's, exact by default). The
+    figures go to ``<workdir>/run.json``, rewritten after every fit; with ``reuse`` the cohort
+    (when its folds exist) and every fit already recorded there are kept.
     """
     workdir = OUT / f"published_scale_{rows}x{cols}"
-    if reuse and (workdir / "run.json").is_file():
-        return json.loads((workdir / "run.json").read_text())
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
-    copy_project(workdir)
+    record = workdir / "run.json"
+    previous = json.loads(record.read_text()) if reuse and record.is_file() else None
+    if previous is None:
+        if workdir.exists():
+            shutil.rmtree(workdir)
+        workdir.mkdir(parents=True)
+        copy_project(workdir)
     shares = {s: n / FULL_ROWS for s, n in PUBLISHED.items()}
     config = {
         "cohorts": {
@@ -151,17 +159,18 @@ def run_size(rows: int, cols: int, cores: int, seed: int, reuse: bool) -> dict:
         },
         "lasso": {"memory_budget_mb": DEFAULTS["memory_budget_mb"] * rows / FULL_ROWS},
     }
-    (workdir / "config" / "published.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = {**os.environ, "PYTHONPATH": str(workdir / "scripts"), "PYTHONUNBUFFERED": "1"}
-    start = time.perf_counter()
-    result = subprocess.run(
-        [SNAKEMAKE, "results/published/folds.parquet", "--cores", str(cores),
-         "--configfile", "config/published.yaml"],
-        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    if result.returncode:
-        sys.exit(result.stdout[-5000:])
-    print(f"{rows} rows: simulate, convert and folds in {time.perf_counter() - start:.0f} s")
+    if previous is None:
+        (workdir / "config" / "published.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        start = time.perf_counter()
+        result = subprocess.run(
+            [SNAKEMAKE, "results/published/folds.parquet", "--cores", str(cores),
+             "--configfile", "config/published.yaml"],
+            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        if result.returncode:
+            sys.exit(result.stdout[-5000:])
+        print(f"{rows} rows: simulate, convert and folds in {time.perf_counter() - start:.0f} s")
     rules = {}
     for rule in RULES:
         table = pd.read_csv(workdir / f"results/benchmarks/{rule}/published.tsv", sep="\t")
@@ -170,6 +179,10 @@ def run_size(rows: int, cols: int, cores: int, seed: int, reuse: bool) -> dict:
             "cpu_s": float(table["cpu_time"].iloc[0]),
             "max_rss_mb": float(table["max_rss"].iloc[0]),
         }
+    run = {"rows": rows, "cols": cols, "cores": cores, "rules": rules, "fits": {}}
+    if previous is not None:
+        run["fits"] = previous["fits"]
+    record.write_text(json.dumps(run, indent=2))
 
     # The merged config with the schema's defaults, as the rules get it.
     sys.path.insert(0, str(workdir / "scripts"))
@@ -179,25 +192,33 @@ def run_size(rows: int, cols: int, cores: int, seed: int, reuse: bool) -> dict:
     merged.update(config)
     validate_config(merged, workdir / "workflow" / "schemas" / "config.schema.yaml")
     (workdir / "config.json").write_text(json.dumps(merged))
-    (workdir / "fits").mkdir()
+    (workdir / "fits").mkdir(exist_ok=True)
     faces = pd.read_parquet(workdir / "results/published/faces.parquet")
     folds = pd.read_parquet(workdir / "results/published/folds.parquet")
     in_fold = (folds["outer_fold"] == 1).to_numpy()
-    fits = {}
-    for sample in PUBLISHED:
-        run = measured([sys.executable, "-c", FIT, str(workdir), sample, str(cores)], workdir, env)
-        summary = json.loads(str(run.pop("output")))
+    for sample in sorted(PUBLISHED, key=PUBLISHED.get):
+        patience = early_stop.get(sample)
+        if sample in run["fits"] and run["fits"][sample].get("early_stop_patience") == patience:
+            continue
+        stop = "none" if patience is None else str(patience)
+        fit = measured([sys.executable, "-c", FIT, str(workdir), sample, str(cores), stop],
+                       workdir, env)  # fmt: skip
+        summary = json.loads(str(fit.pop("output")))
         predictions = pd.read_parquet(workdir / "fits" / f"{sample}.parquet")
         labelled = int(faces[list(PUBLISHED)].notna().to_numpy()[in_fold].sum())
         assert len(predictions) == labelled, (sample, len(predictions), labelled)
-        fits[sample] = {**run, **summary, "n_predicted": len(predictions)}
+        run["fits"][sample] = {
+            **fit,
+            **summary,
+            "n_predicted": len(predictions),
+            "early_stop_patience": patience,
+        }
+        record.write_text(json.dumps(run, indent=2))
         print(
             f"{rows} rows: {sample} outer fold 1 on {summary['n_train']} rows: fit "
             f"{summary['fit_wall_s']:.0f} s ({summary['fit_cpu_s']:.0f} CPU-s), job "
-            f"{run['wall_s']:.0f} s, {run['max_rss_mb']:.0f} MB"
-        )
-    run = {"rows": rows, "cols": cols, "cores": cores, "rules": rules, "fits": fits}
-    (workdir / "run.json").write_text(json.dumps(run, indent=2))
+            f"{fit['wall_s']:.0f} s, {fit['max_rss_mb']:.0f} MB", flush=True,
+        )  # fmt: skip
     return run
 
 
@@ -239,10 +260,24 @@ def main() -> None:
     parser.add_argument("--cols", type=int, default=2048)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seed", type=int, default=20210111)
-    parser.add_argument("--reuse", action="store_true", help="read back sizes already run")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the cohorts and fits already recorded"
+    )
+    parser.add_argument(
+        "--early-stop",
+        nargs="*",
+        default=[],
+        metavar="SAMPLE=PATIENCE",
+        help="fit these samples with lasso.early_stop_patience (default: all exact)",
+    )
     args = parser.parse_args()
+    early_stop = {k: int(v) for k, v in (item.split("=") for item in args.early_stop)}
+    unknown = sorted(set(early_stop) - set(PUBLISHED))
+    if unknown:
+        parser.error(f"--early-stop: unknown samples {unknown} (they are {list(PUBLISHED)})")
     runs = [
-        run_size(rows, args.cols, args.cores, args.seed, args.reuse) for rows in sorted(args.rows)
+        run_size(rows, args.cols, args.cores, args.seed, args.reuse, early_stop)
+        for rows in sorted(args.rows)
     ]
     projection = project(runs, args.cols, args.cores)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -256,7 +291,8 @@ def main() -> None:
             print(f"| {rule} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['max_rss_mb']:.0f} |")
         for sample, f in run["fits"].items():
             print(
-                f"| fit_lasso {sample}, outer fold 1 ({f['n_train']:,} rows, step {f['step']}; "
+                f"| fit_lasso {sample}, outer fold 1 ({f['n_train']:,} rows, step {f['step']} of "
+                f"{f['n_lambdas_fitted']}, early stop {f.get('early_stop_patience')}; "
                 f"the fit alone {f['fit_wall_s']:.0f} s, {f['fit_cpu_s']:.0f} CPU-s) "
                 f"| {f['wall_s']:.0f} | {f['cpu_s']:.0f} | {f['max_rss_mb']:.0f} |"
             )

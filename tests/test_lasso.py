@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -430,3 +431,24 @@ def test_sums_do_not_depend_on_memory_alignment() -> None:
     first = _solver_steps(shifted[0], y, fold, 12)
     for a in shifted[1:]:
         assert _solver_steps(a, y, fold, 12) == first
+
+
+def test_large_fits_show_progress_per_lambda(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A fit over many cells shows one bar step per lambda; a small one stays quiet."""
+    from polface.models.lasso import driver
+
+    X, y = _synthetic(200, 20, seed=3, family="binomial")
+    fold = np.arange(200) % 5
+    quiet = cv_lasso(X, y, fold, nlambda=20)
+    assert "lasso:" not in capsys.readouterr().err
+    monkeypatch.setattr(driver, "PROGRESS_CELLS", X.size)
+    shown = cv_lasso(X, y, fold, nlambda=20)
+    err = capsys.readouterr().err
+    assert "lasso: 6 paths over 200 x 20" in err
+    # the paths stop before the 20th lambda (glmnet's rules); the bar ends where the last one did
+    done = int(re.findall(r"(\d+)/20", err)[-1])
+    assert len(shown.lambdas) <= done < 20
+    # the bar changes nothing
+    assert shown.path.beta.tobytes() == quiet.path.beta.tobytes()

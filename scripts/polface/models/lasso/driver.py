@@ -14,6 +14,7 @@ from typing import Any
 
 import numba
 import numpy as np
+from tqdm.auto import tqdm
 
 from polface.models.lasso.kernels import (
     STATUS_MAXIT,
@@ -35,6 +36,9 @@ from polface.models.lasso.problem import (
     standardise,
 )
 from polface.models.lasso.results import CVResult, LassoPath
+
+#: A fit over at least this many cells of X (rows x columns) shows a progress bar per lambda.
+PROGRESS_CELLS = 50_000_000
 
 
 @dataclass
@@ -183,10 +187,19 @@ def _drive(
     next_m = 0
     watch = cv.early.tracker() if cv is not None and cv.early is not None else None
     stop_m: int | None = None
+    bar = tqdm(
+        total=int(lens.max()),
+        desc=f"lasso: {K} path{'s' * (K > 1)} over {n:,} x {p:,}",
+        unit="lambda",
+        mininterval=10,
+        disable=n * p < PROGRESS_CELLS,
+    )
     for i in range(int(lens.max())):
         running &= i < lens
         if not running.any():
             break
+        bar.update()
+        bar.set_postfix(running=int(running.sum()), refresh=False)
         lam = np.array([seqs[k][min(i, lens[k] - 1)] / pr.ys[k] for k in range(K)])
         if i == 0:
             prev = lam.copy()
@@ -247,6 +260,7 @@ def _drive(
         for k in range(1, K):
             if running[k] and tracks[k].lambdas and tracks[k].lambdas[-1] <= lam0[horizon - 1]:
                 running[k] = False
+    bar.close()
     if cv is not None:
         if stop_m is None:
             horizon = len(tracks[0].lambdas)
