@@ -10,6 +10,7 @@ from polface.models.fitters import (
     lasso_fitter,
     lasso_summary,
     lasso_train_dtype,
+    lasso_train_order,
     load_modelling_inputs,
     write_json,
 )
@@ -40,6 +41,7 @@ def main(snakemake) -> None:
                 memory_budget_mb=settings["memory_budget_mb"],
                 solver=settings["solver"],
             ),
+            train_order=lasso_train_order(settings["solver"]),
         )
         write_parquet(
             pa.Table.from_pandas(predictions, preserve_index=False),

@@ -452,3 +452,30 @@ def test_large_fits_show_progress_per_lambda(
     assert len(shown.lambdas) <= done < 20
     # the bar changes nothing
     assert shown.path.beta.tobytes() == quiet.path.beta.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_standardising_in_place_gives_the_bits_of_a_copy(dtype: type) -> None:
+    """A Fortran-ordered X of the copy's type is standardised in place (no second matrix), with
+    the bits of the copy made from the C-ordered rows (the fit's memory halves, nothing else
+    changes); the column means do not depend on the memory order."""
+    X, y = _synthetic(333, 29, seed=23, family="binomial")
+    X = X.astype(dtype)
+    copied, xm, xs = standardise(X, dtype)
+    assert np.array_equal(xm, X.mean(axis=0, dtype=np.float64))  # numpy's C-order sums
+    F = np.asfortranarray(X)
+    address = F.ctypes.data
+    inplace, xm_f, xs_f = standardise(F, dtype, overwrite=True)
+    assert inplace.ctypes.data == address  # the very array, overwritten
+    for a, b in ((inplace, copied), (xm_f, xm), (xs_f, xs)):
+        assert a.tobytes() == b.tobytes()
+    # without overwrite, or in another type, X is left alone
+    G = np.asfortranarray(X)
+    standardise(G, np.float64 if dtype is np.float32 else np.float32, overwrite=True)
+    assert np.array_equal(G, X)
+    fold = np.arange(333) % 5
+    a = cv_lasso(X, y, fold, dtype=dtype)
+    b = cv_lasso(np.asfortranarray(X), y, fold, dtype=dtype, overwrite_x=True)
+    assert a.path.beta.tobytes() == b.path.beta.tobytes()
+    assert a.cvm.tobytes() == b.cvm.tobytes()
+    assert np.array_equal(a.oof_link, b.oof_link, equal_nan=True)

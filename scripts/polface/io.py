@@ -178,18 +178,18 @@ class FeatureRows:
     def shape(self) -> tuple[int, int]:
         return len(self.ids), self.width
 
-    def take(self, rows: Any, dtype: Any = None) -> Any:
-        """Rows ``rows`` (0-based, increasing) as a C-ordered ``(len(rows), D)`` array.
+    def take(self, rows: Any, dtype: Any = None, order: str = "C") -> Any:
+        """Rows ``rows`` (0-based, increasing) as a ``(len(rows), D)`` array in ``order``.
 
-        ``dtype`` converts as it reads (default: the stored type); memory is the result plus one
-        row group.
+        ``dtype`` converts as it reads (default: the stored type); ``order`` is "C" or "F"
+        (Fortran, what the LASSO standardises in place); memory is the result plus one row group.
         """
         import numpy as np
 
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (np.any(np.diff(rows) <= 0) or rows[0] < 0 or rows[-1] >= len(self)):
             raise ValueError(f"{self.path}: rows must be increasing and within 0..{len(self) - 1}")
-        out = np.empty((rows.size, self.width), dtype=dtype or self.dtype)
+        out = np.empty((rows.size, self.width), dtype=dtype or self.dtype, order=order)
         groups = np.searchsorted(self._starts, rows, side="right") - 1
         for group in np.unique(groups):
             mine = np.flatnonzero(groups == group)

@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 MIN_COMPLETE_ROWS = 20
 
 
+def lasso_train_order(solver: str) -> str:
+    """The memory order a LASSO's training rows are read in: Fortran for the numba solver, which
+    then standardises the array read in place (a fit holds its training rows once, not twice)."""
+    return "F" if solver == "numba" else "C"
+
+
 def lasso_copy_dtype(n_rows: int, n_cols: int, *, precision: str, memory_budget_mb: float) -> type:
     """The storage type of the standardised copy of an ``n_rows x n_cols`` training split.
 
@@ -43,18 +49,17 @@ def lasso_train_dtype(
 ) -> Callable[[int, int], Any]:
     """The type a LASSO's training rows (and the rows it predicts) are read in, by split size.
 
-    When the numba solver stores the standardised copy in float32 (:func:`lasso_copy_dtype`),
-    the rows are read as float32 too, so a fit holds two float32 matrices of its training rows
-    instead of a float64 and a float32 one; otherwise (None) they are read as stored.
+    The type of the standardised copy (:func:`lasso_copy_dtype`) for the numba solver, so that,
+    read in :func:`lasso_train_order`, the rows are standardised in place; for the torch solver
+    None (as stored).
     """
 
     def dtype(n_rows: int, n_cols: int) -> Any:
         if solver != "numba":
             return None
-        kind = lasso_copy_dtype(
+        return lasso_copy_dtype(
             n_rows, n_cols, precision=precision, memory_budget_mb=memory_budget_mb
         )
-        return np.float32 if kind is np.float32 else None
 
     return dtype
 
@@ -83,8 +88,10 @@ def lasso_fitter(
     proximal-gradient problem in torch, on the GPU when there is one. ``precision`` and
     ``memory_budget_mb`` give the storage type of the standardised copy of X
     (:func:`lasso_copy_dtype`); ``family`` is ``"binomial"`` (0/1 samples) or ``"gaussian"``
-    (ratings). The info of each fit holds ``a0`` and ``beta`` (original scale), ``lambda``,
-    ``step``, the CV curve and ``x_dtype``, the type the copy was stored in.
+    (ratings). The numba solver standardises a Fortran-ordered X of the copy's type in place
+    (:func:`lasso_train_order`; the fitter owns its X, see :data:`polface.models.nested.Fitter`).
+    The info of each fit holds ``a0`` and ``beta`` (original scale), ``lambda``, ``step``, the
+    CV curve and ``x_dtype``, the type the copy was stored in.
     """
     from polface.models.lasso import EarlyStop, cv_lasso
 
@@ -104,7 +111,9 @@ def lasso_fitter(
             dtype = lasso_copy_dtype(
                 *X.shape, precision=precision, memory_budget_mb=memory_budget_mb
             )
-            return cv_lasso(X, y, inner, family, n_threads=n_threads, dtype=dtype, **options)
+            return cv_lasso(
+                X, y, inner, family, n_threads=n_threads, dtype=dtype, overwrite_x=True, **options
+            )
 
     def fit(X, y, inner, outer_fold):
         x_dtype = (
@@ -258,11 +267,12 @@ def fit_sample_models(
     id_column: str,
     target_column: str,
     train_dtype: Callable[[int, int], Any] | None = None,
+    train_order: str = "C",
     outer_folds: Sequence[int] | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The models of one sample in the nested scheme and their out-of-fold predictions.
 
-    ``X``, ``train_dtype`` and ``outer_folds`` as in
+    ``X``, ``train_dtype``, ``train_order`` and ``outer_folds`` as in
     :func:`polface.models.nested.nested_predictions`.
 
     Returns the predictions ``method, model, <target_column>, <id_column>, outer_fold, y, score``
@@ -279,6 +289,7 @@ def fit_sample_models(
         target_column=target_column,
         model_column="model",
         train_dtype=train_dtype,
+        train_order=train_order,
         outer_folds=outer_folds,
     )
     predictions.insert(0, "method", method)

@@ -28,7 +28,10 @@ PREDICT_BLOCK_ROWS = 16384
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 Fitter = Callable[[np.ndarray, np.ndarray, np.ndarray, int], tuple[Predictor, dict[str, Any]]]
-"""fit(X_train, y_train, inner_fold_train, outer_fold) -> (predict(X) -> scores, info)."""
+"""fit(X_train, y_train, inner_fold_train, outer_fold) -> (predict(X) -> scores, info).
+
+X_train is the fit's own array, read for it (in the order that :func:`nested_predictions`'s
+``train_order`` asks): the fitter may overwrite it."""
 
 
 def sample_labels(
@@ -61,11 +64,11 @@ def sample_labels(
     return labels
 
 
-def _take(X: Any, rows: np.ndarray, dtype: Any) -> np.ndarray:
-    """Rows of an in-memory matrix or of a :class:`polface.io.FeatureRows` file."""
+def _take(X: Any, rows: np.ndarray, dtype: Any, order: str = "C") -> np.ndarray:
+    """Rows of an in-memory matrix or of a :class:`polface.io.FeatureRows` file: a new array."""
     if isinstance(X, np.ndarray):
-        return X[rows] if dtype is None else X[rows].astype(dtype, copy=False)
-    return X.take(rows, dtype)
+        return np.asarray(X[rows], dtype=dtype, order=order)
+    return X.take(rows, dtype, order)
 
 
 def nested_predictions(
@@ -85,6 +88,7 @@ def nested_predictions(
     continuous: bool = False,
     progress: bool = True,
     train_dtype: Callable[[int, int], Any] | None = None,
+    train_order: str = "C",
     outer_folds: Sequence[int] | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Out-of-fold predictions of the models of `model_sample`, one per outer fold.
@@ -110,6 +114,8 @@ def nested_predictions(
         progress: show a progress bar over outer folds.
         train_dtype: given (training rows, features), the type to read the training rows in
             (None or returning None: the stored type); held-out rows are read in the same type.
+        train_order: the memory order of the training rows handed to `fit` ("C" or "F"; the
+            LASSO standardises an "F" array in place).
         outer_folds: fit only these outer folds (default: all; a benchmark times one).
 
     Returns:
@@ -148,7 +154,9 @@ def nested_predictions(
             raise ValueError(f"sample {model_sample!r}, outer fold {k}: no training rows")
         train_rows, test_rows = np.flatnonzero(train), np.flatnonzero(test)
         dtype = None if train_dtype is None else train_dtype(train_rows.size, X.shape[1])
-        predict, info = fit(_take(X, train_rows, dtype), y_model[train], inner[train], int(k))
+        X_train = _take(X, train_rows, dtype, train_order)
+        predict, info = fit(X_train, y_model[train], inner[train], int(k))
+        del X_train  # the fit may hold a standardised copy; the rows read for it go now
         score = np.empty(test_rows.size, dtype=np.float64)
         for start in range(0, test_rows.size, PREDICT_BLOCK_ROWS):
             block = test_rows[start : start + PREDICT_BLOCK_ROWS]

@@ -91,9 +91,10 @@ def standardised(fit: Fitter) -> Fitter:
     """``fit``, with the mean and population SD of each training column added to its info."""
 
     def wrapped(X, y, inner, outer_fold):
-        predict, info = fit(X, y, inner, outer_fold)
+        # before the fit, which may overwrite X (polface.models.nested.Fitter)
         mean = X.mean(axis=0, dtype=np.float64)
         sd = np.sqrt(np.mean((X - mean) ** 2, axis=0, dtype=np.float64))
+        predict, info = fit(X, y, inner, outer_fold)
         return predict, {**info, "x_mean": mean, "x_sd": sd}
 
     return wrapped

@@ -40,6 +40,7 @@ def lasso_path(
     type_gaussian: Literal["covariance", "naive"] | None = None,
     control: GlmnetControl | None = None,
     dtype: type = np.float64,
+    overwrite_x: bool = False,
 ) -> LassoPath:
     """Fit the lasso path as ``glmnet(X, y, family, alpha = 1, standardize = TRUE)``.
 
@@ -59,6 +60,8 @@ def lasso_path(
         control: internal parameters (:class:`GlmnetControl`).
         dtype: storage type of the standardised copy of X (float64, or float32 to halve memory;
             accumulations are always float64).
+        overwrite_x: standardise X in place when it is Fortran-ordered and of type ``dtype``
+            (then X is overwritten and no copy is made; the results are the same bits).
 
     Returns:
         The path, coefficients on the original scale.
@@ -76,6 +79,7 @@ def lasso_path(
         control,
         dtype,
         CDSolver,
+        overwrite_x,
     )
 
 
@@ -96,6 +100,7 @@ def cv_lasso(
     n_threads: int | None = None,
     control: GlmnetControl | None = None,
     dtype: type = np.float64,
+    overwrite_x: bool = False,
 ) -> CVResult:
     """Cross-validate the lasso path exactly as ``cv.glmnet(X, y, family, foldid = foldid)``.
 
@@ -110,7 +115,8 @@ def cv_lasso(
 
     Args:
         X, y, family, nlambda, lambda_min_ratio, lambdas, dfmax, pmax, type_gaussian, control,
-            dtype: as in :func:`lasso_path` (user ``lambdas`` are used by every fold, as in R).
+            dtype, overwrite_x: as in :func:`lasso_path` (with ``overwrite_x`` the rows of X are
+            also put in fold order in place; user ``lambdas`` are used by every fold, as in R).
         foldid: (n,) fold labels (any integers; each label is one fold).
         fold_lambdas: ``"own"`` (cv.glmnet 4.1) or ``"shared"`` (see above).
         early_stop: an approximation that stops all paths once the CV curve has come down and
@@ -138,4 +144,5 @@ def cv_lasso(
         control,
         dtype,
         CDSolver,
+        overwrite_x,
     )

@@ -339,9 +339,10 @@ def fit_path(
     control: GlmnetControl | None,
     dtype: type,
     solver: type,
+    overwrite_x: bool = False,
 ) -> LassoPath:
     """:func:`lasso_path` with a given solver class."""
-    Xs, xm, xs = standardise(X, dtype)
+    Xs, xm, xs = standardise(X, dtype, overwrite=overwrite_x)
     n, p = Xs.shape
     y = check_y(y, n, family)
     st = make_settings(family, n, p, nlambda, lambda_min_ratio, dfmax, pmax, type_gaussian, control)
@@ -367,9 +368,10 @@ def cross_validate(
     control: GlmnetControl | None,
     dtype: type,
     solver: type,
+    overwrite_x: bool = False,
 ) -> CVResult:
     """:func:`cv_lasso` with a given solver class."""
-    Xs, xm, xs = standardise(X, dtype)
+    Xs, xm, xs = standardise(X, dtype, overwrite=overwrite_x)
     n, p = Xs.shape
     y = check_y(y, n, family)
     foldid = np.asarray(foldid).ravel()

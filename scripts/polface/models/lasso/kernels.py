@@ -23,7 +23,9 @@ stay scalar. A loop in plain order with reassociation allowed is vectorised with
 depends on the arrays' alignment, so the last bit of a sum could differ between two runs of the
 same job (seen once in four SLURM-vs-local comparisons before this scheme). X may be float32 or
 float64; every product and sum is float64. The column moments and the training deviance (once per
-fit, once per lambda) stay plain loops.
+fit, once per lambda) stay plain loops, and so do the column sums of the standardisation
+(:func:`column_sums_by_column`, :func:`column_sums_by_row`: each column's rows in increasing order,
+the additions numpy makes for ``X.mean(axis=0)`` of a C-ordered X, whatever the order of X).
 
 numba caches the compiled kernels beside this file (``cache=True``), or in its user-wide
 cache directory where that is not writable (``NUMBA_CACHE_DIR`` overrides both).
@@ -448,3 +450,25 @@ def permute_rows(X, order):  # pragma: no cover - compiled
             col[i] = X[order[i], j]
         for i in range(n):
             X[i, j] = col[i]
+
+
+@njit(cache=True, parallel=True)
+def column_sums_by_column(X, out):  # pragma: no cover - compiled
+    """out[j] = X[0, j] + X[1, j] + ... in increasing row order, in float64 (X Fortran-ordered)."""
+    n, p = X.shape
+    for j in prange(p):
+        s = np.float64(X[0, j])
+        for i in range(1, n):
+            s += X[i, j]
+        out[j] = s
+
+
+@njit(cache=True)
+def column_sums_by_row(X, out):  # pragma: no cover - compiled
+    """The sums of :func:`column_sums_by_column`, the same additions a row at a time (C order)."""
+    n, p = X.shape
+    for j in range(p):
+        out[j] = X[0, j]
+    for i in range(1, n):
+        for j in range(p):
+            out[j] += X[i, j]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from polface.models.lasso.kernels import moments
+from polface.models.lasso.kernels import column_sums_by_column, column_sums_by_row, moments
 from polface.models.lasso.options import Family, GlmnetControl
 
 #: rows per block of the finiteness check, and columns per block of the float32 sums of squares
@@ -18,8 +18,32 @@ CHECK_ROWS = 65536
 SQUARE_COLS = 64
 
 
-def standardise(X: np.ndarray, dtype: type) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (Xs, xm, xs): one Fortran-ordered standardised copy and the column moments."""
+def column_means(X: np.ndarray) -> np.ndarray:
+    """Column means in float64, each the sum of its rows in increasing order over n.
+
+    The same additions, hence the same bits, whatever the memory order of X: numpy's
+    ``X.mean(axis=0)`` sums a C-ordered X so, and a Fortran-ordered one pairwise.
+    """
+    n, p = X.shape
+    sums = np.empty(p)
+    if n == 0:
+        return np.full(p, np.nan)
+    if X.flags.f_contiguous:
+        column_sums_by_column(X, sums)
+    else:
+        column_sums_by_row(np.ascontiguousarray(X), sums)
+    return sums / n
+
+
+def standardise(
+    X: np.ndarray, dtype: type, *, overwrite: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (Xs, xm, xs): one Fortran-ordered standardised copy and the column moments.
+
+    With ``overwrite``, a Fortran-ordered X of type ``dtype`` is standardised in place and
+    returned as Xs (no copy: half the memory of a fit); any other X is copied as without it. The
+    bits are the same either way.
+    """
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-d array, got shape {X.shape}")
@@ -27,9 +51,13 @@ def standardise(X: np.ndarray, dtype: type) -> tuple[np.ndarray, np.ndarray, np.
     for start in range(0, X.shape[0], CHECK_ROWS):
         if not np.isfinite(X[start : start + CHECK_ROWS]).all():
             raise ValueError("X contains NaN or infinite values")
-    xm = X.mean(axis=0, dtype=np.float64)
-    Xs = np.empty(X.shape, dtype=dtype, order="F")
-    np.subtract(X, xm.astype(dtype), out=Xs, casting="same_kind")
+    xm = column_means(X)
+    if overwrite and X.dtype == dtype and X.flags.f_contiguous:
+        Xs = X
+        Xs -= xm.astype(dtype)
+    else:
+        Xs = np.empty(X.shape, dtype=dtype, order="F")
+        np.subtract(X, xm.astype(dtype), out=Xs, casting="same_kind")
     if Xs.dtype == np.float64:
         squares = np.einsum("ij,ij->j", Xs, Xs)
     else:
