@@ -178,3 +178,22 @@ def test_simulation_memory_is_flat_in_the_rows(tmp_path):
         peaks[n] = run.peak_mb
     matrix_growth = 6_000 * 2048 * 8 / 2**20
     assert peaks[8_000] - peaks[2_000] < 0.35 * matrix_growth, peaks
+
+
+def test_the_factor_share_is_the_same_bits_on_every_cpu() -> None:
+    """The descriptors' low-rank share is summed in a fixed order with every product and sum
+    rounded (what elementwise numpy gives on any processor), not by BLAS, whose kernels (and
+    last bits) depend on the CPU: the pinned R cohorts differed between an AVX-512 and an AVX2
+    machine before."""
+    from polface.data.simulate import _add_factor_share
+
+    rng = np.random.default_rng(4)
+    scores = rng.standard_normal((1001, 32))
+    loadings = rng.standard_normal((32, 130)) / np.sqrt(32)
+    x = rng.standard_normal((1001, 130))
+    expected = scores[:, [0]] * loadings[[0], :]
+    for q in range(1, 32):
+        expected = expected + scores[:, [q]] * loadings[[q], :]
+    expected = x + expected
+    _add_factor_share(x, scores, loadings)
+    assert x.tobytes() == expected.tobytes()

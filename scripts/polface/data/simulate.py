@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numba import njit, prange
 from tqdm import tqdm
 
 from polface.data.osf import FACES_OBJECT, FEATURES_OBJECT
@@ -101,10 +102,36 @@ class Cohort:
 DRAW_BYTES = 1 << 24
 
 
-#: Column blocks start at multiples of this many columns: BLAS computes the factors' share of a
-#: block so aligned bit for bit as within the whole product (narrower or unaligned blocks take
-#: its edge kernels, which sum in another order; seen with OpenBLAS 0.3.31).
+#: Column blocks are multiples of this many columns (the values do not depend on the blocks).
 BLOCK_ALIGN = 64
+
+#: Rows per task of :func:`_add_factor_share` (one row of products is summed at a time).
+FACTOR_ROWS = 256
+
+
+@njit(cache=True, parallel=True)
+def _add_factor_share(x, scores, loadings):  # pragma: no cover - compiled
+    """``x += scores @ loadings`` with the order of every operation fixed by the source.
+
+    Element (i, j) of the product is ``((s_i0 l_0j + s_i1 l_1j) + s_i2 l_2j) + ...`` in
+    increasing order of the factor, rounded after every product and sum (no fused multiply-add,
+    no reassociation), and is then added to ``x[i, j]``: the same bits on every CPU, whatever
+    its SIMD width, the thread count or the column block. BLAS (OpenBLAS picks its kernels by
+    CPU) gives other last bits on other processors, and so other cohorts.
+    """
+    n, k = scores.shape
+    m = loadings.shape[1]
+    for task in prange((n + FACTOR_ROWS - 1) // FACTOR_ROWS):
+        row = np.empty(m)
+        for i in range(task * FACTOR_ROWS, min(n, (task + 1) * FACTOR_ROWS)):
+            for j in range(m):
+                row[j] = scores[i, 0] * loadings[0, j]
+            for q in range(1, k):
+                a = scores[i, q]
+                for j in range(m):
+                    row[j] += a * loadings[q, j]
+            for j in range(m):
+                x[i, j] += row[j]
 
 
 def columns_per_block(n_rows: int, n_cols: int, block_mb: float) -> int:
@@ -162,7 +189,7 @@ class DescriptorRecipe:
             rng.bit_generator.state = dict(self.noise_state)
             x = _skip_noise(rng, self.n_rows, self.n_cols, keep=(start, stop))
         if self.scores is not None and self.loadings is not None:
-            x += self.scores @ self.loadings[:, start:stop]
+            _add_factor_share(x, self.scores, np.ascontiguousarray(self.loadings[:, start:stop]))
         for cols, shift, signs in self.shifts:
             inside = (cols >= start) & (cols < stop)
             if not inside.any():
