@@ -65,7 +65,8 @@ import numpy as np
 from polface.data.osf import SAMPLE_COLUMN
 from polface.models.lasso import cv_lasso
 from polface.models.fitters import (
-    fit_sample_models, lasso_fitter, lasso_summary, lasso_train_dtype, load_modelling_inputs)
+    fit_sample_models, lasso_fitter, lasso_summary, lasso_train_dtype, lasso_train_order,
+    load_modelling_inputs)
 workdir, sample, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 config = json.loads(open(workdir + "/config.json").read())
 lasso = config["lasso"]
@@ -86,11 +87,66 @@ predictions, infos = fit_sample_models(
     id_column="userid", target_column=SAMPLE_COLUMN,
     train_dtype=lasso_train_dtype(precision=lasso["precision"],
         memory_budget_mb=lasso["memory_budget_mb"], solver=lasso["solver"]),
-    outer_folds=[1])
+    train_order=lasso_train_order(lasso["solver"]), outer_folds=[1])
 fit = {"fit_wall_s": time.perf_counter() - wall, "fit_cpu_s": time.process_time() - cpu}
 predictions.to_parquet(workdir + "/fits/" + sample + ".parquet")
 print(json.dumps({**lasso_summary(infos)[0], **fit}))
 """
+
+TABLES = """
+import json, sys, time
+import pandas as pd
+from polface.data.osf import SAMPLE_COLUMN
+from polface.report.tables import auc_with_baselines, figure2_table, read_predictions
+workdir, table = sys.argv[1], sys.argv[2]
+config = json.loads(open(workdir + "/config.json").read())
+paths = [workdir + "/tables/" + s + ".parquet" for s in config["samples"]]
+wall, cpu = time.perf_counter(), time.process_time()
+if table == "table2":
+    long = auc_with_baselines(
+        read_predictions(paths, target_column=SAMPLE_COLUMN), ["method", "model"],
+        target_column=SAMPLE_COLUMN, id_column="userid",
+        n_permutations=config["baselines"]["permutations"], seed=config["baselines"]["seed"])
+else:
+    faces = pd.read_parquet(workdir + "/results/published/faces.parquet")
+    long = figure2_table(
+        read_predictions(paths, target_column=SAMPLE_COLUMN, own_sample_only=True), faces,
+        target_column=SAMPLE_COLUMN, id_column="userid",
+        n_permutations=config["baselines"]["permutations"], seed=config["baselines"]["seed"])
+long.to_csv(workdir + "/tables/" + table + ".csv", index=False)
+print(json.dumps({"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}))
+"""
+
+
+def synthetic_predictions(workdir: Path, faces: pd.DataFrame, folds: pd.DataFrame, seed: int):
+    """What the four fit_lasso jobs of all 30 outer folds write, with synthetic scores.
+
+    One file per model sample, as ``fit_lasso`` writes it: every labelled row of every sample
+    scored once (in its outer fold), ``score = y + N(0, 2^2)`` (a cross-sample AUC of about 0.64).
+    Only their size and layout matter here: they are the input of table2 and figure2.
+    """
+    labels = faces[list(PUBLISHED)]
+    rng = np.random.default_rng(seed)
+    (workdir / "tables").mkdir(exist_ok=True)
+    for model in PUBLISHED:
+        frames = []
+        for sample in PUBLISHED:
+            rows = np.flatnonzero(labels[sample].notna().to_numpy())
+            y = labels[sample].to_numpy()[rows].astype(np.int8)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "method": "lasso",
+                        "model": model,
+                        "sample": sample,
+                        "userid": faces["userid"].astype(str).to_numpy()[rows],
+                        "outer_fold": folds["outer_fold"].to_numpy()[rows],
+                        "y": y,
+                        "score": y + 2.0 * rng.standard_normal(rows.size),
+                    }
+                )
+            )
+        pd.concat(frames, ignore_index=True).to_parquet(workdir / "tables" / f"{model}.parquet")
 
 
 def copy_project(dest: Path) -> None:
@@ -182,6 +238,7 @@ def run_size(
     run = {"rows": rows, "cols": cols, "cores": cores, "rules": rules, "fits": {}}
     if previous is not None:
         run["fits"] = previous["fits"]
+        run["rules"].update({k: v for k, v in previous["rules"].items() if k not in RULES})
     record.write_text(json.dumps(run, indent=2))
 
     # The merged config with the schema's defaults, as the rules get it.
@@ -219,6 +276,15 @@ def run_size(
             f"{summary['fit_wall_s']:.0f} s ({summary['fit_cpu_s']:.0f} CPU-s), job "
             f"{fit['wall_s']:.0f} s, {fit['max_rss_mb']:.0f} MB", flush=True,
         )  # fmt: skip
+    # table2 and figure2 on a whole study's predictions (synthetic scores; see the function)
+    if any(table not in run["rules"] for table in ("table2", "figure2")):
+        synthetic_predictions(workdir, faces, folds, seed)
+        for table in ("table2", "figure2"):
+            job = measured([sys.executable, "-c", TABLES, str(workdir), table], workdir, env)
+            timing = json.loads(str(job.pop("output")))
+            run["rules"][table] = {**job, "wall_s": timing["wall_s"], "cpu_s": timing["cpu_s"]}
+            record.write_text(json.dumps(run, indent=2))
+            print(f"{rows} rows: {table} {job['max_rss_mb']:.0f} MB", flush=True)
     return run
 
 

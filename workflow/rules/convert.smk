@@ -13,7 +13,8 @@ rule simulate_cohort:
     conda:
         "../../environment.yml"
     resources:
-        mem_mb=4000,
+        # two column blocks and the data.frame (3.0 GB measured with 2 GiB blocks)
+        mem_mb=int(2 * config["convert"]["simulate_block_mb"]) + 1536,
     params:
         settings=get_simulate_settings,
         block_mb=config["convert"]["simulate_block_mb"],
