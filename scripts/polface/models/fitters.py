@@ -103,27 +103,22 @@ def lasso_fitter(
 
         device = resolve_device("auto")
 
-        def cross_validate(X, y, inner):
+        def cross_validate(X, y, inner, dtype):
             return cv_lasso_torch(X, y, inner, family, device=device, **options)
     else:
 
-        def cross_validate(X, y, inner):
-            dtype = lasso_copy_dtype(
-                *X.shape, precision=precision, memory_budget_mb=memory_budget_mb
-            )
+        def cross_validate(X, y, inner, dtype):
             return cv_lasso(
                 X, y, inner, family, n_threads=n_threads, dtype=dtype, overwrite_x=True, **options
             )
 
     def fit(X, y, inner, outer_fold):
-        x_dtype = (
-            "float32"
+        dtype = (
+            np.float32
             if solver == "torch"
-            else np.dtype(
-                lasso_copy_dtype(*X.shape, precision=precision, memory_budget_mb=memory_budget_mb)
-            ).name
+            else lasso_copy_dtype(*X.shape, precision=precision, memory_budget_mb=memory_budget_mb)
         )
-        cv = cross_validate(X, y, inner)
+        cv = cross_validate(X, y, inner, dtype)
         index = cv.index_min if lambda_choice == "lambda.min" else cv.index_1se
         a0, beta = cv.path.coef(index)
         info = {
@@ -132,7 +127,7 @@ def lasso_fitter(
             "n_lambdas_fitted": int(len(cv.lambdas)),
             "n_nonzero": int(np.count_nonzero(beta)),
             "stopped_early": bool(cv.stopped_early),
-            "x_dtype": x_dtype,
+            "x_dtype": np.dtype(dtype).name,
             "a0": a0,
             "beta": beta,
             "cv_lambda": cv.lambdas,

@@ -25,9 +25,9 @@ def column_means(X: np.ndarray) -> np.ndarray:
     ``X.mean(axis=0)`` sums a C-ordered X so, and a Fortran-ordered one pairwise.
     """
     n, p = X.shape
-    sums = np.empty(p)
     if n == 0:
         return np.full(p, np.nan)
+    sums = np.empty(p)
     if X.flags.f_contiguous:
         column_sums_by_column(X, sums)
     else:
