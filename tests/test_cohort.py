@@ -160,7 +160,7 @@ def test_simulation_memory_is_flat_in_the_rows(tmp_path):
     The whole matrix grows by 6,000 x 2,048 doubles (94 MiB) between the two, and a simulator
     that holds it (as the one before streaming did, twice) grows at least that much. Streamed in
     blocks of at most 16 MiB, only the data.frame and the per-row vectors grow (measured: about
-    20 MiB).
+    6 MiB).
     """
     code = (
         "import sys\n"

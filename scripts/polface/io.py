@@ -185,6 +185,7 @@ class FeatureRows:
         (Fortran, what the LASSO standardises in place); memory is the result plus one row group.
         """
         import numpy as np
+        import pyarrow as pa
 
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (np.any(np.diff(rows) <= 0) or rows[0] < 0 or rows[-1] >= len(self)):
@@ -203,6 +204,10 @@ class FeatureRows:
             flat = column.flatten().to_numpy(zero_copy_only=False)
             matrix = flat.reshape(len(column), self.width)
             out[mine] = matrix[rows[mine] - self._starts[group]]
+            # pyarrow's allocator keeps freed row groups for a while (tens of MiB, more or less
+            # by timing); hand each back, so that the read holds the result and one row group
+            column = flat = matrix = None
+            pa.default_memory_pool().release_unused()
         return out
 
     def blocks(self, rows: Any, block_rows: int, dtype: Any = None) -> Iterator[tuple[Any, Any]]:
