@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from polface.errors import DISK_FULL, DiskFullError, disk_full_error
+from polface.errors import DISK_FULL, DiskFullError, InputError, disk_full_error
 
 METADATA_KEY = b"polface"
 """Key of the JSON document with provenance in every parquet file the workflow writes."""
@@ -144,16 +144,16 @@ def read_features(path: str | Path, id_column: str | None = None) -> tuple[list[
     table = pq.read_table(path)
     list_columns = [f.name for f in table.schema if pa.types.is_fixed_size_list(f.type)]
     if len(list_columns) != 1:
-        raise ValueError(f"{path}: expected one fixed-size list column, found {list_columns}")
+        raise InputError(f"{path}: expected one fixed-size list column, found {list_columns}")
     values = list_columns[0]
     ids = id_column or next(name for name in table.column_names if name != values)
     column = table.column(values).combine_chunks()
     width = column.type.list_size
     if column.null_count:
-        raise ValueError(f"{path}: column {values!r} has {column.null_count} missing rows")
+        raise InputError(f"{path}: column {values!r} has {column.null_count} missing rows")
     matrix = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), width)
     if matrix.dtype not in (np.float32, np.float64):
-        raise ValueError(f"{path}: column {values!r} holds {matrix.dtype}, not float32 or float64")
+        raise InputError(f"{path}: column {values!r} holds {matrix.dtype}, not float32 or float64")
     return table.column(ids).to_pylist(), np.ascontiguousarray(matrix)
 
 
@@ -175,12 +175,12 @@ class FeatureRows:
         lists = [f for f in schema if pa.types.is_fixed_size_list(f.type)]
         if len(lists) != 1:
             names = [f.name for f in lists]
-            raise ValueError(f"{path}: expected one fixed-size list column, found {names}")
+            raise InputError(f"{path}: expected one fixed-size list column, found {names}")
         self.values_column = lists[0].name
         self.width = int(lists[0].type.list_size)
         value_type = lists[0].type.value_type
         if value_type not in (pa.float32(), pa.float64()):
-            raise ValueError(
+            raise InputError(
                 f"{path}: column {self.values_column!r} holds {value_type}, not float32 or float64"
             )
         self.dtype = np.dtype(value_type.to_pandas_dtype())
@@ -216,7 +216,7 @@ class FeatureRows:
             column = self._file.read_row_group(int(group), columns=[self.values_column]).column(0)
             column = column.combine_chunks()
             if column.null_count:
-                raise ValueError(
+                raise InputError(
                     f"{self.path}: column {self.values_column!r} has missing rows in row group "
                     f"{group}"
                 )
@@ -271,7 +271,7 @@ def download_once(url: str, dest: str | Path, sha256: str | None = None) -> Path
                 digest.update(block)
                 fh.write(block)
         if sha256 is not None and digest.hexdigest() != sha256.lower():
-            raise ValueError(
+            raise InputError(
                 f"{url}: SHA-256 {digest.hexdigest()} does not match the expected {sha256}"
             )
     return target
