@@ -26,6 +26,7 @@ def main(snakemake) -> None:
             ),
             id_column=snakemake.params.id_column,
             target_column=SAMPLE_COLUMN,
+            files={"faces": snakemake.input.faces, "folds": snakemake.input.folds},
         )
         write_parquet(
             pa.Table.from_pandas(predictions, preserve_index=False),

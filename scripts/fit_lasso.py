@@ -42,6 +42,7 @@ def main(snakemake) -> None:
                 solver=settings["solver"],
             ),
             train_order=lasso_train_order(settings["solver"]),
+            files=snakemake.input,
         )
         write_parquet(
             pa.Table.from_pandas(predictions, preserve_index=False),

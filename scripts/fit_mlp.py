@@ -38,6 +38,7 @@ def main(snakemake) -> None:
             id_column=snakemake.params.id_column,
             target_column=SAMPLE_COLUMN,
             train_dtype=mlp_train_dtype,
+            files=snakemake.input,
         )
         write_parquet(
             pa.Table.from_pandas(predictions, preserve_index=False),

@@ -9,6 +9,7 @@ the rerun must give the reference bytes and leave no temporary file behind.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import resource
@@ -241,3 +242,53 @@ def test_a_disk_that_fills_mid_conversion_is_a_clear_error_and_leaves_nothing(tm
     )
     assert "File too large" in message and "partial outputs were removed" in message
     assert list(out.iterdir()) == []
+
+
+# --- a disk that is full when a writer outside the conversion writes --------------------------
+
+
+def _fill(folder: Path) -> None:
+    """Write to a file in `folder` until its file system is full (the filler stays)."""
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as error:
+        assert error.errno == errno.ENOSPC, error
+    finally:
+        os.close(fd)
+
+
+def test_a_full_disk_under_a_model_is_one_line_naming_the_output(cohort_run):
+    """fit_lasso of another sample, its output folder a full tmpfs (root only): the terminal says
+    which output could not be written and how much is free, in one line, without a traceback;
+    the log (on another disk) holds the traceback; nothing is left; the rerun on a disk with
+    room is clean."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    workdir, _ = cohort_run
+    folder = workdir / "results/demo/lasso/pol_fb_us"
+    folder.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)]).returncode:
+        pytest.skip("cannot mount a tmpfs here (no CAP_SYS_ADMIN)")
+    target = "results/demo/lasso/pol_fb_us/predictions.parquet"
+    try:
+        _fill(folder)
+        result = snakemake(workdir, "--cores", "2", target)
+        assert result.returncode != 0
+        assert "Traceback" not in result.stdout, result.stdout[-5000:]
+        ours = [line for line in result.stdout.splitlines() if line.startswith("polface:")]
+        assert len(ours) == 2, result.stdout[-5000:]
+        assert ours[0].startswith(
+            f"polface: fit_lasso: {target}: cannot write the output, the disk is full"
+            " (No space left on device); "
+        ), ours[0]
+        assert "0 bytes are free in results/demo/lasso/pol_fb_us; nothing was written" in ours[0]
+        log = "results/logs/fit_lasso/demo/pol_fb_us.log"
+        assert ours[1] == f"polface: fit_lasso: the traceback is in {log}"
+        assert "DiskFullError" in (workdir / log).read_text()
+        assert sorted(p.name for p in folder.iterdir()) == ["filler"]
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+    rerun(workdir, [target])
+    assert temporaries(folder) == [] and (workdir / target).is_file()

@@ -76,7 +76,7 @@ def test_read_folds_fixture(osf_fixture: Path) -> None:
 
 
 def test_read_folds_parquet_roundtrip(tmp_path: Path) -> None:
-    made = make_folds(_ids(20), id_column="userid", n_outer=4, n_inner=2, seed=3)
+    made = make_folds(_ids(20), id_column="userid", n_outer=4, n_inner=3, seed=3)
     made.to_parquet(tmp_path / "f.parquet")
     pd.testing.assert_frame_equal(
         read_folds(tmp_path / "f.parquet", _ids(20), id_column="userid"), made
@@ -126,17 +126,18 @@ def test_read_folds_errors(tmp_path: Path, body: str, ids: list[str], message: s
 
 
 def test_read_folds_keeps_na_like_userids(tmp_path: Path) -> None:
-    path = _write_csv(tmp_path / "folds.csv", "userid,outer_fold,inner_fold\nNA,1,1\nb,2,2\n")
-    folds = read_folds(path, ["b", "NA"], id_column="userid")
-    assert folds["userid"].tolist() == ["b", "NA"]
-    assert folds["outer_fold"].tolist() == [2, 1]
+    rows = "NA,1,1\nb,2,2\nc,1,2\nd,2,3\ne,1,3\nf,2,1\n"
+    path = _write_csv(tmp_path / "folds.csv", "userid,outer_fold,inner_fold\n" + rows)
+    folds = read_folds(path, ["b", "NA", "c", "d", "e", "f"], id_column="userid")
+    assert folds["userid"].tolist() == ["b", "NA", "c", "d", "e", "f"]
+    assert folds["outer_fold"].tolist() == [2, 1, 1, 2, 1, 2]
 
 
 def test_folds_name_their_id_column(tmp_path: Path) -> None:
     """The caller names the id column: an image set's folds are keyed by image_id."""
     ids = _ids(30)
-    by_user = make_folds(ids, id_column="userid", n_outer=3, n_inner=2, seed=5)
-    by_image = make_folds(ids, id_column="image_id", n_outer=3, n_inner=2, seed=5)
+    by_user = make_folds(ids, id_column="userid", n_outer=3, n_inner=3, seed=5)
+    by_image = make_folds(ids, id_column="image_id", n_outer=3, n_inner=3, seed=5)
     assert list(by_image.columns) == ["image_id", "outer_fold", "inner_fold"]
     pd.testing.assert_frame_equal(by_image.rename(columns={"image_id": "userid"}), by_user)
     by_image.to_csv(tmp_path / "folds.csv", index=False)

@@ -8,7 +8,7 @@ instead of surfacing as a traceback from deep inside a rule.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,10 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from polface.errors import InputError
 
-class ConfigError(ValueError):
+
+class ConfigError(InputError):
     """The configuration does not match the schema or names input files that do not exist."""
 
 
@@ -45,6 +47,56 @@ def load_schema(path: str | Path) -> dict[str, Any]:
         schema = yaml.safe_load(handle)
     Draft202012Validator.check_schema(schema)
     return schema
+
+
+def _duplicates_in(
+    node: yaml.Node, key: str, loader: yaml.SafeLoader, found: list[tuple[str, int, int]]
+) -> None:
+    """Add ``(key, first line, second line)`` for each key given twice in a mapping of `node`."""
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _duplicates_in(item, f"{key}[{i}]", loader, found)
+    elif isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *anchor" merges keys on purpose; the keys written here win
+            name = loader.construct_object(key_node, deep=True)
+            path = f"{key}.{name}" if key else str(name)
+            line = key_node.start_mark.line + 1
+            try:
+                if name in seen:
+                    found.append((path, seen[name], line))
+                else:
+                    seen[name] = line
+            except TypeError:  # an unhashable key (a list): the YAML loader refuses it anyway
+                pass
+            _duplicates_in(value_node, path, loader, found)
+
+
+def duplicate_keys(path: str | Path) -> list[str]:
+    """Keys given twice in one mapping of the YAML (or JSON) file `path`, one line each.
+
+    YAML loaders (Snakemake's among them) keep the last of two equal keys without a word, so a
+    setting written twice would silently be the later one. Each problem names the file, the
+    key (dotted) and both line numbers. A file that does not parse as YAML gives no problems
+    here (Snakemake reports it when it loads the file).
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    loader = yaml.SafeLoader(text)
+    found: list[tuple[str, int, int]] = []
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _duplicates_in(node, "", loader, found)
+    except yaml.YAMLError:
+        return []
+    finally:
+        loader.dispose()
+    return [
+        f"{key}: given twice in {path} (lines {first} and {second}); a key may appear once"
+        for key, first, second in found
+    ]
 
 
 def _key(error: ValidationError) -> str:
@@ -75,6 +127,28 @@ def _describe(error: ValidationError) -> str:
     return f"{key}: {error.message}{expected}"
 
 
+def _file_problem(key: str, value: str, base: Path, what: str) -> str | None:
+    """Why `value` (the setting `key`, relative to `base`) is not an existing file, or None."""
+    where = base / value
+    if where.is_file():
+        return None
+    if where.is_dir():
+        return (
+            f"{key}: {what} {value} is a directory, expected a file (looked at {where.resolve()})"
+        )
+    return f"{key}: {what} not found: {value} (looked in {where.resolve()})"
+
+
+def _folder_problem(key: str, value: str, base: Path, what: str) -> str | None:
+    """Why `value` (the setting `key`, relative to `base`) is not an existing folder, or None."""
+    where = base / value
+    if where.is_dir():
+        return None
+    if where.exists():
+        return f"{key}: {what} {value} is a file, expected a folder (looked at {where.resolve()})"
+    return f"{key}: {what} not found: {value} (looked in {where.resolve()})"
+
+
 def _missing_inputs(config: Mapping[str, Any], base: Path) -> list[str]:
     problems = []
     for name, cohort in config.get("cohorts", {}).items():
@@ -83,12 +157,14 @@ def _missing_inputs(config: Mapping[str, Any], base: Path) -> list[str]:
             continue
         for key in ("faces", "features"):
             value = rdata.get(key)
-            if isinstance(value, str) and not (base / value).is_file():
+            if isinstance(value, str):
                 problems.append(
-                    f"cohorts.{name}.rdata.{key}: input file not found: {value}"
-                    f" (looked in {(base / value).resolve()})"
+                    _file_problem(f"cohorts.{name}.rdata.{key}", value, base, "input file")
                 )
-    return problems
+    folds = config.get("folds")
+    if isinstance(folds, Mapping) and isinstance(folds.get("file"), str):
+        problems.append(_file_problem("folds.file", folds["file"], base, "folds file"))
+    return [problem for problem in problems if problem]
 
 
 #: Embedding backends that need a weights file named in the config (dlib bundles its own).
@@ -107,20 +183,16 @@ def _image_set_problems(config: Mapping[str, Any], base: Path) -> list[str]:
                 f" ({crop['resize_shorter']})"
             )
         folder = image_set.get("folder")
-        if folder is not None and not (base / folder["path"]).is_dir():
-            problems.append(
-                f"{key}.folder.path: folder not found: {folder['path']}"
-                f" (looked in {(base / folder['path']).resolve()})"
-            )
+        if folder is not None:
+            problems.append(_folder_problem(f"{key}.folder.path", folder["path"], base, "folder"))
         omi = image_set.get("omi")
         if omi is not None and omi.get("path") is not None:
-            for part in ("attribute_means.csv", "images"):
-                where = base / omi["path"] / part
-                if not where.exists():
-                    problems.append(
-                        f"{key}.omi.path: {part} not found in {omi['path']}"
-                        f" (looked for {where.resolve()})"
-                    )
+            copy = _folder_problem(f"{key}.omi.path", omi["path"], base, "OMI copy")
+            problems.append(copy)
+            parts = (("attribute_means.csv", _file_problem), ("images", _folder_problem))
+            for part, check in parts if copy is None else ():
+                where = str(Path(omi["path"]) / part)
+                problems.append(check(f"{key}.omi.path", where, base, f"the OMI copy's {part}"))
         embed = image_set.get("embed", {})
         weights = embed.get("weights", {})
         for backend in embed.get("backends", []):
@@ -131,12 +203,11 @@ def _image_set_problems(config: Mapping[str, Any], base: Path) -> list[str]:
                         f"{key}.embed.weights.{backend}.path: backend {backend!r} needs a"
                         " weights file (none is bundled or downloaded)"
                     )
-            elif not (base / path).is_file():
+            else:
                 problems.append(
-                    f"{key}.embed.weights.{backend}.path: weights file not found: {path}"
-                    f" (looked in {(base / path).resolve()})"
+                    _file_problem(f"{key}.embed.weights.{backend}.path", path, base, "weights file")
                 )
-    return problems
+    return [problem for problem in problems if problem]
 
 
 def _error_paths(errors: list[ValidationError]) -> Iterator[tuple[str, ...]]:
@@ -166,8 +237,12 @@ def validate_config(
     *,
     source: str = "the configuration",
     base_dir: str | Path = ".",
+    config_files: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """Validate `config` in place, fill in schema defaults, and check that input files exist.
+
+    ``config_files`` are the files `config` was loaded from: a key given twice in one of them
+    is a problem too (:func:`duplicate_keys`).
 
     Raises ConfigError with every problem listed, one per line, each naming its key.
     Returns the same (now completed) dictionary for convenience.
@@ -175,7 +250,8 @@ def validate_config(
     schema_dict = load_schema(schema) if isinstance(schema, str | Path) else dict(schema)
     validator = _FillingValidator(schema_dict)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    problems = [_describe(error) for error in errors]
+    problems = [problem for path in config_files for problem in duplicate_keys(path)]
+    problems += [_describe(error) for error in errors]
     # The checks below read the parts of the config that the schema accepted (nothing wrong in,
     # above or below them), so that one message lists every problem: a typo *and* a missing file.
     bad = set(_error_paths(errors))
@@ -189,7 +265,10 @@ def validate_config(
             unknown = sorted(set(config.get(listed, [])) - set(config.get(within, {})))
             problems += [f"{listed}: no {noun} named {name!r} in {within}" for name in unknown]
     base = Path(base_dir)
-    problems += _missing_inputs({"cohorts": _accepted_items(config, "cohorts", accepted)}, base)
+    inputs = {"cohorts": _accepted_items(config, "cohorts", accepted)}
+    if accepted("folds", "file"):
+        inputs["folds"] = config.get("folds")
+    problems += _missing_inputs(inputs, base)
     image_sets = _accepted_items(config, "image_sets", accepted)
     problems += _image_set_problems({"image_sets": image_sets}, base)
     if problems:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import torch
 
+from polface.errors import InputError
+
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``'auto'`` → the current CUDA device when available, else CPU; otherwise as named.
 
     Raises:
-        ValueError: a CUDA device is named but CUDA is not available.
+        InputError: (a ValueError) a CUDA device is named but CUDA is not available.
     """
     if device == "auto":
         if torch.cuda.is_available():
@@ -23,7 +25,7 @@ def resolve_device(device: str = "auto") -> torch.device:
         return torch.device("cpu")
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
+        raise InputError(f"device {device!r} requested but CUDA is not available")
     return resolved
 
 

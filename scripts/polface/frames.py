@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from polface.errors import InputError
+
 #: The model methods of the OSF cohorts (``results/{cohort}/{method}/...``), in display order.
 METHODS: tuple[str, ...] = ("lasso", "mlp")
 
@@ -33,7 +35,7 @@ SCORE_COLUMNS: tuple[str, str, str] = ("outer_fold", "y", "score")
 AUC_COLUMNS: tuple[str, ...] = ("n", "n_positive", "n_negative", "auc", "lo", "hi", "se")
 
 
-class MissingColumnsError(KeyError, ValueError):
+class MissingColumnsError(KeyError, InputError):
     """A table lacks columns of its contract (a KeyError for lookups, a ValueError for files)."""
 
     def __str__(self) -> str:  # KeyError would quote the message

@@ -20,6 +20,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from polface.errors import DISK_FULL, DiskFullError, InputError, disk_full_error
+
 METADATA_KEY = b"polface"
 """Key of the JSON document with provenance in every parquet file the workflow writes."""
 
@@ -34,7 +36,7 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 @contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
+def atomic_output(path: str | Path, size: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
 
     The temporary name starts with a dot and keeps the file's suffix (some writers look at it), so
@@ -42,33 +44,50 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     permissions (0666 minus the umask). On any error it is removed and `path` is left untouched.
     Temporary files of `path` left by a writer that was killed (SIGKILL, node failure: no chance
     to clean up) are removed first, so a rerun does not leave them to fill the disk.
+
+    A full disk (or quota, or file size limit) is a :class:`polface.errors.DiskFullError` naming
+    `path`, the bytes needed (``size``, when the caller knows it) or written before the failure,
+    and the space free there.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        if error.errno in DISK_FULL:
+            raise disk_full_error(target, error, size=size) from error
+        raise
     name, suffix = re.escape(target.name), re.escape(target.suffix)
     stale = re.compile(rf"\.{name}\.[0-9a-f]{{12}}\.tmp{suffix}")
     for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp*"):
         if stale.fullmatch(leftover.name):
             leftover.unlink(missing_ok=True)
-    while True:
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp{target.suffix}")
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            break
-        except FileExistsError:
-            continue
+    tmp = None
     try:
+        while True:
+            tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp{target.suffix}")
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                break
+            except FileExistsError:
+                continue
         yield tmp
         os.replace(tmp, target)
+    except OSError as error:
+        if error.errno not in DISK_FULL or isinstance(error, DiskFullError):
+            raise
+        written = tmp.stat().st_size if tmp is not None and tmp.exists() else None
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise disk_full_error(target, error, size=size, written=written) from error
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
     """Write text (UTF-8) or bytes to `path` atomically; return the path."""
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    with atomic_output(path) as tmp:
+    with atomic_output(path, size=len(payload)) as tmp:
         tmp.write_bytes(payload)
     return Path(path)
 
@@ -125,16 +144,16 @@ def read_features(path: str | Path, id_column: str | None = None) -> tuple[list[
     table = pq.read_table(path)
     list_columns = [f.name for f in table.schema if pa.types.is_fixed_size_list(f.type)]
     if len(list_columns) != 1:
-        raise ValueError(f"{path}: expected one fixed-size list column, found {list_columns}")
+        raise InputError(f"{path}: expected one fixed-size list column, found {list_columns}")
     values = list_columns[0]
     ids = id_column or next(name for name in table.column_names if name != values)
     column = table.column(values).combine_chunks()
     width = column.type.list_size
     if column.null_count:
-        raise ValueError(f"{path}: column {values!r} has {column.null_count} missing rows")
+        raise InputError(f"{path}: column {values!r} has {column.null_count} missing rows")
     matrix = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), width)
     if matrix.dtype not in (np.float32, np.float64):
-        raise ValueError(f"{path}: column {values!r} holds {matrix.dtype}, not float32 or float64")
+        raise InputError(f"{path}: column {values!r} holds {matrix.dtype}, not float32 or float64")
     return table.column(ids).to_pylist(), np.ascontiguousarray(matrix)
 
 
@@ -156,12 +175,12 @@ class FeatureRows:
         lists = [f for f in schema if pa.types.is_fixed_size_list(f.type)]
         if len(lists) != 1:
             names = [f.name for f in lists]
-            raise ValueError(f"{path}: expected one fixed-size list column, found {names}")
+            raise InputError(f"{path}: expected one fixed-size list column, found {names}")
         self.values_column = lists[0].name
         self.width = int(lists[0].type.list_size)
         value_type = lists[0].type.value_type
         if value_type not in (pa.float32(), pa.float64()):
-            raise ValueError(
+            raise InputError(
                 f"{path}: column {self.values_column!r} holds {value_type}, not float32 or float64"
             )
         self.dtype = np.dtype(value_type.to_pandas_dtype())
@@ -197,7 +216,7 @@ class FeatureRows:
             column = self._file.read_row_group(int(group), columns=[self.values_column]).column(0)
             column = column.combine_chunks()
             if column.null_count:
-                raise ValueError(
+                raise InputError(
                     f"{self.path}: column {self.values_column!r} has missing rows in row group "
                     f"{group}"
                 )
@@ -252,7 +271,7 @@ def download_once(url: str, dest: str | Path, sha256: str | None = None) -> Path
                 digest.update(block)
                 fh.write(block)
         if sha256 is not None and digest.hexdigest() != sha256.lower():
-            raise ValueError(
+            raise InputError(
                 f"{url}: SHA-256 {digest.hexdigest()} does not match the expected {sha256}"
             )
     return target

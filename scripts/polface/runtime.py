@@ -3,6 +3,11 @@
 A rule's log records where and when it ran (host, process id, and the SLURM job id when the job
 runs under SLURM), everything the library logs, the progress bars (tqdm writes to stderr), and the
 full traceback if the rule fails.
+
+An expected error (:func:`polface.errors.is_expected`: a bad input, a full disk) is printed on the
+job's own stderr, which Snakemake shows, as one line ``polface: <rule>: <message>`` and the log's
+path, and the script exits with status 1 without a traceback; any other exception is a bug and
+is re-raised with its traceback.
 """
 
 from __future__ import annotations
@@ -15,36 +20,53 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from polface.errors import is_expected
+
 log = logging.getLogger("polface")
 
 
 @contextmanager
 def rule_logging(log_path: str | Path, rule: str) -> Iterator[logging.Logger]:
-    """Send logging and stderr to `log_path` for the duration of a rule; log failures in full."""
+    """Send logging and stderr to `log_path` for the duration of a rule; log failures in full.
+
+    An expected error is logged in full, printed as ``polface: <rule>: <message>`` on the real
+    stderr with the log's path, and ends the process with ``SystemExit(1)``; others propagate.
+    """
     path = Path(log_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", buffering=1) as stream:
-        handler = logging.StreamHandler(stream)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root = logging.getLogger()
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
-        old_stderr = sys.stderr
-        sys.stderr = stream
-        try:
-            slurm = os.environ.get("SLURM_JOB_ID")
-            log.info(
-                "rule %s on host %s, pid %d%s",
-                rule,
-                platform.node(),
-                os.getpid(),
-                f", SLURM_JOB_ID={slurm}" if slurm else "",
-            )
-            yield log
-            log.info("rule %s finished", rule)
-        except BaseException:
-            log.exception("rule %s failed", rule)
+    stream = open(path, "w", encoding="utf-8", buffering=1)  # closed in the finally below
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    old_stderr = sys.stderr
+    sys.stderr = stream
+    expected: BaseException | None = None
+    try:
+        slurm = os.environ.get("SLURM_JOB_ID")
+        log.info(
+            "rule %s on host %s, pid %d%s",
+            rule,
+            platform.node(),
+            os.getpid(),
+            f", SLURM_JOB_ID={slurm}" if slurm else "",
+        )
+        yield log
+        log.info("rule %s finished", rule)
+    except BaseException as error:
+        log.exception("rule %s failed", rule)
+        if not is_expected(error):
             raise
-        finally:
-            sys.stderr = old_stderr
-            root.removeHandler(handler)
+        expected = error
+    finally:
+        sys.stderr = old_stderr
+        root.removeHandler(handler)
+        try:
+            stream.close()
+        except OSError as error:  # a full disk: the log's last lines are lost, say so
+            print(f"polface: {rule}: cannot write the log {path}: {error}", file=sys.stderr)
+    if expected is not None:
+        print(f"polface: {rule}: {expected}", file=sys.stderr)
+        print(f"polface: {rule}: the traceback is in {path}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from polface.frames import MissingColumnsError
+
 #: The four samples of the OSF release: column name → human label (the paper's order).
 SAMPLE_LABELS: dict[str, str] = {
     "pol_dat_us": "US dating",
@@ -69,6 +71,8 @@ def interpretable_features(faces: pd.DataFrame, feature_set: str) -> pd.DataFram
     columns = list(FEATURE_SETS[feature_set])
     absent = [c for c in columns if c not in faces.columns]
     if absent:
-        raise KeyError(f"faces lacks the column(s) {absent} of feature set {feature_set!r}")
+        raise MissingColumnsError(
+            f"faces lacks the column(s) {absent} of feature set {feature_set!r}"
+        )
     values = faces[columns].apply(pd.to_numeric).astype(float)
     return values.abs() if feature_set == "head_pose" else values

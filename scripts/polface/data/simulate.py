@@ -32,6 +32,7 @@ from numba import njit, prange
 from tqdm import tqdm
 
 from polface.data.osf import FACES_OBJECT, FEATURES_OBJECT
+from polface.errors import InputError
 
 SAMPLES: tuple[str, ...] = ("pol_fb_us", "pol_dat_us", "pol_dat_ca", "pol_dat_uk")
 """The four samples of the release, in the order their rows appear."""
@@ -231,9 +232,9 @@ def _sample_sizes(n_rows: int, shares: Mapping[str, float]) -> dict[str, int]:
     sizes[np.argmax(weights)] += n_rows - sizes.sum()
     if (sizes < 10).any():
         small = [s for s, k in zip(SAMPLES, sizes, strict=True) if k < 10]
-        raise ValueError(
-            f"n_rows={n_rows} leaves fewer than 10 rows in sample(s) {', '.join(small)}; "
-            "raise n_rows or the sample_shares of those samples"
+        raise InputError(
+            f"simulate.n_rows = {n_rows} leaves fewer than 10 rows in sample(s) "
+            f"{', '.join(small)}; raise n_rows or the sample_shares of those samples"
         )
     return dict(zip(SAMPLES, sizes.tolist(), strict=True))
 

@@ -36,12 +36,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from polface.errors import InputError
 from polface.images.status import STATUS_OK, STATUS_TOO_LARGE, STATUS_TOO_SMALL, STATUS_UNREADABLE
 
 log = logging.getLogger(__name__)
 
 
-class ImageRejected(Exception):
+class ImageRejected(InputError):
     """An image that cannot be used; ``reason`` is a manifest status, ``detail`` says why."""
 
     def __init__(self, path: Path | str, reason: str, detail: str) -> None:

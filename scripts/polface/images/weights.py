@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file as load_safetensors
 
+from polface.errors import InputError
 from polface.io import file_sha256, safetensors_bytes, write_atomic
 
 #: Globals a pickle of numpy arrays (in plain dicts) may name; nothing else is resolved.
@@ -61,7 +62,7 @@ def check_sha256(path: Path | str, expected: str | None, *, setting: str) -> Non
         )
 
 
-class WeightsMismatchError(ValueError):
+class WeightsMismatchError(InputError):
     """The weights do not fit the model: lists missing and unexpected keys and wrong shapes."""
 
 

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from polface.errors import InputError
 from polface.io import FeatureRows, atomic_output
+from polface.models.folds import MIN_INNER_FOLDS
 from polface.models.nested import Fitter, nested_predictions
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,30 @@ def mlp_train_dtype(n_rows: int, n_cols: int) -> Any:
     return np.float32
 
 
+def check_inner_folds(y: np.ndarray, inner: np.ndarray, family: str) -> None:
+    """Check that the inner folds of one training split can tune a LASSO.
+
+    There must be at least :data:`MIN_INNER_FOLDS` of them, and the rows outside each inner fold
+    (an inner fit's training rows) must hold both classes (binomial) or two different values
+    (gaussian). Raises :class:`polface.errors.InputError` naming the inner fold.
+    """
+    folds = np.unique(inner)
+    if folds.size < MIN_INNER_FOLDS:
+        listed = ", ".join(str(int(f)) for f in folds)
+        raise InputError(
+            f"the training rows fall in {folds.size} inner fold(s) ({listed}); the LASSO's inner"
+            f" cross-validation needs at least {MIN_INNER_FOLDS} (cv.glmnet's minimum)"
+        )
+    for fold in folds:
+        rest = y[inner != fold]
+        if np.unique(rest).size < 2:
+            kind = "both 0 and 1" if family == "binomial" else "two different values"
+            raise InputError(
+                f"inner fold {int(fold)}: the {rest.size} training rows outside it are all"
+                f" {rest[0]:g}; each inner fit needs {kind}"
+            )
+
+
 def lasso_fitter(
     *,
     lambda_choice: str,
@@ -113,6 +139,7 @@ def lasso_fitter(
             )
 
     def fit(X, y, inner, outer_fold):
+        check_inner_folds(y, inner, family)
         dtype = (
             np.float32
             if solver == "torch"
@@ -226,9 +253,13 @@ def load_modelling_inputs(
     """faces, descriptors and folds of a cohort, checked to be aligned row by row.
 
     The descriptors are a :class:`polface.io.FeatureRows`: only their ids are read here; each
-    fit reads the rows it needs (:func:`polface.models.nested.nested_predictions`).
+    fit reads the rows it needs (:func:`polface.models.nested.nested_predictions`). The folds
+    must be integers >= 1 with at least two outer folds and enough inner folds in every outer
+    training split (:func:`polface.models.folds.check_fold_numbers`); every problem is an
+    :class:`polface.errors.InputError` naming the file.
     """
-    from polface.frames import fold_columns, require_columns
+    from polface.frames import FOLD_COLUMNS, fold_columns, require_columns
+    from polface.models.folds import check_fold_numbers
 
     faces = pd.read_parquet(faces_path)
     require_columns(faces, [id_column], table=str(faces_path))
@@ -237,16 +268,29 @@ def load_modelling_inputs(
     folds = pd.read_parquet(folds_path)
     require_columns(folds, fold_columns(id_column=id_column), table=str(folds_path))
     expected = faces[id_column].astype(str).tolist()
-    for name, other in (("features", ids), ("folds", folds[id_column].astype(str).tolist())):
+    for name, path, other in (
+        ("features", features_path, ids),
+        ("folds", folds_path, folds[id_column].astype(str).tolist()),
+    ):
         if other != expected:
             first = next(
                 (i for i, (a, b) in enumerate(zip(expected, other, strict=False)) if a != b),
                 min(len(expected), len(other)),
             )
-            raise ValueError(
-                f"{name} are not aligned with {faces_path}: first difference at row {first + 1}"
-                f" ({len(other)} rows vs {len(expected)})"
+            raise InputError(
+                f"{path}: the {name} are not aligned with {faces_path}: first difference at"
+                f" row {first + 1} ({len(other)} rows vs {len(expected)})"
             )
+    for column in FOLD_COLUMNS:
+        values = pd.to_numeric(folds[column], errors="coerce").to_numpy(dtype=float)
+        bad = ~(np.isfinite(values) & (values >= 1) & (values == np.round(values)))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"{folds_path}: row {row + 1} ({id_column} {expected[row]!r}): {column} ="
+                f" {_plain(folds[column].iloc[row])!r}, expected an integer >= 1"
+            )
+    check_fold_numbers(folds["outer_fold"], folds["inner_fold"], source=str(folds_path))
     return faces, X, folds
 
 
@@ -264,10 +308,12 @@ def fit_sample_models(
     train_dtype: Callable[[int, int], Any] | None = None,
     train_order: str = "C",
     outer_folds: Sequence[int] | None = None,
+    files: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The models of one sample in the nested scheme and their out-of-fold predictions.
 
-    ``X``, ``train_dtype``, ``train_order`` and ``outer_folds`` as in
+    ``X``, ``train_dtype``, ``train_order``, ``outer_folds`` and ``files`` (the paths of
+    ``faces``, ``features`` and ``folds``, named in errors) as in
     :func:`polface.models.nested.nested_predictions`.
 
     Returns the predictions ``method, model, <target_column>, <id_column>, outer_fold, y, score``
@@ -286,6 +332,7 @@ def fit_sample_models(
         train_dtype=train_dtype,
         train_order=train_order,
         outer_folds=outer_folds,
+        files=files,
     )
     predictions.insert(0, "method", method)
     return predictions, infos
@@ -301,12 +348,14 @@ def feature_set_predictions(
     fit: Fitter,
     id_column: str,
     target_column: str,
+    files: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Table S1's models: one feature set, fitted and scored within each sample.
 
     ``features`` are the set's columns, aligned with ``faces`` and ``folds``. Rows with a missing
     feature are left out; a sample with fewer than
-    :data:`MIN_COMPLETE_ROWS` complete rows is skipped (logged).
+    :data:`MIN_COMPLETE_ROWS` complete rows is skipped (logged). ``files`` as in
+    :func:`polface.models.nested.nested_predictions`.
 
     Returns:
         ``feature_set, <target_column>, <id_column>, outer_fold, y, score``.
@@ -337,8 +386,12 @@ def feature_set_predictions(
             model_name=feature_set,
             usable=usable,
             own_sample_only=True,
+            files=files,
         )
         frames.append(predictions)
     if not frames:
-        raise ValueError(f"feature set {feature_set!r}: no sample has enough complete rows")
+        raise InputError(
+            f"feature set {feature_set!r}: no sample has {MIN_COMPLETE_ROWS} rows with complete"
+            f" {feature_set} features"
+        )
     return pd.concat(frames, ignore_index=True)

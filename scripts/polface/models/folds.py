@@ -23,7 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from polface.errors import InputError
 from polface.frames import FOLD_COLUMNS, fold_columns, require_columns
+
+#: The fewest inner folds an outer training split may hold (the LASSO's cross-validation,
+#: cv.glmnet's minimum).
+MIN_INNER_FOLDS = 3
 
 
 def _as_ids(ids: Sequence[str] | pd.Series | np.ndarray, id_column: str) -> np.ndarray:
@@ -32,12 +37,12 @@ def _as_ids(ids: Sequence[str] | pd.Series | np.ndarray, id_column: str) -> np.n
     missing = values.isna() | (values.astype(str) == "")
     if missing.any():
         pos = int(np.flatnonzero(missing.to_numpy())[0])
-        raise ValueError(f"{id_column}s: missing (NA or empty) {id_column} at position {pos}")
+        raise InputError(f"{id_column}s: missing (NA or empty) {id_column} at position {pos}")
     values = values.astype(str)
     dup = values.duplicated(keep=False)
     if dup.any():
         shown = ", ".join(repr(u) for u in pd.unique(values[dup])[:5])
-        raise ValueError(f"{id_column}s: {int(dup.sum())} rows share a {id_column}, e.g. {shown}")
+        raise InputError(f"{id_column}s: {int(dup.sum())} rows share a {id_column}, e.g. {shown}")
     return values.to_numpy(dtype=object)
 
 
@@ -65,7 +70,8 @@ def make_folds(
         ids: unique, non-empty row ids.
         id_column: the name of the id column of the result (``userid`` for the OSF cohorts).
         n_outer: number of outer folds (≥ 2, ≤ number of rows).
-        n_inner: number of inner folds (≥ 2, ≤ number of rows in the smallest outer training split).
+        n_inner: number of inner folds (≥ :data:`MIN_INNER_FOLDS`, ≤ number of rows in the
+            smallest outer training split).
         seed: seed of the random generator (numpy PCG64).
 
     Returns:
@@ -75,11 +81,11 @@ def make_folds(
     ids = _as_ids(ids, id_column)
     n = len(ids)
     if n_outer < 2 or n_outer > n:
-        raise ValueError(f"n_outer must be between 2 and the number of rows ({n}), got {n_outer}")
+        raise InputError(f"n_outer must be between 2 and the number of rows ({n}), got {n_outer}")
     smallest_training = n - (n + n_outer - 1) // n_outer
-    if n_inner < 2 or n_inner > smallest_training:
-        raise ValueError(
-            "n_inner must be between 2 and the smallest outer training split"
+    if n_inner < MIN_INNER_FOLDS or n_inner > smallest_training:
+        raise InputError(
+            f"n_inner must be between {MIN_INNER_FOLDS} and the smallest outer training split"
             f" ({smallest_training}),"
             f" got {n_inner}"
         )
@@ -109,7 +115,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     if suffix in {".csv", ".txt"}:
         # Read everything as text, keeping "NA"-like ids as written; folds are parsed below.
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    raise ValueError(
+    raise InputError(
         f"{path}: unsupported fold file type {path.suffix!r} (expected .csv or .parquet)"
     )
 
@@ -122,8 +128,9 @@ def read_folds(
     The file (CSV with a header, or parquet) must have the columns ``id_column`` (``userid`` for
     the OSF cohorts), ``outer_fold`` and ``inner_fold``; other columns are ignored. Every id of
     the cohort must appear exactly once, no other id may appear, and both folds must be
-    integers ≥ 1. At least two distinct outer
-    folds are required (otherwise there is no training split).
+    integers ≥ 1. At least two distinct outer folds are required (otherwise there is no training
+    split), and the training split of every outer fold must hold at least
+    :data:`MIN_INNER_FOLDS` inner folds (:func:`check_fold_numbers`).
 
     Args:
         path: the fold file.
@@ -135,8 +142,8 @@ def read_folds(
         ``ids``.
 
     Raises:
-        ValueError: naming the file, the offending row (1-based data row; for CSV also the line) or
-            id, and what was expected.
+        InputError: (a ValueError) naming the file, the offending row (1-based data row; for
+            CSV also the line) or id, and what was expected.
     """
     path = Path(path)
     ids = _as_ids(ids, id_column)
@@ -152,13 +159,13 @@ def read_folds(
     bad_id = file_ids.isna().to_numpy() | (file_ids.astype(str).str.strip() == "").to_numpy()
     if bad_id.any():
         i = int(np.flatnonzero(bad_id)[0])
-        raise ValueError(f"{path}: {where(i)}: empty or missing {id_column}")
+        raise InputError(f"{path}: {where(i)}: empty or missing {id_column}")
     file_ids = file_ids.astype(str)
     dup = file_ids.duplicated(keep=False).to_numpy()
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
         rows = ", ".join(where(int(j)) for j in np.flatnonzero(file_ids.to_numpy() == file_ids[i]))
-        raise ValueError(f"{path}: {id_column} {file_ids[i]!r} appears more than once ({rows})")
+        raise InputError(f"{path}: {id_column} {file_ids[i]!r} appears more than once ({rows})")
     parsed: dict[str, np.ndarray] = {}
     for col in FOLD_COLUMNS:
         raw = table[col]
@@ -167,7 +174,7 @@ def read_folds(
         ok[ok] = (values[ok] == np.round(values[ok])) & (values[ok] >= 1)
         if not ok.all():
             i = int(np.flatnonzero(~ok)[0])
-            raise ValueError(
+            raise InputError(
                 f"{path}: {where(i)} ({id_column} {file_ids[i]!r}): {col} = {raw.iloc[i]!r},"
                 " expected an integer >= 1"
             )
@@ -176,7 +183,7 @@ def read_folds(
     extra = ~file_ids.isin(known).to_numpy()
     if extra.any():
         i = int(np.flatnonzero(extra)[0])
-        raise ValueError(
+        raise InputError(
             f"{path}: {where(i)}: {id_column} {file_ids[i]!r} is not in the cohort"
             f" ({int(extra.sum())} such rows)"
         )
@@ -184,12 +191,37 @@ def read_folds(
     lacking = [u for u in ids if u not in listed]
     if lacking:
         shown = ", ".join(repr(u) for u in lacking[:5])
-        raise ValueError(
+        raise InputError(
             f"{path}: {len(lacking)} {id_column}(s) of the cohort have no folds, e.g. {shown}"
         )
-    if len(np.unique(parsed["outer_fold"])) < 2:
-        raise ValueError(f"{path}: outer_fold has a single value; at least two outer folds needed")
+    check_fold_numbers(parsed["outer_fold"], parsed["inner_fold"], source=str(path))
     out = pd.DataFrame({id_column: pd.Series(file_ids.to_numpy(), dtype=str), **parsed})
     out = out.set_index(id_column).loc[list(ids)].reset_index()
     out[id_column] = out[id_column].astype(str)
     return out
+
+
+def check_fold_numbers(outer: np.ndarray, inner: np.ndarray, *, source: str) -> None:
+    """Check that the folds (``outer_fold``, ``inner_fold`` of the file `source`) can be used.
+
+    There must be at least two outer folds, and the training split of every outer fold (the rows
+    of the other outer folds) must hold at least :data:`MIN_INNER_FOLDS` inner folds, or its
+    lambda search cannot run. Raises :class:`polface.errors.InputError` naming the file and the
+    outer fold.
+    """
+    outer, inner = np.asarray(outer), np.asarray(inner)
+    folds = np.unique(outer)
+    if folds.size < 2:
+        raise InputError(
+            f"{source}: outer_fold has a single value ({folds[0] if folds.size else 'none'});"
+            " at least two outer folds are needed"
+        )
+    for fold in folds:
+        held = np.unique(inner[outer != fold])
+        if held.size < MIN_INNER_FOLDS:
+            listed = ", ".join(str(int(v)) for v in held)
+            raise InputError(
+                f"{source}: the training split of outer fold {int(fold)} (the rows of the other"
+                f" outer folds) has {held.size} inner fold(s) ({listed}) in inner_fold; at least"
+                f" {MIN_INNER_FOLDS} are needed for the inner cross-validation"
+            )

@@ -12,14 +12,20 @@ feature baselines share this one implementation of the scheme.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from polface.frames import fold_columns, prediction_columns, require_columns
+from polface.errors import InputError
+from polface.frames import (
+    MissingColumnsError,
+    fold_columns,
+    prediction_columns,
+    require_columns,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,32 +40,59 @@ X_train is the fit's own array, read for it (in the order that :func:`nested_pre
 ``train_order`` asks): the fitter may overwrite it."""
 
 
+def _first_bad(bad: pd.DataFrame) -> tuple[str, int]:
+    """The column and (0-based) row of the first True of `bad`, column by column."""
+    column = bad.any().idxmax()
+    return column, int(bad[column].to_numpy().argmax())
+
+
 def sample_labels(
-    faces: pd.DataFrame, samples: Sequence[str], *, continuous: bool = False
+    faces: pd.DataFrame,
+    samples: Sequence[str],
+    *,
+    continuous: bool = False,
+    id_column: str | None = None,
+    source: str | None = None,
 ) -> pd.DataFrame:
     """The 0/1 labels of each sample as float columns, NaN outside the sample.
 
-    With ``continuous`` the columns are any finite numbers (a rating), NaN where missing.
+    With ``continuous`` the columns are any finite numbers (a rating), NaN where missing. A value
+    that is not a number (or not 0/1) is an :class:`polface.errors.InputError` naming ``source``
+    (the file `faces` was read from), the column, the row and its ``id_column`` value.
     """
     missing = [s for s in samples if s not in faces.columns]
     if missing:
-        raise KeyError(f"faces has no sample column(s) {missing}")
-    labels = pd.DataFrame(
-        {s: pd.to_numeric(faces[s].astype("Float64"), errors="raise") for s in samples}
-    ).astype(float)
+        where = f"{source}: " if source else ""
+        raise MissingColumnsError(f"{where}faces has no sample column(s) {missing}")
+
+    def where(column: str, row: int) -> str:
+        named = f" ({id_column} {str(faces[id_column].iloc[row])!r})" if id_column else ""
+        return f"{source + ': ' if source else ''}column {column!r}, row {row + 1}{named}"
+
+    columns = {}
+    for s in samples:
+        numbers = pd.to_numeric(faces[s], errors="coerce")
+        bad = numbers.isna().to_numpy() & faces[s].notna().to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"{where(s, row)} is {faces[s].iloc[row]!r}, expected a number"
+                f"{'' if continuous else ' (0 or 1, or missing)'}"
+            )
+        columns[s] = numbers.astype("Float64")
+    labels = pd.DataFrame(columns).astype(float)
     if continuous:
         bad = np.isinf(labels)
         if bad.any().any():
-            column = bad.any().idxmax()
-            row = int(bad[column].to_numpy().argmax())
-            raise ValueError(f"target {column!r}: row {row + 1} is not finite")
+            column, row = _first_bad(bad)
+            raise InputError(f"{where(column, row)} is {labels[column].iloc[row]}, not finite")
         return labels
     bad = labels.notna() & ~labels.isin([0.0, 1.0])
     if bad.any().any():
-        column = bad.any().idxmax()
-        row = int(bad[column].to_numpy().argmax())
-        raise ValueError(
-            f"sample {column!r}: row {row + 1} is {labels[column].iloc[row]!r}, not 0/1"
+        column, row = _first_bad(bad)
+        raise InputError(
+            f"{where(column, row)} is {float(labels[column].iloc[row]):g}, expected 0 or 1"
+            " (or missing: not in the sample)"
         )
     return labels
 
@@ -90,6 +123,7 @@ def nested_predictions(
     train_dtype: Callable[[int, int], Any] | None = None,
     train_order: str = "C",
     outer_folds: Sequence[int] | None = None,
+    files: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Out-of-fold predictions of the models of `model_sample`, one per outer fold.
 
@@ -117,12 +151,15 @@ def nested_predictions(
         train_order: the memory order of the training rows handed to `fit` ("C" or "F"; the
             LASSO standardises an "F" array in place).
         outer_folds: fit only these outer folds (default: all; a benchmark times one).
+        files: the files the data were read from, named in errors: ``faces`` (the labels),
+            ``features`` (`X`) and ``folds``; any may be left out.
 
     Returns:
         Long predictions ``[model_column, target_column, id_column, outer_fold, y, score]``
         (:func:`polface.frames.prediction_columns`) and one info dict per outer fold (from the
         fitter, plus the fold and the training size).
     """
+    files = {name: str(path) for name, path in (files or {}).items() if path}
     if len(X) != len(faces) or len(folds) != len(faces):
         raise ValueError(f"X ({len(X)}), faces ({len(faces)}) and folds ({len(folds)}) differ")
     require_columns(faces, [id_column], table="the table of targets")
@@ -131,7 +168,13 @@ def nested_predictions(
     if not np.array_equal(folds[id_column].astype(str).to_numpy(), ids):
         raise ValueError(f"folds are not aligned with the targets: {id_column} differs")
     targets = [model_sample] if own_sample_only else list(samples)
-    labels = sample_labels(faces, sorted(set(targets) | {model_sample}), continuous=continuous)
+    labels = sample_labels(
+        faces,
+        sorted(set(targets) | {model_sample}),
+        continuous=continuous,
+        id_column=id_column,
+        source=files.get("faces"),
+    )
     usable = np.ones(len(faces), dtype=bool) if usable is None else np.asarray(usable, bool)
     outer = folds["outer_fold"].to_numpy()
     inner = folds["inner_fold"].to_numpy()
@@ -150,12 +193,26 @@ def nested_predictions(
     ):
         train = usable & (outer != k) & ~np.isnan(y_model)
         test = usable & (outer == k) & in_target
+        where = (
+            f"{target_column} {model_sample!r}, outer fold {k}"
+            + (f" of {files['folds']}" if "folds" in files else "")
+            + f" ({int(train.sum())} training rows"
+            + (f" of {files['features']})" if "features" in files else ")")
+        )
         if train.sum() == 0:
-            raise ValueError(f"sample {model_sample!r}, outer fold {k}: no training rows")
+            raise InputError(f"{where}: no training rows")
+        if not continuous and np.unique(y_model[train]).size < 2:
+            raise InputError(
+                f"{where}: every training row is {y_model[train][0]:g}; a model needs rows of"
+                " both 0 and 1 outside the held-out fold"
+            )
         train_rows, test_rows = np.flatnonzero(train), np.flatnonzero(test)
         dtype = None if train_dtype is None else train_dtype(train_rows.size, X.shape[1])
         X_train = _take(X, train_rows, dtype, train_order)
-        predict, info = fit(X_train, y_model[train], inner[train], int(k))
+        try:
+            predict, info = fit(X_train, y_model[train], inner[train], int(k))
+        except ValueError as error:  # the data of this fit (labels, folds, values): say which
+            raise InputError(f"{where}: {error}") from error
         del X_train  # the fit may hold a standardised copy; the rows read for it go now
         score = np.empty(test_rows.size, dtype=np.float64)
         for start in range(0, test_rows.size, PREDICT_BLOCK_ROWS):

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from polface.data.rdata import RDataError, list_objects, read_data_frame
+from polface.errors import InputError
 from polface.frames import require_columns
 from polface.studies.omi_ratings import pearson_ci
 
@@ -61,7 +62,7 @@ OUTCOMES: dict[str, str] = {
 }
 
 
-class FacialFinetuningDataError(ValueError):
+class FacialFinetuningDataError(InputError):
     """An input file of the study does not hold what the study expects."""
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from polface.errors import InputError
+
 # --- SEXP types (Rinternals.h) and serialization pseudo-types (serialize.c) -----------------------
 NILSXP, SYMSXP, LISTSXP, CLOSXP, ENVSXP, PROMSXP, LANGSXP = 0, 1, 2, 3, 4, 5, 6
 SPECIALSXP, BUILTINSXP, CHARSXP, LGLSXP, INTSXP, REALSXP, CPLXSXP = 7, 8, 9, 10, 13, 14, 15
@@ -56,7 +58,7 @@ CHUNK_BYTES = 1 << 23  #: bytes per chunk when copying or skipping vector data (
 # --- the objects ----------------------------------------------------------------------------------
 
 
-class RDataError(ValueError):
+class RDataError(InputError):
     """An RData file that cannot be read (or an object that cannot be written) as asked."""
 
 
