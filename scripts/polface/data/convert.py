@@ -16,8 +16,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from polface.data.rdata import numeric_rdata_to_parquet, read_data_frame
-from polface.data.rdata.objects import LISTSXP, REALSXP, SYMSXP, VECSXP, XDR_UINT
+from polface.data.rdata import RDataError, numeric_rdata_to_parquet, read_data_frame
+from polface.data.rdata.objects import (
+    ATOMIC_DTYPES,
+    LISTSXP,
+    REALSXP,
+    SYMSXP,
+    TYPE_NAMES,
+    VECSXP,
+    XDR_UINT,
+)
 from polface.data.rdata.stream import XdrInput, open_decompressed, read_header
 from polface.io import atomic_output, file_sha256, write_parquet
 
@@ -81,10 +89,31 @@ def check_ids(frame: pd.DataFrame, id_column: str, source: str) -> pd.Series:
     return ids
 
 
+#: The most bytes one byte of deflate (gzip) data can decompress to (a 258-byte match in 2 bits).
+DEFLATE_MAX_RATIO = 1032
+
+
+def stream_capacity(path: Path) -> tuple[int, str] | None:
+    """The most bytes the decompressed stream of an RData file can hold, and how that is known:
+    the size of an uncompressed file, 1032 x the size of a gzip file; None for bzip2 and xz
+    (whose ratio has no useful bound)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic[:2] == b"\x1f\x8b":
+        most = size * DEFLATE_MAX_RATIO
+        return most, f"{size:,} bytes of gzip data inflate to at most {most:,}"
+    if magic[:3] == b"BZh" or magic[:6] == b"\xfd7zXZ\x00":
+        return None
+    return size, f"{size:,} bytes in all"
+
+
 def first_object_length(path: str | Path, object_name: str) -> tuple[int, int] | None:
     """(R type, vector length) of `object_name` when it is the first object of an RData file.
 
     Reads only the first few bytes of the stream; None when the first object is another one.
+    A vector longer than the file can hold (see :func:`stream_capacity`) is an
+    :class:`RDataError` saying so: the file is truncated or corrupt.
     """
     with open_decompressed(Path(path)) as raw:
         inp = XdrInput(raw, Path(path))
@@ -99,6 +128,16 @@ def first_object_length(path: str | Path, object_name: str) -> tuple[int, int] |
         length = inp.int()
         if length == -1:
             length = (XDR_UINT.unpack(inp.read(4))[0] << 32) | XDR_UINT.unpack(inp.read(4))[0]
+        capacity = stream_capacity(Path(path))
+        if sexptype in ATOMIC_DTYPES and capacity is not None:
+            claimed = length * np.dtype(ATOMIC_DTYPES[sexptype]).itemsize
+            room = capacity[0] - inp.offset
+            if claimed > room:
+                raise RDataError(
+                    f"{path}: object {object_name!r} claims {length:,} {TYPE_NAMES[sexptype]} "
+                    f"values ({claimed:,} bytes) but the file has room for at most {room:,} "
+                    f"bytes after them ({capacity[1]}): it is truncated or corrupt"
+                )
         return sexptype, length
 
 
@@ -134,8 +173,10 @@ def convert_cohort(
 ) -> None:
     """Convert one cohort's two RData files; every output is written atomically.
 
-    The descriptors are stored as ``precision`` (``float64``: R's doubles bit for bit;
-    ``float32``: rounded, half the size), which the features file's metadata records as ``dtype``.
+    The descriptors must be finite: NA, NaN or infinity is an error naming the row and column
+    (the models cannot fit them). The descriptors are stored as ``precision`` (``float64``: R's
+    doubles bit for bit; ``float32``: rounded, half the size), which the features file's metadata
+    records as ``dtype``.
     The outputs appear all or none: the descriptors are converted first, and if any output fails
     the ones already written are removed. A disk too small is an ``OSError`` (ENOSPC) naming the
     directory, the space the conversion needs and the space free: raised before anything is
@@ -144,6 +185,11 @@ def convert_cohort(
     log.info("reading data.frame %r from %s", faces_object, faces_rdata)
     faces = read_data_frame(faces_rdata, faces_object)
     log.info("%d rows x %d columns", *faces.shape)
+    if len(faces) == 0:
+        raise RDataError(
+            f"{faces_rdata}: data.frame {faces_object!r} has 0 rows; expected at least 1 (a row "
+            "per face)"
+        )
     ids = check_ids(faces, id_column, f"{faces_rdata}, data.frame {faces_object!r}")
 
     folder = Path(features_parquet).parent
@@ -216,6 +262,7 @@ def _write_outputs(
         rows_per_block=block_rows,
         progress=True,
         checksum=True,
+        finite=True,
     )
 
     provenance = {

@@ -70,6 +70,8 @@ from polface.data.rdata.objects import (
     LANGSXP,
     LGLSXP,
     LISTSXP,
+    MAX_DEPTH,
+    MAX_EXPANDED_VALUES,
     MISSINGARG_SXP,
     NA_INTEGER,
     NA_REAL,
@@ -96,6 +98,7 @@ from polface.data.rdata.objects import (
     RDataError,
     RMatrix,
     RObject,
+    SequenceData,
     SpooledData,
 )
 from polface.data.rdata.parser import list_objects, read_rdata
@@ -130,6 +133,8 @@ __all__ = [
     "LANGSXP",
     "LGLSXP",
     "LISTSXP",
+    "MAX_DEPTH",
+    "MAX_EXPANDED_VALUES",
     "MISSINGARG_SXP",
     "NAMESPACESXP",
     "NA_INTEGER",
@@ -154,6 +159,7 @@ __all__ = [
     "SPECIALSXP",
     "STRSXP",
     "SYMSXP",
+    "SequenceData",
     "SpooledData",
     "TYPE_NAMES",
     "UNBOUNDVALUE_SXP",

@@ -163,7 +163,11 @@ class XdrInput:
                 continue
             if len(buf) - pos < length:
                 self._pos = pos
-                raw = self.read(length)
+                if out is None:
+                    self.skip(length)  # nothing is held for a string that is skipped
+                    raw = b""
+                else:
+                    raw = self.read(length)
                 buf, pos = self._buf, self._pos
             else:
                 raw = buf[pos : pos + length] if out is not None else b""
