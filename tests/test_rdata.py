@@ -808,6 +808,17 @@ def with_objects(path: Path, objects: dict, extra: list[tuple[str, bytes]]) -> N
     path.write_bytes(gzip.compress(raw[:-4] + tail + xdr(rdata.NILVALUE_SXP)))
 
 
+def item_bytes(path: Path, value: object) -> bytes:
+    """The serialized item of ``value`` as the project's writer writes it (in a scratch file at
+    ``path``): what follows the tag of the one object saved."""
+    rdata.write_rdata(path, {"x": value}, compress=None)
+    raw = path.read_bytes()
+    path.unlink()
+    head = rdx3(b"") + xdr(rdata.LISTSXP | rdata.HAS_TAG_BIT) + symbol("x")
+    assert raw.startswith(head) and raw.endswith(xdr(rdata.NILVALUE_SXP))
+    return raw[len(head) : -4]
+
+
 def small_faces() -> pd.DataFrame:
     return pd.DataFrame({"userid": ["u1", "u2", "u3"], "age": [20.0, 30.0, 40.0]})
 
@@ -926,8 +937,18 @@ def test_deep_nesting_is_read_or_refused_in_one_line(tmp_path: Path) -> None:
     message = str(error.value)
     assert "\n" not in message and message.startswith(f"{path}: object 'deep': nested more than")
     assert "10,000 levels deep" in message
+    assert len(error.traceback) < 10  # not a few frames per level
     with pytest.raises(rdata.RDataError, match=r"object 'deep': nested more than 10,000"):
         rdata.inspect_data_frame(path, "d")
+    # pyreadr recurses on the C stack (a list 7,000 deep crashed it): refused before it starts
+    with_objects(path, {"d": small_faces()}, [("deep", nested_list(8000))])
+    assert rdata.list_objects(path)["deep"] == "list of length 1"
+    with pytest.raises(
+        rdata.RDataError,
+        match=r"deep.RData: object 'deep' is nested 8,001 levels deep; pyreadr, which reads 'd', "
+        r"recurses on the C stack and would crash beyond about",
+    ):
+        rdata.read_data_frame(path, "d")
 
 
 # --- the conversion of a cohort: descriptors that cannot be what is expected ----------------------
@@ -1008,13 +1029,14 @@ def test_a_cohort_of_no_rows_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_the_conversion_skips_a_compact_sequence_beside_the_descriptors(tmp_path: Path) -> None:
-    """idx <- 1:1e10 saved beside vgg: the conversion holds nothing of it (Python allocations
+    """idx <- 1:1e10 saved before vgg: the conversion holds nothing of it (Python allocations
     stay under 32 MiB; it used to expand it, 74.5 GiB)."""
     import tracemalloc
 
     rdata.write_rdata(tmp_path / "faces.RData", {"d": small_faces()})
     vgg = np.arange(12.0).reshape(3, 4)
-    with_objects(tmp_path / "vgg.RData", {"vgg": vgg}, [("idx", compact_sequence(1e10))])
+    matrix = item_bytes(tmp_path / "scratch.RData", vgg)
+    with_objects(tmp_path / "vgg.RData", {}, [("idx", compact_sequence(1e10)), ("vgg", matrix)])
     tracemalloc.start()
     try:
         convert(tmp_path)

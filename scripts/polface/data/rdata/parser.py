@@ -78,6 +78,11 @@ from polface.data.rdata.stream import StreamHeader, XdrInput, open_decompressed,
 
 log = logging.getLogger(__name__)
 
+
+class _TooDeep(RDataError):
+    """Nesting beyond MAX_DEPTH (re-raised by _walk without a traceback frame per level)."""
+
+
 _NATIVE_DTYPES = {LGLSXP: "=i4", INTSXP: "=i4", REALSXP: "=f8", CPLXSXP: "=c16", RAWSXP: "u1"}
 
 _PAIRLIST_TYPES = (LISTSXP, LANGSXP, DOTSXP)
@@ -105,7 +110,8 @@ class Parser:
     ``MAX_EXPANDED_VALUES`` elements (an error naming the file, the object and the size beyond).
     Nesting deeper than ``MAX_DEPTH`` items is an error naming the file and the object;
     ``object_name`` (the top-level object being read) names it. ``sequences`` lists the compact
-    sequences met, as (object name, length).
+    sequences met, as (object name, length), and ``deepest`` the deepest nesting met and where
+    (depth, object name).
     """
 
     def __init__(self, inp: XdrInput, header: StreamHeader, spool: Spool | None = None) -> None:
@@ -116,6 +122,7 @@ class Parser:
         self._force = 0
         self.object_name = ""
         self.depth = 0
+        self.deepest = (0, "")
         self.sequences: list[tuple[str, int]] = []
         enc = header.encoding.lower()
         self.native_encoding = "latin-1" if enc in ("latin1", "iso-8859-1") else "utf-8"
@@ -132,11 +139,11 @@ class Parser:
     def _descend(self) -> None:
         """Enter one level of nesting (the caller leaves it); too deep is an error."""
         self.depth += 1
+        if self.depth > self.deepest[0]:
+            self.deepest = (self.depth, self.object_name)
         if self.depth > MAX_DEPTH:
-            raise self.error(
-                f"nested more than {MAX_DEPTH:,} levels deep (lists in lists, calls in calls); "
-                "polface reads at most that"
-            )
+            message = f"nested more than {MAX_DEPTH:,} levels deep (lists in lists, calls in calls)"
+            raise _TooDeep(str(self.error(message + "; polface reads at most that")))
 
     def error(self, message: str) -> RDataError:
         """An error naming the file, the object being read and the offset."""
@@ -545,7 +552,11 @@ def _walk(parser: Parser, mode_for: Callable[[str], str]) -> Iterator[tuple[str,
         names.add(name)
         parser.object_name = name
         parser.mode = mode_for(name)
-        yield name, parser.item()
+        try:
+            obj = parser.item()
+        except _TooDeep as exc:  # its traceback has a few frames per level: start it here
+            raise RDataError(str(exc)) from None
+        yield name, obj
         parser.mode = "full"
         parser.object_name = ""
         flags = inp.int()

@@ -85,13 +85,6 @@ class Spool:
         self.length += length
         return SpooledData(start, length)
 
-    def append(self, values: np.ndarray, sexptype: int) -> SpooledData:
-        """Append an already decoded (native byte order) vector."""
-        start = self.length
-        self._write(self._convert(values, sexptype))
-        self.length += int(values.size)
-        return SpooledData(start, int(values.size))
-
     def read(self, offset: int, count: int) -> np.ndarray:
         """``count`` elements starting at element ``offset``, by positional reads (no mmap)."""
         width = self.dtype.itemsize
