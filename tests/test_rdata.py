@@ -1047,3 +1047,34 @@ def test_the_conversion_skips_a_compact_sequence_beside_the_descriptors(tmp_path
     features = pq.read_table(tmp_path / "out" / "features.parquet")
     assert features.column("userid").to_pylist() == ["u1", "u2", "u3"]
     np.testing.assert_array_equal(features.column("features").to_pylist(), vgg)
+
+
+def test_objects_that_are_skipped_hold_nothing(tmp_path: Path) -> None:
+    """A list of 50,000 empty vectors and a pairlist as long (a few KB compressed; R loads them)
+    saved before and after the data: the readers that skip them keep no node of them (the old
+    reader built an object per element: tens of MiB here, any amount from a small file)."""
+    import tracemalloc
+
+    n = 50_000
+    junk = xdr(rdata.VECSXP, n) + xdr(rdata.INTSXP, 0) * n
+    chain = (xdr(rdata.LISTSXP) + xdr(rdata.INTSXP, 0)) * n + xdr(rdata.NILVALUE_SXP)
+    matrix = item_bytes(tmp_path / "scratch.RData", np.ones((3, 2)))
+    path = tmp_path / "junk.RData"
+    with_objects(path, {}, [("junk", junk), ("vgg", matrix), ("chain", chain)])
+    tracemalloc.start()
+    try:
+        listed = rdata.list_objects(path)
+        kept = rdata.read_rdata(path, names=["vgg"])
+        with rdata.open_numeric(path, "vgg", dtype="float64") as obj:
+            block = next(obj.iter_row_blocks())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    assert listed == {
+        "junk": f"list of length {n}",
+        "vgg": "double [3 x 2]",
+        "chain": f"pairlist of length {n}",
+    }
+    np.testing.assert_array_equal(kept["vgg"].attr("dim").value, [3, 2])
+    np.testing.assert_array_equal(block, np.ones((3, 2)))

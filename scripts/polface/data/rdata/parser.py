@@ -102,7 +102,9 @@ class Parser:
     ``mode`` decides what happens to vector data outside attributes: ``"full"`` keeps it, ``"skim"``
     skips it (keeping lengths), ``"spool"`` copies integer/logical/double data to the spool and
     skips the rest. Attributes, symbols, ALTREP descriptions and pairlist tags are always kept
-    (``_force``).
+    (``_force``). ``"skip"`` (an object that is not wanted) keeps nothing below the object itself:
+    no list elements, pairlist nodes or attributes but the object's own, so a list of a billion
+    empty vectors (a few MB compressed) costs nothing.
 
     Nothing is allocated for data that are skipped: a compact sequence (R's ``1:n``, a few bytes in
     the file whatever ``n``) is a :class:`SequenceData` unless it is kept (then a spooled object
@@ -243,13 +245,20 @@ class Parser:
         n = self.inp.int()
         return [self.forced_item().value for _ in range(n)]
 
+    def _skipping(self) -> bool:
+        """Whether what is read now is inside an object that is skipped (and not forced)."""
+        return self.mode == "skip" and self._force == 0 and self.depth > 1
+
     def _attributes(self) -> dict[str, RObject]:
-        """An attributes pairlist, read in full, as {name: value}."""
+        """An attributes pairlist, read in full, as {name: value} ({} inside a skipped object)."""
+        if self._skipping():
+            self.item()
+            return {}
         return _pairlist_to_dict(self.forced_item())
 
     def _tag(self) -> Any:
         """A pairlist tag: the symbol's name, or the object itself when it is not a symbol."""
-        tag = self.forced_item()
+        tag = self.item() if self._skipping() else self.forced_item()
         return tag.value if tag.sexptype == SYMSXP else tag
 
     def _environment(self) -> RObject:
@@ -258,7 +267,7 @@ class Parser:
         env = RObject(ENVSXP)
         self.refs.append(env)  # before the contents: they may refer back to it
         enclos, frame, hashtab = self.item(), self.item(), self.item()
-        env.attributes = _pairlist_to_dict(self.forced_item())
+        env.attributes = self._attributes()
         env.value = {"locked": bool(locked), "enclos": enclos, "frame": frame, "hashtab": hashtab}
         return env
 
@@ -273,27 +282,36 @@ class Parser:
             car, cdr = self.item(), self.item()
             obj.value = {"environment": env, "car": car, "cdr": cdr}
             return obj
+        skip = self.mode == "skip" and self._force == 0  # count the nodes, keep none
         items: list[tuple[Any, RObject]] = []
         obj = RObject(t, items, is_object=bool(flags & IS_OBJECT_BIT))
-        first = True
+        first, count = True, 0
         while True:
             attrs = self._attributes() if flags & HAS_ATTR_BIT else {}
             if first:
                 obj.attributes = attrs
                 first = False
             tag = self._tag() if flags & HAS_TAG_BIT else None
-            items.append((tag, self.item()))
+            value = self.item()
+            count += 1
+            if not skip:
+                items.append((tag, value))
             flags = self.inp.int()
             nt = flags & 0xFF
             if nt == NILVALUE_SXP:
-                return obj
+                break
             if nt not in _PAIRLIST_TYPES:  # a dotted pair: the CDR is not a pairlist
-                items.append((".tail", self._item(flags)))
-                return obj
+                value = self._item(flags)
+                if not skip:
+                    items.append((".tail", value))
+                break
+        if skip:
+            obj.value = OmittedData(count)
+        return obj
 
     def _skimmed_item(self) -> RObject:
         """Read one item skipping its vector data (for data that are not kept)."""
-        mode, self.mode = self.mode, "skim"
+        mode, self.mode = self.mode, "skip" if self.mode == "skip" else "skim"
         try:
             return self.item()
         finally:
@@ -317,6 +335,11 @@ class Parser:
             keep = self._keep()
             strings = self._strings(n, keep)
             obj.value = strings if keep else OmittedData(n)
+        elif t in (VECSXP, EXPRSXP) and self.mode == "skip" and self._force == 0:
+            n = self._length()
+            for _ in range(n):
+                self.item()
+            obj.value = OmittedData(n)
         elif t in (VECSXP, EXPRSXP):
             n = self._length()
             obj.value = [self.item() for _ in range(n)]
@@ -409,7 +432,7 @@ class Parser:
             obj = self._deferred_strings()
         else:
             raise self.inp.error(f"unsupported ALTREP class {cls!r}")
-        attributes = _pairlist_to_dict(self.forced_item())
+        attributes = self._attributes()
         if attributes:
             obj.attributes = attributes
         obj.is_object = obj.is_object or bool(flags & IS_OBJECT_BIT)
@@ -425,7 +448,7 @@ class Parser:
         if flags & HAS_TAG_BIT:
             self._tag()
         wrapped = self.item()
-        self.forced_item()  # CDR: the metadata
+        self.item() if self._skipping() else self.forced_item()  # CDR: the metadata
         return RObject(wrapped.sexptype, wrapped.value, dict(wrapped.attributes), wrapped.is_object)
 
     def _compact_sequence(self, integer: bool, state: RObject) -> RObject:
@@ -579,7 +602,7 @@ def read_rdata(
     with open_parser(path) as parser:
         seen = []
         for name, obj in _walk(
-            parser, lambda n: "full" if wanted is None or n in wanted else "skim"
+            parser, lambda n: "full" if wanted is None or n in wanted else "skip"
         ):
             seen.append(name)
             if wanted is None or name in wanted:
@@ -594,7 +617,7 @@ def list_objects(path: str | os.PathLike[str]) -> dict[str, str]:
     """Names of the saved objects with a short description (type and class), reading lightly."""
     out: dict[str, str] = {}
     with open_parser(path) as parser:
-        for name, obj in _walk(parser, lambda _n: "skim"):
+        for name, obj in _walk(parser, lambda _n: "skip"):
             out[name] = describe(obj)
     return out
 
@@ -619,7 +642,7 @@ def find_object(path: str | os.PathLike[str], name: str, parser: Parser, mode: s
     """
     seen = []
     wanted = None
-    for found, obj in _walk(parser, lambda n: mode if n == name else "skim"):
+    for found, obj in _walk(parser, lambda n: mode if n == name else "skip"):
         if found == name:
             wanted = obj
         seen.append(found)
