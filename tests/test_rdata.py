@@ -1078,3 +1078,26 @@ def test_objects_that_are_skipped_hold_nothing(tmp_path: Path) -> None:
     }
     np.testing.assert_array_equal(kept["vgg"].attr("dim").value, [3, 2])
     np.testing.assert_array_equal(block, np.ones((3, 2)))
+
+
+def test_attributes_that_do_not_describe_the_object_are_not_held(tmp_path: Path) -> None:
+    """attr(vgg, "junk") <- numeric(2e6) (16 MB, compressible to almost nothing): streaming vgg
+    keeps its dim, not the junk (the old reader held every attribute in full)."""
+    import tracemalloc
+
+    values = np.arange(6.0).reshape(3, 2)
+    dim = rdata.RObject(rdata.INTSXP, np.array([3, 2], dtype=np.int32))
+    junk = rdata.RObject(rdata.REALSXP, np.zeros(2_000_000))
+    vgg = rdata.RObject(rdata.REALSXP, values.T.reshape(-1), {"dim": dim, "junk": junk})
+    path = tmp_path / "vgg.RData"
+    rdata.write_rdata(path, {"vgg": vgg})
+    tracemalloc.start()
+    try:
+        with rdata.open_numeric(path, "vgg", dtype="float64") as obj:
+            block = next(obj.iter_row_blocks())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    np.testing.assert_array_equal(block, values)
+    assert len(rdata.read_rdata(path)["vgg"].attr("junk")) == 2_000_000  # kept when asked for

@@ -91,6 +91,10 @@ _SPECIAL_MARKERS = (
     GLOBALENV_SXP, UNBOUNDVALUE_SXP, MISSINGARG_SXP, BASENAMESPACE_SXP, EMPTYENV_SXP, BASEENV_SXP,
 )  # fmt: skip
 
+#: The attributes that say what an object is: read in full even when its data are not kept (the
+#: others are then skimmed like data).
+_DESCRIBING = frozenset({"names", "row.names", "class", "levels", "dim", "dimnames"})
+
 #: Python frames the parser uses per level of nesting at most (item, _item, _vector, the list
 #: comprehension, ...): the recursion limit is raised by this times MAX_DEPTH while a file is read.
 _FRAMES_PER_LEVEL = 6
@@ -101,10 +105,11 @@ class Parser:
 
     ``mode`` decides what happens to vector data outside attributes: ``"full"`` keeps it, ``"skim"``
     skips it (keeping lengths), ``"spool"`` copies integer/logical/double data to the spool and
-    skips the rest. Attributes, symbols, ALTREP descriptions and pairlist tags are always kept
-    (``_force``). ``"skip"`` (an object that is not wanted) keeps nothing below the object itself:
-    no list elements, pairlist nodes or attributes but the object's own, so a list of a billion
-    empty vectors (a few MB compressed) costs nothing.
+    skips the rest. Symbols, ALTREP descriptions, pairlist tags and the attributes that describe
+    an object (``_DESCRIBING``: names, class, dim, ...) are always kept (``_force``); other
+    attributes are kept when the data are. ``"skip"`` (an object that is not wanted) keeps nothing
+    below the object itself: no list elements, pairlist nodes or attributes but the object's own,
+    so a list of a billion empty vectors (a few MB compressed) costs nothing.
 
     Nothing is allocated for data that are skipped: a compact sequence (R's ``1:n``, a few bytes in
     the file whatever ``n``) is a :class:`SequenceData` unless it is kept (then a spooled object
@@ -250,11 +255,26 @@ class Parser:
         return self.mode == "skip" and self._force == 0 and self.depth > 1
 
     def _attributes(self) -> dict[str, RObject]:
-        """An attributes pairlist, read in full, as {name: value} ({} inside a skipped object)."""
+        """An attributes pairlist as {name: value}: in full when the data are kept, else the
+        describing attributes in full and the others skimmed ({} inside a skipped object)."""
         if self._skipping():
             self.item()
             return {}
-        return _pairlist_to_dict(self.forced_item())
+        if self._keep():
+            return _pairlist_to_dict(self.forced_item())
+        out = {}
+        flags = self.inp.int()
+        while flags & 0xFF != NILVALUE_SXP:
+            if flags & 0xFF != LISTSXP or not flags & HAS_TAG_BIT:
+                raise self.error(
+                    f"attributes must be a pairlist of named values (flags {flags:#x})"
+                )
+            if flags & HAS_ATTR_BIT:
+                self._attributes()
+            name = str(self._tag())
+            out[name] = self.forced_item() if name in _DESCRIBING else self._skimmed_item()
+            flags = self.inp.int()
+        return out
 
     def _tag(self) -> Any:
         """A pairlist tag: the symbol's name, or the object itself when it is not a symbol."""
@@ -350,8 +370,14 @@ class Parser:
             obj.value = {"prot": self.item(), "tag": self.item()}
         elif t == WEAKREFSXP:
             self.refs.append(obj)
-        elif t in (SPECIALSXP, BUILTINSXP):
-            obj.value = self.inp.read(self.inp.int()).decode("latin-1")
+        elif t in (SPECIALSXP, BUILTINSXP):  # the name of a function of R's
+            n = self.inp.int()
+            if n < 0:
+                raise self.error(f"negative length {n} of a builtin function's name")
+            if self._keep():
+                obj.value = self.inp.read(n).decode("latin-1")
+            else:
+                self.inp.skip(n)
         elif t == BCODESXP:
             self.inp.int()  # the number of shared nodes (BCREPDEF) that follow
             obj.value = self._bytecode({})

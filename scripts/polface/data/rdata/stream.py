@@ -26,6 +26,7 @@ from polface.data.rdata.objects import (
 )
 
 _TWO_INTS = struct.Struct(">ii")
+_SKIP_BYTES = 1 << 20  # bytes read (and dropped) at a time when data are skipped
 
 
 def open_decompressed(path: Path) -> BinaryIO:
@@ -109,6 +110,8 @@ class XdrInput:
 
     def read(self, n: int) -> bytes:
         """Exactly ``n`` bytes."""
+        if n < 0:
+            raise self.error(f"negative length {n}")
         if len(self._buf) - self._pos < n:
             if n <= BUFFER_BYTES:
                 self._more(n)
@@ -178,11 +181,22 @@ class XdrInput:
         return out
 
     def skip(self, n: int) -> None:
-        """Consume and discard ``n`` bytes, a chunk at a time."""
-        while n > 0:
-            k = min(n, CHUNK_BYTES)
-            self.read(k)
-            n -= k
+        """Consume and discard ``n`` bytes, 1 MiB at a time (nothing is kept)."""
+        available = len(self._buf) - self._pos
+        if n <= available:
+            self._pos += n
+            return
+        start = self.offset
+        self._base += len(self._buf)
+        self._buf, self._pos = b"", 0
+        left = n - available
+        while left > 0:
+            chunk = self._read_raw(min(left, _SKIP_BYTES))
+            if not chunk:
+                self._base = start  # report the offset where the skipped item began
+                raise self.error(f"file is truncated: needed {n} bytes, found {n - left}")
+            self._base += len(chunk)
+            left -= len(chunk)
 
     def array(self, dtype: str, count: int) -> np.ndarray:
         """``count`` items of the big-endian numpy ``dtype`` (read-only view of fresh bytes)."""
