@@ -307,13 +307,21 @@ def test_long_length_form(tmp_path: Path) -> None:
     huge = xdr(rdata.REALSXP, -1, 0, 2**31 + 1) + values.astype(">f8").tobytes()
     path.write_bytes(rdx3(one_object("x", huge)))
     with pytest.raises(
-        rdata.RDataError, match=rf"long.RData: file is truncated.*{(2**31 + 1) * 8}"
+        rdata.RDataError,
+        match=r"long.RData: object 'x' claims 2,147,483,649 double values \(17,179,869,192 bytes\) "
+        r"but the file has room for at most 36 bytes after them \(97 bytes in all\): it is "
+        r"truncated or corrupt",
     ):
         rdata.read_rdata(path)
     # an upper half: 2^32 + 3 elements
     huge = xdr(rdata.INTSXP, -1, 1, 3) + xdr(1, 2, 3)
     path.write_bytes(rdx3(one_object("x", huge)))
-    with pytest.raises(rdata.RDataError, match=rf"truncated.*{(2**32 + 3) * 4} bytes"):
+    with pytest.raises(
+        rdata.RDataError, match=rf"claims 4,294,967,299 integer values \({(2**32 + 3) * 4:,} bytes"
+    ):
+        rdata.read_rdata(path)
+    path.write_bytes(gzip.compress(rdx3(one_object("x", huge))))  # the most gzip can hold
+    with pytest.raises(rdata.RDataError, match=r"bytes of gzip data inflate to at most"):
         rdata.read_rdata(path)
     path.write_bytes(rdx3(one_object("x", xdr(rdata.INTSXP, -1, 70_000, 3))))
     with pytest.raises(rdata.RDataError, match=r"long.RData: invalid upper part 70000"):
@@ -1101,3 +1109,19 @@ def test_attributes_that_do_not_describe_the_object_are_not_held(tmp_path: Path)
     assert peak < 8 * 2**20, f"peak {peak / 2**20:.0f} MiB"
     np.testing.assert_array_equal(block, values)
     assert len(rdata.read_rdata(path)["vgg"].attr("junk")) == 2_000_000  # kept when asked for
+
+
+def test_a_compressed_file_claiming_more_than_the_disk_holds_writes_nothing(tmp_path: Path) -> None:
+    """bzip2 has no useful bound on what a file inflates to: a vector claiming more than the
+    spool's disk holds is refused before the spool grows, naming the file and the size, and the
+    conversion names the values claimed."""
+    claim = xdr(rdata.REALSXP, -1, 65536, 0) + bytes(800)
+    vgg = tmp_path / "vgg.RData"
+    vgg.write_bytes(bz2.compress(rdx3(one_object("vgg", claim))))
+    with pytest.raises(OSError, match=r"vgg.RData: a vector of 281,474,976,710,656 values needs"):
+        rdata.open_numeric(vgg, "vgg", spool_dir=tmp_path)
+    rdata.write_rdata(tmp_path / "faces.RData", {"d": small_faces()})
+    with pytest.raises(OSError, match=r"parquet of the 281,474,976,710,656 descriptor values that"):
+        convert(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.RData", "out", "vgg.RData"]
+    assert list((tmp_path / "out").iterdir()) == []

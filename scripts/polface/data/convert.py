@@ -89,30 +89,11 @@ def check_ids(frame: pd.DataFrame, id_column: str, source: str) -> pd.Series:
     return ids
 
 
-#: The most bytes one byte of deflate (gzip) data can decompress to (a 258-byte match in 2 bits).
-DEFLATE_MAX_RATIO = 1032
-
-
-def stream_capacity(path: Path) -> tuple[int, str] | None:
-    """The most bytes the decompressed stream of an RData file can hold, and how that is known:
-    the size of an uncompressed file, 1032 x the size of a gzip file; None for bzip2 and xz
-    (whose ratio has no useful bound)."""
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        magic = fh.read(6)
-    if magic[:2] == b"\x1f\x8b":
-        most = size * DEFLATE_MAX_RATIO
-        return most, f"{size:,} bytes of gzip data inflate to at most {most:,}"
-    if magic[:3] == b"BZh" or magic[:6] == b"\xfd7zXZ\x00":
-        return None
-    return size, f"{size:,} bytes in all"
-
-
 def first_object_length(path: str | Path, object_name: str) -> tuple[int, int] | None:
     """(R type, vector length) of `object_name` when it is the first object of an RData file.
 
     Reads only the first few bytes of the stream; None when the first object is another one.
-    A vector longer than the file can hold (see :func:`stream_capacity`) is an
+    A vector longer than the file can hold (see ``rdata.stream.stream_capacity``) is an
     :class:`RDataError` saying so: the file is truncated or corrupt.
     """
     with open_decompressed(Path(path)) as raw:
@@ -128,16 +109,10 @@ def first_object_length(path: str | Path, object_name: str) -> tuple[int, int] |
         length = inp.int()
         if length == -1:
             length = (XDR_UINT.unpack(inp.read(4))[0] << 32) | XDR_UINT.unpack(inp.read(4))[0]
-        capacity = stream_capacity(Path(path))
-        if sexptype in ATOMIC_DTYPES and capacity is not None:
-            claimed = length * np.dtype(ATOMIC_DTYPES[sexptype]).itemsize
-            room = capacity[0] - inp.offset
-            if claimed > room:
-                raise RDataError(
-                    f"{path}: object {object_name!r} claims {length:,} {TYPE_NAMES[sexptype]} "
-                    f"values ({claimed:,} bytes) but the file has room for at most {room:,} "
-                    f"bytes after them ({capacity[1]}): it is truncated or corrupt"
-                )
+        if sexptype in ATOMIC_DTYPES:
+            width = np.dtype(ATOMIC_DTYPES[sexptype]).itemsize
+            claim = f"object {object_name!r} claims {length:,} {TYPE_NAMES[sexptype]} values"
+            inp.check_claim(length, width, claim)
         return sexptype, length
 
 
@@ -200,8 +175,9 @@ def convert_cohort(
         raise OSError(
             errno.ENOSPC,
             f"{features_parquet}: converting {features_rdata} needs about {_gb(need)} free in "
-            f"{folder} (a spool and the parquet of the descriptors), but {_gb(free)} are free; "
-            "nothing was written",
+            f"{folder} (a spool and the parquet of the "
+            f"{need // (2 * np.dtype(precision).itemsize):,} descriptor values that its object "
+            f"{features_object!r} claims), but {_gb(free)} are free; nothing was written",
         )
     outputs = [Path(features_parquet), Path(faces_parquet), Path(columns_csv)]
     try:

@@ -64,6 +64,7 @@ from polface.data.rdata.objects import (
     SPECIALSXP,
     STRSXP,
     SYMSXP,
+    TYPE_NAMES,
     UNBOUNDVALUE_SXP,
     UTF8_MASK,
     VECSXP,
@@ -200,17 +201,20 @@ class Parser:
             return RObject(CHARSXP, self._charsxp(flags, keep=True))
         return self._vector(flags)
 
-    def _length(self) -> int:
-        """A vector length: one int, or -1 then the upper and lower unsigned 32-bit halves."""
+    def _length(self, sexptype: int, width: int) -> int:
+        """A vector length: one int, or -1 then the upper and lower unsigned 32-bit halves; a
+        length whose elements (``width`` bytes each at least) the file cannot hold is an error."""
         n = self.inp.int()
-        if n >= 0:
-            return n
-        if n != -1:
-            raise self.inp.error(f"negative serialized vector length {n}")
-        upper, lower = self.inp.uint(), self.inp.uint()
-        if upper > 65536:  # R's own sanity limit (2^48 elements)
-            raise self.inp.error(f"invalid upper part {upper} of a long vector length")
-        return (upper << 32) + lower
+        if n < 0:
+            if n != -1:
+                raise self.inp.error(f"negative serialized vector length {n}")
+            upper, lower = self.inp.uint(), self.inp.uint()
+            if upper > 65536:  # R's own sanity limit (2^48 elements)
+                raise self.inp.error(f"invalid upper part {upper} of a long vector length")
+            n = (upper << 32) + lower
+        where = f"object {self.object_name!r}" if self.object_name else "a vector"
+        self.inp.check_claim(n, width, f"{where} claims {n:,} {TYPE_NAMES[sexptype]} values")
+        return n
 
     def _decode(self, raw: bytes, levels: int) -> str:
         """Decode a CHARSXP's bytes by its encoding bits (UTF-8, ASCII, latin-1, native)."""
@@ -342,7 +346,7 @@ class Parser:
         t = flags & 0xFF
         obj = RObject(t, is_object=bool(flags & IS_OBJECT_BIT))
         if t in ATOMIC_DTYPES:
-            n = self._length()
+            n = self._length(t, np.dtype(ATOMIC_DTYPES[t]).itemsize)
             if self._keep():
                 obj.value = self.inp.array(ATOMIC_DTYPES[t], n).astype(_NATIVE_DTYPES[t])
             elif self.mode == "spool" and t in (LGLSXP, INTSXP, REALSXP) and self.spool:
@@ -351,17 +355,17 @@ class Parser:
                 self.inp.skip(n * np.dtype(ATOMIC_DTYPES[t]).itemsize)
                 obj.value = OmittedData(n)
         elif t == STRSXP:
-            n = self._length()
+            n = self._length(t, 8)  # a string: its flags and length at least
             keep = self._keep()
             strings = self._strings(n, keep)
             obj.value = strings if keep else OmittedData(n)
         elif t in (VECSXP, EXPRSXP) and self.mode == "skip" and self._force == 0:
-            n = self._length()
+            n = self._length(t, 4)  # an element: its flags at least
             for _ in range(n):
                 self.item()
             obj.value = OmittedData(n)
         elif t in (VECSXP, EXPRSXP):
-            n = self._length()
+            n = self._length(t, 4)
             obj.value = [self.item() for _ in range(n)]
         elif t == S4SXP:
             obj.value = None
