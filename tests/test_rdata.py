@@ -307,13 +307,21 @@ def test_long_length_form(tmp_path: Path) -> None:
     huge = xdr(rdata.REALSXP, -1, 0, 2**31 + 1) + values.astype(">f8").tobytes()
     path.write_bytes(rdx3(one_object("x", huge)))
     with pytest.raises(
-        rdata.RDataError, match=rf"long.RData: file is truncated.*{(2**31 + 1) * 8}"
+        rdata.RDataError,
+        match=r"long.RData: object 'x' claims 2,147,483,649 double values \(17,179,869,192 bytes\) "
+        r"but the file has room for at most 36 bytes after them \(97 bytes in all\): it is "
+        r"truncated or corrupt",
     ):
         rdata.read_rdata(path)
     # an upper half: 2^32 + 3 elements
     huge = xdr(rdata.INTSXP, -1, 1, 3) + xdr(1, 2, 3)
     path.write_bytes(rdx3(one_object("x", huge)))
-    with pytest.raises(rdata.RDataError, match=rf"truncated.*{(2**32 + 3) * 4} bytes"):
+    with pytest.raises(
+        rdata.RDataError, match=rf"claims 4,294,967,299 integer values \({(2**32 + 3) * 4:,} bytes"
+    ):
+        rdata.read_rdata(path)
+    path.write_bytes(gzip.compress(rdx3(one_object("x", huge))))  # the most gzip can hold
+    with pytest.raises(rdata.RDataError, match=r"bytes of gzip data inflate to at most"):
         rdata.read_rdata(path)
     path.write_bytes(rdx3(one_object("x", xdr(rdata.INTSXP, -1, 70_000, 3))))
     with pytest.raises(rdata.RDataError, match=r"long.RData: invalid upper part 70000"):
@@ -712,7 +720,8 @@ def test_altrep_wrappers_and_sequences_stream(tmp_path: Path) -> None:
 
 
 def test_streaming_memory_does_not_hold_the_matrix(tmp_path: Path) -> None:
-    """Python-side allocations while converting stay far below the size of the matrix."""
+    """Python-side allocations while converting (and checking that every value is finite) stay
+    far below the size of the matrix."""
     import tracemalloc
 
     rows, cols = 131_072, 64  # 64 MiB of doubles (measured peak: about 16 MiB)
@@ -725,7 +734,13 @@ def test_streaming_memory_does_not_hold_the_matrix(tmp_path: Path) -> None:
     tracemalloc.start()
     try:
         rdata.numeric_rdata_to_parquet(
-            path, "vgg", out, rows_per_block=4096, progress=False, compression="none"
+            path,
+            "vgg",
+            out,
+            rows_per_block=4096,
+            progress=False,
+            compression="none",
+            finite=True,  # the check of every value adds a block's worth at most
         )
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -750,3 +765,363 @@ def test_fixture_read_and_rewritten_is_identical(osf_fixture: Path, tmp_path: Pa
     skimmed = rdata.RObject(rdata.STRSXP, rdata.OmittedData(3))  # as a light pass leaves it
     with pytest.raises(rdata.RDataError, match=r"character vector whose data were not kept"):
         rdata.write_rdata(copy, {"s": skimmed})
+
+
+# --- legal but hostile inputs: compact sequences, repeated names, deep nesting --------------------
+
+
+def symbol(name: str) -> bytes:
+    """A SYMSXP item (not a reference)."""
+    return xdr(rdata.SYMSXP, rdata.CHARSXP | (64 << 12), len(name)) + name.encode()
+
+
+def compact_sequence(
+    n: float, start: float = 1, integer: bool = False, attrs: bytes = b""
+) -> bytes:
+    """R's ALTREP compact sequence as save() writes it: class info, state (n, start, step = 1),
+    attributes (a pairlist, or NULL)."""
+    cls, sexptype = (
+        ("compact_intseq", rdata.INTSXP) if integer else ("compact_realseq", rdata.REALSXP)
+    )
+    info = (
+        xdr(rdata.LISTSXP) + symbol(cls) + xdr(rdata.LISTSXP) + symbol("base")
+        + xdr(rdata.LISTSXP) + xdr(rdata.INTSXP, 1, sexptype) + xdr(rdata.NILVALUE_SXP)
+    )  # fmt: skip
+    state = xdr(rdata.REALSXP, 3) + np.array([n, start, 1], ">f8").tobytes()
+    return xdr(rdata.ALTREP_SXP) + info + state + (attrs or xdr(rdata.NILVALUE_SXP))
+
+
+def dim_attribute(n_rows: int, n_cols: int) -> bytes:
+    """The attributes pairlist holding dim = c(n_rows, n_cols)."""
+    return (
+        xdr(rdata.LISTSXP | rdata.HAS_TAG_BIT) + symbol("dim")
+        + xdr(rdata.INTSXP, 2, n_rows, n_cols) + xdr(rdata.NILVALUE_SXP)
+    )  # fmt: skip
+
+
+def nested_list(depth: int) -> bytes:
+    """list(list(list(... 1 ...))) nested ``depth`` lists deep."""
+    return xdr(rdata.VECSXP, 1) * depth + xdr(rdata.INTSXP, 1, 1)
+
+
+def with_objects(path: Path, objects: dict, extra: list[tuple[str, bytes]]) -> None:
+    """Write ``objects`` with the project's writer, then the serialized ``extra`` objects after
+    them (names may repeat), gzip-compressed as R saves."""
+    plain = path.with_suffix(".plain")
+    rdata.write_rdata(plain, objects, compress=None)
+    raw = plain.read_bytes()
+    plain.unlink()
+    assert raw.endswith(xdr(rdata.NILVALUE_SXP))
+    tail = b"".join(xdr(rdata.LISTSXP | rdata.HAS_TAG_BIT) + symbol(n) + item for n, item in extra)
+    path.write_bytes(gzip.compress(raw[:-4] + tail + xdr(rdata.NILVALUE_SXP)))
+
+
+def item_bytes(path: Path, value: object) -> bytes:
+    """The serialized item of ``value`` as the project's writer writes it (in a scratch file at
+    ``path``): what follows the tag of the one object saved."""
+    rdata.write_rdata(path, {"x": value}, compress=None)
+    raw = path.read_bytes()
+    path.unlink()
+    head = rdx3(b"") + xdr(rdata.LISTSXP | rdata.HAS_TAG_BIT) + symbol("x")
+    assert raw.startswith(head) and raw.endswith(xdr(rdata.NILVALUE_SXP))
+    return raw[len(head) : -4]
+
+
+def small_faces() -> pd.DataFrame:
+    return pd.DataFrame({"userid": ["u1", "u2", "u3"], "age": [20.0, 30.0, 40.0]})
+
+
+def test_compact_sequences_beside_the_data_are_never_expanded(tmp_path: Path) -> None:
+    """idx <- 1:1e10 (a compact sequence: 100 bytes in the file) saved beside d: skipping it
+    allocates nothing (it used to be expanded: a 74.5 GiB MemoryError); keeping it whole is a
+    clear error naming the file, the object and the size; pyreadr, which expands every compact
+    sequence of the file, is not let near it."""
+    path = tmp_path / "faces.RData"
+    with_objects(path, {"d": small_faces()}, [("idx", compact_sequence(1e10))])
+    assert rdata.list_objects(path) == {
+        "d": "list of length 2, class ['data.frame']",
+        "idx": "double of length 10000000000",
+    }
+    assert [c.name for c in rdata.inspect_data_frame(path, "d")] == ["userid", "age"]
+    assert list(rdata.read_rdata(path, names=["d"])) == ["d"]
+    with pytest.raises(
+        rdata.RDataError,
+        match=r"faces.RData: object 'idx': a compact sequence \(R's 1:n or seq_len\(n\)\) of "
+        r"10,000,000,000 values \(80.0 GB as doubles\) is more than the 16,777,216",
+    ):
+        rdata.read_rdata(path)
+    with pytest.raises(
+        rdata.RDataError,
+        match=r"faces.RData: object 'idx' holds a compact sequence .* of 10,000,000,000 values, "
+        r"which pyreadr would expand in memory \(80.0 GB\) although only 'd' is read",
+    ):
+        rdata.read_data_frame(path, "d")
+    # a short one is read as R reads it, by both readers
+    with_objects(path, {"d": small_faces()}, [("idx", compact_sequence(5, start=3, integer=True))])
+    np.testing.assert_array_equal(rdata.read_rdata(path)["idx"].value, [3, 4, 5, 6, 7])
+    assert rdata.read_data_frame(path, "d")["userid"].tolist() == ["u1", "u2", "u3"]
+
+
+def test_a_compact_sequence_that_is_converted_is_computed_block_by_block(tmp_path: Path) -> None:
+    """A compact sequence as the object converted takes no spool and no memory beyond a block;
+    one that cannot have the expected rows is refused before anything is made."""
+    path = tmp_path / "vgg.RData"
+    with_objects(
+        path, {"d": small_faces()}, [("vgg", compact_sequence(12, attrs=dim_attribute(3, 4)))]
+    )
+    with rdata.open_numeric(path, "vgg", dtype="float64") as obj:
+        assert obj.shape == (3, 4) and obj._spool.length == 0
+        np.testing.assert_array_equal(next(obj.iter_row_blocks()), np.arange(1, 13).reshape(4, 3).T)
+    out = tmp_path / "f.parquet"
+    rdata.numeric_rdata_to_parquet(path, "vgg", out, row_ids=["a", "b", "c"], progress=False)
+    assert pq.read_table(out).column("features").to_pylist()[2] == [3, 6, 9, 12]
+    # 1:1e10 as the descriptors of three faces
+    with_objects(path, {"d": small_faces()}, [("vgg", compact_sequence(1e10))])
+    with pytest.raises(
+        rdata.RDataError,
+        match=r"vgg.RData: object 'vgg' has 10000000000 rows but 3 row ids were given",
+    ):
+        rdata.numeric_rdata_to_parquet(path, "vgg", out, row_ids=["a", "b", "c"], progress=False)
+    # ... or as a matrix of three rows, whose one row would not fit in a block
+    huge = compact_sequence(3 * 2**31, attrs=dim_attribute(3, 2**31 - 1))
+    with_objects(path, {"d": small_faces()}, [("vgg", huge)])
+    with pytest.raises(rdata.RDataError, match=r"object 'vgg': dim \[3, 2147483647\] does not"):
+        rdata.open_numeric(path, "vgg")
+    huge = compact_sequence(3 * (2**31 - 1), attrs=dim_attribute(3, 2**31 - 1))
+    with_objects(path, {"d": small_faces()}, [("vgg", huge)])
+    with pytest.raises(
+        rdata.RDataError,
+        match=r"object 'vgg' has 2,147,483,647 columns: one row would take 8,192 MiB, more than",
+    ):
+        rdata.open_numeric(path, "vgg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet", "vgg.RData"]
+
+
+def test_the_last_of_two_objects_with_one_name_wins_as_in_r(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """R's load() keeps the last object of a name saved twice; every reader here does too, and
+    says so in a warning naming the file and the object."""
+    first, last = small_faces(), pd.DataFrame({"userid": ["v1", "v2"], "age": [1.0, 2.0]})
+    path = tmp_path / "twice.RData"
+    rdata.write_rdata(path, {"d": first, "vgg": np.ones((3, 2))}, compress=None)
+    raw = path.read_bytes()
+    tail = xdr(rdata.LISTSXP | rdata.HAS_TAG_BIT) + symbol("d")
+    second = tmp_path / "second.RData"
+    rdata.write_rdata(second, {"d": last, "vgg": np.full((2, 2), 7.0)}, compress=None)
+    # the second file's objects follow the first's, with their symbols written out again
+    body = second.read_bytes()[len(rdx3(b"")) :]
+    body = body.replace(xdr(rdata.REFSXP | (1 << 8)), symbol("d"), 1)  # no references across
+    path.write_bytes(raw[:-4] + body)
+    second.unlink()
+    with caplog.at_level("WARNING"):
+        assert rdata.read_rdata(path)["d"].value[0].value == ["v1", "v2"]
+        assert rdata.read_data_frame(path, "d")["userid"].tolist() == ["v1", "v2"]
+        with rdata.open_numeric(path, "vgg", dtype="float64") as obj:
+            np.testing.assert_array_equal(next(obj.iter_row_blocks()), np.full((2, 2), 7.0))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert (
+        f"{path}: object 'd' is saved more than once; R's load() keeps the last one"
+        in (warnings[0])
+    )
+    assert any("object 'vgg' is saved more than once" in w for w in warnings)
+    assert tail in path.read_bytes()
+
+
+def test_deep_nesting_is_read_or_refused_in_one_line(tmp_path: Path) -> None:
+    """A list nested 3,000 deep (R saves and loads it) is read and skipped; nesting beyond the
+    reader's limit is one RDataError naming the file, the object and the limit (it used to be a
+    RecursionError with thousands of lines and no file name)."""
+    path = tmp_path / "deep.RData"
+    with_objects(path, {"d": small_faces()}, [("deep", nested_list(3000))])
+    deep = rdata.read_rdata(path)["deep"]
+    for _ in range(3000):
+        deep = deep.value[0]
+    np.testing.assert_array_equal(deep.value, [1])
+    assert rdata.read_data_frame(path, "d")["userid"].tolist() == ["u1", "u2", "u3"]
+    with_objects(path, {"d": small_faces()}, [("deep", nested_list(rdata.MAX_DEPTH + 5))])
+    with pytest.raises(rdata.RDataError) as error:
+        rdata.list_objects(path)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"{path}: object 'deep': nested more than")
+    assert "10,000 levels deep" in message
+    assert len(error.traceback) < 10  # not a few frames per level
+    with pytest.raises(rdata.RDataError, match=r"object 'deep': nested more than 10,000"):
+        rdata.inspect_data_frame(path, "d")
+    # pyreadr recurses on the C stack (a list 7,000 deep crashed it): refused before it starts
+    with_objects(path, {"d": small_faces()}, [("deep", nested_list(8000))])
+    assert rdata.list_objects(path)["deep"] == "list of length 1"
+    with pytest.raises(
+        rdata.RDataError,
+        match=r"deep.RData: object 'deep' is nested 8,001 levels deep; pyreadr, which reads 'd', "
+        r"recurses on the C stack and would crash beyond about",
+    ):
+        rdata.read_data_frame(path, "d")
+
+
+# --- the conversion of a cohort: descriptors that cannot be what is expected ----------------------
+
+
+def convert(folder: Path) -> None:
+    """convert_cohort on folder/faces.RData (d) and folder/vgg.RData (vgg), writing folder/out."""
+    from polface.data.convert import convert_cohort
+
+    out = folder / "out"
+    convert_cohort(
+        faces_rdata=str(folder / "faces.RData"), features_rdata=str(folder / "vgg.RData"),
+        faces_object="d", features_object="vgg", id_column="userid", block_rows=2,
+        precision="float64", faces_parquet=str(out / "faces.parquet"),
+        features_parquet=str(out / "features.parquet"), columns_csv=str(out / "columns.csv"),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("bad", "row", "column", "kind"),
+    [(np.inf, 3, 2, "Inf"), (-np.inf, 1, 4, "-Inf"), (rdata.NA_REAL, 4, 1, "NA or NaN")],
+)
+def test_descriptors_must_be_finite(
+    tmp_path: Path, bad: float, row: int, column: int, kind: str
+) -> None:
+    """NA, NaN or infinite descriptors (the models cannot fit them; they used to pass the
+    conversion) are an error naming the file, the row (number and id) and the column; nothing is
+    written."""
+    faces = pd.DataFrame({"userid": [f"u{i}" for i in range(1, 6)], "age": np.arange(5.0)})
+    rdata.write_rdata(tmp_path / "faces.RData", {"d": faces})
+    values = np.arange(20.0).reshape(5, 4)
+    values[row - 1, column - 1] = bad
+    values[4, 3] = np.nan  # a later one is not the one named
+    rdata.write_rdata(
+        tmp_path / "vgg.RData", {"vgg": rdata.RMatrix(values, col_names=list("abcd"))}
+    )
+    with pytest.raises(rdata.RDataError) as error:
+        convert(tmp_path)
+    assert str(error.value) == (
+        f"{tmp_path / 'vgg.RData'}: object 'vgg': row {row} (id 'u{row}'), column {column} "
+        f"({'abcd'[column - 1]!r}) is {kind}; every value must be finite"
+    )
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_descriptor_file_claiming_more_than_it_holds(tmp_path: Path) -> None:
+    """A truncated file claiming 2^40 values is said to be one (it used to be reported as
+    needing 17,592 GB free), uncompressed or gzip-compressed."""
+    rdata.write_rdata(tmp_path / "faces.RData", {"d": small_faces()})
+    claim = xdr(rdata.REALSXP | rdata.HAS_ATTR_BIT, -1, 256, 0) + bytes(8000)
+    vgg = tmp_path / "vgg.RData"
+    vgg.write_bytes(rdx3(one_object("vgg", claim)))
+    size = vgg.stat().st_size
+    with pytest.raises(
+        rdata.RDataError,
+        match=rf"vgg.RData: object 'vgg' claims 1,099,511,627,776 double values "
+        rf"\(8,796,093,022,208 bytes\) but the file has room for at most {size - 63:,} bytes "
+        rf"after them \({size:,} bytes in all\): it is truncated or corrupt",
+    ):
+        convert(tmp_path)
+    vgg.write_bytes(gzip.compress(rdx3(one_object("vgg", claim))))
+    with pytest.raises(rdata.RDataError, match=r"claims .* bytes of gzip data inflate to at most"):
+        convert(tmp_path)
+
+
+def test_a_cohort_of_no_rows_is_a_clear_error(tmp_path: Path) -> None:
+    """A data.frame of no rows is an error naming the file (it used to be a pyarrow-internal
+    one)."""
+    vgg = tmp_path / "vgg.RData"
+    rdata.write_rdata(tmp_path / "faces.RData", {"d": small_faces().iloc[:0]})
+    rdata.write_rdata(vgg, {"vgg": np.zeros((0, 4))})
+    with pytest.raises(
+        rdata.RDataError,
+        match=r"faces.RData: data.frame 'd' has 0 rows; expected at least 1 \(a row per face\)",
+    ):
+        convert(tmp_path)
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_the_conversion_skips_a_compact_sequence_beside_the_descriptors(tmp_path: Path) -> None:
+    """idx <- 1:1e10 saved before vgg: the conversion holds nothing of it (Python allocations
+    stay under 32 MiB; it used to expand it, 74.5 GiB)."""
+    import tracemalloc
+
+    rdata.write_rdata(tmp_path / "faces.RData", {"d": small_faces()})
+    vgg = np.arange(12.0).reshape(3, 4)
+    matrix = item_bytes(tmp_path / "scratch.RData", vgg)
+    with_objects(tmp_path / "vgg.RData", {}, [("idx", compact_sequence(1e10)), ("vgg", matrix)])
+    tracemalloc.start()
+    try:
+        convert(tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    features = pq.read_table(tmp_path / "out" / "features.parquet")
+    assert features.column("userid").to_pylist() == ["u1", "u2", "u3"]
+    np.testing.assert_array_equal(features.column("features").to_pylist(), vgg)
+
+
+def test_objects_that_are_skipped_hold_nothing(tmp_path: Path) -> None:
+    """A list of 50,000 empty vectors and a pairlist as long (a few KB compressed; R loads them)
+    saved before and after the data: the readers that skip them keep no node of them (the old
+    reader built an object per element: tens of MiB here, any amount from a small file)."""
+    import tracemalloc
+
+    n = 50_000
+    junk = xdr(rdata.VECSXP, n) + xdr(rdata.INTSXP, 0) * n
+    chain = (xdr(rdata.LISTSXP) + xdr(rdata.INTSXP, 0)) * n + xdr(rdata.NILVALUE_SXP)
+    matrix = item_bytes(tmp_path / "scratch.RData", np.ones((3, 2)))
+    path = tmp_path / "junk.RData"
+    with_objects(path, {}, [("junk", junk), ("vgg", matrix), ("chain", chain)])
+    tracemalloc.start()
+    try:
+        listed = rdata.list_objects(path)
+        kept = rdata.read_rdata(path, names=["vgg"])
+        with rdata.open_numeric(path, "vgg", dtype="float64") as obj:
+            block = next(obj.iter_row_blocks())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    assert listed == {
+        "junk": f"list of length {n}",
+        "vgg": "double [3 x 2]",
+        "chain": f"pairlist of length {n}",
+    }
+    np.testing.assert_array_equal(kept["vgg"].attr("dim").value, [3, 2])
+    np.testing.assert_array_equal(block, np.ones((3, 2)))
+
+
+def test_attributes_that_do_not_describe_the_object_are_not_held(tmp_path: Path) -> None:
+    """attr(vgg, "junk") <- numeric(2e6) (16 MB, compressible to almost nothing): streaming vgg
+    keeps its dim, not the junk (the old reader held every attribute in full)."""
+    import tracemalloc
+
+    values = np.arange(6.0).reshape(3, 2)
+    dim = rdata.RObject(rdata.INTSXP, np.array([3, 2], dtype=np.int32))
+    junk = rdata.RObject(rdata.REALSXP, np.zeros(2_000_000))
+    vgg = rdata.RObject(rdata.REALSXP, values.T.reshape(-1), {"dim": dim, "junk": junk})
+    path = tmp_path / "vgg.RData"
+    rdata.write_rdata(path, {"vgg": vgg})
+    tracemalloc.start()
+    try:
+        with rdata.open_numeric(path, "vgg", dtype="float64") as obj:
+            block = next(obj.iter_row_blocks())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    np.testing.assert_array_equal(block, values)
+    assert len(rdata.read_rdata(path)["vgg"].attr("junk")) == 2_000_000  # kept when asked for
+
+
+def test_a_compressed_file_claiming_more_than_the_disk_holds_writes_nothing(tmp_path: Path) -> None:
+    """bzip2 has no useful bound on what a file inflates to: a vector claiming more than the
+    spool's disk holds is refused before the spool grows, naming the file and the size, and the
+    conversion names the values claimed."""
+    claim = xdr(rdata.REALSXP, -1, 65536, 0) + bytes(800)
+    vgg = tmp_path / "vgg.RData"
+    vgg.write_bytes(bz2.compress(rdx3(one_object("vgg", claim))))
+    with pytest.raises(OSError, match=r"vgg.RData: a vector of 281,474,976,710,656 values needs"):
+        rdata.open_numeric(vgg, "vgg", spool_dir=tmp_path)
+    rdata.write_rdata(tmp_path / "faces.RData", {"d": small_faces()})
+    with pytest.raises(OSError, match=r"parquet of the 281,474,976,710,656 descriptor values that"):
+        convert(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.RData", "out", "vgg.RData"]
+    assert list((tmp_path / "out").iterdir()) == []

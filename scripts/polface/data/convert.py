@@ -16,8 +16,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from polface.data.rdata import numeric_rdata_to_parquet, read_data_frame
-from polface.data.rdata.objects import LISTSXP, REALSXP, SYMSXP, VECSXP, XDR_UINT
+from polface.data.rdata import RDataError, numeric_rdata_to_parquet, read_data_frame
+from polface.data.rdata.objects import (
+    ATOMIC_DTYPES,
+    LISTSXP,
+    REALSXP,
+    SYMSXP,
+    TYPE_NAMES,
+    VECSXP,
+    XDR_UINT,
+)
 from polface.data.rdata.stream import XdrInput, open_decompressed, read_header
 from polface.io import atomic_output, file_sha256, write_parquet
 
@@ -85,6 +93,8 @@ def first_object_length(path: str | Path, object_name: str) -> tuple[int, int] |
     """(R type, vector length) of `object_name` when it is the first object of an RData file.
 
     Reads only the first few bytes of the stream; None when the first object is another one.
+    A vector longer than the file can hold (see ``rdata.stream.stream_capacity``) is an
+    :class:`RDataError` saying so: the file is truncated or corrupt.
     """
     with open_decompressed(Path(path)) as raw:
         inp = XdrInput(raw, Path(path))
@@ -99,6 +109,10 @@ def first_object_length(path: str | Path, object_name: str) -> tuple[int, int] |
         length = inp.int()
         if length == -1:
             length = (XDR_UINT.unpack(inp.read(4))[0] << 32) | XDR_UINT.unpack(inp.read(4))[0]
+        if sexptype in ATOMIC_DTYPES:
+            width = np.dtype(ATOMIC_DTYPES[sexptype]).itemsize
+            claim = f"object {object_name!r} claims {length:,} {TYPE_NAMES[sexptype]} values"
+            inp.check_claim(length, width, claim)
         return sexptype, length
 
 
@@ -134,8 +148,10 @@ def convert_cohort(
 ) -> None:
     """Convert one cohort's two RData files; every output is written atomically.
 
-    The descriptors are stored as ``precision`` (``float64``: R's doubles bit for bit;
-    ``float32``: rounded, half the size), which the features file's metadata records as ``dtype``.
+    The descriptors must be finite: NA, NaN or infinity is an error naming the row and column
+    (the models cannot fit them). The descriptors are stored as ``precision`` (``float64``: R's
+    doubles bit for bit; ``float32``: rounded, half the size), which the features file's metadata
+    records as ``dtype``.
     The outputs appear all or none: the descriptors are converted first, and if any output fails
     the ones already written are removed. A disk too small is an ``OSError`` (ENOSPC) naming the
     directory, the space the conversion needs and the space free: raised before anything is
@@ -144,6 +160,11 @@ def convert_cohort(
     log.info("reading data.frame %r from %s", faces_object, faces_rdata)
     faces = read_data_frame(faces_rdata, faces_object)
     log.info("%d rows x %d columns", *faces.shape)
+    if len(faces) == 0:
+        raise RDataError(
+            f"{faces_rdata}: data.frame {faces_object!r} has 0 rows; expected at least 1 (a row "
+            "per face)"
+        )
     ids = check_ids(faces, id_column, f"{faces_rdata}, data.frame {faces_object!r}")
 
     folder = Path(features_parquet).parent
@@ -154,8 +175,9 @@ def convert_cohort(
         raise OSError(
             errno.ENOSPC,
             f"{features_parquet}: converting {features_rdata} needs about {_gb(need)} free in "
-            f"{folder} (a spool and the parquet of the descriptors), but {_gb(free)} are free; "
-            "nothing was written",
+            f"{folder} (a spool and the parquet of the "
+            f"{need // (2 * np.dtype(precision).itemsize):,} descriptor values that its object "
+            f"{features_object!r} claims), but {_gb(free)} are free; nothing was written",
         )
     outputs = [Path(features_parquet), Path(faces_parquet), Path(columns_csv)]
     try:
@@ -216,6 +238,7 @@ def _write_outputs(
         rows_per_block=block_rows,
         progress=True,
         checksum=True,
+        finite=True,
     )
 
     provenance = {

@@ -17,6 +17,13 @@ never in memory. Three ways to use it:
 :func:`write_rdata` writes data frames and numeric matrices in the same format (XDR, version 3 or
 2).
 
+Files are untrusted input, and every input R can write is read in bounded memory: objects that
+are not asked for keep nothing below themselves; a compact sequence (R's ``1:n``, a few bytes in
+the file whatever ``n``) is never expanded unless kept, and then only up to
+``MAX_EXPANDED_VALUES``; a vector claiming more than the file can hold is refused before it is
+read; nesting is bounded by ``MAX_DEPTH`` (errors name the file and the object); of two objects
+with one name the last is read, as R's ``load()`` keeps it (with a warning).
+
 Format facts used here (R's ``serialize.c``): every item starts with a 32-bit flags word (type in
 the low byte, then the is-object, has-attributes and has-tag bits, and the "levels" in the upper 20
 bits); a vector's attributes follow its data; a length above 2^31 - 1 is written as -1 followed by
@@ -70,6 +77,8 @@ from polface.data.rdata.objects import (
     LANGSXP,
     LGLSXP,
     LISTSXP,
+    MAX_DEPTH,
+    MAX_EXPANDED_VALUES,
     MISSINGARG_SXP,
     NA_INTEGER,
     NA_REAL,
@@ -96,6 +105,7 @@ from polface.data.rdata.objects import (
     RDataError,
     RMatrix,
     RObject,
+    SequenceData,
     SpooledData,
 )
 from polface.data.rdata.parser import list_objects, read_rdata
@@ -130,6 +140,8 @@ __all__ = [
     "LANGSXP",
     "LGLSXP",
     "LISTSXP",
+    "MAX_DEPTH",
+    "MAX_EXPANDED_VALUES",
     "MISSINGARG_SXP",
     "NAMESPACESXP",
     "NA_INTEGER",
@@ -154,6 +166,7 @@ __all__ = [
     "SPECIALSXP",
     "STRSXP",
     "SYMSXP",
+    "SequenceData",
     "SpooledData",
     "TYPE_NAMES",
     "UNBOUNDVALUE_SXP",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from polface.data.rdata.objects import (
     VECSXP,
     RDataError,
     RObject,
+    SequenceData,
     SpooledData,
     strings_of,
 )
@@ -29,6 +31,32 @@ from polface.data.rdata.spool import Spool, progress_bar
 from polface.io import METADATA_KEY, atomic_output, file_sha256
 
 _BLOCK_BYTES = 1 << 26  # default size of one row block handed out by the spool (64 MiB)
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One column of a numeric object: its rows start at element ``offset`` of ``data``."""
+
+    data: SpooledData | SequenceData
+    offset: int
+
+
+class _MatrixColumns(Sequence[_Column]):
+    """The columns of a matrix stored column-major in one vector, made when asked for (a matrix
+    may have more columns than are worth a Python object each)."""
+
+    def __init__(self, data: SpooledData | SequenceData, n_rows: int, n_cols: int) -> None:
+        self.data, self.n_rows, self.n_cols = data, n_rows, n_cols
+
+    def __len__(self) -> int:
+        return self.n_cols
+
+    def __getitem__(self, j: Any) -> Any:
+        if isinstance(j, slice):
+            return [self[k] for k in range(*j.indices(self.n_cols))]
+        if not -self.n_cols <= j < self.n_cols:
+            raise IndexError(j)
+        return _Column(self.data, (j % self.n_cols) * self.n_rows)
 
 
 def _row_names(obj: RObject, n_rows_hint: int | None = None) -> tuple[int | None, list[str] | None]:
@@ -62,11 +90,12 @@ class NumericObject:
 
     Use as a context manager (or call :meth:`close`) so that the spool is freed. Data are
     held in ``dtype`` (float32 or float64); R's integer NA becomes NaN. Row blocks and columns are
-    read from the spool with positional reads, so memory use is one block at a time.
+    read from the spool with positional reads (a compact sequence, R's ``1:n``, is computed a block
+    at a time), so memory use is one block at a time.
     """
 
     def __init__(
-        self, path: Path, name: str, obj: RObject, spool: Spool, columns: list[SpooledData],
+        self, path: Path, name: str, obj: RObject, spool: Spool, columns: Sequence[_Column],
         n_rows: int, kind: str, row_names: list[str] | None, col_names: list[str] | None,
     ) -> None:  # fmt: skip
         self.path = path
@@ -91,10 +120,15 @@ class NumericObject:
         """(rows, columns)."""
         return self.n_rows, self.n_cols
 
+    def _read(self, col: _Column, first: int, count: int) -> np.ndarray:
+        """Rows ``first .. first + count - 1`` of one column."""
+        if isinstance(col.data, SequenceData):
+            return col.data.values(col.offset + first, count, self.dtype)
+        return self._spool.read(col.data.offset + col.offset + first, count)
+
     def column(self, j: int) -> np.ndarray:
         """Column ``j`` (0-based) as a 1-D array."""
-        col = self._columns[j]
-        return self._spool.read(col.offset, col.length)
+        return self._read(self._columns[j], 0, self.n_rows)
 
     def iter_columns(self) -> Iterator[np.ndarray]:
         """Every column in order."""
@@ -113,8 +147,8 @@ class NumericObject:
         for r0 in range(0, self.n_rows, step):
             r1 = min(self.n_rows, r0 + step)
             block = np.empty((r1 - r0, self.n_cols), dtype=self.dtype)
-            for j, col in enumerate(self._columns):
-                block[:, j] = self._spool.read(col.offset + r0, r1 - r0)
+            for j in range(self.n_cols):
+                block[:, j] = self._read(self._columns[j], r0, r1 - r0)
             yield block
 
     def close(self) -> None:
@@ -146,7 +180,9 @@ def open_numeric(
     ``row_names``/``col_names`` (``row_names`` is None when R's row names are the trivial 1..n). The
     spool is made in ``spool_dir`` (default: the system temp directory; it needs rows x cols x
     itemsize bytes) and unlinked at once, so its space is freed on close, on error, or when the
-    process dies. Memory use is bounded by an 8 MiB copy buffer, whatever the size of the object.
+    process dies. Memory use is bounded by an 8 MiB copy buffer, whatever the size of the object;
+    compact sequences (R's ``1:n``) take no spool and are computed when read; other objects of the
+    file are skipped without holding their data. A row wider than one 64 MiB block is an error.
     """
     p = Path(path)
     spool = Spool(spool_dir, dtype, progress)
@@ -163,7 +199,7 @@ def _numeric_layout(path: Path, name: str, obj: RObject, spool: Spool) -> Numeri
     """Work out rows, columns and names of a spooled object; errors name the file and object."""
     what = f"{path}: object {name!r}"
     if obj.sexptype in (LGLSXP, INTSXP, REALSXP):
-        if not isinstance(obj.value, SpooledData):
+        if not isinstance(obj.value, SpooledData | SequenceData):
             raise RDataError(f"{what}: data were not spooled")
         if obj.r_class and "matrix" not in obj.r_class and "array" not in obj.r_class:
             raise RDataError(
@@ -185,8 +221,8 @@ def _numeric_layout(path: Path, name: str, obj: RObject, spool: Spool) -> Numeri
             if dimnames is not None and dimnames.sexptype == VECSXP and len(dimnames.value) == 2:
                 row_names = _names_or_none(dimnames.value[0])
                 col_names = _names_or_none(dimnames.value[1])
-        base = obj.value.offset
-        columns = [SpooledData(base + j * n_rows, n_rows) for j in range(n_cols)]
+        _check_row_width(what, n_cols, spool)
+        columns = _MatrixColumns(obj.value, n_rows, n_cols)
         return NumericObject(path, name, obj, spool, columns, n_rows, kind, row_names, col_names)
     if obj.sexptype == VECSXP and "data.frame" in obj.r_class:
         names = _names_or_none(obj.attr("names")) or [f"V{j + 1}" for j in range(len(obj.value))]
@@ -202,12 +238,24 @@ def _numeric_layout(path: Path, name: str, obj: RObject, spool: Spool) -> Numeri
                 raise RDataError(
                     f"{what}: column {col_name!r} has {col.length} values, expected {n_rows} rows"
                 )
+        _check_row_width(what, len(columns), spool)
         return NumericObject(
-            path, name, obj, spool, columns, n_rows or 0, "data.frame", row_names, names
-        )
+            path, name, obj, spool, [_Column(c, 0) for c in columns], n_rows or 0, "data.frame",
+            row_names, names,
+        )  # fmt: skip
     raise RDataError(
         f"{what} is {describe(obj)}; expected a numeric matrix or a data.frame of numeric columns"
     )
+
+
+def _check_row_width(what: str, n_cols: int, spool: Spool) -> None:
+    """One row must fit in a row block (64 MiB): a wider one is no descriptor matrix."""
+    if n_cols * spool.dtype.itemsize > _BLOCK_BYTES:
+        raise RDataError(
+            f"{what} has {n_cols:,} columns: one row would take "
+            f"{n_cols * spool.dtype.itemsize / 2**20:,.0f} MiB, more than the {_BLOCK_BYTES >> 20} "
+            "MiB of a row block"
+        )
 
 
 def iter_row_blocks(
@@ -266,6 +314,7 @@ def numeric_rdata_to_parquet(
     spool_dir: str | os.PathLike[str] | None = None,
     checksum: bool = False,
     compression: str = "zstd",
+    finite: bool = False,
 ) -> dict[str, Any]:
     """Convert a numeric R matrix or data.frame to parquet: an id column and one vector column.
 
@@ -274,7 +323,9 @@ def numeric_rdata_to_parquet(
     key-value metadata (JSON under the key ``polface``, see polface.io.read_metadata: source file
     name, object, R type, shape, dtype, column names and, with ``checksum``, the source's SHA-256;
     plus ``metadata``). The number of rows must equal
-    ``len(row_ids)``, and R row names other than 1..n must equal the row ids. The file is written
+    ``len(row_ids)``, and R row names other than 1..n must equal the row ids. With ``finite``,
+    a value that is NA, NaN or infinite is an error naming the row (number and id) and the column,
+    found block by block as the blocks are written (nothing is written then). The file is written
     atomically. The spool goes to ``spool_dir`` (default: the output's directory). Returns the
     metadata written.
     """
@@ -327,6 +378,8 @@ def numeric_rdata_to_parquet(
                 with pq.ParquetWriter(tmp, schema, compression=compression) as writer:
                     start = 0
                     for block in obj.iter_row_blocks(step):
+                        if finite:
+                            _check_finite(source, obj, block, start, ids)
                         stop = start + block.shape[0]
                         values = pa.FixedSizeListArray.from_arrays(
                             pa.array(block.reshape(-1), type=value_type), obj.n_cols
@@ -340,6 +393,25 @@ def numeric_rdata_to_parquet(
         finally:
             bar.close()
     return info
+
+
+def _check_finite(
+    path: Path, obj: NumericObject, block: np.ndarray, start: int, ids: np.ndarray
+) -> None:
+    """Every value of a row block (rows ``start``, ``start + 1``, ...) must be finite."""
+    finite = np.isfinite(block)  # a bool per value of this block only
+    if finite.all():
+        return
+    r, c = (int(i) for i in np.argwhere(~finite)[0])
+    value = block[r, c]
+    kind = "NA or NaN" if np.isnan(value) else str(value).replace("inf", "Inf")
+    column = f"column {c + 1}" + (f" ({obj.col_names[c]!r})" if obj.col_names else "")
+    row_id = ids[start + r]
+    row_id = row_id.item() if isinstance(row_id, np.generic) else row_id
+    raise RDataError(
+        f"{path}: object {obj.name!r}: row {start + r + 1} (id {row_id!r}), {column} is "
+        f"{kind}; every value must be finite"
+    )
 
 
 def _ids_array(row_ids: Any, path: Path, name: str) -> np.ndarray:

@@ -53,6 +53,12 @@ XDR_INT = struct.Struct(">i")  #: one signed 32-bit XDR integer
 XDR_UINT = struct.Struct(">I")  #: one unsigned 32-bit XDR integer
 BUFFER_BYTES = 1 << 16  #: bytes read from the decompressor at a time for small items
 CHUNK_BYTES = 1 << 23  #: bytes per chunk when copying or skipping vector data (8 MiB)
+#: The most elements the reader expands in memory from a compact sequence (R's ``1:n``,
+#: ``seq_len(n)``), whose few bytes in the file can stand for any length: 128 MiB of doubles.
+MAX_EXPANDED_VALUES = 1 << 24
+#: The deepest nesting of items (lists in lists, calls in calls) the reader follows: R saves and
+#: loads a list nested 3,000 deep; real objects (a formula of 500 terms) nest a few hundred deep.
+MAX_DEPTH = 10_000
 
 
 # --- the objects ----------------------------------------------------------------------------------
@@ -97,7 +103,7 @@ class RObject:
 
     def __len__(self) -> int:
         """The number of elements (R's ``length()`` for vectors and pairlists)."""
-        if isinstance(self.value, OmittedData | SpooledData):
+        if isinstance(self.value, OmittedData | SpooledData | SequenceData):
             return self.value.length
         if isinstance(self.value, np.ndarray):
             return int(self.value.size)
@@ -122,6 +128,26 @@ class SpooledData:
 
     offset: int
     length: int
+
+
+@dataclass(frozen=True)
+class SequenceData:
+    """Stands for a compact sequence (R's ALTREP ``compact_intseq`` / ``compact_realseq``, what
+    ``1:n`` and ``seq_len(n)`` make) that is never expanded whole: element ``i`` is
+    ``start + step * i`` (an integer sequence when ``integer``), for ``i < length``.
+    """
+
+    length: int
+    start: float
+    step: float
+    integer: bool
+
+    def values(self, first: int, count: int, dtype: np.dtype | type) -> np.ndarray:
+        """Elements ``first .. first + count - 1`` in ``dtype``, computed as R computes them."""
+        index = np.arange(first, first + count, dtype=np.int64)
+        if self.integer:  # the reader checks that it stays within R's integers (no NA)
+            return (int(self.start) + int(self.step) * index).astype(dtype)
+        return (self.start + self.step * index.astype(np.float64)).astype(dtype)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ that the streaming readers show.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -68,7 +70,19 @@ class Spool:
         return values
 
     def copy_from(self, inp: XdrInput, sexptype: int, length: int) -> SpooledData:
-        """Copy ``length`` elements of an integer, logical or double vector from the stream."""
+        """Copy ``length`` elements of an integer, logical or double vector from the stream.
+
+        A vector larger than the free space of the spool's directory is refused before anything is
+        written (ENOSPC), so that a file claiming more than the disk holds never fills it.
+        """
+        need = length * self.dtype.itemsize
+        free = shutil.disk_usage(self.path.parent).free
+        if need > free:
+            raise OSError(
+                errno.ENOSPC,
+                f"{inp.path}: a vector of {length:,} values needs {need:,} bytes in the spool in "
+                f"{self.path.parent}, {free:,} are free",
+            )
         start = self.length
         source = ATOMIC_DTYPES[sexptype]
         per_chunk = max(1, CHUNK_BYTES // np.dtype(source).itemsize)
@@ -84,13 +98,6 @@ class Spool:
             bar.close()
         self.length += length
         return SpooledData(start, length)
-
-    def append(self, values: np.ndarray, sexptype: int) -> SpooledData:
-        """Append an already decoded (native byte order) vector."""
-        start = self.length
-        self._write(self._convert(values, sexptype))
-        self.length += int(values.size)
-        return SpooledData(start, int(values.size))
 
     def read(self, offset: int, count: int) -> np.ndarray:
         """``count`` elements starting at element ``offset``, by positional reads (no mmap)."""

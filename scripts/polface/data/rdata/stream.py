@@ -26,6 +26,29 @@ from polface.data.rdata.objects import (
 )
 
 _TWO_INTS = struct.Struct(">ii")
+_SKIP_BYTES = 1 << 20  # bytes read (and dropped) at a time when data are skipped
+
+
+#: The most bytes one byte of deflate (gzip) data can inflate to (a 258-byte match in 2 bits).
+DEFLATE_MAX_RATIO = 1032
+
+
+def stream_capacity(path: Path) -> tuple[int, str] | None:
+    """The most bytes the decompressed stream of an RData file can hold, and how that is known:
+    the size of an uncompressed file, 1032 x the size of a gzip file; None for bzip2 and xz
+    (whose ratios have no useful bound)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError:
+        return None
+    if magic[:2] == b"\x1f\x8b":
+        most = size * DEFLATE_MAX_RATIO
+        return most, f"{size:,} bytes of gzip data inflate to at most {most:,}"
+    if magic[:3] == b"BZh" or magic[:6] == b"\xfd7zXZ\x00":
+        return None
+    return size, f"{size:,} bytes in all"
 
 
 def open_decompressed(path: Path) -> BinaryIO:
@@ -58,6 +81,19 @@ class XdrInput:
         self._buf = b""
         self._pos = 0
         self._base = 0  # stream offset of self._buf[0]
+        self.capacity = stream_capacity(path)
+
+    def check_claim(self, count: int, width: int, what: str) -> None:
+        """``count`` items of ``width`` bytes at least must fit in what the stream can still hold
+        (when that is known): else the file is truncated or corrupt, whatever it claims."""
+        if self.capacity is None:
+            return
+        room = self.capacity[0] - self.offset
+        if count * width > room:
+            raise self.error(
+                f"{what} ({count * width:,} bytes) but the file has room for at most {room:,} "
+                f"bytes after them ({self.capacity[1]}): it is truncated or corrupt"
+            )
 
     @property
     def offset(self) -> int:
@@ -109,6 +145,8 @@ class XdrInput:
 
     def read(self, n: int) -> bytes:
         """Exactly ``n`` bytes."""
+        if n < 0:
+            raise self.error(f"negative length {n}")
         if len(self._buf) - self._pos < n:
             if n <= BUFFER_BYTES:
                 self._more(n)
@@ -163,7 +201,11 @@ class XdrInput:
                 continue
             if len(buf) - pos < length:
                 self._pos = pos
-                raw = self.read(length)
+                if out is None:
+                    self.skip(length)  # nothing is held for a string that is skipped
+                    raw = b""
+                else:
+                    raw = self.read(length)
                 buf, pos = self._buf, self._pos
             else:
                 raw = buf[pos : pos + length] if out is not None else b""
@@ -174,11 +216,22 @@ class XdrInput:
         return out
 
     def skip(self, n: int) -> None:
-        """Consume and discard ``n`` bytes, a chunk at a time."""
-        while n > 0:
-            k = min(n, CHUNK_BYTES)
-            self.read(k)
-            n -= k
+        """Consume and discard ``n`` bytes, 1 MiB at a time (nothing is kept)."""
+        available = len(self._buf) - self._pos
+        if n <= available:
+            self._pos += n
+            return
+        start = self.offset
+        self._base += len(self._buf)
+        self._buf, self._pos = b"", 0
+        left = n - available
+        while left > 0:
+            chunk = self._read_raw(min(left, _SKIP_BYTES))
+            if not chunk:
+                self._base = start  # report the offset where the skipped item began
+                raise self.error(f"file is truncated: needed {n} bytes, found {n - left}")
+            self._base += len(chunk)
+            left -= len(chunk)
 
     def array(self, dtype: str, count: int) -> np.ndarray:
         """``count`` items of the big-endian numpy ``dtype`` (read-only view of fresh bytes)."""

@@ -48,6 +48,7 @@ from polface.data.rdata.objects import (
     RDataError,
     RMatrix,
     RObject,
+    SequenceData,
     SpooledData,
 )
 from polface.io import atomic_output
@@ -171,7 +172,7 @@ def _write_item(out: _Output, obj: RObject) -> None:
     if t == SYMSXP:
         out.symbol(str(obj.value))
         return
-    if isinstance(obj.value, OmittedData | SpooledData):
+    if isinstance(obj.value, OmittedData | SpooledData | SequenceData):
         raise RDataError(f"cannot write a {obj.typeof} vector whose data were not kept")
     attrs = obj.attributes
     is_object = obj.is_object or "class" in attrs
