@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,12 @@ def test_images_are_listed_in_natural_order_with_a_limit(tmp_path: Path) -> None
     (tmp_path / "sub.jpg").mkdir()
     images = list_images(tmp_path, pattern="*.jpg", limit=None)
     assert list(images) == ["1", "2", "10", "a2", "a10"]
+    # What cannot be read is listed too (crop_faces gives it a row saying why); folders are not.
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "absent.jpg")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    (tmp_path / "linked.jpg").symlink_to(tmp_path / "sub.jpg")
+    listed = list_images(tmp_path, pattern="*.jpg", limit=None)
+    assert list(listed) == ["1", "2", "10", "a2", "a10", "gone", "pipe"]
     assert images["10"] == tmp_path / "10.jpg"
     assert list(list_images(tmp_path, pattern="*.jpg", limit=3)) == ["1", "2", "10"]
     assert sorted(["b", "a10", "a2", "10", "9"], key=natural_key) == ["9", "10", "a2", "a10", "b"]

@@ -38,8 +38,11 @@ def natural_key(image_id: str) -> tuple[tuple[int, int | str], ...]:
 def list_images(folder: Path | str, *, pattern: str, limit: int | None) -> dict[str, Path]:
     """The photographs of a folder matching a glob ``pattern``: ``{image_id: path}``.
 
-    Hidden files and anything that is not a regular file are skipped. Ids are the file names
-    without their extension, in natural order; ``limit`` keeps the first ``limit`` of them.
+    Hidden files and folders are skipped. Everything else the pattern matches is listed, also
+    what cannot be read (a FIFO, a device, a dangling symlink, a symlink out of the folder), so
+    that it gets a manifest row saying why (:func:`polface.images.load.open_photograph`, which
+    never opens such a file); nothing is opened here. Ids are the file names without their
+    extension, in natural order; ``limit`` keeps the first ``limit`` of them.
 
     Raises:
         FileNotFoundError: the folder does not exist.
@@ -50,7 +53,7 @@ def list_images(folder: Path | str, *, pattern: str, limit: int | None) -> dict[
         raise FileNotFoundError(f"image folder not found: {root}")
     found: dict[str, Path] = {}
     for path in root.glob(pattern):
-        if path.name.startswith(".") or not path.is_file():
+        if path.name.startswith(".") or path.is_dir():
             continue
         image_id = path.stem
         if image_id in found:

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from polface.images.load import ImageRejected
 from polface.images.weights import check_sha256, load_weights
 from polface.models.trait_regressor import (
     Augmentation,
@@ -184,10 +185,13 @@ def apply_regressors(
         try:
             arrays.append(load(path))
             ok_ids.append(image_id)
-        except (OSError, ValueError) as err:
+        except (ImageRejected, OSError, ValueError) as err:
+            detail = f"{type(err).__name__}: {err}"
+            if isinstance(err, ImageRejected):
+                detail = err.detail
             rows += [
                 {ID_COLUMN: image_id, "trait": t, "prediction": np.nan, "status": "unreadable",
-                 "detail": f"{type(err).__name__}: {err}"}
+                 "detail": detail}
                 for t in heads
             ]  # fmt: skip
     if arrays:
