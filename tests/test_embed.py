@@ -163,8 +163,9 @@ def test_torchvision_layout_from_safetensors_and_weights_only_torch_load(tmp_pat
 
     evil = tmp_path / "evil.pth"
     torch.save({"conv1.weight": Payload()}, evil)
-    with pytest.raises(pickle.UnpicklingError):
-        load_weights(ResNet50("torchvision"), evil)
+    key = "image_sets.x.embed.weights.imagenet.path"
+    with pytest.raises(pickle.UnpicklingError, match=rf"(?s)^{evil} \(config key {key}\): .*posix"):
+        load_weights(ResNet50("torchvision"), evil, setting=key)
     assert not (tmp_path / "ran").exists()
 
 

@@ -397,6 +397,7 @@ def load_embedder(
     weights_path: Path | str | None,
     device: str,
     cache_path: Path | str | None = None,
+    weights_setting: str | None = None,
 ) -> Embedder:
     """Load ``backend``'s network and weights once onto ``device``.
 
@@ -408,6 +409,7 @@ def load_embedder(
         device: ``auto`` (CUDA with autocast and channels_last if available, else CPU),
             ``cpu``, ``cuda`` or ``cuda:N``. dlib always runs on the CPU (dlib-bin has no CUDA).
         cache_path: where a pickle's safetensors cache goes (default beside the pickle).
+        weights_setting: the config key that named ``weights_path``, for error messages.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
@@ -424,7 +426,12 @@ def load_embedder(
         raise ValueError(f"backend {backend!r} needs weights_path (no weights are bundled)")
     dev = resolve_device(device)
     net = ResNet50(spec.layout)
-    info = load_weights(net, weights_path, cache_path=Path(cache_path) if cache_path else None)
+    info = load_weights(
+        net,
+        weights_path,
+        cache_path=Path(cache_path) if cache_path else None,
+        setting=weights_setting,
+    )
     net.eval().to(dev)
     if dev.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
@@ -442,6 +449,7 @@ def embed_crops(
     crop_settings: Mapping[str, object] | None,
     work_dir: Path | str | None = None,
     cache_path: Path | str | None = None,
+    weights_setting: str | None = None,
     num_workers: int | None = None,
     resume: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -469,6 +477,7 @@ def embed_crops(
             arguments); recorded as JSON in the metadata and part of the resume fingerprint.
         work_dir: where part files go (default ``<out_path>.parts``).
         cache_path: where a pickle's safetensors cache goes (default beside the pickle).
+        weights_setting: the config key that named ``weights_path``, for error messages.
         num_workers: DataLoader worker processes reading and decoding images (0: in the main
             process); ``None`` means 0 on the CPU and ``min(8, CPUs)`` with a GPU.
         resume: reuse finished part files in ``work_dir`` whose settings and inputs match.
@@ -496,7 +505,11 @@ def embed_crops(
 
     rows = _ok_rows(manifest, spec)
     embedder = load_embedder(
-        backend, weights_path=weights_path, device=device, cache_path=cache_path
+        backend,
+        weights_path=weights_path,
+        device=device,
+        cache_path=cache_path,
+        weights_setting=weights_setting,
     )
     dev = embedder.device
     if num_workers is None:

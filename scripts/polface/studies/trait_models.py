@@ -67,8 +67,8 @@ def load_backbone(
                 "facial_finetuning.regressor.weights.path is required for the resnet50 backbone "
                 "(torchvision's ImageNet ResNet-50 state dict; none can be downloaded)"
             )
-        check_sha256(weights, sha256, setting="facial_finetuning.regressor.weights.sha256")
-        loaded = load_weights(backbone, weights)
+        check_sha256(weights, sha256, setting="facial_finetuning.regressor.weights")
+        loaded = load_weights(backbone, weights, setting="facial_finetuning.regressor.weights.path")
         identity.update(weights=str(weights), weights_sha256=loaded.source_sha256)
     elif weights is not None:
         raise FacialFinetuningDataError(f"the {kind} backbone takes no weights (got {weights})")
