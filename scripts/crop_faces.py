@@ -16,8 +16,13 @@ def main(snakemake) -> None:
         images = list_images(source["folder"], pattern=source["pattern"], limit=source["limit"])
         log.info("%d photographs from %s (%s)", len(images), source["folder"], source["pattern"])
         # The crops go into the output folder as they are made (one PNG per ok photograph).
+        # Photographs that resolve outside the folder (symlinks out of it) are rows, never read.
         manifest = crop_faces(
-            images, snakemake.output.crops, **settings, num_workers=snakemake.threads
+            images,
+            snakemake.output.crops,
+            **settings,
+            num_workers=snakemake.threads,
+            folder=source["folder"],
         )
         counts = manifest["status"].value_counts()
         log.info("statuses: %s", {s: int(counts.get(s, 0)) for s in STATUSES})

@@ -12,10 +12,9 @@ def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule) as log:
         backend = snakemake.wildcards.backend
         weights = snakemake.input.get("weights")  # absent: dlib's bundled model
+        setting = f"image_sets.{snakemake.wildcards.image_set}.embed.weights.{backend}"
         if weights is not None:
-            check_sha256(
-                weights, snakemake.params.weights_sha256, setting=f"embed.weights.{backend}"
-            )
+            check_sha256(weights, snakemake.params.weights_sha256, setting=setting)
         # Runtime knobs (threads, resources), not rerun triggers; the device goes in the metadata.
         torch.set_num_threads(snakemake.threads)
         result = embed_crops(
@@ -28,6 +27,7 @@ def main(snakemake) -> None:
             crop_settings=snakemake.params.crop,
             work_dir=snakemake.params.parts,
             cache_path=snakemake.params.cache,
+            weights_setting=f"{setting}.path",
         )
         log.info(
             "%d faces embedded: %d computed, %d reused from an interrupted run",

@@ -78,6 +78,9 @@ def main(snakemake) -> None:
             weights_path=snakemake.input.get("weights"),
             device=snakemake.resources.embed_device,
             cache_path=snakemake.params.cache,
+            weights_setting=(
+                f"image_sets.{snakemake.wildcards.image_set}.embed.weights.{backend}.path"
+            ),
         )
         chain = FaceChain(embedder, crop=snakemake.params.crop, model=None)
         notes = [

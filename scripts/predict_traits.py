@@ -4,6 +4,7 @@ The saved heads and the same frozen backbone (its weights file must have the SHA
 training); every photograph of the set is resized whole to 224 px, as in training.
 """
 
+import functools
 from pathlib import Path
 
 import pyarrow as pa
@@ -42,7 +43,8 @@ def main(snakemake) -> None:
             heads,
             backbone,
             paths,
-            load=load_resized,
+            # A photograph that resolves outside the set's folder is a row, never read.
+            load=functools.partial(load_resized, folder=source["folder"]),
             preprocessing=meta["preprocessing"],
             batch_size=snakemake.resources.regressor_batch_size,
             device=device,

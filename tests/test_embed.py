@@ -163,8 +163,9 @@ def test_torchvision_layout_from_safetensors_and_weights_only_torch_load(tmp_pat
 
     evil = tmp_path / "evil.pth"
     torch.save({"conv1.weight": Payload()}, evil)
-    with pytest.raises(pickle.UnpicklingError):
-        load_weights(ResNet50("torchvision"), evil)
+    key = "image_sets.x.embed.weights.imagenet.path"
+    with pytest.raises(pickle.UnpicklingError, match=rf"(?s)^{evil} \(config key {key}\): .*posix"):
+        load_weights(ResNet50("torchvision"), evil, setting=key)
     assert not (tmp_path / "ran").exists()
 
 
@@ -465,3 +466,13 @@ def test_resnet_embedder_on_crops_is_what_embed_crops_writes(
     # A list of arrays is a batch too. Batched, the CPU convolutions sum in another order: with
     # these random weights (features in the thousands) that moves values by about 1e-3.
     np.testing.assert_allclose(embedder.embed(crops), written, rtol=1e-2)
+
+
+def test_dlib_chips_come_only_from_the_bytes_crop_faces_hashed(
+    manifest: pd.DataFrame, tmp_path: Path
+) -> None:
+    # A source replaced after cropping (its landmarks describe other pixels) stops the job.
+    changed = _subset(manifest, ["1"])
+    changed.at[0, "sha256"] = "0" * 64
+    with pytest.raises(ValueError, match=r"1\.jpg of ok row '1' has SHA-256 .* not the manifest"):
+        embed_crops(changed, "dlib", out_path=tmp_path / "d.parquet", progress=False, **embed_run())

@@ -8,6 +8,7 @@ any value of ``name2``, the candidates' personal identifier.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -44,8 +45,9 @@ def run(finetuning_dir: Path, omi_dir: Path, tmp_path_factory: pytest.TempPathFa
     }
     photos = workdir / "photos"
     photos.mkdir()
+    # Copies: a symlink out of an image folder is refused (a row, never read).
     for name in ("5.jpg", "17.jpg", "600.jpg"):
-        (photos / name).symlink_to(omi_dir / "images" / name)
+        shutil.copyfile(omi_dir / "images" / name, photos / name)
     (photos / "broken.jpg").write_bytes(b"not a jpeg")
     study["image_sets"] = {"photos": {"folder": {"path": "photos"}}}
     config = write_config(workdir, "finetuning_test.yaml", study)

@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import signal
 import struct
+import subprocess
+import sys
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image, ImageFile
 
-from image_settings import LOAD
+from conftest import REPO
+from image_settings import CROP, LOAD
 from polface.images.load import (
+    ALLOWED_FORMATS,
     ImageRejected,
+    checked_photograph,
     downscale,
     load_image,
+    opened_image,
     read_rgb,
+    readable_photograph,
 )
+from polface.models.trait_regressor import load_resized
 
 
 def _halves(width: int, height: int) -> Image.Image:
@@ -178,3 +193,167 @@ def test_panorama_loads_and_downscale_maps_back(tmp_path: Path) -> None:
     assert one == 1.0 and same.shape == (400, 900, 3)
     with pytest.raises(ValueError, match="max_side"):
         downscale(rgb, 0)
+
+
+# ---------------------------------------------------------------- hostile photograph folders
+
+#: A valid EPS file: Pillow identifies it by content (whatever its name) and renders it with
+#: the system's Ghostscript; the PostScript would write a file if Ghostscript ran it.
+_EPS = """%!PS-Adobe-3.0 EPSF-3.0
+%%BoundingBox: 0 0 64 64
+%%EndComments
+({written}) (w) file closefile
+showpage
+%%EOF
+"""
+
+
+def _postscript_photo(folder: Path, written: Path) -> Path:
+    photo = folder / "photo3.jpg"
+    photo.write_text(_EPS.format(written=written))
+    return photo
+
+
+def _fake_ghostscript(folder: Path, calls: Path) -> dict[str, str]:
+    """An environment whose `gs` only records that it was run (and fails, as gs does on junk)."""
+    folder.mkdir()
+    gs = folder / "gs"
+    gs.write_text(f'#!/bin/sh\necho "$@" >> "{calls}"\nexit 1\n')
+    gs.chmod(0o755)
+    return {
+        **os.environ,
+        "PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(REPO / "scripts"),
+    }
+
+
+def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_postscript_named_jpg_is_refused_before_any_decoder(tmp_path: Path) -> None:
+    written = tmp_path / "written_by_postscript"
+    photo = _postscript_photo(tmp_path, written)
+    calls = tmp_path / "gs_calls"
+    env = _fake_ghostscript(tmp_path / "bin", calls)
+
+    # A fresh process whose PATH has a `gs`: polface refuses the file and never runs it.
+    code = (
+        "from polface.images.load import load_image, ImageRejected, read_rgb\n"
+        f"print(load_image({str(photo)!r}, min_side=1, max_pixels=None))\n"
+        "try:\n"
+        f"    read_rgb({str(photo)!r}, min_side=1, max_pixels=None)\n"
+        "except ImageRejected as err:\n"
+        "    print(err.detail)\n"
+    )
+    done = _python(code, env)
+    assert done.returncode == 0, done.stderr
+    assert "(None, 'unreadable')" in done.stdout
+    assert "image format not allowed: detected as EPS" in done.stdout, done.stdout
+    assert not calls.exists() and not written.exists()
+
+    # The check can fail: Pillow left to itself runs that `gs` on the same file.
+    done = _python(
+        "from PIL import Image\n"
+        f"im = Image.open({str(photo)!r})\n"
+        "print(im.format)\n"
+        "try:\n    im.load()\nexcept BaseException as err:\n    print(type(err).__name__)\n",
+        env,
+    )
+    assert done.stdout.split()[0] == "EPS" and calls.exists(), done.stdout + done.stderr
+
+
+def test_every_decoder_polface_runs_is_behind_the_allow_list(tmp_path: Path) -> None:
+    photo = _postscript_photo(tmp_path, tmp_path / "written")
+    with pytest.raises(ImageRejected, match="detected as EPS"):
+        load_resized(photo)
+    with (
+        pytest.raises(ImageRejected, match="detected as EPS"),
+        opened_image(photo, max_pixels=None),
+    ):
+        pass
+    assert "JPEG" in ALLOWED_FORMATS and "EPS" not in ALLOWED_FORMATS
+    # No other module opens an image with Pillow: every decode goes through polface.images.load.
+    opens = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in sorted((REPO / "scripts").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "Image.open(" in line and path != REPO / "scripts/polface/images/load.py"
+    ]
+    assert opens == []
+
+
+@contextmanager
+def _deadline(seconds: int) -> Iterator[None]:
+    """Fail instead of hanging for ever (opening a FIFO for reading blocks until a writer)."""
+
+    def expired(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s: something opened the FIFO")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _crop_rule():
+    """The crop_faces rule's script as a module (its main() is what Snakemake runs)."""
+    spec = importlib.util.spec_from_file_location("crop_faces_rule", REPO / "scripts/crop_faces.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+def test_hostile_folder_entries_are_manifest_rows_never_read(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _halves(200, 160).save(folder / "plain.jpg")
+    secret = tmp_path / "secret.jpg"  # outside the image folder
+    _halves(120, 100).save(secret)
+    (folder / "inside.jpg").symlink_to(folder / "plain.jpg")
+    (folder / "outside.jpg").symlink_to(secret)
+    (folder / "dangling.jpg").symlink_to(tmp_path / "absent.jpg")
+    os.mkfifo(folder / "pipe.jpg")
+    written = tmp_path / "written_by_postscript"
+    _postscript_photo(folder, written)
+
+    # What the rule runs, without the workflow: its script's main() with the rule's objects.
+    out = tmp_path / "results"
+    job = SimpleNamespace(
+        rule="crop_faces",
+        log=[str(out / "crop.log")],
+        threads=1,
+        params=SimpleNamespace(
+            source={"folder": str(folder), "pattern": "*.jpg", "limit": None}, crop=CROP
+        ),
+        output=SimpleNamespace(manifest=str(out / "manifest.parquet"), crops=str(out / "crops")),
+    )
+    with _deadline(120):
+        _crop_rule().main(job)
+    m = pd.read_parquet(out / "manifest.parquet").set_index("image_id")
+    assert sorted(m.index) == ["dangling", "inside", "outside", "photo3", "pipe", "plain"]
+    assert m.loc["plain", "status"] == m.loc["inside", "status"] == "no_face"
+    assert m.loc["inside", "sha256"] == m.loc["plain", "sha256"]
+    bad = m.loc[["dangling", "outside", "photo3", "pipe"]]
+    assert (bad["status"] == "unreadable").all() and bad["width"].isna().all()
+    assert "symlink to outside the image folder" in m.loc["outside", "detail"]
+    assert str(secret) in m.loc["outside", "detail"]
+    assert pd.isna(m.loc["outside", "sha256"])  # never read, so not hashed
+    assert "symlink to a missing file" in m.loc["dangling", "detail"]
+    assert m.loc["pipe", "detail"] == "not a regular file (a FIFO (named pipe)); not opened"
+    assert pd.isna(m.loc["pipe", "sha256"])
+    assert "image format not allowed: detected as EPS" in m.loc["photo3", "detail"]
+    assert not written.exists()
+    # Only a regular file inside the folder may be opened; a device never is.
+    assert readable_photograph(folder / "inside.jpg", folder)
+    assert not readable_photograph(folder / "outside.jpg", folder)
+    assert not readable_photograph(folder / "pipe.jpg", folder)
+    if Path("/dev/null").exists():
+        with pytest.raises(ImageRejected, match=r"not a regular file \(a character device\)"):
+            checked_photograph("/dev/null", folder="/dev")

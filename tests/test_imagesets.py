@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,12 @@ def test_images_are_listed_in_natural_order_with_a_limit(tmp_path: Path) -> None
     (tmp_path / "sub.jpg").mkdir()
     images = list_images(tmp_path, pattern="*.jpg", limit=None)
     assert list(images) == ["1", "2", "10", "a2", "a10"]
+    # What cannot be read is listed too (crop_faces gives it a row saying why); folders are not.
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "absent.jpg")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    (tmp_path / "linked.jpg").symlink_to(tmp_path / "sub.jpg")
+    listed = list_images(tmp_path, pattern="*.jpg", limit=None)
+    assert list(listed) == ["1", "2", "10", "a2", "a10", "gone", "pipe"]
     assert images["10"] == tmp_path / "10.jpg"
     assert list(list_images(tmp_path, pattern="*.jpg", limit=3)) == ["1", "2", "10"]
     assert sorted(["b", "a10", "a2", "10", "9"], key=natural_key) == ["9", "10", "a2", "a10", "b"]
@@ -209,3 +216,47 @@ def test_fetch_omi_copies_ratings_and_listed_images_once_with_checksums(
     stamp = (dest / "images" / "1.jpg").stat().st_mtime_ns
     fetch_omi(url=source.as_uri(), dest=dest, progress=False)
     assert (dest / "images" / "1.jpg").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize(
+    "bad", ["../../escape", "ABS", "0", "1005", "07", "7.0", " 7", "", "1e3", "x"]
+)
+def test_fetch_omi_refuses_ids_that_are_not_omi_numbers_before_writing(
+    tmp_path: Path, bad: str
+) -> None:
+    """A mirror whose ratings list a path instead of an image number writes nothing anywhere."""
+    from polface.data.imagesets import fetch_omi
+
+    mirror = tmp_path / "mirror" / "repo"
+    (mirror / "images").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    if bad == "ABS":  # an absolute path: images/ + "/tmp/.../outside/abs" is that path
+        bad = str(outside / "abs")
+    # Whatever the id names, the mirror has it (an attacker's mirror would).
+    for relative in ("images/1.jpg", f"images/{bad}.jpg"):
+        target = Path(str(mirror) + "/" + relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"payload")
+    (mirror / "attribute_means.csv").write_text(f"stimulus,trustworthy\n1,50.5\n{bad},40\n")
+    dest = tmp_path / "work" / "resources" / "omi"
+    before = sorted(p for p in tmp_path.rglob("*") if "mirror" not in p.parts)
+    with pytest.raises(ValueError) as info:
+        fetch_omi(url=mirror.as_uri(), dest=dest, progress=False)
+    message = str(info.value)
+    assert str(dest / "attribute_means.csv") in message and "line 3" in message
+    assert f"'stimulus' is {bad!r}" in message and "integer from 1 to 1004" in message
+    # Nothing written: not the images, not the checksums, not the refused ratings file.
+    after = sorted(p for p in tmp_path.rglob("*") if "mirror" not in p.parts)
+    assert [p for p in after if p not in before and p.is_file()] == []
+    assert not outside.exists() and not (tmp_path / "escape.jpg").exists()
+
+
+def test_ratings_ids_are_checked_wherever_they_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "attribute_means.csv"
+    path.write_text("stimulus,trustworthy\n1,50\n1004,20\n")
+    assert read_omi_ratings(path).index.tolist() == ["1", "1004"]
+    path.write_text("stimulus,trustworthy\n1,50\n-3,20\n")
+    with pytest.raises(
+        ValueError, match=r"attribute_means\.csv: line 3, column 'stimulus' is '-3'"
+    ):
+        read_omi_ratings(path)

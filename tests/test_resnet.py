@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import pickle
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import REPO
 from polface.images.resnet import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -19,7 +22,7 @@ from polface.images.resnet import (
     ResNet50,
     preprocess,
 )
-from polface.images.weights import RestrictedUnpickler, check_state_dict, load_pickle_weights
+from polface.images.weights import check_state_dict, load_pickle_weights, load_weights
 
 # ---------------------------------------------------------------- architecture
 
@@ -149,8 +152,9 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
     evil.write_bytes(
         pickle.dumps({"conv1.weight": np.zeros(3, np.float32), "x": _RunsCode(marker)}, protocol=2)
     )
-    with pytest.raises(pickle.UnpicklingError, match=r"refused global posix\.system"):
-        load_pickle_weights(evil)
+    with pytest.raises(pickle.UnpicklingError, match=r"refused global posix\.system") as info:
+        load_pickle_weights(evil, setting=KEY)
+    assert str(info.value).startswith(f"{evil} (config key {KEY}): ")
     assert not marker.exists()
     # The payload is live: the standard unpickler does run it.
     pickle.loads(evil.read_bytes())
@@ -219,8 +223,96 @@ def test_numpy_arrays_load_from_python2_and_python3_pickles(tmp_path: Path, prot
         assert loaded[key].dtype == value.dtype and np.array_equal(loaded[key], value)
 
 
-def test_restricted_unpickler_is_a_pickle_unpickler() -> None:
-    assert issubclass(RestrictedUnpickler, pickle.Unpickler)
+#: Where a weights file comes from in the config, for the messages.
+KEY = "image_sets.faces.embed.weights.vggface2.path"
+
+
+def _reconstruct_huge(count: int) -> bytes:
+    """117 bytes asking numpy for ``count`` bytes: ``_reconstruct(ndarray, (count,), b"b")``."""
+    return (
+        b"\x80\x02cnumpy.core.multiarray\n_reconstruct\nq\x00cnumpy\nndarray\nq\x01J"
+        + struct.pack("<i", count)
+        + b"\x85q\x02c_codecs\nencode\nq\x03X\x01\x00\x00\x00bq\x04X\x06\x00\x00\x00latin1"
+        b"q\x05\x86q\x06Rq\x07\x87q\x08Rq\x09."
+    )
+
+
+class _ArrayState:
+    """Pickles as numpy does an array, with any state: (version, shape, dtype, fortran, data)."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, data: object) -> None:
+        self.state = (1, shape, dtype, False, data)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (np._core.multiarray._reconstruct, (np.ndarray, (0,), b"b"), self.state)
+
+
+@pytest.mark.parametrize(
+    ("payload", "refusal"),
+    [
+        # numpy itself, through the allowed _reconstruct: 1.3 GB from 117 bytes.
+        (_reconstruct_huge(1_342_177_280), r"shape \(1342177280,\) declares 1,342,177,280 bytes"),
+        # An object array: numpy allocates it (8 bytes an item) before reading the list.
+        (pickle.dumps({"w": _ArrayState((1 << 20,), np.dtype("O"), [])}, 2), "holds objects"),
+        # A float array whose state claims more items than its data has.
+        (
+            pickle.dumps({"w": _ArrayState((1 << 28,), np.dtype("f4"), b"\0" * 8)}, 2),
+            r"declares 1,073,741,824 bytes",
+        ),
+        # A byte string declaring 1 TiB (the C unpickler allocates it before reading).
+        (b"\x80\x04\x8e" + struct.pack("<Q", 1 << 40) + b"abc.", "ends before its pickle does"),
+        # A codec other than latin1 through the allowed _codecs.encode.
+        (
+            b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00aX\x03\x00\x00\x00hex\x86R.",
+            "encoding 'hex'",
+        ),
+    ],
+    ids=["reconstruct", "object-array", "state-shape", "binbytes8", "codec"],
+)
+def test_hostile_pickles_are_refused_before_allocating(
+    tmp_path: Path, payload: bytes, refusal: str
+) -> None:
+    path = tmp_path / "resnet50_ft_weight.pkl"
+    path.write_bytes(payload)
+    with pytest.raises(pickle.UnpicklingError, match=refusal) as info:
+        load_pickle_weights(path, setting=KEY)
+    assert str(info.value).startswith(f"{path} (config key {KEY}): ")
+
+
+def test_a_memo_index_cannot_size_a_table(tmp_path: Path) -> None:
+    """LONG_BINPUT 2**31: the C unpickler would zero a 16 GiB memo table (under 4 GiB: fails)."""
+    path = tmp_path / "memo.pkl"
+    path.write_bytes(b"\x80\x02}r" + struct.pack("<I", 1 << 31) + b".")
+    code = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))\n"
+        "from polface.images.weights import load_pickle_weights\n"
+        f"print(load_pickle_weights({str(path)!r}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "{}", done.stderr[-2000:]
+
+
+def test_weights_errors_name_the_file_and_the_config_key(tmp_path: Path) -> None:
+    model = ResNet50("caffe")
+    wrong = tmp_path / "wrong.pkl"
+    wrong.write_bytes(pickle.dumps({"conv1.weight": np.zeros((2, 2), np.float32)}, protocol=2))
+    with pytest.raises(ValueError, match=rf"{wrong} \(config key {KEY}\) do not fit the model"):
+        load_weights(model, wrong, setting=KEY)
+    assert not (tmp_path / "wrong.safetensors").exists()  # nothing cached from a refused file
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(b"\xff" * 64)
+    with pytest.raises(ValueError, match=rf"{damaged} \(config key {KEY}\): cannot be read"):
+        load_weights(model, damaged, setting=KEY)
+    with pytest.raises(FileNotFoundError, match=rf"absent\.pth \(config key {KEY}\)"):
+        load_weights(model, tmp_path / "absent.pth", setting=KEY)
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.pkl")  # reading it would block for ever
+        with pytest.raises(ValueError, match=r"pipe\.pkl .*: not a regular file"):
+            load_weights(model, tmp_path / "pipe.pkl", setting=KEY)
 
 
 def test_check_state_dict_names_every_problem() -> None:

@@ -115,6 +115,7 @@ def all_targets():
 # ---- the image branch: image sets -> crops -> embeddings -> (OMI) ratings
 
 from polface.data.imagesets import image_set_folder, list_images  # noqa: E402
+from polface.images.load import readable_photograph  # noqa: E402
 
 IMAGE_SETS = list(config["image_sets"])
 RUN_IMAGE_SETS = config.get("run_image_sets", IMAGE_SETS)
@@ -159,7 +160,15 @@ def get_crop_inputs(wildcards):
     images = list_images(
         source["folder"], pattern=source["pattern"], limit=source["limit"]
     )
-    return {"images": [str(path) for path in images.values()]}
+    # Only what crop_faces will read: a FIFO, a device or a symlink out of the folder is a
+    # manifest row, and never an input (Snakemake would stat or hash it).
+    return {
+        "images": [
+            str(path)
+            for path in images.values()
+            if readable_photograph(path, source["folder"])
+        ]
+    }
 
 
 def backend_weights(wildcards):

@@ -27,6 +27,10 @@ OMI_RATINGS = "attribute_means.csv"
 OMI_IMAGES = "images"
 #: Column of attribute_means.csv with the image number.
 OMI_ID_COLUMN = "stimulus"
+#: The OMI image numbers: images/1.jpg ... images/1004.jpg.
+OMI_FIRST_ID, OMI_LAST_ID = 1, 1004
+#: An image number as the ratings file writes it: digits, no sign, no leading zero.
+_OMI_ID = re.compile(r"[1-9][0-9]{0,3}")
 
 
 def natural_key(image_id: str) -> tuple[tuple[int, int | str], ...]:
@@ -38,8 +42,11 @@ def natural_key(image_id: str) -> tuple[tuple[int, int | str], ...]:
 def list_images(folder: Path | str, *, pattern: str, limit: int | None) -> dict[str, Path]:
     """The photographs of a folder matching a glob ``pattern``: ``{image_id: path}``.
 
-    Hidden files and anything that is not a regular file are skipped. Ids are the file names
-    without their extension, in natural order; ``limit`` keeps the first ``limit`` of them.
+    Hidden files and folders are skipped. Everything else the pattern matches is listed, also
+    what cannot be read (a FIFO, a device, a dangling symlink, a symlink out of the folder), so
+    that it gets a manifest row saying why (:func:`polface.images.load.open_photograph`, which
+    never opens such a file); nothing is opened here. Ids are the file names without their
+    extension, in natural order; ``limit`` keeps the first ``limit`` of them.
 
     Raises:
         FileNotFoundError: the folder does not exist.
@@ -50,7 +57,7 @@ def list_images(folder: Path | str, *, pattern: str, limit: int | None) -> dict[
         raise FileNotFoundError(f"image folder not found: {root}")
     found: dict[str, Path] = {}
     for path in root.glob(pattern):
-        if path.name.startswith(".") or not path.is_file():
+        if path.name.startswith(".") or path.is_dir():
             continue
         image_id = path.stem
         if image_id in found:
@@ -78,24 +85,53 @@ def image_set_folder(image_set: Mapping[str, object], omi_root: Path | str) -> t
 
 
 def read_omi_ratings(path: Path | str) -> pd.DataFrame:
-    """``attribute_means.csv`` indexed by image id (the ``stimulus`` number as text)."""
-    ratings = pd.read_csv(path)
+    """``attribute_means.csv`` indexed by image id (the ``stimulus`` number as text).
+
+    The one place OMI image ids enter polface (a mirror's download included): each must be an
+    integer from 1 to 1004 written plainly (``7``, not ``07``, ``7.0`` or ``../7``), since it
+    becomes a file name.
+
+    Raises:
+        ValueError: no ``stimulus`` column, an id that is not an OMI image number (naming the
+            file, its line and the value), or an id listed twice.
+    """
+    ratings = pd.read_csv(path, dtype={OMI_ID_COLUMN: str})
     if OMI_ID_COLUMN not in ratings.columns:
         raise ValueError(
             f"{path}: no column {OMI_ID_COLUMN!r} (expected the OMI attribute_means.csv layout,"
             f" found {list(ratings.columns)[:6]} ...)"
         )
-    ids = ratings[OMI_ID_COLUMN].astype(str)
+    ids = ratings[OMI_ID_COLUMN].fillna("").astype(str)
+    for row, value in enumerate(ids):
+        if not (_OMI_ID.fullmatch(value) and OMI_FIRST_ID <= int(value) <= OMI_LAST_ID):
+            raise ValueError(
+                f"{path}: line {row + 2}, column {OMI_ID_COLUMN!r} is {value!r}; expected an OMI"
+                f" image number, an integer from {OMI_FIRST_ID} to {OMI_LAST_ID}"
+            )
     if ids.duplicated().any():
         raise ValueError(f"{path}: stimulus {ids[ids.duplicated()].iloc[0]!r} appears twice")
     return ratings.drop(columns=[OMI_ID_COLUMN]).set_index(pd.Index(ids, name="image_id"))
+
+
+def _inside(root: Path, relative: Path) -> Path:
+    """``root / relative``, refused unless it stays inside ``root`` (not absolute, no ``..``)."""
+    target = root / relative
+    if (
+        relative.is_absolute()
+        or ".." in relative.parts
+        or not target.resolve().is_relative_to(root.resolve())
+    ):
+        raise ValueError(f"{relative} would be written outside the download folder {root}")
+    return target
 
 
 def fetch_omi(*, url: str, dest: Path | str, progress: bool = True) -> Path:
     """Download the OMI ratings and every image they list from base ``url`` into ``dest``, once.
 
     ``attribute_means.csv`` comes first; the images ``images/N.jpg`` are those of its
-    ``stimulus`` column. Each file is streamed to a temporary name and renamed
+    ``stimulus`` column, each checked to be an OMI image number (:func:`read_omi_ratings`)
+    before anything else is downloaded (a ratings file that fails is removed), and every file
+    is written inside ``dest``. Each file is streamed to a temporary name and renamed
     (:func:`polface.io.download_once`), and files already present are kept, so an
     interrupted download resumes. Last, ``checksums.tsv`` (``file``, ``sha256``; paths relative
     to ``dest``) is written atomically: its presence means the copy is complete.
@@ -106,11 +142,16 @@ def fetch_omi(*, url: str, dest: Path | str, progress: bool = True) -> Path:
     root = Path(dest)
     base = url.rstrip("/")
     ratings = download_once(f"{base}/{OMI_RATINGS}", root / OMI_RATINGS)
-    ids = read_omi_ratings(ratings).index.tolist()
+    try:
+        # The ids become file names: checked before any image is downloaded or written.
+        ids = read_omi_ratings(ratings).index.tolist()
+    except ValueError:
+        ratings.unlink(missing_ok=True)  # not kept: the next run downloads it again
+        raise
     files = [Path(OMI_RATINGS)]
     for image_id in tqdm(ids, desc="fetch_omi", unit="img", disable=not progress):
         relative = Path(OMI_IMAGES) / f"{image_id}.jpg"
-        download_once(f"{base}/{relative.as_posix()}", root / relative)
+        download_once(f"{base}/{relative.as_posix()}", _inside(root, relative))
         files.append(relative)
     lines = ["file\tsha256"] + [f"{f.as_posix()}\t{file_sha256(root / f)}" for f in files]
     log.info("fetched %d OMI images and the ratings into %s", len(ids), root)

@@ -5,9 +5,10 @@ one; steps 2-5 are :func:`crop_face`, the in-memory call on one ``uint8`` RGB ar
 returns the affine map from original pixel coordinates into the crop). Every setting is a keyword
 argument without a default: the defaults live in the config schema (``$defs/crop``).
 
-1. :func:`~polface.images.load.read_rgb`: decode, apply EXIF orientation, convert to RGB;
-   ``unreadable``, ``too_small`` (shorter side below ``min_face``) or ``too_large``
-   (decompression-bomb guard).
+1. :func:`~polface.images.load.read_rgb` (as its two steps ``open_photograph`` and
+   ``decode_rgb``): only a regular file inside the image folder is opened, only the decoders of
+   ``ALLOWED_FORMATS`` run; decode, apply EXIF orientation, convert to RGB; ``unreadable``,
+   ``too_small`` (shorter side below ``min_face``) or ``too_large`` (decompression-bomb guard).
 2. :func:`detect_faces`: dlib's HOG frontal face detector on a copy whose longer side is at most
    ``max_side`` pixels; boxes are mapped back to original pixel coordinates. The HOG detector's
    smallest face is about 80 px in the image it scans; each ``upsample`` step doubles the image
@@ -58,6 +59,7 @@ photograph are filled with black. Resizing uses Pillow's antialiased bilinear fi
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import logging
 import math
@@ -74,7 +76,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from polface.images.load import ImageRejected, downscale, read_rgb
+from polface.images.load import ImageRejected, decode_rgb, downscale, open_photograph
 from polface.images.status import (
     STATUS_MULTIPLE,
     STATUS_NO_FACE,
@@ -82,7 +84,7 @@ from polface.images.status import (
     STATUS_TOO_SMALL,
     STATUS_UNREADABLE,
 )
-from polface.io import atomic_output, file_sha256
+from polface.io import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -433,18 +435,26 @@ def process_image(
     upsample: Upsample,
     align: bool,
     max_pixels: int | None,
+    folder: Path | str | None = None,
 ) -> dict[str, object]:
-    """Read one photograph, :func:`crop_face` it, write the crop; return its manifest row."""
+    """Read one photograph, :func:`crop_face` it, write the crop; return its manifest row.
+
+    ``folder`` is the image folder (see :func:`~polface.images.load.open_photograph`; ``None``:
+    the photograph's own folder).
+    """
     row = _empty_row(image_id, path)
     try:
-        row["sha256"] = file_sha256(path)
-    except OSError as err:
-        row["detail"] = f"{type(err).__name__}: {err}"
-        return row
-    try:
-        rgb = read_rgb(path, min_side=min_face, max_pixels=max_pixels)
+        # Checked before it is opened (a regular file inside the folder); hashed and decoded
+        # from the same open file, so the manifest's SHA-256 is that of the bytes decoded.
+        with open_photograph(path, folder=folder) as fh:
+            row["sha256"] = hashlib.file_digest(fh, "sha256").hexdigest()
+            fh.seek(0)
+            rgb = decode_rgb(fh, path, min_side=min_face, max_pixels=max_pixels)
     except ImageRejected as rejected:
         row["status"], row["detail"] = rejected.reason, rejected.detail
+        return row
+    except OSError as err:  # a read error while hashing
+        row["detail"] = f"{type(err).__name__}: {err}"
         return row
     row["height"], row["width"] = int(rgb.shape[0]), int(rgb.shape[1])
     result = crop_face(
@@ -512,6 +522,7 @@ def crop_faces(
     align: bool,
     max_pixels: int | None,
     num_workers: int,
+    folder: Path | str | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Detect, align and crop one face per image; write PNG crops; return the manifest.
@@ -536,6 +547,10 @@ def crop_faces(
         max_pixels: images with more pixels get status ``too_large`` (``None``: Pillow's
             decompression-bomb limit).
         num_workers: worker processes (0 or 1: in this process). Rows come back in input order.
+        folder: the image folder the photographs were listed from; a photograph that resolves
+            outside it (a symlink out of it) is ``unreadable`` and never read. ``None``: each
+            photograph's own folder. Anything that is not a regular file (a FIFO, a device) is
+            ``unreadable`` and never opened.
         progress: show a tqdm progress bar.
 
     Returns:
@@ -569,6 +584,7 @@ def crop_faces(
         upsample=upsample,
         align=align,
         max_pixels=max_pixels,
+        folder=folder,
     )
     work = functools.partial(_process_pair, settings=settings)
     bar = tqdm(total=len(pairs), desc="crop_faces", unit="img", disable=not progress)

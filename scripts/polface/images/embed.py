@@ -54,13 +54,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from polface.device import autocast_dtype, describe_device, resolve_device
 from polface.images.crop import FaceCrop, model_file
-from polface.images.load import ImageRejected, read_rgb
+from polface.images.load import ImageRejected, decode_rgb, image_from, open_photograph, opened_image
 from polface.images.resnet import Layout, ResNet50, preprocess
 from polface.images.weights import load_weights
 from polface.io import (
@@ -175,8 +174,11 @@ class CropDataset(Dataset):
             data = Path(path).read_bytes()
         except OSError as err:
             raise FileNotFoundError(f"crop {path} listed in the manifest cannot be read") from err
-        with Image.open(io.BytesIO(data)) as im:
-            array = np.asarray(im.convert("RGB"))
+        try:
+            with image_from(io.BytesIO(data), path, max_pixels=None) as im:
+                array = np.asarray(im.convert("RGB"))
+        except ImageRejected as err:
+            raise ValueError(f"crop {path} listed in the manifest: {err.detail}") from err
         if array.shape != (self.size, self.size, 3):
             raise ValueError(
                 f"crop {path} is {array.shape[1]}x{array.shape[0]}; expected "
@@ -196,8 +198,18 @@ class ChipDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
         row = self.rows.iloc[index]
+        source = row["source"]
         try:
-            rgb = read_rgb(row["source"], min_side=1, max_pixels=None)
+            # The bytes crop_faces hashed and accepted, or nothing (its folder checks held them).
+            with open_photograph(source) as fh:
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+                if digest != row["sha256"]:
+                    raise ValueError(
+                        f"source image {source} of ok row {row['image_id']!r} has SHA-256 "
+                        f"{digest}, not the manifest's {row['sha256']}: rerun crop_faces"
+                    )
+                fh.seek(0)
+                rgb = decode_rgb(fh, source, min_side=1, max_pixels=None)
         except ImageRejected as err:
             raise ValueError(f"source image of ok row {row['image_id']!r}: {err}") from err
         chip = dlib_chip(
@@ -385,6 +397,7 @@ def load_embedder(
     weights_path: Path | str | None,
     device: str,
     cache_path: Path | str | None = None,
+    weights_setting: str | None = None,
 ) -> Embedder:
     """Load ``backend``'s network and weights once onto ``device``.
 
@@ -396,6 +409,7 @@ def load_embedder(
         device: ``auto`` (CUDA with autocast and channels_last if available, else CPU),
             ``cpu``, ``cuda`` or ``cuda:N``. dlib always runs on the CPU (dlib-bin has no CUDA).
         cache_path: where a pickle's safetensors cache goes (default beside the pickle).
+        weights_setting: the config key that named ``weights_path``, for error messages.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
@@ -412,7 +426,12 @@ def load_embedder(
         raise ValueError(f"backend {backend!r} needs weights_path (no weights are bundled)")
     dev = resolve_device(device)
     net = ResNet50(spec.layout)
-    info = load_weights(net, weights_path, cache_path=Path(cache_path) if cache_path else None)
+    info = load_weights(
+        net,
+        weights_path,
+        cache_path=Path(cache_path) if cache_path else None,
+        setting=weights_setting,
+    )
     net.eval().to(dev)
     if dev.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
@@ -430,6 +449,7 @@ def embed_crops(
     crop_settings: Mapping[str, object] | None,
     work_dir: Path | str | None = None,
     cache_path: Path | str | None = None,
+    weights_setting: str | None = None,
     num_workers: int | None = None,
     resume: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -457,6 +477,7 @@ def embed_crops(
             arguments); recorded as JSON in the metadata and part of the resume fingerprint.
         work_dir: where part files go (default ``<out_path>.parts``).
         cache_path: where a pickle's safetensors cache goes (default beside the pickle).
+        weights_setting: the config key that named ``weights_path``, for error messages.
         num_workers: DataLoader worker processes reading and decoding images (0: in the main
             process); ``None`` means 0 on the CPU and ``min(8, CPUs)`` with a GPU.
         resume: reuse finished part files in ``work_dir`` whose settings and inputs match.
@@ -484,7 +505,11 @@ def embed_crops(
 
     rows = _ok_rows(manifest, spec)
     embedder = load_embedder(
-        backend, weights_path=weights_path, device=device, cache_path=cache_path
+        backend,
+        weights_path=weights_path,
+        device=device,
+        cache_path=cache_path,
+        weights_setting=weights_setting,
     )
     dev = embedder.device
     if num_workers is None:
@@ -492,7 +517,7 @@ def embed_crops(
     if spec.layout is None:
         input_size = DLIB_CHIP_SIZE
     elif len(rows):
-        with Image.open(rows["crop"].iloc[0]) as first:
+        with opened_image(rows["crop"].iloc[0], max_pixels=None) as first:
             input_size = first.size[0]
     else:
         input_size = 0

@@ -1,11 +1,15 @@
 """Robust loading of photographs as RGB arrays, with a recorded reason instead of a crash.
 
 Every photograph that reaches the face pipeline goes through :func:`read_rgb` (raises
-:class:`ImageRejected`) or :func:`load_image` (returns ``(None, reason)``). The reasons are
-manifest statuses (:mod:`polface.images.status`):
+:class:`ImageRejected`) or :func:`load_image` (returns ``(None, reason)``); every other image
+polface decodes (the trait models' inputs, the crops) goes through :func:`opened_image`. The
+reasons are manifest statuses (:mod:`polface.images.status`):
 
 ``ok``          decoded into an ``H x W x 3`` ``uint8`` RGB array.
-``unreadable``  missing, empty, not an image, corrupt or truncated (Pillow raised while decoding).
+``unreadable``  missing, empty, not an image, corrupt or truncated (Pillow raised while decoding);
+                not a regular file (a FIFO, a device, a socket: never opened); a path that
+                resolves outside its image folder (a symlink out of it: never read); or a format
+                outside :data:`ALLOWED_FORMATS` (the format Pillow would have used is named).
 ``too_small``   the shorter side is below ``min_side`` pixels (no face of that size can be in it).
 ``too_large``   more pixels than ``max_pixels``: Pillow's decompression-bomb guard (by default
                 ``PIL.Image.MAX_IMAGE_PIXELS``, about 89.5 million pixels) or a stricter limit.
@@ -25,21 +29,45 @@ Conversions (all deliberate and documented so results are reproducible):
 
 Very large but legitimate images (a 10,000-pixel panorama) are decoded at full size; detection
 runs on a copy from :func:`downscale` whose ``scale`` maps boxes back to original pixels.
+
+Photographs are untrusted input. Pillow picks a decoder by a file's content, not its name, and
+some decoders run other programs (an EPS file named ``photo.jpg`` would be rendered by the
+system's Ghostscript); so only the decoders of :data:`ALLOWED_FORMATS` may ever run, and
+anything a decoder raises on a hostile file becomes ``unreadable``, never a crash.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import stat
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from polface.errors import InputError
 from polface.images.status import STATUS_OK, STATUS_TOO_LARGE, STATUS_TOO_SMALL, STATUS_UNREADABLE
 
 log = logging.getLogger(__name__)
+
+#: The only image formats (Pillow format names) polface decodes: the photographs' formats. Every
+#: other Pillow decoder is never run, whatever a file contains (EPS, for one, runs Ghostscript).
+ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+
+#: What a file that is not a regular file is, for the ``unreadable`` detail.
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 class ImageRejected(InputError):
@@ -86,11 +114,223 @@ def _upright(im: Image.Image) -> Image.Image:
         return im
 
 
+def _file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    for test, name in _FILE_KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def checked_photograph(path: Path | str, *, folder: Path | str | None = None) -> Path:
+    """The real path of a photograph that may be opened; nothing is opened or read.
+
+    The path must resolve (following every symlink, its own and its folders') to a regular
+    file under ``folder`` (``None``: the photograph's own folder).
+
+    Raises:
+        ImageRejected: ``unreadable``, with the reason (not found, a symlink to a missing file
+            or to outside the folder, not a regular file, or the operating system's error).
+    """
+    path = Path(path)
+    base = Path(folder) if folder is not None else path.parent
+    try:
+        real = path.resolve(strict=True)
+    except FileNotFoundError:
+        missing = "symlink to a missing file" if path.is_symlink() else "file not found"
+        detail = f"{missing} ({os.strerror(errno.ENOENT)})"
+        raise ImageRejected(path, STATUS_UNREADABLE, detail) from None
+    except (OSError, RuntimeError) as err:  # a symlink loop, a permission on a folder
+        raise ImageRejected(path, STATUS_UNREADABLE, f"cannot resolve the path: {err}") from err
+    try:
+        inside = base.resolve(strict=True)
+    except (OSError, RuntimeError) as err:
+        raise ImageRejected(
+            path, STATUS_UNREADABLE, f"image folder {base} cannot be resolved: {err}"
+        ) from err
+    if not real.is_relative_to(inside):
+        raise ImageRejected(
+            path,
+            STATUS_UNREADABLE,
+            f"symlink to outside the image folder: resolves to {real}, not under {inside};"
+            " not read",
+        )
+    try:
+        mode = os.stat(real).st_mode
+    except OSError as err:
+        raise ImageRejected(path, STATUS_UNREADABLE, f"{type(err).__name__}: {err}") from err
+    if not stat.S_ISREG(mode):
+        raise ImageRejected(
+            path, STATUS_UNREADABLE, f"not a regular file ({_file_kind(mode)}); not opened"
+        )
+    return real
+
+
+def readable_photograph(path: Path | str, folder: Path | str | None = None) -> bool:
+    """Whether :func:`checked_photograph` lets the photograph be opened (nothing is opened)."""
+    try:
+        checked_photograph(path, folder=folder)
+    except ImageRejected:
+        return False
+    return True
+
+
+def open_photograph(path: Path | str, *, folder: Path | str | None = None) -> BinaryIO:
+    """Open a photograph for reading, only if it is a regular file inside its image folder.
+
+    Checked before anything is opened (:func:`checked_photograph`), so nothing here can block
+    or read outside the folder: a FIFO would block for ever, a device could be endless, a
+    symlink could point anywhere. The file is then opened without following a final symlink
+    and without blocking, and checked again on the open descriptor.
+
+    Args:
+        path: the photograph.
+        folder: the image folder it was listed from; ``None``: the photograph's own folder.
+
+    Raises:
+        ImageRejected: ``unreadable``, with the reason.
+    """
+    real = checked_photograph(path, folder=folder)
+    flags = os.O_RDONLY
+    for name in ("O_NONBLOCK", "O_NOFOLLOW", "O_CLOEXEC", "O_BINARY"):
+        flags |= getattr(os, name, 0)
+    try:
+        fd = os.open(real, flags)
+    except OSError as err:
+        raise ImageRejected(path, STATUS_UNREADABLE, f"{type(err).__name__}: {err}") from err
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # replaced between the check and the open
+            raise ImageRejected(
+                path, STATUS_UNREADABLE, f"not a regular file ({_file_kind(mode)}); not read"
+            )
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def detected_format(head: bytes) -> str | None:
+    """The Pillow format whose signature the first bytes of a file match (nothing is decoded).
+
+    Only the formats' signature checks run (comparisons of bytes), never a decoder; used to say
+    what a refused file is.
+    """
+    Image.init()
+    for name, (_, accept) in Image.OPEN.items():
+        if accept is None:
+            continue
+        try:
+            result = accept(head)
+        except Exception:  # a signature check that cannot handle these bytes: not that format
+            continue
+        if result and not isinstance(result, str):  # a str is Pillow's "maybe" warning
+            return name
+    return None
+
+
+@contextmanager
+def image_from(fh: BinaryIO, name: Path | str, *, max_pixels: int | None) -> Iterator[Image.Image]:
+    """Pillow's image of an open photograph, restricted to :data:`ALLOWED_FORMATS`.
+
+    Within the ``with`` block, anything raised while reading it (decoding errors of every
+    type, not only Pillow's ``OSError``) becomes :class:`ImageRejected` ``unreadable``.
+
+    Args:
+        fh: the file, e.g. from :func:`open_photograph`, at its start.
+        name: the file's name for messages.
+        max_pixels: largest accepted ``width * height``, checked on the header before any
+            pixel is decoded; ``None`` uses Pillow's ``Image.MAX_IMAGE_PIXELS``.
+
+    Raises:
+        ImageRejected: ``unreadable`` (including a format that is not allowed, named as
+            detected) or ``too_large``.
+    """
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; both are refusals.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(fh, formats=ALLOWED_FORMATS) as im:
+                width, height = im.size
+                if limit is not None and width * height > limit:
+                    raise ImageRejected(
+                        name,
+                        STATUS_TOO_LARGE,
+                        f"{width}x{height} = {width * height} pixels exceeds the limit of {limit}",
+                    )
+                yield im
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageRejected(name, STATUS_TOO_LARGE, f"decompression bomb guard: {err}") from err
+    except UnidentifiedImageError as err:
+        raise ImageRejected(name, STATUS_UNREADABLE, _unidentified(fh)) from err
+    except Exception as err:
+        # Decoders raise OSError ("image file is truncated"), ValueError, SyntaxError,
+        # struct.error, IndexError, zlib.error, MemoryError, ... on hostile files: all rows.
+        raise ImageRejected(name, STATUS_UNREADABLE, f"{type(err).__name__}: {err}") from err
+
+
+def _unidentified(fh: BinaryIO) -> str:
+    """Why no allowed decoder took a file: its detected format, if any."""
+    allowed = ", ".join(ALLOWED_FORMATS)
+    try:
+        fh.seek(0)
+        head = fh.read(16)
+    except OSError as err:
+        return f"{type(err).__name__}: {err}"
+    if not head:
+        return "empty file"
+    found = detected_format(head)
+    if found is None:
+        return f"not an image in an allowed format ({allowed})"
+    if found in ALLOWED_FORMATS:
+        return f"starts like a {found} file but its header cannot be read"
+    return f"image format not allowed: detected as {found}; polface decodes only {allowed}"
+
+
+def decode_rgb(
+    fh: BinaryIO, name: Path | str, *, min_side: int, max_pixels: int | None
+) -> np.ndarray:
+    """Decode an open photograph into an upright ``H x W x 3`` ``uint8`` RGB array.
+
+    The file is read with :func:`image_from`; ``name`` names it in messages. See
+    :func:`read_rgb`.
+    """
+    with image_from(fh, name, max_pixels=max_pixels) as im:
+        im.load()
+        rgb = _to_rgb(_upright(im))
+        array = np.asarray(rgb, dtype=np.uint8).copy()
+    height, width = array.shape[:2]
+    if min(height, width) < min_side:
+        raise ImageRejected(
+            name, STATUS_TOO_SMALL, f"{width}x{height} is below the minimum side of {min_side} px"
+        )
+    return array
+
+
+@contextmanager
+def opened_image(
+    path: Path | str, *, max_pixels: int | None, folder: Path | str | None = None
+) -> Iterator[Image.Image]:
+    """:func:`open_photograph` and :func:`image_from` in one: an image file, read safely.
+
+    For every image polface decodes other than through :func:`read_rgb`.
+    """
+    with (
+        open_photograph(path, folder=folder) as fh,
+        image_from(fh, path, max_pixels=max_pixels) as im,
+    ):
+        yield im
+
+
 def read_rgb(
     path: Path | str,
     *,
     min_side: int,
     max_pixels: int | None,
+    folder: Path | str | None = None,
 ) -> np.ndarray:
     """Decode ``path`` into an upright ``H x W x 3`` ``uint8`` RGB array.
 
@@ -100,39 +340,14 @@ def read_rgb(
             settings' ``min_face``.
         max_pixels: largest accepted ``width * height``; ``None`` uses Pillow's
             ``Image.MAX_IMAGE_PIXELS`` (its decompression-bomb warning threshold).
+        folder: the image folder ``path`` belongs to (see :func:`open_photograph`); ``None``:
+            the file's own folder.
 
     Raises:
         ImageRejected: with ``reason`` ``unreadable``, ``too_small`` or ``too_large``.
     """
-    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; both are refusals.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                width, height = im.size
-                if limit is not None and width * height > limit:
-                    raise ImageRejected(
-                        path,
-                        STATUS_TOO_LARGE,
-                        f"{width}x{height} = {width * height} pixels exceeds the limit of {limit}",
-                    )
-                im.load()
-                rgb = _to_rgb(_upright(im))
-                array = np.asarray(rgb, dtype=np.uint8).copy()
-    except ImageRejected:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ImageRejected(path, STATUS_TOO_LARGE, f"decompression bomb guard: {err}") from err
-    except (OSError, ValueError, SyntaxError, EOFError, TypeError, MemoryError) as err:
-        # UnidentifiedImageError and "image file is truncated" are OSErrors.
-        raise ImageRejected(path, STATUS_UNREADABLE, f"{type(err).__name__}: {err}") from err
-    height, width = array.shape[:2]
-    if min(height, width) < min_side:
-        raise ImageRejected(
-            path, STATUS_TOO_SMALL, f"{width}x{height} is below the minimum side of {min_side} px"
-        )
-    return array
+    with open_photograph(path, folder=folder) as fh:
+        return decode_rgb(fh, path, min_side=min_side, max_pixels=max_pixels)
 
 
 def load_image(

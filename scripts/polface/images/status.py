@@ -3,7 +3,10 @@
 ``ok``              a face was found and cropped.
 ``no_face``         the detector found no face.
 ``multiple_faces``  several faces and ``multiple="skip"``.
-``unreadable``      missing, empty, not an image, corrupt or truncated, or detection failed.
+``unreadable``      missing, empty, not an image, corrupt or truncated, or detection failed;
+                    an image format outside ``polface.images.load.ALLOWED_FORMATS``; not a
+                    regular file (a FIFO, a device) or a symlink out of the image folder (never
+                    opened). ``detail`` says which.
 ``too_small``       the image, or every face in it, is below ``min_face`` pixels.
 ``too_large``       more pixels than ``max_pixels`` (Pillow's decompression-bomb guard by default).
 """

@@ -52,11 +52,20 @@ INPUT_SIZE = 224
 META_KEY = "polface.trait_regressor"
 
 
-def load_resized(path: str | Path, size: int = INPUT_SIZE) -> np.ndarray:
-    """The whole image as ``size x size x 3`` uint8 RGB, resized by nearest neighbour."""
+def load_resized(
+    path: str | Path, size: int = INPUT_SIZE, *, folder: str | Path | None = None
+) -> np.ndarray:
+    """The whole image as ``size x size x 3`` uint8 RGB, resized by nearest neighbour.
+
+    Read with :func:`polface.images.load.opened_image` (a regular file inside ``folder``, or
+    the file's own folder when ``None``; only the allowed image formats). Raises
+    :class:`~polface.images.load.ImageRejected` for a file that cannot be used.
+    """
     from PIL import Image
 
-    with Image.open(path) as im:
+    from polface.images.load import opened_image
+
+    with opened_image(path, max_pixels=None, folder=folder) as im:
         rgb = im.convert("RGB")
         resized = rgb.resize((size, size), resample=Image.Resampling.NEAREST)
         return np.asarray(resized, dtype=np.uint8).copy()

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from polface.images.load import ImageRejected
 from polface.images.weights import check_sha256, load_weights
 from polface.models.trait_regressor import (
     Augmentation,
@@ -66,8 +67,8 @@ def load_backbone(
                 "facial_finetuning.regressor.weights.path is required for the resnet50 backbone "
                 "(torchvision's ImageNet ResNet-50 state dict; none can be downloaded)"
             )
-        check_sha256(weights, sha256, setting="facial_finetuning.regressor.weights.sha256")
-        loaded = load_weights(backbone, weights)
+        check_sha256(weights, sha256, setting="facial_finetuning.regressor.weights")
+        loaded = load_weights(backbone, weights, setting="facial_finetuning.regressor.weights.path")
         identity.update(weights=str(weights), weights_sha256=loaded.source_sha256)
     elif weights is not None:
         raise FacialFinetuningDataError(f"the {kind} backbone takes no weights (got {weights})")
@@ -184,10 +185,13 @@ def apply_regressors(
         try:
             arrays.append(load(path))
             ok_ids.append(image_id)
-        except (OSError, ValueError) as err:
+        except (ImageRejected, OSError, ValueError) as err:
+            detail = f"{type(err).__name__}: {err}"
+            if isinstance(err, ImageRejected):
+                detail = err.detail
             rows += [
                 {ID_COLUMN: image_id, "trait": t, "prediction": np.nan, "status": "unreadable",
-                 "detail": f"{type(err).__name__}: {err}"}
+                 "detail": detail}
                 for t in heads
             ]  # fmt: skip
     if arrays:
