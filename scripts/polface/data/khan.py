@@ -12,9 +12,10 @@ spelling fixes, and the third word for stems starting with ``images``) and drops
 Two of the formats are pickles, and a pickle runs whatever it names. They are read without
 unpickling code:
 
-- the feature files are torch zip archives whose pickle names fastai classes; :func:`read_tensor_file`
-  uses :class:`TensorUnpickler`, whose ``find_class`` maps exactly the five names such a file uses
-  to constructors of plain numpy arrays and refuses every other name *before* resolving it;
+- the feature files are torch zip archives whose pickle names fastai classes;
+  :func:`read_tensor_file` uses :class:`TensorUnpickler`, whose ``find_class`` maps exactly the
+  five names such a file uses to constructors of plain numpy arrays and refuses every other name
+  *before* resolving it;
 - the joblib models are read by :func:`read_sgd_model`, which never hands the stream to an
   unpickler at all: it walks the opcodes (``pickletools.genops``) on an inert stack machine where
   a global is a name, a call is a record of the call, and only joblib's ``NumpyArrayWrapper``
@@ -166,9 +167,11 @@ def read_results_table(path: str | Path) -> pd.DataFrame:
                 if match is None:
                     raise KhanDataError(f"{path}, row {label}, column {name}: {cell!r}")
                 pairs.append(match.groups())
-            first, second = ("statistic", "pvalue")
-            columns[first] = [_number(a, f"{path}, row {lab}") for lab, (a, _) in zip(labels, pairs)]
-            columns[second] = [_number(b, f"{path}, row {lab}") for lab, (_, b) in zip(labels, pairs)]
+            for position, column in enumerate(("statistic", "pvalue")):
+                columns[column] = [
+                    _number(pair[position], f"{path}, row {label}, column {name}")
+                    for label, pair in zip(labels, pairs, strict=True)
+                ]
         else:
             columns[name] = [
                 _number(cell, f"{path}, row {label}, column {name}")
