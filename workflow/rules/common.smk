@@ -109,7 +109,7 @@ def all_targets():
         targets += [
             f"results/{cohort}/figures/figure2_{method}.png" for method in METHODS
         ]
-    return targets + image_targets() + finetuning_targets()
+    return targets + image_targets() + finetuning_targets() + khan_targets()
 
 
 # ---- the image branch: image sets -> crops -> embeddings -> (OMI) ratings

@@ -327,11 +327,14 @@ def read_tensor_file(path: str | Path) -> np.ndarray:
     return value
 
 
-def read_features(folder: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """The E3 features: ``(before, after)``, each n × 512 float32, row i the same pair."""
-    root = Path(folder)
-    before = read_tensor_file(root / "before" / "list_of_tensors.pt")
-    after = read_tensor_file(root / "after" / "list_of_tensors.pt")
+def read_features(before_path: str | Path, after_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """The E3 features: ``(before, after)``, each n × 512 float32, row i the same pair.
+
+    Their layout: ``features/resnet_18_imagenet/{before,after}/list_of_tensors.pt``.
+    """
+    before = read_tensor_file(before_path)
+    after = read_tensor_file(after_path)
+    root = f"{before_path} / {after_path}"
     if before.ndim != 2 or before.shape != after.shape:
         raise KhanDataError(
             f"{root}: before {before.shape} and after {after.shape} must be two n × d matrices"

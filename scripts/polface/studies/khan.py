@@ -235,6 +235,43 @@ def check_against_published(
     return pd.DataFrame(rows)
 
 
+def long_tables(tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`reproduction_tables` as two long tables: marginal (χ²) and 2 × 2 (McNemar)."""
+    marginal = pd.concat(
+        [tables[f"{m}_marginal"].reset_index().assign(model=MODEL_LABELS[m]) for m in MODELS]
+    )
+    mcnemar = pd.concat(
+        [
+            tables[f"{m}_mcnemar{suffix}"].reset_index().assign(model=MODEL_LABELS[m], pairs=pairs)
+            for m in MODELS
+            for suffix, pairs in (("", "all"), ("_without_drag", "without drag"))
+        ]
+    )
+    marginal = marginal.rename(columns={"statistic": "chi2 (Yates)", "pvalue": "chi2 p"})
+    mcnemar = mcnemar.rename(columns={"statistic": "min(b, c)", "pvalue": "McNemar exact p"})
+    first = ["model"]
+    return (
+        marginal[first + [c for c in marginal.columns if c not in first]].reset_index(drop=True),
+        mcnemar[
+            first + ["pairs"] + [c for c in mcnemar.columns if c not in first + ["pairs"]]
+        ].reset_index(drop=True),
+    )
+
+
+def check_summary(check: pd.DataFrame) -> pd.DataFrame:
+    """Per published file: cells compared, bit-identical, within tolerance, the largest gap."""
+    return (
+        check.groupby(["file", "check"], sort=False)
+        .agg(
+            cells=("equal", "size"),
+            identical=("ulps", lambda u: int((u == 0).sum())),
+            equal=("equal", "sum"),
+            max_ulps=("ulps", "max"),
+        )
+        .reset_index()
+    )
+
+
 # ---------------------------------------------------------------- E2 as an auditor reads it
 
 
@@ -482,6 +519,23 @@ def _classify(before, after, *, outer_folds, inner_folds, Cs, seed, bootstrap, p
             perm[f"{name}_lo"], perm[f"{name}_hi"] = float(lo), float(hi)
         rows.append(perm)
     return pd.DataFrame(rows)
+
+
+def before_after_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The E3 table for reading: accuracy, AUC and pair accuracy with intervals."""
+    out = {"model": table["model"]}
+    for name, label in (("accuracy", "accuracy"), ("auc", "AUC"), ("pair_accuracy", "pair acc.")):
+        out[label] = [
+            f"{r[name]:.3f}"
+            if pd.isna(r.get(f"{name}_lo", np.nan))
+            else _ci(r[name], r[f"{name}_lo"], r[f"{name}_hi"], 3)
+            for _, r in table.iterrows()
+        ]
+        if f"{name}_p_permutation" in table:
+            out[f"{label} perm. p"] = [
+                "" if pd.isna(v) else f"{v:.3g}" for v in table[f"{name}_p_permutation"]
+            ]
+    return pd.DataFrame(out)
 
 
 # ---------------------------------------------------------------- their SGD models
