@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import cohen_kappa_score
 
-from conftest import shared_path
+from conftest import REPO, shared_path
 from polface import metrics
 from polface.data.khan import (
     CATEGORIES,
@@ -366,3 +367,65 @@ def test_before_after_classifier_finds_a_planted_shift_and_not_noise() -> None:
     assert found.loc["classifier (head only)", "auc_p_permutation"] == 0.25  # 1 / (1 + 3)
     assert 0.35 < null.loc["classifier (head only)", "auc"] < 0.65
     assert found.loc["majority", "accuracy"] == 0.5
+
+
+# ---------------------------------------------------------------- the rules, end to end
+
+
+@pytest.fixture(scope="module")
+def run(khan_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from workflow_utils import copy_project, planned_jobs, snakemake, write_config
+
+    workdir = copy_project(tmp_path_factory.mktemp("khan"))
+    study = yaml.safe_load((REPO / "config/khan2022.yaml").read_text())
+    study["khan2022"]["release"] = str((REPO / study["khan2022"]["release"]).resolve())
+    assert Path(study["khan2022"]["release"]) == khan_dir.resolve()
+    study["khan2022"]["retest"] = {"permutations": 50}
+    study["khan2022"]["before_after"] = {
+        "outer_folds": 3,
+        "inner_folds": 2,
+        "C": [0.001],
+        "bootstrap": 50,
+        "permutations": 1,
+    }
+    config = write_config(workdir, "khan_test.yaml", study)
+    done = snakemake(workdir, "--cores", "2", "--configfile", str(config))
+    assert done.returncode == 0, done.stdout[-4000:]
+    again = snakemake(workdir, "--cores", "2", "--configfile", str(config), "-n")
+    assert again.returncode == 0 and planned_jobs(again.stdout) == {}, again.stdout[-2000:]
+    return workdir
+
+
+@pytest.mark.workflow
+def test_the_rules_reproduce_their_numbers_and_write_every_output(run: Path) -> None:
+    base = run / "results/khan2022"
+    check = pd.read_csv(base / "retest/check.csv")
+    assert len(check) == 261 and check["equal"].all()
+    flips = pd.read_csv(base / "retest/flips.csv")
+    assert flips["flips"].tolist() == [200, 161, 428, 361]
+    audit = pd.read_csv(base / "retest/audit.csv")
+    assert len(audit) == 2 * 8 and (audit["flip_rate"] < audit["unrelated_rate"]).sum() >= 14
+    assert (base / "figures/flip_rates.png").read_bytes()[:4] == b"\x89PNG"
+    e3 = pd.read_csv(base / "before_after/classifier.csv").set_index("model")
+    assert e3.loc["classifier (head only)", "n_pairs"] == 1292
+    assert 0.5 < e3.loc["classifier (head only)", "accuracy"] < 1
+    coefficients = np.load(base / "sgd_models/coefficients.npz")
+    assert coefficients["lasso_pol_dat_us/coef"].shape == (1, 2048)
+    for name in ("retest/audit", "retest/flips", "before_after/classifier", "sgd_models/models"):
+        assert (base / f"{name}.tex").read_text().startswith("\\begin{tabular}")
+        assert (base / f"{name}.md").read_text().startswith("|")
+
+
+@pytest.mark.workflow
+def test_no_output_carries_a_file_name(run: Path, khan_dir: Path) -> None:
+    stems = _stems(khan_dir / "results/batch_preds.csv")
+    # the distinctive part of each stem (its collection name and number), lower case
+    needles = {stem.lower() for stem in stems}
+    scanned = 0
+    for path in (run / "results").rglob("*"):
+        if path.is_file():
+            text = path.read_bytes().decode("utf-8", errors="replace").lower()
+            found = [n for n in needles if n in text]
+            assert not found, f"{path} carries {found[:3]}"
+            scanned += 1
+    assert scanned >= 20
