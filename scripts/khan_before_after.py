@@ -4,7 +4,11 @@ from polface.data.khan import read_features
 from polface.io import write_atomic
 from polface.report.render import to_latex, to_markdown
 from polface.runtime import rule_logging
-from polface.studies.khan import before_after_classifier, before_after_display
+from polface.studies.khan import (
+    before_after_classifier,
+    before_after_display,
+    pairing_similarity,
+)
 
 
 def main(snakemake) -> None:
@@ -12,6 +16,10 @@ def main(snakemake) -> None:
         settings = dict(snakemake.params.settings)
         before, after = read_features(snakemake.input.before, snakemake.input.after)
         log.info("%d pairs, %d features", *before.shape)
+        log.info(
+            "mean cosine similarity: same pair %.3f, different pairs %.3f",
+            *pairing_similarity(before, after),
+        )
         table = before_after_classifier(
             before,
             after,

@@ -43,6 +43,7 @@ from polface.studies.khan import (
     check_against_published,
     flip_summary,
     pair_folds,
+    pairing_similarity,
     reproduction_tables,
     retest_audit,
     ulp_distance,
@@ -80,6 +81,18 @@ def test_every_published_number_is_reproduced(khan_dir: Path, preds: pd.DataFram
     ]
     exact = Fraction(2 * sum(comb(94, k) for k in range(44)), 2**94)
     assert ulp_distance(float(exact), off.iloc[0]["polface"]) <= 1
+
+
+def test_a_changed_published_number_is_reported(khan_dir: Path, preds: pd.DataFrame) -> None:
+    theirs = {"lasso_mcnemar.csv": read_results_table(khan_dir / "results/lasso_mcnemar.csv")}
+    theirs["lasso_mcnemar.csv"].at["beard", "pvalue"] = 0.0033778479119065  # 5 digits off
+    theirs["lasso_mcnemar.csv"].at["drag", "bcal"] = 18.0
+    check = check_against_published(reproduction_tables(preds), theirs).set_index(["row", "column"])
+    assert (
+        not check.loc[("beard", "pvalue"), "equal"] and check.loc[("beard", "pvalue"), "ulps"] > 8
+    )
+    assert not check.loc[("drag", "bcal"), "equal"]
+    assert check["equal"].sum() == 49 - 2
 
 
 def test_the_headline_numbers(preds: pd.DataFrame) -> None:
@@ -348,6 +361,17 @@ def test_their_released_models(khan_dir: Path) -> None:
 # ---------------------------------------------------------------- E3
 
 
+def test_the_released_feature_rows_are_aligned_by_pair(khan_dir: Path) -> None:
+    root = khan_dir / "features/resnet_18_imagenet"
+    before, after = read_features(
+        root / "before/list_of_tensors.pt", root / "after/list_of_tensors.pt"
+    )
+    matched, unmatched = pairing_similarity(before, after)
+    assert matched > 0.15 > 0.05 > unmatched
+    shuffled = after[np.random.default_rng(0).permutation(len(after))]
+    assert pairing_similarity(before, shuffled)[0] < 0.05
+
+
 def test_pair_folds_are_balanced_and_seeded() -> None:
     folds = pair_folds(103, 5, seed=4)
     assert np.array_equal(folds, pair_folds(103, 5, seed=4))
@@ -414,6 +438,20 @@ def test_the_rules_reproduce_their_numbers_and_write_every_output(run: Path) -> 
     for name in ("retest/audit", "retest/flips", "before_after/classifier", "sgd_models/models"):
         assert (base / f"{name}.tex").read_text().startswith("\\begin{tabular}")
         assert (base / f"{name}.md").read_text().startswith("|")
+
+
+@pytest.mark.workflow
+def test_an_enabled_study_without_its_release_names_the_key(tmp_path: Path) -> None:
+    from workflow_utils import copy_project, snakemake, write_config
+
+    workdir = copy_project(tmp_path / "project")
+    config = write_config(
+        workdir,
+        "khan_unset.yaml",
+        {"run_cohorts": [], "run_image_sets": [], "khan2022": {"enabled": True}},
+    )
+    dry = snakemake(workdir, "-n", "--configfile", str(config))
+    assert dry.returncode != 0 and "khan2022.release is not set" in dry.stdout, dry.stdout[-2000:]
 
 
 @pytest.mark.workflow
