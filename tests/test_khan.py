@@ -17,6 +17,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import torch
 import yaml
@@ -29,6 +30,7 @@ from polface.data.khan import (
     CATEGORIES,
     ForbiddenGlobalError,
     KhanDataError,
+    SgdModel,
     category_of,
     read_batch_preds,
     read_features,
@@ -36,9 +38,11 @@ from polface.data.khan import (
     read_sgd_model,
     read_tensor_file,
 )
+from polface.io import FeatureRows, write_parquet
 from polface.studies.khan import (
     LOG_FILES,
     PUBLISHED,
+    TABLE2_VARIANTS,
     before_after_classifier,
     check_against_published,
     flip_summary,
@@ -46,6 +50,8 @@ from polface.studies.khan import (
     pairing_similarity,
     reproduction_tables,
     retest_audit,
+    sgd_table2,
+    table2_display,
     ulp_distance,
 )
 
@@ -393,6 +399,42 @@ def test_before_after_classifier_finds_a_planted_shift_and_not_noise() -> None:
     assert found.loc["majority", "accuracy"] == 0.5
 
 
+# ---------------------------------------------------------------- Table 2 their way
+
+
+def test_table2_their_way_shows_the_in_sample_diagonal(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n, width = 480, 60
+    ids = [f"u{i}" for i in range(n)]
+    X = rng.normal(size=(n, width))  # pure noise: nothing to learn
+    values = pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), width)
+    write_parquet(pa.table({"userid": ids, "features": values}), tmp_path / "f.parquet")
+    rows = FeatureRows(tmp_path / "f.parquet", "userid")
+    sample = np.where(np.arange(n) < 100, "a", "b")  # a: under a quarter of the rows -> fit()
+    y = rng.integers(0, 2, n).astype(float)
+    faces = pd.DataFrame(
+        {
+            "userid": ids,
+            "a": np.where(sample == "a", y, np.nan),
+            "b": np.where(sample == "b", y, np.nan),
+        }
+    )
+    folds = pd.DataFrame({"userid": ids, "outer_fold": np.arange(n) % 4, "inner_fold": 0})
+    coef = rng.normal(size=(1, width))
+    released = {"lasso_a": SgdModel(coef, np.array([0.3]), np.array([0, 1]), {})}
+    long = sgd_table2(faces, rows, folds, samples=["a", "b"], seed=1, released=released)
+    table = long.set_index(["variant", "train", "test"])
+    their, oof, theirs = TABLE2_VARIANTS
+    assert table["in_sample"].sum() == 2
+    # 60 noise descriptors, 100 rows: the in-sample diagonal looks like a finding, out of fold not
+    assert table.loc[(their, "a", "a"), "accuracy"] > 0.9
+    assert table.loc[(oof, "a", "a"), "accuracy"] < 0.65
+    expected = np.mean(((X[sample == "b"] @ coef[0] + 0.3) > 0) == (y[sample == "b"] == 1))
+    assert table.loc[(theirs, "a", "b"), "accuracy"] == pytest.approx(expected)
+    assert (theirs, "b", "a") not in table.index  # no released model for b
+    assert table2_display(long).shape == (5, 2)
+
+
 # ---------------------------------------------------------------- the rules, end to end
 
 
@@ -412,6 +454,8 @@ def run(khan_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         "bootstrap": 50,
         "permutations": 1,
     }
+    # Table 2 their way on the synthetic demo cohort, with their released models scored on it
+    study["khan2022"]["table2"] = {"cohorts": ["demo"], "released_models": True}
     config = write_config(workdir, "khan_test.yaml", study)
     done = snakemake(workdir, "--cores", "2", "--configfile", str(config))
     assert done.returncode == 0, done.stdout[-4000:]
@@ -435,6 +479,9 @@ def test_the_rules_reproduce_their_numbers_and_write_every_output(run: Path) -> 
     assert 0.5 < e3.loc["classifier (head only)", "accuracy"] < 1
     coefficients = np.load(base / "sgd_models/coefficients.npz")
     assert coefficients["lasso_pol_dat_us/coef"].shape == (1, 2048)
+    table2 = pd.read_csv(run / "results/demo/khan2022/table2_sgd.csv")
+    assert table2.groupby("variant").size().tolist() == [16, 16, 16]
+    assert table2["in_sample"].sum() == 4
     for name in ("retest/audit", "retest/flips", "before_after/classifier", "sgd_models/models"):
         assert (base / f"{name}.tex").read_text().startswith("\\begin{tabular}")
         assert (base / f"{name}.md").read_text().startswith("|")

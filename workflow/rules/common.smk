@@ -481,11 +481,31 @@ def get_khan_models(wildcards):
     ]
 
 
+def get_khan_table2_inputs(wildcards):
+    """A cohort's faces, descriptors and folds, and their released models when asked for."""
+    cohort = wildcards.cohort
+    inputs = {
+        "faces": f"results/{cohort}/faces.parquet",
+        "features": f"results/{cohort}/features.parquet",
+        "folds": f"results/{cohort}/folds.parquet",
+    }
+    if KHAN["table2"]["released_models"]:
+        inputs["released"] = [
+            f"{khan_release()}/saved_model/lasso_{sample}.joblib"
+            for sample in config["samples"]
+        ]
+    return inputs
+
+
 def khan_targets():
-    """The study's tables, figure and model coefficients, when the study is enabled."""
+    """The study's tables, figure and model coefficients (when enabled), Table 2 their way."""
+    table2 = [
+        f"results/{cohort}/khan2022/table2_sgd.md"
+        for cohort in KHAN["table2"]["cohorts"]
+    ]
     if not KHAN["enabled"]:
-        return []
-    return [
+        return table2
+    return table2 + [
         "results/khan2022/retest/check.md",
         "results/khan2022/retest/flips.md",
         "results/khan2022/retest/audit.md",

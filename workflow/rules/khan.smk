@@ -102,3 +102,32 @@ rule khan_sgd_models:
         "../../environment.yml"
     script:
         "../../scripts/khan_sgd_models.py"
+
+
+rule khan_table2:
+    input:
+        unpack(get_khan_table2_inputs),
+    output:
+        csv="results/{cohort}/khan2022/table2_sgd.csv",
+        md=report(
+            "results/{cohort}/khan2022/table2_sgd.md",
+            caption="../report/khan_table2.rst",
+            category="Khan et al.",
+            labels={"cohort": "{cohort}", "table": "Table 2 their way"},
+        ),
+        tex="results/{cohort}/khan2022/table2_sgd.tex",
+    log:
+        "results/logs/khan_table2/{cohort}.log",
+    benchmark:
+        "results/benchmarks/khan_table2/{cohort}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        samples=config["samples"],
+        id_column=get_id_column,
+        seed=KHAN["table2"]["seed"],
+    script:
+        "../../scripts/khan_table2.py"

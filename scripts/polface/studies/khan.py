@@ -590,3 +590,126 @@ def sgd_arrays(models: Mapping[str, SgdModel]) -> dict[str, np.ndarray]:
 def model_names(paths: Sequence[str | Path]) -> list[str]:
     """A model's name is its file's stem (lasso_pol_dat_us.joblib -> lasso_pol_dat_us)."""
     return [Path(p).stem for p in paths]
+
+
+# ---------------------------------------------------------------- Table 2 their way, on a cohort
+
+#: The variants of :func:`sgd_table2`, in display order.
+TABLE2_VARIANTS = ("their way (in-sample diagonal)", "their SGD, out of fold", "released model")
+
+
+def _their_sgd(X, rows: np.ndarray, y: np.ndarray, chunk: int, seed: int):
+    """Their Table 2 fit: SGD logistic regression (L2, alpha 1e-4), as their notebook ran it.
+
+    ``partial_fit`` one epoch per chunk of ``chunk`` rows in row order, the remainder after the
+    last full chunk dropped; a sample smaller than one chunk is fitted with ``fit`` instead.
+    """
+    from sklearn.linear_model import SGDClassifier
+
+    model = SGDClassifier(loss="log_loss", penalty="l2", alpha=1e-4, random_state=seed)
+    batches = len(rows) // chunk if chunk else 0
+    if batches == 0:
+        return model.fit(X.take(rows), y)
+    for b in range(batches):
+        part = slice(b * chunk, (b + 1) * chunk)
+        model.partial_fit(X.take(rows[part]), y[part], classes=[0, 1])
+    return model
+
+
+def _scores(X, rows: np.ndarray, coef: np.ndarray, intercept: float, block_rows: int) -> np.ndarray:
+    out = np.empty(len(rows))
+    for positions, block in X.blocks(rows, block_rows):
+        out[positions] = block @ coef + intercept
+    return out
+
+
+def sgd_table2(
+    faces: pd.DataFrame,
+    X,
+    folds: pd.DataFrame,
+    *,
+    samples: Sequence[str],
+    seed: int,
+    released: Mapping[str, SgdModel] | None = None,
+    block_rows: int = 8192,
+) -> pd.DataFrame:
+    """Khan et al.'s Table 2 on a cohort, beside what changes when it is done otherwise.
+
+    Three variants, each a model per training sample scored on every sample's rows:
+    their way (the whole sample, chunks of a quarter of all rows, accuracy at 0.5; the diagonal is
+    in-sample), the same fit in the cohort's outer folds (each row scored by the model that did
+    not see it), and their released model for the sample (``released["lasso_" + sample]``, when
+    given and of the cohort's width). Columns: variant, train, test, n, accuracy (at 0.5), auc,
+    in_sample.
+
+    Args:
+        faces: the cohort's ``d`` (0/1 sample columns, NA outside the sample).
+        X: the descriptors (:class:`polface.io.FeatureRows` or anything with ``take``/``blocks``).
+        folds: ``outer_fold`` per row, aligned with ``faces``.
+        samples: the sample columns, in table order.
+        seed: SGDClassifier's random_state (their notebook left it unseeded).
+        released: their models by file stem (:func:`polface.data.khan.read_sgd_model`).
+    """
+    labels = {s: faces[s].to_numpy(dtype=float) for s in samples}
+    members = {s: np.flatnonzero(~np.isnan(labels[s])) for s in samples}
+    outer = folds["outer_fold"].to_numpy()
+    rows_out = []
+
+    def add(variant, train, test, y, score, in_sample):
+        rows_out.append(
+            {
+                "variant": variant,
+                "train": train,
+                "test": test,
+                "n": len(y),
+                "accuracy": float(np.mean((score > 0) == (y == 1))),
+                "auc": metrics.auc(y, score),
+                "in_sample": in_sample,
+            }
+        )
+
+    n_all = len(faces)
+    for s in samples:
+        rows = members[s]
+        model = _their_sgd(X, rows, labels[s][rows], n_all // 4, seed)
+        for t in samples:
+            score = _scores(X, members[t], model.coef_[0], model.intercept_[0], block_rows)
+            add(TABLE2_VARIANTS[0], s, t, labels[t][members[t]], score, s == t)
+    for s in samples:
+        scores = {t: np.empty(len(members[t])) for t in samples}
+        for k in np.unique(outer):
+            train = members[s][outer[members[s]] != k]
+            chunk = int(np.sum(outer != k)) // 4
+            model = _their_sgd(X, train, labels[s][train], chunk, seed)
+            for t in samples:
+                held = outer[members[t]] == k
+                scores[t][held] = _scores(
+                    X, members[t][held], model.coef_[0], model.intercept_[0], block_rows
+                )
+        for t in samples:
+            add(TABLE2_VARIANTS[1], s, t, labels[t][members[t]], scores[t], False)
+    for s in samples:
+        model = (released or {}).get(f"lasso_{s}")
+        if model is None or model.coef.shape[1] != X.shape[1]:
+            continue
+        for t in samples:
+            score = _scores(X, members[t], model.coef[0], model.intercept[0], block_rows)
+            add(TABLE2_VARIANTS[2], s, t, labels[t][members[t]], score, False)
+    return pd.DataFrame(rows_out)
+
+
+def table2_display(long: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant and training sample, one column per test sample: 'acc% / AUC'."""
+    cells = long.assign(
+        cell=[
+            f"{100 * a:.1f}% / {u:.3f}{' *' if i else ''}"
+            for a, u, i in zip(long["accuracy"], long["auc"], long["in_sample"], strict=True)
+        ],
+        row=[f"{v} · {t}" for v, t in zip(long["variant"], long["train"], strict=True)],
+    )
+    wide = cells.pivot(index="row", columns="test", values="cell")
+    order = list(dict.fromkeys(cells["row"]))
+    wide = wide.loc[order, list(dict.fromkeys(long["test"]))]
+    wide.index.name = "variant · trained on"
+    wide.columns.name = None
+    return wide
