@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import os
 import pickle
+import struct
 import zipfile
 from fractions import Fraction
 from math import comb
@@ -313,6 +314,50 @@ def test_a_storage_larger_than_its_member_is_refused(tmp_path: Path) -> None:
     # the pickle declares 12 elements; the member holds 8 (32 bytes)
     path = _torch_zip(tmp_path / "short.pt", payload, {"data/0": bytes(32)})
     with pytest.raises(pickle.UnpicklingError, match="holds 32 bytes; the pickle declares 12"):
+        read_tensor_file(path)
+
+
+def _text(value: str) -> bytes:
+    return b"X" + struct.pack("<I", len(value)) + value.encode()
+
+
+def _tensor_pickle(numel: int, size: tuple[int, int], stride: tuple[int, int]) -> bytes:
+    """A protocol-2 pickle of _rebuild_tensor_v2(storage, 0, size, stride, False, OrderedDict())."""
+    storage = (
+        b"("
+        + _text("storage")
+        + b"ctorch\nFloatStorage\n"
+        + _text("0")
+        + _text("cpu")
+        + b"J"
+        + struct.pack("<i", numel)
+        + b"tQ"
+    )
+    pair = lambda v: b"J" + struct.pack("<i", v[0]) + b"J" + struct.pack("<i", v[1]) + b"\x86"  # noqa: E731
+    return (
+        b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n("
+        + storage
+        + b"K\x00"
+        + pair(size)
+        + pair(stride)
+        + b"\x89ccollections\nOrderedDict\n)RtR."
+    )
+
+
+def test_a_hand_written_tensor_pickle_reads(tmp_path: Path) -> None:
+    data = np.arange(6, dtype="<f4").tobytes()
+    path = _torch_zip(tmp_path / "t.pt", _tensor_pickle(6, (2, 3), (3, 1)), {"data/0": data})
+    assert read_tensor_file(path).tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_a_tensor_larger_than_its_storage_is_refused_before_allocating(tmp_path: Path) -> None:
+    # 10^12 elements of stride 0 over a 4-element storage: as_strided would accept it
+    payload = _tensor_pickle(4, (10**6, 10**6), (0, 0))
+    path = _torch_zip(tmp_path / "huge.pt", payload, {"data/0": bytes(16)})
+    with pytest.raises(pickle.UnpicklingError, match="more elements than its storage"):
+        read_tensor_file(path)
+    path = _torch_zip(tmp_path / "far.pt", _tensor_pickle(4, (2, 3), (3, 1)), {"data/0": bytes(16)})
+    with pytest.raises(pickle.UnpicklingError, match="more elements than its storage"):
         read_tensor_file(path)
 
 

@@ -211,6 +211,10 @@ def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=No
     steps = tuple(int(s) for s in stride)
     if len(shape) != len(steps) or any(s < 0 for s in shape + steps) or int(offset) < 0:
         raise pickle.UnpicklingError(f"tensor shape {shape} / stride {steps} is not valid")
+    if math.prod(shape) > storage.array.size:
+        raise pickle.UnpicklingError(
+            f"tensor of shape {shape} has more elements than its storage ({storage.array.size})"
+        )
     if 0 not in shape:
         last = int(offset) + sum((n - 1) * s for n, s in zip(shape, steps, strict=True))
         if last >= storage.array.size:
