@@ -102,7 +102,7 @@ def read_batch_preds(path: str | Path) -> pd.DataFrame:
     for model, prefix in MODELS.items():
         for arm, suffix in (("before", 1), ("after", 2)):
             column = f"{prefix}_{suffix}"
-            values = raw[column].map({"0.0": 0, "1.0": 0 + 1, "0": 0, "1": 1})
+            values = raw[column].map({"0.0": 0, "1.0": 1, "0": 0, "1": 1})
             bad = values.isna()
             if bad.any():
                 line = int(np.flatnonzero(bad)[0]) + 2
