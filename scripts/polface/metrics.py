@@ -1,4 +1,4 @@
-"""Discrimination statistics: AUC with DeLong confidence intervals, paired accuracy, baselines.
+"""Discrimination statistics: AUC with DeLong CIs, paired accuracy, baselines; paired 0/1 tests.
 
 Conventions (as pROC's ``roc(y, score, direction = "<")``): ``y`` is 0/1 with 1 the positive class
 (conservative), and a higher ``score`` means "more likely 1". Ties between a positive and a negative
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy.stats import norm, rankdata
+from scipy.stats import binom, binomtest, chi2, chi2_contingency, norm, rankdata
 
 
 def _check_binary(y: ArrayLike, score: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -309,3 +309,154 @@ def permutation_auc(
     aucs = permuted_aucs(y, score, n_permutations, seed)
     q = np.quantile(aucs, [0.5 - level / 2.0, 0.5 + level / 2.0])
     return PermutationBaseline(float(aucs.mean()), float(q[0]), float(q[1]), n_permutations)
+
+
+# ---- Paired binary predictions (test–retest of the same person, Khan et al.'s E2) ----------
+#
+# Notation: a pair's two predictions (before, after) are 0/1; of n pairs, ``b`` go 0 → 1 and ``c``
+# go 1 → 0 (the discordant pairs, the off-diagonal of the 2 × 2 before/after table).
+
+
+def _binary_pair(before: ArrayLike, after: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(before), np.asarray(after)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"before {x.shape} and after {y.shape} must be 1-d of the same length")
+    for name, v in (("before", x), ("after", y)):
+        if not np.isin(v, (0, 1)).all():
+            raise ValueError(f"{name} must hold only 0 and 1")
+    return x.astype(np.int64), y.astype(np.int64)
+
+
+def paired_table(before: ArrayLike, after: ArrayLike) -> np.ndarray:
+    """The 2 × 2 table ``[[0→0, 0→1], [1→0, 1→1]]`` of paired 0/1 predictions."""
+    x, y = _binary_pair(before, after)
+    return np.bincount(2 * x + y, minlength=4).reshape(2, 2)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p: ``min(1, 2 · P(Binomial(b + c, 1/2) ≤ min(b, c)))``.
+
+    Computed as statsmodels' ``mcnemar(table, exact=True)`` does (``scipy.stats.binom.cdf``), so
+    its floats equal those Khan et al. printed. No discordant pair gives 1.
+    """
+    if b < 0 or c < 0:
+        raise ValueError(f"counts must be >= 0, got {b}, {c}")
+    if b + c == 0:
+        return 1.0
+    return float(min(1.0, binom.cdf(min(b, c), b + c, 0.5) * 2))
+
+
+def mcnemar_as_printed(b: int, c: int) -> tuple[float, float]:
+    """Khan et al.'s McNemar: statsmodels' exact test, whose "statistic" is ``min(b, c)``.
+
+    The textbook statistic is ``(b − c)² / (b + c)`` (:func:`mcnemar_chi2`); the exact test has
+    none, and statsmodels reports the smaller discordant count in its place.
+    """
+    return float(min(b, c)), mcnemar_exact(b, c)
+
+
+def mcnemar_chi2(b: int, c: int, correction: bool = True) -> tuple[float, float]:
+    """Asymptotic McNemar: ``(|b − c| − 1)² / (b + c)`` (Edwards) or without the 1; χ²(1) p."""
+    if b + c == 0:
+        return 0.0, 1.0
+    diff = abs(b - c) - (1.0 if correction else 0.0)
+    stat = max(diff, 0.0) ** 2 / (b + c)
+    return float(stat), float(chi2.sf(stat, 1))
+
+
+def marginal_chi2(
+    before: tuple[float, float], after: tuple[float, float], correction: bool = True
+) -> tuple[float, float]:
+    """Pearson's χ² of the 2 × 2 table ``[before counts, after counts]`` (as Khan et al. ran it).
+
+    ``scipy.stats.chi2_contingency`` with Yates' correction by default, as their notebook called
+    it. Note it treats the before and after photographs as independent samples, which paired
+    data are not; McNemar's test is the paired test of the same margins.
+    """
+    result = chi2_contingency(np.array([before, after], dtype=float), correction=correction)
+    return float(result[0]), float(result[1])
+
+
+def proportion_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper–Pearson (exact) interval of a proportion ``k / n``."""
+    if n <= 0 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n and n > 0, got k={k}, n={n}")
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="exact")
+    return float(ci.low), float(ci.high)
+
+
+@dataclass(frozen=True)
+class Kappa:
+    """Cohen's kappa with its large-sample standard error and interval."""
+
+    estimate: float
+    se: float
+    lo: float
+    hi: float
+
+
+def cohen_kappa(before: ArrayLike, after: ArrayLike, level: float = 0.95) -> Kappa:
+    """Cohen's kappa of paired 0/1 predictions, with the Fleiss–Cohen–Everitt (1969) SE.
+
+    ``κ = (p_o − p_e) / (1 − p_e)``; the variance is the large-sample (non-null) one:
+    ``[Σ p_ii (1 − (p_i· + p_·i)(1 − κ))² + (1 − κ)² Σ_{i≠j} p_ij (p_·i + p_j·)²
+    − (κ − p_e (1 − κ))²] / (n (1 − p_e)²)``; the interval is ``κ ± z · SE``. NaN when
+    ``p_e = 1`` (both arms constant and equal).
+    """
+    table = paired_table(before, after).astype(float)
+    n = table.sum()
+    if n == 0:
+        raise ValueError("cohen_kappa needs at least one pair")
+    p = table / n
+    rows, cols = p.sum(axis=1), p.sum(axis=0)
+    po, pe = float(np.trace(p)), float(rows @ cols)
+    if pe >= 1.0:
+        nan = float("nan")
+        return Kappa(nan, nan, nan, nan)
+    kappa = (po - pe) / (1.0 - pe)
+    a = sum(p[i, i] * (1 - (rows[i] + cols[i]) * (1 - kappa)) ** 2 for i in range(2))
+    b = (1 - kappa) ** 2 * sum(
+        p[i, j] * (cols[i] + rows[j]) ** 2 for i in range(2) for j in range(2) if i != j
+    )
+    c = (kappa - pe * (1 - kappa)) ** 2
+    se = float(np.sqrt(max(a + b - c, 0.0) / (n * (1 - pe) ** 2)))
+    z = float(norm.ppf(0.5 + level / 2))
+    return Kappa(float(kappa), se, kappa - z * se, kappa + z * se)
+
+
+def unrelated_flip_rate(p_before: float, p_after: float) -> float:
+    """Flip rate of two unrelated people with these rates of 1: ``p₁(1 − p₂) + p₂(1 − p₁)``."""
+    return p_before * (1 - p_after) + p_after * (1 - p_before)
+
+
+def permuted_flip_rates(
+    before: ArrayLike, after: ArrayLike, n_permutations: int, seed: int
+) -> np.ndarray:
+    """Flip rates after pairing each before prediction with a random pair's after prediction.
+
+    Each permutation shuffles the after predictions across pairs (numpy PCG64 seeded with
+    ``seed``), which keeps both rates and breaks the link between a person's two photographs.
+    """
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+    x, y = _binary_pair(before, after)
+    rng = np.random.default_rng(seed)
+    return np.array([float(np.mean(x != rng.permutation(y))) for _ in range(n_permutations)])
+
+
+def direction_odds(b: int, c: int, level: float = 0.95) -> tuple[float, float, float]:
+    """Odds ``b / c`` that a change goes 0 → 1 rather than 1 → 0, with the exact interval.
+
+    The interval transforms the Clopper–Pearson interval of ``b / (b + c)`` by ``π / (1 − π)``
+    (the conditional interval of the paired odds ratio that goes with McNemar's exact test).
+    """
+    if b + c == 0:
+        nan = float("nan")
+        return nan, nan, nan
+    lo, hi = proportion_ci(b, b + c, level)
+    odds = b / c if c else float("inf")
+    return (
+        float(odds),
+        float(lo / (1 - lo)),
+        float(hi / (1 - hi)) if hi < 1 else float("inf"),
+    )

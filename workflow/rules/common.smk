@@ -109,7 +109,7 @@ def all_targets():
         targets += [
             f"results/{cohort}/figures/figure2_{method}.png" for method in METHODS
         ]
-    return targets + image_targets() + finetuning_targets()
+    return targets + image_targets() + finetuning_targets() + khan_targets()
 
 
 # ---- the image branch: image sets -> crops -> embeddings -> (OMI) ratings
@@ -441,3 +441,84 @@ def get_lime_inputs(wildcards):
     if get_lime_demographics(wildcards):
         inputs["readouts"] = f"{prefix}/readouts_{backend}_models.npz"
     return inputs
+
+
+# ---- Khan et al.'s own findings (opt-in: khan2022.enabled)
+
+KHAN = config["khan2022"]
+KHAN_RESULTS = [
+    "lasso_retest_analysis.csv",
+    "nn_retest_analysis.csv",
+    "lasso_mcnemar.csv",
+    "nn_mcnemar.csv",
+    "before_after_contingency_wo_drag.csv",
+    "before_after_log.csv",
+    "log_Contingency.csv",
+]
+
+
+def khan_release():
+    """The folder of their released files, with an error naming the key when it is not set."""
+    if KHAN["release"] is None:
+        raise WorkflowError(
+            "khan2022.release is not set: give the folder of their released files "
+            "(see config/khan2022.yaml)"
+        )
+    return KHAN["release"]
+
+
+def get_khan_batch_preds(wildcards):
+    return f"{khan_release()}/results/batch_preds.csv"
+
+
+def get_khan_published(wildcards):
+    """Their analysis CSVs, checked cell by cell against polface's."""
+    return [f"{khan_release()}/results/{name}" for name in KHAN_RESULTS]
+
+
+def get_khan_features(wildcards):
+    root = f"{khan_release()}/features/resnet_18_imagenet"
+    return {
+        "before": f"{root}/before/list_of_tensors.pt",
+        "after": f"{root}/after/list_of_tensors.pt",
+    }
+
+
+def get_khan_models(wildcards):
+    return [
+        f"{khan_release()}/saved_model/{name}.joblib" for name in KHAN["sgd_models"]
+    ]
+
+
+def get_khan_table2_inputs(wildcards):
+    """A cohort's faces, descriptors and folds, and their released models when asked for."""
+    cohort = wildcards.cohort
+    inputs = {
+        "faces": f"results/{cohort}/faces.parquet",
+        "features": f"results/{cohort}/features.parquet",
+        "folds": f"results/{cohort}/folds.parquet",
+    }
+    if KHAN["table2"]["released_models"]:
+        inputs["released"] = [
+            f"{khan_release()}/saved_model/lasso_{sample}.joblib"
+            for sample in config["samples"]
+        ]
+    return inputs
+
+
+def khan_targets():
+    """The study's tables, figure and model coefficients (when enabled), Table 2 their way."""
+    table2 = [
+        f"results/{cohort}/khan2022/table2_sgd.md"
+        for cohort in KHAN["table2"]["cohorts"]
+    ]
+    if not KHAN["enabled"]:
+        return table2
+    return table2 + [
+        "results/khan2022/retest/check.md",
+        "results/khan2022/retest/flips.md",
+        "results/khan2022/retest/audit.md",
+        "results/khan2022/figures/flip_rates.png",
+        "results/khan2022/before_after/classifier.md",
+        "results/khan2022/sgd_models/coefficients.npz",
+    ]
