@@ -16,8 +16,9 @@ from scipy.stats import pearsonr
 from conftest import REPO
 from polface.config import ConfigError, validate_config
 from polface.data.imagesets import list_images, natural_key, read_omi_ratings
+from polface.metrics import pearson_ci
 from polface.models.nested import nested_predictions
-from polface.studies.omi_ratings import mean_fitter, pearson_ci, rating_targets
+from polface.studies.omi_ratings import mean_fitter, rating_targets
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 

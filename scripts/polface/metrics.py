@@ -1,13 +1,16 @@
-"""Discrimination statistics: AUC with DeLong confidence intervals, paired accuracy, baselines.
+"""Statistics: AUC with DeLong confidence intervals, paired accuracy, baselines, Pearson r with
+Fisher's interval, and the sub-seeds of seeded jobs.
 
 Conventions (as pROC's ``roc(y, score, direction = "<")``): ``y`` is 0/1 with 1 the positive class
 (conservative), and a higher ``score`` means "more likely 1". Ties between a positive and a negative
-count one half. All functions work on ranks, in O(n log n) time and O(n) memory, so they run on the
-full OSF release (about 900,000 rows per sample).
+count one half. The AUC functions work on ranks, in O(n log n) time and O(n) memory, so they run
+on the full OSF release (about 900,000 rows per sample).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -309,3 +312,29 @@ def permutation_auc(
     aucs = permuted_aucs(y, score, n_permutations, seed)
     q = np.quantile(aucs, [0.5 - level / 2.0, 0.5 + level / 2.0])
     return PermutationBaseline(float(aucs.mean()), float(q[0]), float(q[1]), n_permutations)
+
+
+def pearson_ci(y: Sequence[float], prediction: Sequence[float], level: float = 0.95):
+    """Pearson r with its confidence interval by Fisher's z: ``(r, lo, hi)``.
+
+    ``tanh(atanh(r) ± z_{(1+level)/2} / sqrt(n - 3))``; the interval is NaN for n ≤ 3, and r is
+    NaN when either variable is constant.
+    """
+    a = np.asarray(y, dtype=np.float64)
+    b = np.asarray(prediction, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"y and prediction must be 1-d of equal length, got {a.shape}, {b.shape}")
+    n = len(a)
+    if n < 2 or np.std(a) == 0 or np.std(b) == 0:
+        return math.nan, math.nan, math.nan
+    r = float(np.corrcoef(a, b)[0, 1])
+    if n <= 3:
+        return r, math.nan, math.nan
+    z = math.atanh(min(max(r, -1 + 1e-15), 1 - 1e-15))
+    half = float(norm.ppf(0.5 + level / 2.0)) / math.sqrt(n - 3)
+    return r, math.tanh(z - half), math.tanh(z + half)
+
+
+def child_seed(seed: int, index: int) -> int:
+    """A reproducible, well-mixed 32-bit seed for the ``index``-th sub-task of a seeded job."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])

@@ -34,7 +34,7 @@ import pandas as pd
 
 from polface.data.rdata import RDataError, list_objects, read_data_frame
 from polface.frames import require_columns
-from polface.studies.omi_ratings import pearson_ci
+from polface.metrics import pearson_ci
 
 TRAITS: tuple[str, ...] = ("attractiveness", "trustworthiness", "dominance")
 #: The OMI attribute behind each trait (columns of attribute_means.csv / attribute_ratings.csv).

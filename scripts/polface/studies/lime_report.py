@@ -61,6 +61,7 @@ from polface.explain.segments import (
 from polface.images.embed import DLIB_CHIP_PADDING, DLIB_CHIP_SIZE, Embedder
 from polface.images.load import read_rgb
 from polface.io import write_atomic, write_parquet
+from polface.metrics import child_seed
 from polface.models.artifacts import LinearModel, RatingModels
 from polface.report.gallery import (
     Page,
@@ -70,7 +71,6 @@ from polface.report.gallery import (
     region_figure,
     write_gallery,
 )
-from polface.report.tables import child_seed
 from polface.studies.omi_ratings import EMBEDDING, rating_targets
 
 #: The statement on every gallery page (the README's).

@@ -35,16 +35,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from scipy.stats import norm
 
 from polface.io import write_atomic, write_parquet
-from polface.metrics import delong_ci, permutation_auc
+from polface.metrics import child_seed, delong_ci, pearson_ci, permutation_auc
 from polface.models.artifacts import save_rating_models
 from polface.models.fitters import lasso_fitter
 from polface.models.folds import make_folds
 from polface.models.nested import Fitter, nested_predictions
 from polface.report.render import format_ci, to_latex, to_markdown
-from polface.report.tables import child_seed
 
 #: Model names in the predictions and tables.
 EMBEDDING = "embedding"
@@ -54,27 +52,6 @@ MEAN_GUESS = "mean guess"
 #: The id column of the embeddings, folds and predictions, and the predictions' target column.
 ID_COLUMN = "image_id"
 TARGET_COLUMN = "target"
-
-
-def pearson_ci(y: Sequence[float], prediction: Sequence[float], level: float = 0.95):
-    """Pearson r with its confidence interval by Fisher's z: ``(r, lo, hi)``.
-
-    ``tanh(atanh(r) ± z_{(1+level)/2} / sqrt(n - 3))``; the interval is NaN for n ≤ 3, and r is
-    NaN when either variable is constant.
-    """
-    a = np.asarray(y, dtype=np.float64)
-    b = np.asarray(prediction, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"y and prediction must be 1-d of equal length, got {a.shape}, {b.shape}")
-    n = len(a)
-    if n < 2 or np.std(a) == 0 or np.std(b) == 0:
-        return math.nan, math.nan, math.nan
-    r = float(np.corrcoef(a, b)[0, 1])
-    if n <= 3:
-        return r, math.nan, math.nan
-    z = math.atanh(min(max(r, -1 + 1e-15), 1 - 1e-15))
-    half = float(norm.ppf(0.5 + level / 2.0)) / math.sqrt(n - 3)
-    return r, math.tanh(z - half), math.tanh(z + half)
 
 
 def mean_fitter() -> Fitter:
