@@ -7,6 +7,7 @@ import torch
 
 from polface.data.imagesets import read_omi_ratings
 from polface.explain.chain import FaceChain
+from polface.frames import IMAGE_ID
 from polface.images.embed import load_embedder
 from polface.io import read_features
 from polface.models.artifacts import load_lasso_folds, load_rating_models
@@ -19,7 +20,6 @@ from polface.studies.lime_report import (
     training_rows,
     write_report,
 )
-from polface.studies.omi_ratings import ID_COLUMN
 
 
 def rating_readouts_of(snakemake, settings):
@@ -30,9 +30,9 @@ def rating_readouts_of(snakemake, settings):
         if "readouts" in snakemake.input.keys()
         else None
     )
-    predictions = pd.read_parquet(snakemake.input.predictions, columns=[ID_COLUMN, "outer_fold"])
-    folds = dict(zip(predictions[ID_COLUMN].astype(str), predictions["outer_fold"], strict=False))
-    ids, X = read_features(snakemake.input.embeddings, ID_COLUMN)
+    predictions = pd.read_parquet(snakemake.input.predictions, columns=[IMAGE_ID, "outer_fold"])
+    folds = dict(zip(predictions[IMAGE_ID].astype(str), predictions["outer_fold"], strict=False))
+    ids, X = read_features(snakemake.input.embeddings, IMAGE_ID)
     ratings = read_omi_ratings(snakemake.input.ratings)
     targets = snakemake.params.ratings
     controls = settings["controls"]

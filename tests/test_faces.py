@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from image_settings import FACE, LOAD, crop_run
+from polface.frames import MANIFEST_COLUMNS
 from polface.images.crop import (
-    MANIFEST_COLUMNS,
     Face,
     align_crop,
     crop_face,

@@ -20,6 +20,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+#: The id column of every table of images (manifests, embeddings, predictions, explanations):
+#: the file name of the photograph without its extension.
+IMAGE_ID = "image_id"
+
+#: Columns of the manifest that :func:`polface.images.crop.crop_faces` writes, in order.
+MANIFEST_COLUMNS = (
+    IMAGE_ID,
+    "source",
+    "sha256",
+    "status",
+    "detail",
+    "width",
+    "height",
+    "n_faces",
+    "box_left",
+    "box_top",
+    "box_right",
+    "box_bottom",
+    "landmarks",
+    "angle",
+    "crop",
+)
+
 #: The model methods of the OSF cohorts (``results/{cohort}/{method}/...``), in display order.
 METHODS: tuple[str, ...] = ("lasso", "mlp")
 

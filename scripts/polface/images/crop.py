@@ -74,6 +74,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from polface.frames import IMAGE_ID, MANIFEST_COLUMNS
 from polface.images.load import ImageRejected, downscale, read_rgb
 from polface.images.status import (
     STATUS_MULTIPLE,
@@ -88,25 +89,6 @@ log = logging.getLogger(__name__)
 
 Multiple = Literal["largest", "skip"]
 Upsample = int | Literal["auto"]
-
-#: Columns of the manifest returned by :func:`crop_faces`, in order.
-MANIFEST_COLUMNS = (
-    "image_id",
-    "source",
-    "sha256",
-    "status",
-    "detail",
-    "width",
-    "height",
-    "n_faces",
-    "box_left",
-    "box_top",
-    "box_right",
-    "box_bottom",
-    "landmarks",
-    "angle",
-    "crop",
-)
 
 
 def model_dir() -> Path:
@@ -401,7 +383,7 @@ def _image_ids(image_paths: ImagePaths) -> list[tuple[str, Path]]:
 
 def _empty_row(image_id: str, path: Path) -> dict[str, object]:
     return {
-        "image_id": image_id,
+        IMAGE_ID: image_id,
         "source": str(path),
         "sha256": None,
         "status": STATUS_UNREADABLE,
@@ -492,7 +474,7 @@ def _collect(results: Iterable[dict[str, object]], bar: tqdm) -> list[dict[str, 
     rows = []
     for row in results:
         if row["status"] != STATUS_OK:
-            log.info("%s (%s): %s %s", row["image_id"], row["source"], row["status"], row["detail"])
+            log.info("%s (%s): %s %s", row[IMAGE_ID], row["source"], row["status"], row["detail"])
         rows.append(row)
         bar.update(1)
     return rows
@@ -539,7 +521,8 @@ def crop_faces(
         progress: show a tqdm progress bar.
 
     Returns:
-        One row per input image with the columns :data:`MANIFEST_COLUMNS`: ``status`` is one of
+        One row per input image with the columns :data:`polface.frames.MANIFEST_COLUMNS`:
+        ``status`` is one of
         :data:`polface.images.status.STATUSES`, ``detail`` says why in words, box and
         ``landmarks`` (x0, y0, ..., x4, y4) are in original pixel coordinates (after EXIF
         rotation), ``crop`` is the PNG path

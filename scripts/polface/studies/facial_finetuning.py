@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from polface.data.rdata import RDataError, list_objects, read_data_frame
-from polface.frames import require_columns
+from polface.frames import IMAGE_ID, require_columns
 from polface.metrics import pearson_ci
 
 TRAITS: tuple[str, ...] = ("attractiveness", "trustworthiness", "dominance")
@@ -47,8 +47,6 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 TRAINING_OBJECT = "omi_df"
 TEST_OBJECT = "df"
 CANDIDATES_OBJECT = "df"
-#: Columns of the split as polface keeps it (``image_id`` = the OMI image number as text).
-ID_COLUMN = "image_id"
 #: The integer code that replaces ``name2``; ``name2`` itself never leaves :func:`read_candidates`.
 CANDIDATE_CODE = "candidate"
 PERSONAL_COLUMN = "name2"
@@ -150,7 +148,7 @@ def read_training_split(
             )
     out = pd.DataFrame(
         {
-            ID_COLUMN: names.map(image_id_of),
+            IMAGE_ID: names.map(image_id_of),
             "Filename": names,
             "split": pd.Categorical(split, categories=list(SPLITS)),
         }
@@ -169,7 +167,7 @@ def read_test_predictions(path: str | Path, split: pd.DataFrame) -> pd.DataFrame
     columns = ["Filename"] + [f"{kind}_{t}" for t in TRAITS for kind in ("annotated", "predicted")]
     frame = read_frame(path, TEST_OBJECT, columns)
     ids = frame["Filename"].astype(str).map(image_id_of)
-    test = split[split["split"] == "test"].set_index(ID_COLUMN)
+    test = split[split["split"] == "test"].set_index(IMAGE_ID)
     if sorted(ids) != sorted(test.index) or ids.duplicated().any():
         extra = sorted(set(ids) - set(test.index))[:5]
         lacking = sorted(set(test.index) - set(ids))[:5]
@@ -189,7 +187,7 @@ def read_test_predictions(path: str | Path, split: pd.DataFrame) -> pd.DataFrame
         parts.append(
             pd.DataFrame(
                 {
-                    ID_COLUMN: ids.to_numpy(),
+                    IMAGE_ID: ids.to_numpy(),
                     "trait": trait,
                     "prediction": frame[f"predicted_{trait}"].to_numpy(dtype=np.float64),
                 }
@@ -350,8 +348,8 @@ def evaluation_table(
     ``mean guessing`` (the train mean for every face: its r is undefined, NaN). ``ceiling``
     (:func:`noise_ceiling`) adds each trait's reliability and noise ceiling to every row.
     """
-    require_columns(predictions, ["model", ID_COLUMN, "trait", "prediction"], table="predictions")
-    test = split[split["split"] == "test"].set_index(ID_COLUMN)
+    require_columns(predictions, ["model", IMAGE_ID, "trait", "prediction"], table="predictions")
+    test = split[split["split"] == "test"].set_index(IMAGE_ID)
     train = split[split["split"] == "train"]
     rng = np.random.default_rng(seed)
     rows: list[dict[str, object]] = []
@@ -370,7 +368,7 @@ def evaluation_table(
             part = predictions[(predictions["model"] == model) & (predictions["trait"] == trait)]
             if part.empty:
                 continue
-            by_id = part.set_index(ID_COLUMN)["prediction"]
+            by_id = part.set_index(IMAGE_ID)["prediction"]
             if by_id.index.duplicated().any() or set(by_id.index) != set(test.index):
                 raise FacialFinetuningDataError(
                     f"predictions of model {model!r} for {trait}: expected one value for each "

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from polface.frames import IMAGE_ID
 from polface.io import write_atomic, write_parquet
 from polface.metrics import child_seed, delong_ci, pearson_ci, permutation_auc
 from polface.models.artifacts import save_rating_models
@@ -49,8 +50,7 @@ EMBEDDING = "embedding"
 CONTROLS = "perceived demographics"
 MEAN_GUESS = "mean guess"
 
-#: The id column of the embeddings, folds and predictions, and the predictions' target column.
-ID_COLUMN = "image_id"
+#: The predictions' target column (their id column is :data:`polface.frames.IMAGE_ID`).
 TARGET_COLUMN = "target"
 
 
@@ -82,8 +82,8 @@ def rating_targets(
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """The targets of the faces ``ids``: binary ones split at their median, continuous as rated.
 
-    Returns a frame ``image_id, <target>...`` (:data:`ID_COLUMN`) in the order of ``ids`` and the
-    median of each binary target (over the rated faces among ``ids``).
+    Returns a frame ``image_id, <target>...`` (:data:`polface.frames.IMAGE_ID`) in the order of
+    ``ids`` and the median of each binary target (over the rated faces among ``ids``).
     """
     absent = [c for c in [*binary, *continuous] if c not in ratings.columns]
     if absent:
@@ -92,7 +92,7 @@ def rating_targets(
     if unrated:
         raise ValueError(f"{len(unrated)} face(s) have no ratings, e.g. {unrated[:5]}")
     rows = ratings.loc[list(ids)]
-    targets = pd.DataFrame({ID_COLUMN: list(ids)})
+    targets = pd.DataFrame({IMAGE_ID: list(ids)})
     medians = {}
     for name in binary:
         values = rows[name].to_numpy(dtype=np.float64)
@@ -133,7 +133,7 @@ def rating_predictions(
     if len(ids) != len(X):
         raise ValueError(f"{len(ids)} ids but {len(X)} embedding rows")
     targets, medians = rating_targets(ratings, ids, binary, continuous)
-    folds = make_folds(list(ids), id_column=ID_COLUMN, n_outer=outer, n_inner=inner, seed=seed)
+    folds = make_folds(list(ids), id_column=IMAGE_ID, n_outer=outer, n_inner=inner, seed=seed)
     feature_sets = {EMBEDDING: np.asarray(X, dtype=np.float64)}
     usable = {EMBEDDING: None}
     columns: dict[str, list[str] | None] = {EMBEDDING: None}
@@ -168,7 +168,7 @@ def rating_predictions(
                 target,
                 fit,
                 samples=[target],
-                id_column=ID_COLUMN,
+                id_column=IMAGE_ID,
                 target_column=TARGET_COLUMN,
                 model_column="model",
                 model_name=model,
@@ -217,7 +217,7 @@ def ratings_table(
     """
     rows = []
     cells = predictions[predictions["model"] != MEAN_GUESS]
-    guess = predictions[predictions["model"] == MEAN_GUESS].set_index([TARGET_COLUMN, ID_COLUMN])
+    guess = predictions[predictions["model"] == MEAN_GUESS].set_index([TARGET_COLUMN, IMAGE_ID])
     groups = cells.groupby([TARGET_COLUMN, "model"], sort=False)
     for index, ((target, model), cell) in enumerate(groups):
         kind = cell["kind"].iloc[0]
@@ -233,7 +233,7 @@ def ratings_table(
             row.update(mae=nan, mae_mean_guess=nan)
         else:
             r, lo, hi = pearson_ci(cell["y"].to_numpy(), cell["score"].to_numpy(), level)
-            baseline = guess.loc[[(target, i) for i in cell[ID_COLUMN]], "score"].to_numpy()
+            baseline = guess.loc[[(target, i) for i in cell[IMAGE_ID]], "score"].to_numpy()
             y = cell["y"].to_numpy()
             row.update(measure="Pearson r", estimate=r, lo=lo, hi=hi, median=nan)
             row.update(chance_mean=nan, chance_lo=nan, chance_hi=nan)

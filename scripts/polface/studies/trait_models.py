@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from polface.frames import IMAGE_ID
 from polface.images.weights import check_sha256, load_weights
 from polface.models.trait_regressor import (
     Augmentation,
@@ -27,7 +28,7 @@ from polface.models.trait_regressor import (
     image_features,
     predict_images,
 )
-from polface.studies.facial_finetuning import ID_COLUMN, TRAITS, FacialFinetuningDataError
+from polface.studies.facial_finetuning import TRAITS, FacialFinetuningDataError
 
 
 def split_images(
@@ -115,7 +116,7 @@ def train_split_regressors(
             )
     heads: dict[str, TraitHead] = {}
     histories, predictions, summary = [], [], {}
-    test_ids = split.loc[split["split"] == "test", ID_COLUMN].to_numpy()
+    test_ids = split.loc[split["split"] == "test", IMAGE_ID].to_numpy()
     for index, trait in enumerate(TRAITS):
         y = {p: split.loc[split["split"] == p, trait].to_numpy() for p in images}
         with tqdm(total=max_epochs, desc=f"{trait}: epochs") as bar:
@@ -158,7 +159,7 @@ def train_split_regressors(
         prediction = predict_images(backbone, fit.head, images["test"], **options)
         predictions.append(
             pd.DataFrame(
-                {"model": model_name, ID_COLUMN: test_ids, "trait": trait, "prediction": prediction}
+                {"model": model_name, IMAGE_ID: test_ids, "trait": trait, "prediction": prediction}
             )
         )
     return heads, pd.DataFrame(histories), pd.concat(predictions, ignore_index=True), summary
@@ -186,7 +187,7 @@ def apply_regressors(
             ok_ids.append(image_id)
         except (OSError, ValueError) as err:
             rows += [
-                {ID_COLUMN: image_id, "trait": t, "prediction": np.nan, "status": "unreadable",
+                {IMAGE_ID: image_id, "trait": t, "prediction": np.nan, "status": "unreadable",
                  "detail": f"{type(err).__name__}: {err}"}
                 for t in heads
             ]  # fmt: skip
@@ -202,8 +203,8 @@ def apply_regressors(
                 device=device,
             )
             rows += [
-                {ID_COLUMN: i, "trait": trait, "prediction": v, "status": "ok", "detail": ""}
+                {IMAGE_ID: i, "trait": trait, "prediction": v, "status": "ok", "detail": ""}
                 for i, v in zip(ok_ids, values, strict=True)
             ]
-    columns: Sequence[str] = (ID_COLUMN, "trait", "prediction", "status", "detail")
+    columns: Sequence[str] = (IMAGE_ID, "trait", "prediction", "status", "detail")
     return pd.DataFrame(rows, columns=list(columns))
