@@ -5,7 +5,7 @@ import functools
 import pandas as pd
 import torch
 
-from polface.data.imagesets import read_omi_ratings
+from polface.data.omi import read_omi_ratings
 from polface.explain.chain import FaceChain
 from polface.frames import IMAGE_ID
 from polface.images.embed import load_embedder

@@ -1,6 +1,6 @@
 """Rule fit_omi_ratings: OMI ratings predicted from face embeddings, out of fold, with baselines."""
 
-from polface.data.imagesets import read_omi_ratings
+from polface.data.omi import read_omi_ratings
 from polface.frames import IMAGE_ID
 from polface.io import read_features, read_metadata
 from polface.runtime import rule_logging

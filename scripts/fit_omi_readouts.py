@@ -4,7 +4,7 @@ The controls of the LIME reports: perceived age, gender and race (OMI ratings) p
 the same embedding on the same folds as fit_omi_ratings, kept per outer fold.
 """
 
-from polface.data.imagesets import read_omi_ratings
+from polface.data.omi import read_omi_ratings
 from polface.frames import IMAGE_ID
 from polface.io import read_features, read_metadata
 from polface.runtime import rule_logging

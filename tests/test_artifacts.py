@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
+from polface.data.omi import CONTROLS, EMBEDDING
 from polface.models.artifacts import (
     LinearModel,
     MlpModel,
@@ -27,7 +28,7 @@ from polface.models.artifacts import (
 )
 from polface.models.fitters import fit_sample_models, lasso_fitter, mlp_fitter
 from polface.models.folds import make_folds
-from polface.studies.omi_ratings import CONTROLS, EMBEDDING, rating_predictions
+from polface.studies.omi_ratings import rating_predictions
 
 #: The schema's lasso defaults, with a short path (the tests need speed, not the paper's scale).
 LASSO = {

@@ -15,10 +15,11 @@ from scipy.stats import pearsonr
 
 from conftest import REPO
 from polface.config import ConfigError, validate_config
-from polface.data.imagesets import list_images, natural_key, read_omi_ratings
+from polface.data.imagesets import list_images, natural_key
+from polface.data.omi import rating_targets, read_omi_ratings
 from polface.metrics import pearson_ci
 from polface.models.nested import nested_predictions
-from polface.studies.omi_ratings import mean_fitter, rating_targets
+from polface.studies.omi_ratings import mean_fitter
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 

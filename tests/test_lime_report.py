@@ -25,6 +25,7 @@ from safetensors.torch import save_file
 
 from conftest import REPO
 from image_settings import CROP, FACE, LOAD
+from polface.data.omi import EMBEDDING
 from polface.explain.chain import FaceChain
 from polface.explain.explanations import Readout, explain_face
 from polface.explain.readouts import (
@@ -55,7 +56,6 @@ from polface.studies.lime_report import (
     rating_readouts,
     write_report,
 )
-from polface.studies.omi_ratings import EMBEDDING
 
 _SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 _LIME = _SCHEMA["$defs"]["lime"]

@@ -338,3 +338,45 @@ def pearson_ci(y: Sequence[float], prediction: Sequence[float], level: float = 0
 def child_seed(seed: int, index: int) -> int:
     """A reproducible, well-mixed 32-bit seed for the ``index``-th sub-task of a seeded job."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def regression_intervals(
+    y: np.ndarray, prediction: np.ndarray, *, level: float, bootstrap: int, seed: int
+) -> dict[str, float]:
+    """RMSE, R² (1 - SSE/SST) and calibration slope (OLS of y on the prediction), with CIs.
+
+    Point values on all rows; percentile intervals from ``bootstrap`` resamples of the rows
+    drawn with ``numpy.random.default_rng(seed)``. Pearson r gets Fisher's z interval.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(prediction, dtype=np.float64)
+    n = len(y)
+
+    def stats(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        yy, pp = y[idx], p[idx]
+        resid = yy - pp
+        rmse = np.sqrt(np.mean(resid**2, axis=-1))
+        sst = np.sum((yy - yy.mean(axis=-1, keepdims=True)) ** 2, axis=-1)
+        r2 = 1.0 - np.sum(resid**2, axis=-1) / sst
+        pc = pp - pp.mean(axis=-1, keepdims=True)
+        sxx = np.sum(pc**2, axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slope = np.sum(pc * (yy - yy.mean(axis=-1, keepdims=True)), axis=-1) / sxx
+        return rmse, r2, slope
+
+    rmse, r2, slope = stats(np.arange(n))
+    rng = np.random.default_rng(seed)
+    boot = stats(rng.integers(0, n, size=(bootstrap, n)))
+    alpha = (1.0 - level) / 2.0
+    out: dict[str, float] = {}
+    r, r_lo, r_hi = pearson_ci(y, p, level) if np.std(p) > 0 else (math.nan,) * 3
+    out.update(r=r, r_lo=r_lo, r_hi=r_hi)
+    for name, point, draws in (("rmse", rmse, boot[0]), ("r2", r2, boot[1])):
+        lo, hi = np.nanquantile(draws, [alpha, 1.0 - alpha])
+        out.update({name: float(point), f"{name}_lo": float(lo), f"{name}_hi": float(hi)})
+    if np.std(p) > 0:
+        lo, hi = np.nanquantile(boot[2], [alpha, 1.0 - alpha])
+        out.update(slope=float(slope), slope_lo=float(lo), slope_hi=float(hi))
+    else:
+        out.update(slope=math.nan, slope_lo=math.nan, slope_hi=math.nan)
+    return out

@@ -34,7 +34,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy.stats import norm
 
-from polface.studies.facial_finetuning import CANDIDATE_CODE, OUTCOMES, TRAITS
+from polface.data.finetuning import CANDIDATE_CODE, OUTCOMES, TRAITS
 
 CONTROLS: tuple[str, ...] = ("age", "gender", "education")
 #: The moderator of specifications 3 and 4, per trait (the paper's Dominance.Regression.R uses
@@ -140,7 +140,7 @@ def fit_ols(y: np.ndarray, X: pd.DataFrame, clusters: np.ndarray) -> pd.DataFram
 def candidate_regressions(sample: pd.DataFrame) -> pd.DataFrame:
     """All 36 models in both variants (``as published``, ``same sample``), long.
 
-    ``sample`` is :func:`~polface.studies.facial_finetuning.analysis_sample`'s frame. Columns:
+    ``sample`` is :func:`~polface.data.finetuning.analysis_sample`'s frame. Columns:
     ``sample``, ``trait``, ``outcome``, ``model`` (1-6), ``specification``, ``term``,
     ``estimate``, ``se_ols``, ``p_ols``, ``se_cluster``, ``p_cluster``, ``n``, ``clusters``,
     ``r2``.

@@ -39,6 +39,7 @@ import pyarrow as pa
 from scipy.stats import t as student_t
 from tqdm import tqdm
 
+from polface.data.omi import EMBEDDING, rating_targets
 from polface.explain.chain import FaceChain
 from polface.explain.explanations import Readout, explain_face
 from polface.explain.readouts import (
@@ -71,7 +72,6 @@ from polface.report.gallery import (
     region_figure,
     write_gallery,
 )
-from polface.studies.omi_ratings import EMBEDDING, rating_targets
 
 #: The statement on every gallery page (the README's).
 STEREOTYPE_STATEMENT = (

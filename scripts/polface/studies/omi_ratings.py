@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from polface.data.omi import CONTROLS, EMBEDDING, rating_targets
 from polface.frames import IMAGE_ID
 from polface.io import write_atomic, write_parquet
 from polface.metrics import child_seed, delong_ci, pearson_ci, permutation_auc
@@ -45,9 +46,8 @@ from polface.models.folds import make_folds
 from polface.models.nested import Fitter, nested_predictions
 from polface.report.render import format_ci, to_latex, to_markdown
 
-#: Model names in the predictions and tables.
-EMBEDDING = "embedding"
-CONTROLS = "perceived demographics"
+#: The model name of the mean-guessing baseline (:data:`polface.data.omi.EMBEDDING` and
+#: :data:`~polface.data.omi.CONTROLS` name the others).
 MEAN_GUESS = "mean guess"
 
 #: The predictions' target column (their id column is :data:`polface.frames.IMAGE_ID`).
@@ -75,33 +75,6 @@ def standardised(fit: Fitter) -> Fitter:
         return predict, {**info, "x_mean": mean, "x_sd": sd}
 
     return wrapped
-
-
-def rating_targets(
-    ratings: pd.DataFrame, ids: Sequence[str], binary: Sequence[str], continuous: Sequence[str]
-) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The targets of the faces ``ids``: binary ones split at their median, continuous as rated.
-
-    Returns a frame ``image_id, <target>...`` (:data:`polface.frames.IMAGE_ID`) in the order of
-    ``ids`` and the median of each binary target (over the rated faces among ``ids``).
-    """
-    absent = [c for c in [*binary, *continuous] if c not in ratings.columns]
-    if absent:
-        raise KeyError(f"the ratings have no column(s) {absent}; found {list(ratings.columns)}")
-    unrated = [i for i in ids if i not in ratings.index]
-    if unrated:
-        raise ValueError(f"{len(unrated)} face(s) have no ratings, e.g. {unrated[:5]}")
-    rows = ratings.loc[list(ids)]
-    targets = pd.DataFrame({IMAGE_ID: list(ids)})
-    medians = {}
-    for name in binary:
-        values = rows[name].to_numpy(dtype=np.float64)
-        medians[name] = float(np.nanmedian(values))
-        split = np.where(np.isnan(values), np.nan, (values > medians[name]).astype(np.float64))
-        targets[name] = split
-    for name in continuous:
-        targets[name] = rows[name].to_numpy(dtype=np.float64)
-    return targets, medians
 
 
 def rating_predictions(

@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from polface.data.finetuning import TRAITS, FacialFinetuningDataError
 from polface.frames import IMAGE_ID
-from polface.studies.facial_finetuning import TRAITS, FacialFinetuningDataError
 
 DEMOGRAPHICS_MODEL = "perceived gender + age"
 

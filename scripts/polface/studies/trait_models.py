@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from polface.data.finetuning import TRAITS, FacialFinetuningDataError
 from polface.frames import IMAGE_ID
 from polface.images.weights import check_sha256, load_weights
 from polface.models.trait_regressor import (
@@ -28,7 +29,6 @@ from polface.models.trait_regressor import (
     image_features,
     predict_images,
 )
-from polface.studies.facial_finetuning import TRAITS, FacialFinetuningDataError
 
 
 def split_images(
