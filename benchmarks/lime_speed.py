@@ -36,13 +36,13 @@ import yaml
 from lime.lime_image import LimeImageExplainer
 
 from polface.explain.chain import FaceChain
+from polface.explain.faces import network_input, segmentations_of
 from polface.explain.lime import fit_local, hide_image, sample_masks, sample_seed, score_masks
 from polface.explain.readouts import LinkReadout
 from polface.explain.segments import quickshift_segments
 from polface.images.embed import load_embedder
 from polface.images.load import read_rgb
 from polface.models.artifacts import LinearModel
-from polface.studies.lime_report import network_input, segmentations_of
 
 REPO = Path(__file__).resolve().parents[1]
 #: Readouts of an OMI report with the schema's defaults: 4 targets x (model, permuted labels,

@@ -1,4 +1,5 @@
-"""polface.studies.lime_report and the controls of polface.explain.readouts on real OMI faces.
+"""The LIME report (polface.explain.faces, polface.studies.lime_report) and the controls of
+polface.explain.readouts on real OMI faces.
 
 - A model fitted on a cohort of the backend's width (2048, as Kosinski's LASSO on the OSF
   VGGFace2 descriptors) is explained on a real face through a ResNet-50 in VGGFace2's layout
@@ -28,13 +29,16 @@ from image_settings import CROP, FACE, LOAD
 from polface.data.omi import EMBEDDING
 from polface.explain.chain import FaceChain
 from polface.explain.explanations import Readout, explain_face
+from polface.explain.faces import explain_faces
 from polface.explain.readouts import (
     MODEL,
     PERMUTED,
     RANDOM,
     LinkReadout,
+    cohort_readouts,
     permuted_refit,
     random_readout,
+    rating_readouts,
 )
 from polface.explain.segments import Segmentation
 from polface.images.crop import crop_face
@@ -49,13 +53,7 @@ from polface.models.artifacts import (
 )
 from polface.models.fitters import lasso_fitter
 from polface.models.lasso import lasso_path
-from polface.studies.lime_report import (
-    STEREOTYPE_STATEMENT,
-    cohort_readouts,
-    explain_faces,
-    rating_readouts,
-    write_report,
-)
+from polface.studies.lime_report import STEREOTYPE_STATEMENT, write_report
 
 _SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 _LIME = _SCHEMA["$defs"]["lime"]
