@@ -8,7 +8,9 @@ import pytest
 import yaml
 
 from conftest import REPO
+from polface import config as config_module
 from polface.config import ConfigError, load_schema, validate_config
+from polface.images.embed import BACKENDS
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -40,6 +42,30 @@ def test_default_config_is_valid_and_defaults_are_filled():
     assert demo["signal"]["descriptor_columns"] == 8
     assert demo["sample_shares"]["pol_dat_us"] == 0.5
     assert config["convert"]["block_rows"] == 8192
+
+
+def test_the_backend_names_have_one_home():
+    """images/embed.BACKENDS is the list; the schema, the wildcard constraint and the config
+    check's weights rule must agree with it (a new backend fails here until all follow)."""
+    schema = load_schema(SCHEMA)
+    assert sorted(schema["$defs"]["backend"]["enum"]) == sorted(BACKENDS)
+
+    def enums(node, path):
+        if isinstance(node, dict):
+            if set(node.get("enum", [])) & set(BACKENDS):
+                yield path
+            for key, value in node.items():
+                yield from enums(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for k, value in enumerate(node):
+                yield from enums(value, f"{path}[{k}]")
+
+    assert list(enums(schema, "")) == [".$defs.backend"]  # every other use is a $ref
+    smk = (REPO / "workflow/rules/common.smk").read_text()
+    constraint = smk.split("wildcard_constraints:", 1)[1].split("backend=", 1)[1].split(",")[0]
+    assert sorted(constraint.strip().strip('"').split("|")) == sorted(BACKENDS)
+    with_weights = {name for name, spec in BACKENDS.items() if spec.layout is not None}
+    assert set(config_module._NEEDS_WEIGHTS) == with_weights
 
 
 def test_every_problem_is_reported_once_naming_its_key(tmp_path):
