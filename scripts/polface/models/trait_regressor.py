@@ -37,14 +37,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from polface.images.resnet import ResNet50
+from polface.images.resnet import ResNet50, imagenet_normalise
 
 log = logging.getLogger(__name__)
 
 #: keras.applications.resnet50.preprocess_input ("caffe" mode): BGR means of ImageNet.
 IMAGENET_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 PREPROCESSING = ("caffe", "torchvision")
 BACKBONES = ("resnet50", "tiny")
 VAL_LOSSES = ("keras", "mse")
@@ -73,9 +71,7 @@ def preprocess(x: torch.Tensor, mode: str) -> torch.Tensor:
         mean = torch.tensor(IMAGENET_CAFFE_MEAN_BGR, dtype=x.dtype, device=x.device)
         return x.flip(1) - mean.view(1, 3, 1, 1)
     if mode == "torchvision":
-        mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        return (x / 255.0 - mean) / std
+        return imagenet_normalise(x)
     raise ValueError(f"preprocessing must be one of {PREPROCESSING}, got {mode!r}")
 
 
