@@ -4,13 +4,11 @@ Fitted on the training faces of the authors' split, settings chosen on the valid
 the test predictions join the evaluation table beside the authors' network.
 """
 
-import json
-
 import pandas as pd
 import pyarrow as pa
 
 from polface.frames import IMAGE_ID
-from polface.io import read_features, read_metadata, write_atomic, write_parquet
+from polface.io import read_features, read_metadata, write_json, write_parquet
 from polface.runtime import rule_logging
 from polface.studies.trait_baselines import baseline_predictions
 
@@ -39,7 +37,7 @@ def main(snakemake) -> None:
             snakemake.output.predictions,
             metadata={"settings": settings, "embeddings": provenance},
         )
-        write_atomic(snakemake.output.chosen, json.dumps(chosen, indent=1) + "\n")
+        write_json(snakemake.output.chosen, chosen, indent=1, sort_keys=False)
 
 
 if __name__ == "__main__":

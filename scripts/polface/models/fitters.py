@@ -9,7 +9,6 @@ keeping about the fit. The rules ``fit_lasso``, ``fit_mlp`` and ``fit_interpreta
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from polface.io import FeatureRows, atomic_output
+from polface.io import FeatureRows
 from polface.models.nested import Fitter, nested_predictions
 
 log = logging.getLogger(__name__)
@@ -180,26 +179,6 @@ def mlp_fitter(
         return (lambda X_new: predict_mlp(state, X_new, device=device)), info
 
     return fit
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def write_json(path: str | Path, document: Any) -> None:
-    """Strict JSON (NaN as null), sorted keys, written atomically."""
-    with atomic_output(path) as tmp:
-        tmp.write_text(
-            json.dumps(_plain(document), indent=2, sort_keys=True, allow_nan=False) + "\n"
-        )
 
 
 def lasso_summary(infos: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
