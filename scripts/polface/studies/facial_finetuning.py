@@ -23,6 +23,7 @@ import pandas as pd
 from polface.data.finetuning import OMI_ATTRIBUTES, TRAITS, FacialFinetuningDataError
 from polface.frames import IMAGE_ID, require_columns
 from polface.metrics import regression_intervals
+from polface.report.render import write_table
 
 EVALUATION_COLUMNS = (
     "trait",
@@ -269,10 +270,4 @@ def write_evaluation(
     long: pd.DataFrame, *, csv: str | Path, md: str | Path, tex: str | Path
 ) -> None:
     """``csv``: every number of the long table; ``md`` / ``tex``: the paper's layout (atomic)."""
-    from polface.io import write_atomic
-    from polface.report.render import to_latex, to_markdown
-
-    display = evaluation_display(long)
-    write_atomic(csv, long.to_csv(index=False, lineterminator="\n"))
-    write_atomic(md, to_markdown(display, index=True))
-    write_atomic(tex, to_latex(display, index=True))
+    write_table(long, csv=csv, md=md, tex=tex, index=True, display=evaluation_display(long))

@@ -38,13 +38,13 @@ import pyarrow as pa
 
 from polface.data.omi import CONTROLS, EMBEDDING, rating_targets
 from polface.frames import IMAGE_ID
-from polface.io import write_atomic, write_parquet
+from polface.io import write_parquet
 from polface.metrics import child_seed, delong_ci, pearson_ci, permutation_auc
 from polface.models.artifacts import save_rating_models
 from polface.models.fitters import lasso_fitter
 from polface.models.folds import make_folds
 from polface.models.nested import Fitter, nested_predictions
-from polface.report.render import format_ci, to_latex, to_markdown
+from polface.report.render import format_ci, write_table
 
 #: The model name of the mean-guessing baseline (:data:`polface.data.omi.EMBEDDING` and
 #: :data:`~polface.data.omi.CONTROLS` name the others).
@@ -250,11 +250,7 @@ def write_ratings_table(
 ) -> dict[str, Path]:
     """``csv`` with every number, ``md`` and ``tex`` in display form (each atomically)."""
     display = ratings_display(long)
-    return {
-        "csv": write_atomic(csv, long.to_csv(index=False, lineterminator="\n")),
-        "md": write_atomic(md, to_markdown(display, index=False, digits=2)),
-        "tex": write_atomic(tex, to_latex(display, index=False, digits=2)),
-    }
+    return write_table(long, csv=csv, md=md, tex=tex, index=False, digits=2, display=display)
 
 
 def write_rating_fits(
