@@ -68,6 +68,19 @@ def test_the_backend_names_have_one_home():
     assert set(config_module._NEEDS_WEIGHTS) == with_weights
 
 
+def test_the_perceived_demographics_default_is_written_once(tmp_path):
+    text = SCHEMA.read_text()
+    assert text.count("[age, gender, white, black, asian]") == 1
+    (tmp_path / "attribute_means.csv").write_text("stimulus,age\n1,30\n")
+    (tmp_path / "images").mkdir()
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["image_sets"] = {"omi": {"omi": {"path": str(tmp_path), "ratings": {}}, "lime": {}}}
+    validate_config(config, SCHEMA)
+    omi = config["image_sets"]["omi"]
+    assert omi["omi"]["ratings"]["controls"] == ["age", "gender", "white", "black", "asian"]
+    assert omi["lime"]["controls"]["demographics"] == omi["omi"]["ratings"]["controls"]
+
+
 def test_every_problem_is_reported_once_naming_its_key(tmp_path):
     config = {
         "cohorts": {
