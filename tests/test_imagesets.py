@@ -178,6 +178,23 @@ def test_nested_predictions_of_a_continuous_target_with_the_mean_guess() -> None
     assert [i["mean"] for i in infos] == pytest.approx(
         [faces["rating"][folds["outer_fold"] != k].mean() for k in (1, 2, 3)]
     )
+    swapped = folds.iloc[[1, 0, *range(2, 12)]].reset_index(drop=True)
+    with pytest.raises(
+        ValueError, match=r"folds are not aligned with the targets: first difference at row 1"
+    ):
+        nested_predictions(
+            np.zeros((12, 1)),
+            faces,
+            swapped,
+            "rating",
+            mean_fitter(),
+            samples=["rating"],
+            continuous=True,
+            id_column="image_id",
+            target_column="target",
+            model_column="model",
+            progress=False,
+        )
 
 
 def test_fetch_omi_copies_ratings_and_listed_images_once_with_checksums(

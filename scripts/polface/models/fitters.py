@@ -207,7 +207,7 @@ def load_modelling_inputs(
     The descriptors are a :class:`polface.io.FeatureRows`: only their ids are read here; each
     fit reads the rows it needs (:func:`polface.models.nested.nested_predictions`).
     """
-    from polface.frames import fold_columns, require_columns
+    from polface.frames import fold_columns, require_aligned, require_columns
 
     faces = pd.read_parquet(faces_path)
     require_columns(faces, [id_column], table=str(faces_path))
@@ -217,15 +217,7 @@ def load_modelling_inputs(
     require_columns(folds, fold_columns(id_column=id_column), table=str(folds_path))
     expected = faces[id_column].astype(str).tolist()
     for name, other in (("features", ids), ("folds", folds[id_column].astype(str).tolist())):
-        if other != expected:
-            first = next(
-                (i for i, (a, b) in enumerate(zip(expected, other, strict=False)) if a != b),
-                min(len(expected), len(other)),
-            )
-            raise ValueError(
-                f"{name} are not aligned with {faces_path}: first difference at row {first + 1}"
-                f" ({len(other)} rows vs {len(expected)})"
-            )
+        require_aligned(expected, other, name=name, table=str(faces_path))
     return faces, X, folds
 
 

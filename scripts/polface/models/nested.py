@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from polface.frames import fold_columns, prediction_columns, require_columns
+from polface.frames import fold_columns, prediction_columns, require_aligned, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,9 @@ def nested_predictions(
     require_columns(faces, [id_column], table="the table of targets")
     require_columns(folds, fold_columns(id_column=id_column), table="folds")
     ids = faces[id_column].astype(str).to_numpy()
-    if not np.array_equal(folds[id_column].astype(str).to_numpy(), ids):
-        raise ValueError(f"folds are not aligned with the targets: {id_column} differs")
+    require_aligned(
+        ids.tolist(), folds[id_column].astype(str).tolist(), name="folds", table="the targets"
+    )
     targets = [model_sample] if own_sample_only else list(samples)
     labels = sample_labels(faces, sorted(set(targets) | {model_sample}), continuous=continuous)
     usable = np.ones(len(faces), dtype=bool) if usable is None else np.asarray(usable, bool)
