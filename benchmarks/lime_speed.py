@@ -130,7 +130,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends:
             embedder = embedder_of(backend, args.device, Path(tmp))
-            chain = FaceChain(embedder, crop=crop, model=None)
+            chain = FaceChain(embedder, crop=crop)
             rng = np.random.default_rng(0)
             model = LinearModel("binomial", 0.1, rng.normal(size=embedder.dim) * 0.1, 0.01)
             readout = LinkReadout(model)

@@ -26,7 +26,7 @@ def main(snakemake) -> None:
             device=snakemake.resources.embed_device,
             cache_path=snakemake.params.cache,
         )
-        chain = FaceChain(embedder, crop=snakemake.params.crop, model=None)
+        chain = FaceChain(embedder, crop=snakemake.params.crop)
         notes = [
             f"Backend {backend}: the perturbed image is the uint8 input the network sees "
             f"({'the dlib chip' if embedder.uses_chips else 'the crop'}). Each face is explained "

@@ -167,7 +167,7 @@ def test_the_chain_in_memory_gives_the_workflow_vectors(run: Path, omi_dir: Path
     base = run / "results/images/omi"
     ids, written = read_features(base / "embeddings_dlib.parquet", "image_id")
     crop = read_metadata(base / "manifest.parquet")["crop_settings"]
-    chain = FaceChain(load_embedder("dlib", weights_path=None, device="cpu"), crop=crop, model=None)
+    chain = FaceChain(load_embedder("dlib", weights_path=None, device="cpu"), crop=crop)
     first = ids[:8]
     images = [
         read_rgb(omi_dir / "images" / f"{i}.jpg", min_side=crop["min_face"], max_pixels=None)

@@ -146,7 +146,7 @@ def test_a_cohort_model_of_the_backend_width_is_explained_with_its_statement(
     readouts = cohort_readouts("kosinski_us", folds, dim=2048, random=True, seed=1)
     assert [r.arm for r in readouts] == [MODEL, RANDOM]
     assert readouts[0].quantity == "logit"
-    chain = FaceChain(embedder, crop=CROP, model=None)
+    chain = FaceChain(embedder, crop=CROP)
     photo = omi_dir / "images" / "3.jpg"
     result = explain_faces(
         {"3": str(photo)}, chain, lambda _: readouts, settings=lime_settings(**TINY),
