@@ -137,7 +137,7 @@ class DescriptorRecipe:
     Column j is the noise column j of one ``n x p`` draw of the stream (drawn again from
     ``noise_state`` for each block), plus the factors' share, plus the shifts that reach it, and is
     then standardised on its own; each value equals the one a whole-matrix computation gives, bit
-    for bit, whatever the blocks (``tests/test_cohort.py``).
+    for bit, whatever the blocks (``tests/test_simulate.py``).
     """
 
     n_rows: int
