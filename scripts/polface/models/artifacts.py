@@ -29,9 +29,8 @@ safetensors): the four below, and the Facial Finetuning network's heads
   logistic function (binomial).
 
 Loaders: :func:`load_lasso_folds`, :func:`load_mlp_folds` and :func:`load_rating_models`. Each
-model has ``predict(X) -> scores`` and reproduces
-the out-of-fold predictions the workflow stored (the LASSO to rounding, the MLP exactly on the
-CPU).
+model has ``predict(X) -> scores`` and reproduces the out-of-fold predictions the workflow stored
+(``tests/test_artifacts.py``: the LASSO to 1e-12, the MLP exactly on the CPU).
 """
 
 from __future__ import annotations

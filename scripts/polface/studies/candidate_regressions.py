@@ -14,7 +14,8 @@ candidate on the ballot, ``personal_votes_std`` on all 7,080 rows), the specific
 with R's treatment coding (first factor level as reference, columns named as R names them:
 ``gender1``, ``election_typeLocal election``, ``educationHigh School``, interactions ``a:b``)
 and R's default ``na.omit``: every model drops the rows where one of its variables is missing, so
-with controls the sample shrinks (ballot position: 7,055 rows without, 5,479 with controls). The
+with controls the sample shrinks (ballot position: 7,055 rows without, 5,479 with controls;
+``tests/test_facial_finetuning.py`` checks these counts on the released data). The
 ``same sample`` variant fits every specification on the rows of the controlled models.
 
 Standard errors: ``se_ols`` is the plain OLS SE, which is what the paper printed (its
