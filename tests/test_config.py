@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 
 import pytest
 import yaml
@@ -79,6 +80,51 @@ def test_the_perceived_demographics_default_is_written_once(tmp_path):
     omi = config["image_sets"]["omi"]
     assert omi["omi"]["ratings"]["controls"] == ["age", "gender", "white", "black", "asian"]
     assert omi["lime"]["controls"]["demographics"] == omi["omi"]["ratings"]["controls"]
+
+
+def test_the_schema_is_the_only_source_of_defaults():
+    """Library functions that the workflow calls with a config block take those settings without
+    defaults of their own (a second default would drift from the schema's)."""
+    from polface.explain.explanations import explain_face
+    from polface.images.crop import align_crop, crop_face, crop_faces, detect_faces
+    from polface.models.fitters import mlp_fitter
+    from polface.models.mlp import fit_mlp
+    from polface.models.trait_regressor import Augmentation, fit_trait_regressor
+    from polface.studies.trait_models import train_split_regressors
+
+    schema = load_schema(SCHEMA)
+    defs = schema["$defs"]
+    training = defs["facial_finetuning"]["properties"]["regressor"]["properties"]["training"]
+    blocks = {
+        "mlp": schema["properties"]["mlp"]["properties"],
+        "crop": defs["crop"]["properties"],
+        "lime": defs["lime"]["properties"],
+        "training": training["properties"],
+        "augmentation": training["properties"]["augmentation"]["properties"],
+    }
+    calls = [
+        (fit_mlp, "mlp", {"learning_rate": "lr"}),
+        (mlp_fitter, "mlp", {}),
+        (crop_face, "crop", {}),
+        (crop_faces, "crop", {}),
+        (align_crop, "crop", {}),
+        (detect_faces, "crop", {}),
+        (explain_face, "lime", {}),
+        (fit_trait_regressor, "training", {}),
+        (train_split_regressors, "training", {}),
+        (Augmentation, "augmentation", {}),
+    ]
+    bad = []
+    for function, block, renames in calls:
+        params = inspect.signature(function).parameters
+        shared = [renames.get(k, k) for k in blocks[block] if renames.get(k, k) in params]
+        assert len(shared) >= 2, (function.__qualname__, block)  # the check must bite
+        bad += [
+            f"{function.__module__}.{function.__qualname__}({name}={params[name].default!r})"
+            for name in shared
+            if params[name].default is not inspect.Parameter.empty
+        ]
+    assert bad == [], "defaults outside the schema: " + ", ".join(bad)
 
 
 def test_every_problem_is_reported_once_naming_its_key(tmp_path):

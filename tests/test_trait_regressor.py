@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
+import yaml
 
+from conftest import REPO
 from polface.images.resnet import ResNet50
 from polface.images.weights import WeightsMismatchError
 from polface.models import trait_regressor as tr
 from polface.studies.trait_models import load_backbone
+
+_SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+_TRAINING = _SCHEMA["$defs"]["facial_finetuning"]["properties"]["regressor"]["properties"]
+_AUGMENTATION = _TRAINING["training"]["properties"]["augmentation"]["properties"]
+#: The paper's augmentation: the schema's defaults (Augmentation itself has none).
+PAPER = tr.Augmentation(**{k: v["default"] for k, v in _AUGMENTATION.items()})
 
 SETTINGS = dict(
     preprocessing="caffe",
@@ -49,13 +59,13 @@ def test_caffe_preprocessing_is_keras_resnet50_preprocess_input() -> None:
 def test_augmentation_is_seeded_and_keeps_the_range() -> None:
     images, _ = _faces(4, 0)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-    a = tr.augment(x, tr.Augmentation(), torch.Generator().manual_seed(1))
-    b = tr.augment(x, tr.Augmentation(), torch.Generator().manual_seed(1))
+    a = tr.augment(x, PAPER, torch.Generator().manual_seed(1))
+    b = tr.augment(x, PAPER, torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and not torch.equal(a, x)
     assert a.min() >= 0 and a.max() <= 255 and a.shape == x.shape
-    off = tr.Augmentation(flip=False, rotation=0, zoom=0, brightness=0, contrast=0)
+    off = dataclasses.replace(PAPER, flip=False, rotation=0, zoom=0, brightness=0, contrast=0)
     assert torch.equal(tr.augment(x, off, torch.Generator().manual_seed(1)), x)
-    flip = tr.Augmentation(rotation=0, zoom=0, brightness=0, contrast=0)
+    flip = dataclasses.replace(PAPER, rotation=0, zoom=0, brightness=0, contrast=0)
     flipped = tr.augment(x, flip, torch.Generator().manual_seed(2))
     assert all(
         torch.equal(f, o) or torch.equal(f, o.flip(2)) for f, o in zip(flipped, x, strict=True)
@@ -91,7 +101,7 @@ def test_training_learns_keeps_the_best_epoch_and_is_reproducible() -> None:
     )
     assert np.corrcoef(prediction, y_val)[0, 1] > 0.5
     mse = tr.fit_trait_regressor(
-        train, y_train, val, y_val, backbone=backbone, augmentation=tr.Augmentation(),
+        train, y_train, val, y_val, backbone=backbone, augmentation=PAPER,
         val_loss="mse", seed=5, **{**SETTINGS, "max_epochs": 2},
     )  # fmt: skip
     assert [h["val_loss"] for h in mse.history] == [h["val_mse"] for h in mse.history]

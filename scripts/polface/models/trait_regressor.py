@@ -77,13 +77,17 @@ def preprocess(x: torch.Tensor, mode: str) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Augmentation:
-    """The paper's keras augmentation layers, in their order; 0 turns a step off."""
+    """The paper's keras augmentation layers, in their order; 0 turns a step off.
 
-    flip: bool = True
-    rotation: float = 0.1  # fraction of a full turn, either way
-    zoom: float = 0.2  # relative zoom, in or out
-    brightness: float = 0.1  # shift as a fraction of the value range [0, 255]
-    contrast: float = 0.2  # factor drawn from [1 - contrast, 1 + contrast]
+    The values are the config's ``facial_finetuning.regressor.training.augmentation`` block (the
+    paper's values are the schema's defaults).
+    """
+
+    flip: bool
+    rotation: float  # fraction of a full turn, either way
+    zoom: float  # relative zoom, in or out
+    brightness: float  # shift as a fraction of the value range [0, 255]
+    contrast: float  # factor drawn from [1 - contrast, 1 + contrast]
 
 
 def augment(x: torch.Tensor, aug: Augmentation, generator: torch.Generator) -> torch.Tensor:
