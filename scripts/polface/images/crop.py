@@ -13,11 +13,12 @@ argument without a default: the defaults live in the config schema (``$defs/crop
    smallest face is about 80 px in the image it scans; each ``upsample`` step doubles the image
    (halving that size, at about 4x the time). ``upsample="auto"`` (the schema default) scans
    without upsampling and, only if that finds no face, once more with one upsampling.
-   Measured on 201 OMI photographs (1024 px, every 5th) on a shared, busy 2-core CPU, upsample 0
-   alone: at 512 px 49 ms per image, one face in 200 and none in 1; at 640 and 768 px one image
-   without a face and one with two; at 1024 px 257 ms, one image without a face (a different one).
-   With ``auto``: exactly one face in all 201 both at 512 px (83 ms per image including the
-   downscaling) and at 1024 px (236 ms). Hence the schema's default ``max_side`` of 512. Raise
+   Measured by ``benchmarks/crop_max_side.py`` on 201 OMI photographs (1024 px, every 5th),
+   upsample 0 alone: at 512 px one face in 200 and none in 1; at 640 and 768 px one image
+   without a face and one with two; at 1024 px one image without a face. With ``auto``: exactly
+   one face in all 201 both at 512 px and at 1024 px, where 1024 px took about 5 times as long
+   per image (607 against 118 ms, downscaling included, on a 2-core CPU under a load of 8 to 10;
+   the face counts do not depend on the load). Hence the schema's default ``max_side`` of 512. Raise
    it for photographs where faces are small (group photos, panoramas): with ``auto`` the smallest
    face found is about 40 px in the scanned copy, i.e. ``40 * longer_side / max_side`` original
    px.
