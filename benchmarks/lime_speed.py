@@ -40,6 +40,7 @@ from polface.explain.faces import network_input, segmentations_of
 from polface.explain.lime import fit_local, hide_image, sample_masks, sample_seed, score_masks
 from polface.explain.readouts import LinkReadout
 from polface.explain.segments import quickshift_segments
+from polface.images.crop import CropSettings
 from polface.images.embed import load_embedder
 from polface.images.load import read_rgb
 from polface.models.artifacts import LinearModel
@@ -119,7 +120,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    crop = {k: v for k, v in defaults("crop").items() if k != "max_pixels"}
+    crop = CropSettings.from_config(defaults("crop"))
     lime = defaults("lime")
     for block in ("quickshift", "controls", "trust"):
         lime[block] = {

@@ -3,7 +3,7 @@
 import pyarrow as pa
 
 from polface.data.imagesets import list_images
-from polface.images.crop import crop_faces
+from polface.images.crop import CropSettings, crop_faces
 from polface.images.status import STATUSES
 from polface.io import write_parquet
 from polface.runtime import rule_logging
@@ -17,7 +17,10 @@ def main(snakemake) -> None:
         log.info("%d photographs from %s (%s)", len(images), source["folder"], source["pattern"])
         # The crops go into the output folder as they are made (one PNG per ok photograph).
         manifest = crop_faces(
-            images, snakemake.output.crops, **settings, num_workers=snakemake.threads
+            images,
+            snakemake.output.crops,
+            CropSettings.from_config(settings),
+            num_workers=snakemake.threads,
         )
         counts = manifest["status"].value_counts()
         log.info("statuses: %s", {s: int(counts.get(s, 0)) for s in STATUSES})

@@ -6,6 +6,7 @@ import torch
 from polface.explain.chain import FaceChain
 from polface.explain.faces import explain_faces, faces_to_explain
 from polface.explain.readouts import cohort_readouts
+from polface.images.crop import CropSettings
 from polface.images.embed import load_embedder
 from polface.models.artifacts import load_lasso_folds
 from polface.runtime import rule_logging
@@ -26,7 +27,7 @@ def main(snakemake) -> None:
             device=snakemake.resources.embed_device,
             cache_path=snakemake.params.cache,
         )
-        chain = FaceChain(embedder, crop=snakemake.params.crop)
+        chain = FaceChain(embedder, crop=CropSettings.from_config(snakemake.params.crop))
         notes = [
             f"Backend {backend}: the perturbed image is the uint8 input the network sees "
             f"({'the dlib chip' if embedder.uses_chips else 'the crop'}). Each face is explained "

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from image_settings import CROP, LOAD, crop_run, embed_run
+from image_settings import FACE, LOAD, crop_run, embed_run
 from polface.explain.chain import FaceChain
 from polface.images.crop import crop_faces
 from polface.images.embed import embed_crops, load_embedder
@@ -41,7 +41,7 @@ def test_chain_gives_the_workflow_vectors_bit_for_bit(
     manifest, out = written
     ids, vectors = read_features(out, "image_id")
     assert ids == IDS
-    chain = FaceChain(load_embedder("dlib", weights_path=None, device="cpu"), crop=CROP)
+    chain = FaceChain(load_embedder("dlib", weights_path=None, device="cpu"), crop=FACE)
     images = [read_rgb(omi_dir / "images" / f"{i}.jpg", **LOAD) for i in IDS]
     crops, embedded = chain.embed(images)
     assert [c.status for c in crops] == ["ok"] * len(IDS)
@@ -55,7 +55,7 @@ def test_chain_gives_the_workflow_vectors_bit_for_bit(
 
 
 def test_a_photograph_without_a_face_has_no_embedding() -> None:
-    chain = FaceChain(load_embedder("dlib", weights_path=None, device="cpu"), crop=CROP)
+    chain = FaceChain(load_embedder("dlib", weights_path=None, device="cpu"), crop=FACE)
     rng = np.random.default_rng(5)
     crops, embedded = chain.embed([rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)])
     assert crops[0].status == "no_face" and embedded.shape == (0, 128)

@@ -86,7 +86,7 @@ def test_the_schema_is_the_only_source_of_defaults():
     """Library functions that the workflow calls with a config block take those settings without
     defaults of their own (a second default would drift from the schema's)."""
     from polface.explain.explanations import explain_face
-    from polface.images.crop import align_crop, crop_face, crop_faces, detect_faces
+    from polface.images.crop import CropSettings, align_crop, detect_faces
     from polface.models.fitters import mlp_fitter
     from polface.models.mlp import fit_mlp
     from polface.models.trait_regressor import Augmentation, fit_trait_regressor
@@ -105,8 +105,7 @@ def test_the_schema_is_the_only_source_of_defaults():
     calls = [
         (fit_mlp, "mlp", {"learning_rate": "lr"}),
         (mlp_fitter, "mlp", {}),
-        (crop_face, "crop", {}),
-        (crop_faces, "crop", {}),
+        (CropSettings, "crop", {}),
         (align_crop, "crop", {}),
         (detect_faces, "crop", {}),
         (explain_face, "lime", {}),

@@ -25,7 +25,7 @@ import yaml
 from safetensors.torch import save_file
 
 from conftest import REPO
-from image_settings import CROP, FACE, LOAD
+from image_settings import FACE, LOAD
 from polface.data.omi import EMBEDDING
 from polface.explain.chain import FaceChain
 from polface.explain.explanations import Readout, explain_face
@@ -146,7 +146,7 @@ def test_a_cohort_model_of_the_backend_width_is_explained_with_its_statement(
     readouts = cohort_readouts("kosinski_us", folds, dim=2048, random=True, seed=1)
     assert [r.arm for r in readouts] == [MODEL, RANDOM]
     assert readouts[0].quantity == "logit"
-    chain = FaceChain(embedder, crop=CROP)
+    chain = FaceChain(embedder, crop=FACE)
     photo = omi_dir / "images" / "3.jpg"
     result = explain_faces(
         {"3": str(photo)}, chain, lambda _: readouts, settings=lime_settings(**TINY),
@@ -155,7 +155,7 @@ def test_a_cohort_model_of_the_backend_width_is_explained_with_its_statement(
     scores = result["scores"]
     assert list(scores["arm"]) == [MODEL, RANDOM]
     # Row 0 is the unperturbed crop: the model's logit of the face the chain embeds.
-    cropped = crop_face(read_rgb(photo, **LOAD), **FACE)
+    cropped = crop_face(read_rgb(photo, **LOAD), FACE)
     logit = folds[1].link(embedder.embed(cropped.crop[None]))[0]
     assert scores["model_output"].iloc[0] == pytest.approx(logit, abs=1e-4)
     statement = "The model kosinski_us was trained on another pipeline's descriptors."

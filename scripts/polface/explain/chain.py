@@ -19,15 +19,12 @@ to the embeddings of :meth:`FaceChain.embed` in the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from polface.images.crop import FaceCrop, crop_face
+from polface.images.crop import CropSettings, FaceCrop, crop_face
 from polface.images.embed import Embedder
-
-#: Crop settings that concern files, not arrays (crop_faces applies them while reading).
-FILE_SETTINGS = ("max_pixels",)
 
 
 class FaceChain:
@@ -35,17 +32,18 @@ class FaceChain:
 
     Args:
         embedder: from :func:`polface.images.embed.load_embedder` (weights loaded once).
-        crop: the crop settings (the config's ``crop`` block, or the ``crop_settings`` that a
-            manifest or an embeddings file records); ``max_pixels`` is ignored here.
+        crop: the crop settings (:meth:`polface.images.crop.CropSettings.from_config` of the
+            config's ``crop`` block, or of the ``crop_settings`` that a manifest or an embeddings
+            file records); ``max_pixels`` is not used on arrays.
     """
 
-    def __init__(self, embedder: Embedder, *, crop: Mapping[str, object]) -> None:
+    def __init__(self, embedder: Embedder, *, crop: CropSettings) -> None:
         self.embedder = embedder
-        self.crop_settings = {k: v for k, v in crop.items() if k not in FILE_SETTINGS}
+        self.crop_settings = crop
 
     def crop(self, rgb: np.ndarray) -> FaceCrop:
         """Detect, align and crop the face of one ``uint8`` RGB array."""
-        return crop_face(rgb, **self.crop_settings)  # type: ignore[arg-type]
+        return crop_face(rgb, self.crop_settings)
 
     def embed(self, images: Sequence[np.ndarray]) -> tuple[list[FaceCrop], np.ndarray]:
         """Crop every image and embed the cropped ones in one batch.

@@ -2,8 +2,9 @@
 
 Pipeline for one photograph (:func:`crop_faces` runs it over many files and never raises for a bad
 one; steps 2-5 are :func:`crop_face`, the in-memory call on one ``uint8`` RGB array, which also
-returns the affine map from original pixel coordinates into the crop). Every setting is a keyword
-argument without a default: the defaults live in the config schema (``$defs/crop``).
+returns the affine map from original pixel coordinates into the crop). The settings travel as one
+:class:`CropSettings`, built from the config's ``crop`` block (:meth:`CropSettings.from_config`);
+it has no defaults of its own: they live in the config schema (``$defs/crop``).
 
 1. :func:`~polface.images.load.read_rgb`: decode, apply EXIF orientation, convert to RGB;
    ``unreadable``, ``too_small`` (shorter side below ``min_face``) or ``too_large``
@@ -65,9 +66,9 @@ import math
 import multiprocessing
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import dlib
 import numpy as np
@@ -90,6 +91,59 @@ log = logging.getLogger(__name__)
 
 Multiple = Literal["largest", "skip"]
 Upsample = int | Literal["auto"]
+
+
+@dataclass(frozen=True)
+class CropSettings:
+    """The config's ``crop`` block: detection, alignment and the crop (defaults in the schema).
+
+    Attributes:
+        crop_size: side of the square crop in pixels (VGGFace2: 224).
+        margin: the detected box is enlarged to ``1 + margin`` times its size (VGGFace2: 0.3).
+        resize_shorter: the enlarged box's shorter side is resized to this before the centre
+            crop (VGGFace2: 256).
+        max_side: the detector scans a copy whose longer side is at most this many pixels.
+        min_face: smallest accepted image side and face box side, in original pixels.
+        multiple: ``largest`` keeps the largest face of several (status ``ok``), ``skip`` gives
+            status ``multiple_faces``.
+        upsample: dlib detector upsamplings, or ``auto``: none, then once more with one
+            upsampling if no face was found.
+        align: rotate the crop so the eyes are level (5-point landmarks).
+        max_pixels: photographs with more pixels get status ``too_large`` (``None``: Pillow's
+            decompression-bomb limit); it concerns files, so :func:`crop_face` ignores it.
+
+    Raises:
+        ValueError: an unknown ``multiple``, ``crop_size`` outside ``[1, resize_shorter]`` or a
+            bad ``upsample``, naming the setting.
+    """
+
+    crop_size: int
+    margin: float
+    resize_shorter: int
+    max_side: int
+    min_face: int
+    multiple: Multiple
+    upsample: Upsample
+    align: bool
+    max_pixels: int | None
+
+    def __post_init__(self) -> None:
+        if self.multiple not in ("largest", "skip"):
+            raise ValueError(f"multiple must be 'largest' or 'skip', got {self.multiple!r}")
+        if self.crop_size < 1 or self.crop_size > self.resize_shorter:
+            raise ValueError(
+                f"need 1 <= crop_size <= resize_shorter, got crop_size={self.crop_size}, "
+                f"resize_shorter={self.resize_shorter}"
+            )
+        upsample_passes(self.upsample)
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> CropSettings:
+        """The settings of a validated ``crop`` block (other keys of ``block`` are ignored)."""
+        missing = [f.name for f in fields(cls) if f.name not in block]
+        if missing:
+            raise KeyError(f"crop settings lack {missing}; expected the config's crop block")
+        return cls(**{f.name: block[f.name] for f in fields(cls)})
 
 
 def model_dir() -> Path:
@@ -297,29 +351,16 @@ class FaceCrop:
         return self.status == STATUS_OK
 
 
-def crop_face(
-    rgb: np.ndarray,
-    *,
-    crop_size: int,
-    margin: float,
-    resize_shorter: int,
-    max_side: int,
-    min_face: int,
-    multiple: Multiple,
-    upsample: Upsample,
-    align: bool,
-) -> FaceCrop:
+def crop_face(rgb: np.ndarray, settings: CropSettings) -> FaceCrop:
     """Detect, align and crop the face of one ``H x W x 3`` ``uint8`` RGB array.
 
-    The settings are those of :func:`crop_faces` (the config's ``crop`` block, without
-    ``max_pixels``, which concerns files). A bad image is a status (``no_face``,
-    ``multiple_faces``, ``too_small``, or ``unreadable`` when detection or the landmarks fail),
-    never an exception; a wrongly shaped array or a bad setting raises ``ValueError``.
+    ``settings.max_pixels`` concerns files and is not used here. A bad image is a status
+    (``no_face``, ``multiple_faces``, ``too_small``, or ``unreadable`` when detection or the
+    landmarks fail), never an exception; a wrongly shaped array raises ``ValueError``.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an H x W x 3 uint8 RGB array, got {rgb.dtype} {rgb.shape}")
-    if multiple not in ("largest", "skip"):
-        raise ValueError(f"multiple must be 'largest' or 'skip', got {multiple!r}")
+    min_face, max_side, upsample = settings.min_face, settings.max_side, settings.upsample
     height, width = rgb.shape[:2]
     if min(height, width) < min_face:
         detail = f"{width}x{height} is below the minimum side of {min_face} px"
@@ -338,7 +379,7 @@ def crop_face(
             return FaceCrop(STATUS_TOO_SMALL, detail, 0)
         detail = f"no face found (max_side {max_side}, upsample {upsample})"
         return FaceCrop(STATUS_NO_FACE, detail, 0)
-    if len(faces) > 1 and multiple == "skip":
+    if len(faces) > 1 and settings.multiple == "skip":
         detail = f"{len(faces)} faces found and multiple='skip'"
         return FaceCrop(STATUS_MULTIPLE, detail, len(faces))
     face = faces[0]
@@ -348,10 +389,10 @@ def crop_face(
             rgb,
             face,
             landmarks,
-            margin=margin,
-            resize_shorter=resize_shorter,
-            crop_size=crop_size,
-            align=align,
+            margin=settings.margin,
+            resize_shorter=settings.resize_shorter,
+            crop_size=settings.crop_size,
+            align=settings.align,
         )
     except (RuntimeError, MemoryError) as err:
         detail = f"landmarks or crop failed: {type(err).__name__}: {err}"
@@ -403,19 +444,7 @@ def _empty_row(image_id: str, path: Path) -> dict[str, object]:
 
 
 def process_image(
-    image_id: str,
-    path: Path,
-    out_dir: Path,
-    *,
-    crop_size: int,
-    margin: float,
-    resize_shorter: int,
-    max_side: int,
-    min_face: int,
-    multiple: Multiple,
-    upsample: Upsample,
-    align: bool,
-    max_pixels: int | None,
+    image_id: str, path: Path, out_dir: Path, settings: CropSettings
 ) -> dict[str, object]:
     """Read one photograph, :func:`crop_face` it, write the crop; return its manifest row."""
     row = _empty_row(image_id, path)
@@ -425,22 +454,12 @@ def process_image(
         row["detail"] = f"{type(err).__name__}: {err}"
         return row
     try:
-        rgb = read_rgb(path, min_side=min_face, max_pixels=max_pixels)
+        rgb = read_rgb(path, min_side=settings.min_face, max_pixels=settings.max_pixels)
     except ImageRejected as rejected:
         row["status"], row["detail"] = rejected.reason, rejected.detail
         return row
     row["height"], row["width"] = int(rgb.shape[0]), int(rgb.shape[1])
-    result = crop_face(
-        rgb,
-        crop_size=crop_size,
-        margin=margin,
-        resize_shorter=resize_shorter,
-        max_side=max_side,
-        min_face=min_face,
-        multiple=multiple,
-        upsample=upsample,
-        align=align,
-    )
+    result = crop_face(rgb, settings)
     row.update(status=result.status, detail=result.detail, n_faces=result.n_faces)
     if not result.ok:
         return row
@@ -462,12 +481,12 @@ def process_image(
     return row
 
 
-def _process_pair(pair: tuple[str, Path], settings: dict[str, object]) -> dict[str, object]:
+def _process_pair(
+    pair: tuple[str, Path], out_dir: Path, settings: CropSettings
+) -> dict[str, object]:
     """:func:`process_image` on an ``(image_id, path)`` pair (picklable for worker processes)."""
     image_id, path = pair
-    out_dir = settings["out_dir"]
-    rest = {k: v for k, v in settings.items() if k != "out_dir"}
-    return process_image(image_id, path, out_dir, **rest)  # type: ignore[arg-type]
+    return process_image(image_id, path, out_dir, settings)
 
 
 def _collect(results: Iterable[dict[str, object]], bar: tqdm) -> list[dict[str, object]]:
@@ -484,40 +503,18 @@ def _collect(results: Iterable[dict[str, object]], bar: tqdm) -> list[dict[str, 
 def crop_faces(
     image_paths: ImagePaths,
     out_dir: Path | str,
+    settings: CropSettings,
     *,
-    crop_size: int,
-    margin: float,
-    resize_shorter: int,
-    max_side: int,
-    min_face: int,
-    multiple: Multiple,
-    upsample: Upsample,
-    align: bool,
-    max_pixels: int | None,
     num_workers: int,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Detect, align and crop one face per image; write PNG crops; return the manifest.
 
-    The settings are the config's ``crop`` block (defaults in the schema), passed in full.
-
     Args:
         image_paths: image files (id = file name without extension) or a mapping id -> file.
         out_dir: where ``{image_id}.png`` crops are written (created if needed; each written
             to a temporary name and renamed).
-        crop_size: side of the square crop in pixels (VGGFace2: 224).
-        margin: the detected box is enlarged to ``1 + margin`` times its size (VGGFace2: 0.3).
-        resize_shorter: the enlarged box's shorter side is resized to this before the centre
-            crop (VGGFace2: 256).
-        max_side: the detector scans a copy whose longer side is at most this many pixels.
-        min_face: smallest accepted image side and face box side, in original pixels.
-        multiple: ``largest`` keeps the largest face of several (status ``ok``), ``skip`` gives
-            status ``multiple_faces``.
-        upsample: dlib detector upsamplings, or ``auto``: none, then once more with one
-            upsampling if no face was found.
-        align: rotate the crop so the eyes are level (5-point landmarks).
-        max_pixels: images with more pixels get status ``too_large`` (``None``: Pillow's
-            decompression-bomb limit).
+        settings: the config's ``crop`` block (:class:`CropSettings`).
         num_workers: worker processes (0 or 1: in this process). Rows come back in input order.
         progress: show a tqdm progress bar.
 
@@ -531,30 +528,10 @@ def crop_faces(
         and ``height`` for an undecodable one, box, ``landmarks`` and ``angle`` without a face).
         A bad image is a status, never an exception.
     """
-    if multiple not in ("largest", "skip"):
-        raise ValueError(f"multiple must be 'largest' or 'skip', got {multiple!r}")
-    if crop_size < 1 or crop_size > resize_shorter:
-        raise ValueError(
-            f"need 1 <= crop_size <= resize_shorter, got crop_size={crop_size}, "
-            f"resize_shorter={resize_shorter}"
-        )
-    upsample_passes(upsample)
     pairs = _image_ids(image_paths)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    settings = dict(
-        out_dir=out,
-        crop_size=crop_size,
-        margin=margin,
-        resize_shorter=resize_shorter,
-        max_side=max_side,
-        min_face=min_face,
-        multiple=multiple,
-        upsample=upsample,
-        align=align,
-        max_pixels=max_pixels,
-    )
-    work = functools.partial(_process_pair, settings=settings)
+    work = functools.partial(_process_pair, out_dir=out, settings=settings)
     bar = tqdm(total=len(pairs), desc="crop_faces", unit="img", disable=not progress)
     if num_workers <= 1:
         results: Iterable[dict[str, object]] = map(work, pairs)
