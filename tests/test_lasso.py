@@ -379,13 +379,23 @@ def _solver_steps(Xs: np.ndarray, y: np.ndarray, fold: np.ndarray, steps: int) -
     """The exact solver's state after each of the first ``steps`` lambdas of the full-data
     sequence, for the full data and every fold of ``fold`` (standardised copy ``Xs`` given)."""
     from polface.models.lasso.driver import CDSolver
+    from polface.models.lasso.options import PathOptions
     from polface.models.lasso.problem import lambda_sequence, make_settings, setup
 
     n, p = Xs.shape
     labels = np.unique(fold)
     train = np.vstack([np.ones(n, dtype=bool)] + [fold != f for f in labels])
     xs = np.sqrt(np.einsum("ij,ij->j", Xs, Xs, dtype=np.float64) / n)
-    st = make_settings("binomial", n, p, 100, None, None, None, None, None)
+    path = PathOptions(
+        nlambda=100,
+        lambda_min_ratio=None,
+        lambdas=None,
+        dfmax=None,
+        pmax=None,
+        type_gaussian=None,
+        control=None,
+    )
+    st = make_settings("binomial", n, p, path)
     pr = setup(Xs, y, train, "binomial", xs)
     sol = CDSolver(pr, st)
     lams = lambda_sequence(float(sol.GA[0].max()), steps + 1, 0.05, st.ctl.eps)
