@@ -45,10 +45,13 @@ def paper_augmentation() -> tr.Augmentation:
 
 
 def _fit(train, y, val, yv, backbone, device, *, hidden, augmentation, cached):
+    settings = tr.TrainingSettings(
+        augmentation=augmentation, hidden=hidden, dropout=0.5, l2=0.01, learning_rate=1e-3,
+        batch_size=16, max_epochs=1, patience=5, lr_patience=3, lr_factor=0.1, min_delta=1e-4,
+        val_loss="keras", seed=1,
+    )  # fmt: skip
     return tr.fit_trait_regressor(
-        train, y, val, yv, backbone=backbone, preprocessing="caffe", augmentation=augmentation,
-        hidden=hidden, dropout=0.5, l2=0.01, learning_rate=1e-3, batch_size=16, max_epochs=1,
-        patience=5, lr_patience=3, lr_factor=0.1, min_delta=1e-4, val_loss="keras", seed=1,
+        train, y, val, yv, backbone=backbone, preprocessing="caffe", settings=settings, seed=1,
         device=device, cached_features=cached, progress=None,
     )  # fmt: skip
 

@@ -11,7 +11,7 @@ import torch
 
 from polface.device import describe_device, resolve_device
 from polface.io import write_atomic, write_json, write_parquet
-from polface.models.trait_regressor import load_resized, save_heads
+from polface.models.trait_regressor import TrainingSettings, load_resized, save_heads
 from polface.runtime import rule_logging
 from polface.studies.trait_models import load_backbone, split_images, train_split_regressors
 
@@ -38,7 +38,7 @@ def main(snakemake) -> None:
             preprocessing=settings["preprocessing"],
             device=device,
             model_name=snakemake.params.model_name,
-            **settings["training"],
+            settings=TrainingSettings.from_config(settings["training"]),
         )
         log.info("%s", summary)
         meta = {

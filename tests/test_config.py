@@ -89,8 +89,7 @@ def test_the_schema_is_the_only_source_of_defaults():
     from polface.images.crop import CropSettings, align_crop, detect_faces
     from polface.models.fitters import mlp_fitter
     from polface.models.mlp import fit_mlp
-    from polface.models.trait_regressor import Augmentation, fit_trait_regressor
-    from polface.studies.trait_models import train_split_regressors
+    from polface.models.trait_regressor import Augmentation, TrainingSettings
 
     schema = load_schema(SCHEMA)
     defs = schema["$defs"]
@@ -109,8 +108,7 @@ def test_the_schema_is_the_only_source_of_defaults():
         (align_crop, "crop", {}),
         (detect_faces, "crop", {}),
         (explain_face, "lime", {}),
-        (fit_trait_regressor, "training", {}),
-        (train_split_regressors, "training", {}),
+        (TrainingSettings, "training", {}),
         (Augmentation, "augmentation", {}),
     ]
     bad = []

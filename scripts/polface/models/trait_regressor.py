@@ -27,8 +27,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,42 @@ class Augmentation:
     zoom: float  # relative zoom, in or out
     brightness: float  # shift as a fraction of the value range [0, 255]
     contrast: float  # factor drawn from [1 - contrast, 1 + contrast]
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The config's ``facial_finetuning.regressor.training`` block (defaults in the schema).
+
+    ``augmentation`` is None when the block's ``augment`` is false; the others are the keras
+    loop's settings that :func:`fit_trait_regressor` documents. ``seed`` is the base seed of a
+    training (each trait's fit adds its index).
+    """
+
+    augmentation: Augmentation | None
+    hidden: int
+    dropout: float
+    l2: float
+    learning_rate: float
+    batch_size: int
+    max_epochs: int
+    patience: int
+    lr_patience: int
+    lr_factor: float
+    min_delta: float
+    val_loss: str
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.val_loss not in VAL_LOSSES:
+            raise ValueError(f"val_loss must be one of {VAL_LOSSES}, got {self.val_loss!r}")
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> TrainingSettings:
+        """The settings of a validated training block (``augment`` + ``augmentation`` become
+        :attr:`augmentation`)."""
+        augmentation = Augmentation(**block["augmentation"]) if block["augment"] else None
+        names = [f.name for f in fields(cls) if f.name != "augmentation"]
+        return cls(augmentation=augmentation, **{name: block[name] for name in names})
 
 
 def augment(x: torch.Tensor, aug: Augmentation, generator: torch.Generator) -> torch.Tensor:
@@ -250,18 +286,7 @@ def fit_trait_regressor(
     *,
     backbone: nn.Module,
     preprocessing: str,
-    augmentation: Augmentation | None,
-    hidden: int,
-    dropout: float,
-    l2: float,
-    learning_rate: float,
-    batch_size: int,
-    max_epochs: int,
-    patience: int,
-    lr_patience: int,
-    lr_factor: float,
-    min_delta: float,
-    val_loss: str,
+    settings: TrainingSettings,
     seed: int,
     device: torch.device,
     cached_features: tuple[torch.Tensor, torch.Tensor] | None,
@@ -269,7 +294,9 @@ def fit_trait_regressor(
 ) -> FitResult:
     """Train the head on a frozen backbone with keras's loop and callbacks (module docstring).
 
-    Per epoch: the training faces in a seeded random order, in batches of ``batch_size``, loss =
+    ``settings`` is the config's training block (:class:`TrainingSettings`); ``seed`` seeds this
+    fit (the studies give each trait its own). Per epoch: the training faces in a seeded random
+    order, in batches of ``batch_size``, loss =
     batch MSE + ``l2`` · Σ W² of the hidden layer's kernel; then the validation loss on the
     un-augmented validation faces (``keras``: MSE + the same penalty; ``mse``: MSE alone). The
     best epoch's weights are kept (strictly lower validation loss), training stops after
@@ -280,43 +307,47 @@ def fit_trait_regressor(
     that several traits share one pass of the backbone; ``None`` computes them here. Without
     augmentation the training faces' maps are computed once; with it, per batch.
     """
-    if val_loss not in VAL_LOSSES:
-        raise ValueError(f"val_loss must be one of {VAL_LOSSES}, got {val_loss!r}")
     generator = torch.Generator(device="cpu").manual_seed(seed)
     torch.manual_seed(seed)
     yt = torch.as_tensor(np.asarray(y_train, dtype=np.float32), device=device)
     yv = torch.as_tensor(np.asarray(y_val, dtype=np.float32), device=device)
-    options = {"preprocessing": preprocessing, "batch_size": batch_size, "device": device}
+    options = {"preprocessing": preprocessing, "batch_size": settings.batch_size, "device": device}
     if cached_features is not None:
         cached, val_features = cached_features
     else:
         val_features = image_features(backbone, val_images, **options)
-        cached = None if augmentation else image_features(backbone, train_images, **options)
-    if augmentation:
+        cached = (
+            None if settings.augmentation else image_features(backbone, train_images, **options)
+        )
+    if settings.augmentation:
         cached = None
-    head = TraitHead(val_features.shape[1], hidden, dropout).to(device)
-    optimiser = torch.optim.Adam(head.parameters(), lr=learning_rate, eps=1e-7)
+    head = TraitHead(val_features.shape[1], settings.hidden, settings.dropout).to(device)
+    optimiser = torch.optim.Adam(head.parameters(), lr=settings.learning_rate, eps=1e-7)
 
     def penalty() -> torch.Tensor:
-        return l2 * head.dense.weight.pow(2).sum()
+        return settings.l2 * head.dense.weight.pow(2).sum()
 
-    callbacks = KerasCallbacks(patience, lr_patience, lr_factor, min_delta)
+    callbacks = KerasCallbacks(
+        settings.patience, settings.lr_patience, settings.lr_factor, settings.min_delta
+    )
     best_state, best_epoch = None, -1
     history: list[dict[str, float]] = []
     stopped = False
-    lr = learning_rate
+    lr = settings.learning_rate
     n = len(yt)
-    for epoch in range(max_epochs):
+    for epoch in range(settings.max_epochs):
         head.train()
         order = torch.randperm(n, generator=generator)
         total_loss = total_mse = 0.0
-        for start in range(0, n, batch_size):
-            index = order[start : start + batch_size]
+        for start in range(0, n, settings.batch_size):
+            index = order[start : start + settings.batch_size]
             if cached is not None:
                 features = cached[index.to(device)]
             else:
                 batch = torch.from_numpy(train_images[index.numpy()]).to(device)
-                x = augment(batch.permute(0, 3, 1, 2).to(torch.float32), augmentation, generator)
+                x = augment(
+                    batch.permute(0, 3, 1, 2).to(torch.float32), settings.augmentation, generator
+                )
                 features = flat_features(backbone, preprocess(x, preprocessing))
             mse = F.mse_loss(head(features), yt[index.to(device)])
             loss = mse + penalty()
@@ -329,7 +360,7 @@ def fit_trait_regressor(
         with torch.no_grad():
             val_mse = float(F.mse_loss(head(val_features), yv))
             reg = float(penalty())
-        monitored = val_mse + reg if val_loss == "keras" else val_mse
+        monitored = val_mse + reg if settings.val_loss == "keras" else val_mse
         record = {
             "epoch": epoch + 1,
             "loss": total_loss / n,

@@ -22,7 +22,7 @@ from polface.data.finetuning import TRAITS, FacialFinetuningDataError
 from polface.frames import IMAGE_ID
 from polface.images.weights import check_sha256, load_weights
 from polface.models.trait_regressor import (
-    Augmentation,
+    TrainingSettings,
     TraitHead,
     build_backbone,
     fit_trait_regressor,
@@ -84,30 +84,17 @@ def train_split_regressors(
     preprocessing: str,
     device: torch.device,
     model_name: str,
-    augment: bool,
-    augmentation: Mapping[str, Any],
-    hidden: int,
-    dropout: float,
-    l2: float,
-    learning_rate: float,
-    batch_size: int,
-    max_epochs: int,
-    patience: int,
-    lr_patience: int,
-    lr_factor: float,
-    min_delta: float,
-    val_loss: str,
-    seed: int,
+    settings: TrainingSettings,
 ) -> tuple[dict[str, TraitHead], pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """One head per trait (seed ``seed + trait index``); heads, history, test predictions, summary.
+    """One head per trait (seed ``settings.seed + trait index``); heads, history, test
+    predictions, summary. ``settings`` is the config's training block.
 
     Without augmentation the backbone's maps of the training and validation faces are computed
     once and shared by the three traits. A tqdm bar per trait counts the epochs.
     """
-    aug = Augmentation(**augmentation) if augment else None
-    options = {"preprocessing": preprocessing, "batch_size": batch_size, "device": device}
+    options = {"preprocessing": preprocessing, "batch_size": settings.batch_size, "device": device}
     cached = None
-    if aug is None:
+    if settings.augmentation is None:
         total = len(images["train"]) + len(images["validation"])
         with tqdm(total=total, desc="backbone feature maps") as bar:
             cached = tuple(
@@ -119,7 +106,7 @@ def train_split_regressors(
     test_ids = split.loc[split["split"] == "test", IMAGE_ID].to_numpy()
     for index, trait in enumerate(TRAITS):
         y = {p: split.loc[split["split"] == p, trait].to_numpy() for p in images}
-        with tqdm(total=max_epochs, desc=f"{trait}: epochs") as bar:
+        with tqdm(total=settings.max_epochs, desc=f"{trait}: epochs") as bar:
 
             def progress(epoch: int, record: dict[str, float], bar: tqdm = bar) -> None:
                 bar.update(1)
@@ -132,19 +119,8 @@ def train_split_regressors(
                 y["validation"],
                 backbone=backbone,
                 preprocessing=preprocessing,
-                augmentation=aug,
-                hidden=hidden,
-                dropout=dropout,
-                l2=l2,
-                learning_rate=learning_rate,
-                batch_size=batch_size,
-                max_epochs=max_epochs,
-                patience=patience,
-                lr_patience=lr_patience,
-                lr_factor=lr_factor,
-                min_delta=min_delta,
-                val_loss=val_loss,
-                seed=seed + index,
+                settings=settings,
+                seed=settings.seed + index,
                 device=device,
                 cached_features=cached,
                 progress=progress,
