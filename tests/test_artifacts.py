@@ -79,6 +79,7 @@ def _fit(faces, X, folds, fit, method):
     )
 
 
+@pytest.mark.slow
 def test_lasso_folds_reproduce_the_stored_predictions(tmp_path: Path) -> None:
     faces, X, folds = _cohort()
     fit = lasso_fitter(**LASSO, n_threads=1, family="binomial")

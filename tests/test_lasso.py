@@ -98,6 +98,7 @@ def test_path_matches_r_glmnet(osf: dict) -> None:
     np.testing.assert_allclose(user.beta[1:60], r_beta[1:60], rtol=0, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_float32_storage_close_to_float64(osf: dict) -> None:
     _, X, y = _sample(osf, "pol_dat_us")
     p64 = lasso_path(X, y, nlambda=40)
@@ -106,6 +107,7 @@ def test_float32_storage_close_to_float64(osf: dict) -> None:
     np.testing.assert_allclose(p32.beta, p64.beta, rtol=0, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_outer_cv_auc_matches_r_reference(osf: dict) -> None:
     """The Kosinski (2021) procedure on the fixture: 4 samples x 4 outer folds, inner CV."""
     d, vgg, folds = osf["d"], osf["vgg"], osf["folds"]
@@ -345,6 +347,7 @@ def test_fold_measures_equal_separate_fold_fits(fold_lambdas: str) -> None:
         np.testing.assert_allclose(cv.fold_measure[k], expected, rtol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("family", "polish"), [("binomial", True), ("gaussian", True), ("binomial", False)]
 )

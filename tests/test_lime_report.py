@@ -133,6 +133,7 @@ def cohort_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_a_cohort_model_of_the_backend_width_is_explained_with_its_statement(
     cohort_models: Path, omi_dir: Path, tmp_path: Path
 ) -> None:
