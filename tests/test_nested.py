@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from polface.models.fitters import mean_fitter
 from polface.models.nested import nested_predictions
-from polface.studies.omi_ratings import mean_fitter
 
 
 def test_nested_predictions_of_a_continuous_target_with_the_mean_guess() -> None:

@@ -4,7 +4,10 @@ A fitter takes one outer training split and returns a predictor for new rows plu
 keeping about the fit. The rules ``fit_lasso``, ``fit_mlp`` and ``fit_interpretable`` call
 :func:`load_modelling_inputs`, a fitter, and :func:`fit_sample_models` or
 :func:`feature_set_predictions`; the model artifacts are written and read by
-:mod:`polface.models.artifacts`, the summaries here (JSON).
+:mod:`polface.models.artifacts`, the summaries' contents are made here (:func:`lasso_summary`,
+:func:`mlp_summary`) and written by :func:`polface.io.write_json`. Beside them, two generic
+pieces for any nested CV: :func:`mean_fitter` (guess the training split's mean) and
+:func:`standardised` (record each training column's mean and SD in a fitter's info).
 """
 
 from __future__ import annotations
@@ -313,3 +316,26 @@ def feature_set_predictions(
     if not frames:
         raise ValueError(f"feature set {feature_set!r}: no sample has enough complete rows")
     return pd.concat(frames, ignore_index=True)
+
+
+def mean_fitter() -> Fitter:
+    """The baseline that predicts the mean of the outer training split for every row."""
+
+    def fit(X, y, inner, outer_fold):
+        mean = float(np.mean(y))
+        return (lambda X_new: np.full(len(X_new), mean)), {"mean": mean}
+
+    return fit
+
+
+def standardised(fit: Fitter) -> Fitter:
+    """``fit``, with the mean and population SD of each training column added to its info."""
+
+    def wrapped(X, y, inner, outer_fold):
+        # before the fit, which may overwrite X (polface.models.nested.Fitter)
+        mean = X.mean(axis=0, dtype=np.float64)
+        sd = np.sqrt(np.mean((X - mean) ** 2, axis=0, dtype=np.float64))
+        predict, info = fit(X, y, inner, outer_fold)
+        return predict, {**info, "x_mean": mean, "x_sd": sd}
+
+    return wrapped

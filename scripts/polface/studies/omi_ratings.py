@@ -41,7 +41,7 @@ from polface.frames import IMAGE_ID
 from polface.io import write_parquet
 from polface.metrics import child_seed, delong_ci, pearson_ci, permutation_auc
 from polface.models.artifacts import save_rating_models
-from polface.models.fitters import lasso_fitter
+from polface.models.fitters import lasso_fitter, mean_fitter, standardised
 from polface.models.folds import make_folds
 from polface.models.nested import Fitter, nested_predictions
 from polface.report.render import format_ci, write_table
@@ -52,29 +52,6 @@ MEAN_GUESS = "mean guess"
 
 #: The predictions' target column (their id column is :data:`polface.frames.IMAGE_ID`).
 TARGET_COLUMN = "target"
-
-
-def mean_fitter() -> Fitter:
-    """The baseline that predicts the mean of the outer training split for every row."""
-
-    def fit(X, y, inner, outer_fold):
-        mean = float(np.mean(y))
-        return (lambda X_new: np.full(len(X_new), mean)), {"mean": mean}
-
-    return fit
-
-
-def standardised(fit: Fitter) -> Fitter:
-    """``fit``, with the mean and population SD of each training column added to its info."""
-
-    def wrapped(X, y, inner, outer_fold):
-        # before the fit, which may overwrite X (polface.models.nested.Fitter)
-        mean = X.mean(axis=0, dtype=np.float64)
-        sd = np.sqrt(np.mean((X - mean) ** 2, axis=0, dtype=np.float64))
-        predict, info = fit(X, y, inner, outer_fold)
-        return predict, {**info, "x_mean": mean, "x_sd": sd}
-
-    return wrapped
 
 
 def rating_predictions(
