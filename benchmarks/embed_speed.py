@@ -24,7 +24,7 @@ import torch
 import yaml
 
 from polface.device import resolve_device
-from polface.images.crop import crop_faces
+from polface.images.crop import CropSettings, crop_faces
 from polface.images.embed import embed_crops
 from polface.images.resnet import ResNet50
 from polface.images.weights import load_weights
@@ -79,7 +79,11 @@ def main() -> None:
     start = time.perf_counter()
     crop = crop_defaults()
     manifest = crop_faces(
-        images, work / "crops", **crop, num_workers=args.crop_workers, progress=False
+        images,
+        work / "crops",
+        CropSettings.from_config(crop),
+        num_workers=args.crop_workers,
+        progress=False,
     )
     t_crop = time.perf_counter() - start
     n_ok = int((manifest["status"] == "ok").sum())

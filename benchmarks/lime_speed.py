@@ -36,13 +36,14 @@ import yaml
 from lime.lime_image import LimeImageExplainer
 
 from polface.explain.chain import FaceChain
+from polface.explain.faces import network_input, segmentations_of
 from polface.explain.lime import fit_local, hide_image, sample_masks, sample_seed, score_masks
 from polface.explain.readouts import LinkReadout
 from polface.explain.segments import quickshift_segments
+from polface.images.crop import CropSettings
 from polface.images.embed import load_embedder
 from polface.images.load import read_rgb
 from polface.models.artifacts import LinearModel
-from polface.studies.lime_report import network_input, segmentations_of
 
 REPO = Path(__file__).resolve().parents[1]
 #: Readouts of an OMI report with the schema's defaults: 4 targets x (model, permuted labels,
@@ -119,7 +120,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    crop = {k: v for k, v in defaults("crop").items() if k != "max_pixels"}
+    crop = CropSettings.from_config(defaults("crop"))
     lime = defaults("lime")
     for block in ("quickshift", "controls", "trust"):
         lime[block] = {
@@ -130,7 +131,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends:
             embedder = embedder_of(backend, args.device, Path(tmp))
-            chain = FaceChain(embedder, crop=crop, model=None)
+            chain = FaceChain(embedder, crop=crop)
             rng = np.random.default_rng(0)
             model = LinearModel("binomial", 0.1, rng.normal(size=embedder.dim) * 0.1, 0.01)
             readout = LinkReadout(model)

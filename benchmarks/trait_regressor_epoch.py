@@ -24,19 +24,34 @@ import os
 import platform
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from polface.device import describe_device, resolve_device
 from polface.models import trait_regressor as tr
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def paper_augmentation() -> tr.Augmentation:
+    """The paper's augmentation: the schema's defaults of the training block."""
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    regressor = schema["$defs"]["facial_finetuning"]["properties"]["regressor"]["properties"]
+    block = regressor["training"]["properties"]["augmentation"]["properties"]
+    return tr.Augmentation(**{k: v["default"] for k, v in block.items()})
+
 
 def _fit(train, y, val, yv, backbone, device, *, hidden, augmentation, cached):
+    settings = tr.TrainingSettings(
+        augmentation=augmentation, hidden=hidden, dropout=0.5, l2=0.01, learning_rate=1e-3,
+        batch_size=16, max_epochs=1, patience=5, lr_patience=3, lr_factor=0.1, min_delta=1e-4,
+        val_loss="keras", seed=1,
+    )  # fmt: skip
     return tr.fit_trait_regressor(
-        train, y, val, yv, backbone=backbone, preprocessing="caffe", augmentation=augmentation,
-        hidden=hidden, dropout=0.5, l2=0.01, learning_rate=1e-3, batch_size=16, max_epochs=1,
-        patience=5, lr_patience=3, lr_factor=0.1, min_delta=1e-4, val_loss="keras", seed=1,
+        train, y, val, yv, backbone=backbone, preprocessing="caffe", settings=settings, seed=1,
         device=device, cached_features=cached, progress=None,
     )  # fmt: skip
 
@@ -86,10 +101,11 @@ def main() -> None:
     n = args.augmented
     train = torch.from_numpy(rng.integers(0, 256, size=(n, 224, 224, 3), dtype=np.uint8))
     generator = torch.Generator().manual_seed(0)
+    augmentation = paper_augmentation()
     start = time.perf_counter()
     for first in range(0, n, 16):
         x = train[first : first + 16].to(device).permute(0, 3, 1, 2).float()
-        x = tr.augment(x, tr.Augmentation(), generator)
+        x = tr.augment(x, augmentation, generator)
         tr.flat_features(backbone, tr.preprocess(x, "caffe"))
     if device.type == "cuda":
         torch.cuda.synchronize()

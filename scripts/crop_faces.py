@@ -3,7 +3,7 @@
 import pyarrow as pa
 
 from polface.data.imagesets import list_images
-from polface.images.crop import crop_faces
+from polface.images.crop import CropSettings, crop_faces
 from polface.images.status import STATUSES
 from polface.io import write_parquet
 from polface.runtime import rule_logging
@@ -20,7 +20,7 @@ def main(snakemake) -> None:
         manifest = crop_faces(
             images,
             snakemake.output.crops,
-            **settings,
+            CropSettings.from_config(settings),
             num_workers=snakemake.threads,
             folder=source["folder"],
         )

@@ -1,68 +1,16 @@
 """Rule explain_lime: LIME reports of one image set, backend and model, with their controls."""
 
-import functools
-
 import pandas as pd
 import torch
 
-from polface.data.imagesets import read_omi_ratings
 from polface.explain.chain import FaceChain
+from polface.explain.faces import explain_faces, faces_to_explain
+from polface.explain.readouts import cohort_readouts
+from polface.images.crop import CropSettings
 from polface.images.embed import load_embedder
-from polface.io import read_features
-from polface.models.artifacts import load_lasso_folds, load_rating_models
+from polface.models.artifacts import load_lasso_folds
 from polface.runtime import rule_logging
-from polface.studies.lime_report import (
-    cohort_readouts,
-    explain_faces,
-    faces_to_explain,
-    rating_readouts,
-    training_rows,
-    write_report,
-)
-from polface.studies.omi_ratings import ID_COLUMN
-
-
-def rating_readouts_of(snakemake, settings):
-    """image id -> the readouts of the OMI rating models (its fold's model and the controls)."""
-    models = load_rating_models(snakemake.input.models)
-    demographics = (
-        load_rating_models(snakemake.input.readouts)
-        if "readouts" in snakemake.input.keys()
-        else None
-    )
-    predictions = pd.read_parquet(snakemake.input.predictions, columns=[ID_COLUMN, "outer_fold"])
-    folds = dict(zip(predictions[ID_COLUMN].astype(str), predictions["outer_fold"], strict=False))
-    ids, X = read_features(snakemake.input.embeddings, ID_COLUMN)
-    ratings = read_omi_ratings(snakemake.input.ratings)
-    targets = snakemake.params.ratings
-    controls = settings["controls"]
-
-    @functools.cache
-    def fold_readouts(fold):
-        train = training_rows(
-            ids,
-            X,
-            ratings,
-            folds,
-            fold,
-            binary=targets["binary"],
-            continuous=targets["continuous"],
-        )
-        return rating_readouts(
-            fold,
-            models,
-            demographics,
-            train,
-            permuted=controls["permuted"],
-            random=controls["random_readout"],
-            seed=settings["seed"],
-        )
-
-    def readouts_of(image_id):
-        # the faces of one outer fold share its models and controls (refitted once)
-        return fold_readouts(int(folds[image_id]))
-
-    return readouts_of
+from polface.studies.lime_report import rating_readouts_of, write_report
 
 
 def main(snakemake) -> None:
@@ -82,7 +30,7 @@ def main(snakemake) -> None:
                 f"image_sets.{snakemake.wildcards.image_set}.embed.weights.{backend}.path"
             ),
         )
-        chain = FaceChain(embedder, crop=snakemake.params.crop, model=None)
+        chain = FaceChain(embedder, crop=CropSettings.from_config(snakemake.params.crop))
         notes = [
             f"Backend {backend}: the perturbed image is the uint8 input the network sees "
             f"({'the dlib chip' if embedder.uses_chips else 'the crop'}). Each face is explained "
@@ -90,13 +38,21 @@ def main(snakemake) -> None:
             "explained is the logit (binary targets) or the rating (continuous ones)."
         ]
         if name == "ratings":
-            readouts_of = rating_readouts_of(snakemake, settings)
+            readouts_of = rating_readouts_of(
+                models=snakemake.input.models,
+                readouts=snakemake.input.get("readouts"),
+                predictions=snakemake.input.predictions,
+                embeddings=snakemake.input.embeddings,
+                ratings=snakemake.input.ratings,
+                targets=snakemake.params.ratings,
+                controls=settings["controls"],
+                seed=settings["seed"],
+            )
         else:
             cohort = settings["cohort_models"][name]
-            folds = load_lasso_folds(snakemake.input.models)
             readouts = cohort_readouts(
                 name,
-                folds,
+                load_lasso_folds(snakemake.input.models),
                 dim=embedder.dim,
                 random=settings["controls"]["random_readout"],
                 seed=settings["seed"],

@@ -2,14 +2,11 @@
 
 import pandas as pd
 
+from polface.data.finetuning import OMI_ATTRIBUTES, read_individual_ratings
+from polface.frames import IMAGE_ID
 from polface.report.render import write_table
 from polface.runtime import rule_logging
-from polface.studies.facial_finetuning import (
-    ID_COLUMN,
-    OMI_ATTRIBUTES,
-    noise_ceiling,
-    read_individual_ratings,
-)
+from polface.studies.facial_finetuning import noise_ceiling
 
 
 def main(snakemake) -> None:
@@ -23,7 +20,7 @@ def main(snakemake) -> None:
         )
         log.info("%d individual ratings of %d faces", len(ratings), len(split))
         table = noise_ceiling(
-            ratings, split[ID_COLUMN].tolist(), splits=settings["splits"], seed=settings["seed"]
+            ratings, split[IMAGE_ID].tolist(), splits=settings["splits"], seed=settings["seed"]
         )
         write_table(
             table,

@@ -3,7 +3,7 @@
 import pyarrow as pa
 
 from polface.data.osf import SAMPLE_COLUMN
-from polface.io import write_parquet
+from polface.io import write_json, write_parquet
 from polface.models.artifacts import save_lasso_folds
 from polface.models.fitters import (
     fit_sample_models,
@@ -12,7 +12,6 @@ from polface.models.fitters import (
     lasso_train_dtype,
     lasso_train_order,
     load_modelling_inputs,
-    write_json,
 )
 from polface.runtime import rule_logging
 

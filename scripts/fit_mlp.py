@@ -4,7 +4,7 @@ import pyarrow as pa
 import torch
 
 from polface.data.osf import SAMPLE_COLUMN
-from polface.io import write_parquet
+from polface.io import write_json, write_parquet
 from polface.models.artifacts import save_mlp_folds
 from polface.models.fitters import (
     fit_sample_models,
@@ -12,7 +12,6 @@ from polface.models.fitters import (
     mlp_fitter,
     mlp_summary,
     mlp_train_dtype,
-    write_json,
 )
 from polface.runtime import rule_logging
 

@@ -1,10 +1,10 @@
 """Rule fit_omi_ratings: OMI ratings predicted from face embeddings, out of fold, with baselines."""
 
-from polface.data.imagesets import read_omi_ratings
+from polface.data.omi import read_omi_ratings
+from polface.frames import IMAGE_ID
 from polface.io import read_features, read_metadata
 from polface.runtime import rule_logging
 from polface.studies.omi_ratings import (
-    ID_COLUMN,
     rating_predictions,
     ratings_table,
     write_rating_fits,
@@ -15,7 +15,7 @@ from polface.studies.omi_ratings import (
 def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule) as log:
         settings = snakemake.params.ratings
-        ids, X = read_features(snakemake.input.embeddings, ID_COLUMN)
+        ids, X = read_features(snakemake.input.embeddings, IMAGE_ID)
         log.info("%d faces, %d embedding dimensions", *X.shape)
         predictions, medians, models = rating_predictions(
             ids,

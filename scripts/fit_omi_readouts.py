@@ -4,17 +4,18 @@ The controls of the LIME reports: perceived age, gender and race (OMI ratings) p
 the same embedding on the same folds as fit_omi_ratings, kept per outer fold.
 """
 
-from polface.data.imagesets import read_omi_ratings
+from polface.data.omi import read_omi_ratings
+from polface.frames import IMAGE_ID
 from polface.io import read_features, read_metadata
 from polface.runtime import rule_logging
-from polface.studies.omi_ratings import ID_COLUMN, rating_predictions, write_rating_fits
+from polface.studies.omi_ratings import rating_predictions, write_rating_fits
 
 
 def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule) as log:
         folds = snakemake.params.ratings
         targets = snakemake.params.demographics
-        ids, X = read_features(snakemake.input.embeddings, ID_COLUMN)
+        ids, X = read_features(snakemake.input.embeddings, IMAGE_ID)
         log.info("%d faces; readouts of %s", len(ids), targets)
         predictions, _, models = rating_predictions(
             ids,

@@ -4,14 +4,12 @@ Fitted on the training faces of the authors' split, settings chosen on the valid
 the test predictions join the evaluation table beside the authors' network.
 """
 
-import json
-
 import pandas as pd
 import pyarrow as pa
 
-from polface.io import read_features, read_metadata, write_atomic, write_parquet
+from polface.frames import IMAGE_ID
+from polface.io import read_features, read_metadata, write_json, write_parquet
 from polface.runtime import rule_logging
-from polface.studies.facial_finetuning import ID_COLUMN
 from polface.studies.trait_baselines import baseline_predictions
 
 
@@ -21,7 +19,7 @@ def main(snakemake) -> None:
         split = pd.read_parquet(snakemake.input.split)
         embeddings, provenance = {}, {}
         for backend, path in zip(settings["backends"], snakemake.input.embeddings, strict=True):
-            embeddings[backend] = read_features(path, ID_COLUMN)
+            embeddings[backend] = read_features(path, IMAGE_ID)
             meta = read_metadata(path)
             provenance[backend] = {k: meta.get(k) for k in ("backend", "weights_sha256")}
             log.info("%s: %d faces x %d", backend, *embeddings[backend][1].shape)
@@ -39,7 +37,7 @@ def main(snakemake) -> None:
             snakemake.output.predictions,
             metadata={"settings": settings, "embeddings": provenance},
         )
-        write_atomic(snakemake.output.chosen, json.dumps(chosen, indent=1) + "\n")
+        write_json(snakemake.output.chosen, chosen, indent=1, sort_keys=False)
 
 
 if __name__ == "__main__":

@@ -7,14 +7,14 @@ integer codes as it is read: no output holds it.
 
 import pyarrow as pa
 
-from polface.io import file_sha256, write_parquet
-from polface.runtime import rule_logging
-from polface.studies.facial_finetuning import (
+from polface.data.finetuning import (
     analysis_sample,
     read_candidates,
     read_test_predictions,
     read_training_split,
 )
+from polface.io import file_sha256, write_parquet
+from polface.runtime import rule_logging
 
 
 def main(snakemake) -> None:

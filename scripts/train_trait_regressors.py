@@ -5,15 +5,13 @@ dense head per trait trained with keras's loop and callbacks; the best heads as 
 training history, and the test faces' predictions for the evaluation table.
 """
 
-import json
-
 import pandas as pd
 import pyarrow as pa
 import torch
 
 from polface.device import describe_device, resolve_device
-from polface.io import write_atomic, write_parquet
-from polface.models.trait_regressor import load_resized, save_heads
+from polface.io import write_atomic, write_json, write_parquet
+from polface.models.trait_regressor import TrainingSettings, load_resized, save_heads
 from polface.runtime import rule_logging
 from polface.studies.trait_models import load_backbone, split_images, train_split_regressors
 
@@ -40,7 +38,7 @@ def main(snakemake) -> None:
             preprocessing=settings["preprocessing"],
             device=device,
             model_name=snakemake.params.model_name,
-            **settings["training"],
+            settings=TrainingSettings.from_config(settings["training"]),
         )
         log.info("%s", summary)
         meta = {
@@ -52,7 +50,7 @@ def main(snakemake) -> None:
         }
         save_heads(heads, snakemake.output.heads, metadata=meta)
         write_atomic(snakemake.output.history, history.to_csv(index=False, lineterminator="\n"))
-        write_atomic(snakemake.output.summary, json.dumps(summary, indent=1) + "\n")
+        write_json(snakemake.output.summary, summary, indent=1, sort_keys=False)
         write_parquet(
             pa.Table.from_pandas(predictions, preserve_index=False),
             snakemake.output.predictions,

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from conftest import REPO
+from polface.images.crop import CropSettings
 
 _DEFS = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["$defs"]
 
@@ -21,8 +22,8 @@ def _defaults(name: str) -> dict[str, Any]:
 
 #: The config's `crop` block with its defaults (crop_faces' settings).
 CROP: dict[str, Any] = _defaults("crop")
-#: The settings of crop_face (one array in memory: no file-size limit).
-FACE: dict[str, Any] = {k: v for k, v in CROP.items() if k != "max_pixels"}
+#: The settings of crop_face and crop_faces, the schema's defaults.
+FACE = CropSettings.from_config(CROP)
 #: read_rgb / load_image settings as crop_faces uses them.
 LOAD: dict[str, Any] = {"min_side": CROP["min_face"], "max_pixels": CROP["max_pixels"]}
 #: The config's `embed` block with its defaults.
@@ -30,8 +31,10 @@ EMBED: dict[str, Any] = _defaults("embed")
 
 
 def crop_run(**changes: Any) -> dict[str, Any]:
-    """crop_faces keyword arguments: the schema's crop defaults, one process, and `changes`."""
-    return {**CROP, "num_workers": 1, **changes}
+    """crop_faces keyword arguments: the schema's crop defaults changed by `changes` (a
+    `num_workers` among them sets the processes; one by default)."""
+    workers = changes.pop("num_workers", 1)
+    return {"settings": CropSettings.from_config({**CROP, **changes}), "num_workers": workers}
 
 
 def embed_run(**changes: Any) -> dict[str, Any]:

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 import torch
 
+from polface.data.omi import CONTROLS, EMBEDDING
 from polface.models.artifacts import (
     LinearModel,
     MlpModel,
     load_lasso_folds,
     load_mlp_folds,
-    load_models,
     load_rating_models,
     save_lasso_folds,
     save_mlp_folds,
@@ -27,7 +27,7 @@ from polface.models.artifacts import (
 )
 from polface.models.fitters import fit_sample_models, lasso_fitter, mlp_fitter
 from polface.models.folds import make_folds
-from polface.studies.omi_ratings import CONTROLS, EMBEDDING, rating_predictions
+from polface.studies.omi_ratings import rating_predictions
 
 #: The schema's lasso defaults, with a short path (the tests need speed, not the paper's scale).
 LASSO = {
@@ -79,6 +79,7 @@ def _fit(faces, X, folds, fit, method):
     )
 
 
+@pytest.mark.slow
 def test_lasso_folds_reproduce_the_stored_predictions(tmp_path: Path) -> None:
     faces, X, folds = _cohort()
     fit = lasso_fitter(**LASSO, n_threads=1, family="binomial")
@@ -94,7 +95,6 @@ def test_lasso_folds_reproduce_the_stored_predictions(tmp_path: Path) -> None:
         scores = model.predict(X[rows[mine]])
         np.testing.assert_allclose(scores, predictions["score"][mine], rtol=0, atol=1e-12)
         assert model.lambda_ == next(i["lambda"] for i in infos if i["outer_fold"] == k)
-    assert isinstance(load_models(path)[1], LinearModel)
 
 
 def test_mlp_folds_reproduce_the_stored_predictions_exactly(tmp_path: Path) -> None:
@@ -124,7 +124,6 @@ def test_mlp_folds_reproduce_the_stored_predictions_exactly(tmp_path: Path) -> N
         held_out = np.flatnonzero(labelled & (folds["outer_fold"].to_numpy() == k))
         expected = stored.loc[faces["userid"].to_numpy()[held_out]].to_numpy()
         assert np.array_equal(model.predict(X[held_out]), expected)
-    assert sorted(load_models(path)) == [1, 2, 3]
     with pytest.raises(ValueError, match="not a polface.mlp weights file"):
         from safetensors.torch import save_file
 
@@ -202,6 +201,5 @@ def test_rating_models_reproduce_the_stored_predictions(tmp_path: Path) -> None:
         assert entry.final.predict(features[model][:5]).shape == (5,)
     assert checked == len(predictions[predictions["model"] != "mean guess"])
     assert medians["liberal"] == pytest.approx(np.median(ratings["liberal"]))
-    assert set(load_models(path)) == set(loaded)
     with pytest.raises(KeyError, match="not a fit_lasso models file"):
         load_lasso_folds(path)

@@ -94,6 +94,7 @@ def _subset(manifest: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
 # ---------------------------------------------------------------- weights
 
 
+@pytest.mark.slow
 def test_pickle_weights_load_check_and_cache(
     vgg_pickle: tuple[Path, dict[str, np.ndarray]], tmp_path: Path
 ) -> None:
@@ -328,6 +329,7 @@ def test_resume_after_interruption_computes_only_missing(
     assert [g.num_rows for g in map(pq.ParquetFile(out).metadata.row_group, range(2))] == [2, 1]
 
 
+@pytest.mark.slow
 def test_kept_parts_reuse_only_unchanged_inputs_and_settings(
     manifest: pd.DataFrame,
     vgg_pickle: tuple[Path, dict[str, np.ndarray]],

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import REPO
 from polface.config import ConfigError, duplicate_keys, validate_config
+from polface.data.finetuning import FacialFinetuningDataError
 from polface.data.rdata.objects import RDataError
 from polface.errors import DiskFullError, InputError, is_expected
 from polface.frames import MissingColumnsError
@@ -28,7 +29,6 @@ from polface.models.fitters import (
     load_modelling_inputs,
 )
 from polface.models.folds import make_folds, read_folds
-from polface.studies.facial_finetuning import FacialFinetuningDataError
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 LASSO = {

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+from polface.data import finetuning as fd
 from polface.data.rdata import read_data_frame, write_rdata
 from polface.studies import candidate_regressions as cr
 from polface.studies import facial_finetuning as ff
@@ -36,7 +37,7 @@ PUBLISHED = {
 
 @pytest.fixture(scope="module")
 def split(finetuning_dir: Path, omi_dir: Path) -> pd.DataFrame:
-    return ff.read_training_split(
+    return fd.read_training_split(
         finetuning_dir / "OMI_training_data.RData",
         expected_counts=COUNTS,
         image_folder=omi_dir / "images",
@@ -45,7 +46,7 @@ def split(finetuning_dir: Path, omi_dir: Path) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def sample(finetuning_dir: Path) -> pd.DataFrame:
-    return ff.analysis_sample(ff.read_candidates(finetuning_dir / "Candidate_data.RData"))
+    return fd.analysis_sample(fd.read_candidates(finetuning_dir / "Candidate_data.RData"))
 
 
 def test_the_split_is_the_papers(split: pd.DataFrame) -> None:
@@ -61,39 +62,39 @@ def test_reading_errors_name_the_file_and_what_was_expected(
     omi_df = read_data_frame(source, "omi_df")
     renamed = tmp_path / "renamed.RData"
     write_rdata(renamed, {"faces": omi_df})
-    with pytest.raises(ff.FacialFinetuningDataError, match=r"renamed\.RData.*'omi_df'.*faces"):
-        ff.read_training_split(renamed, expected_counts=COUNTS, image_folder=None)
-    with pytest.raises(ff.FacialFinetuningDataError, match=r"renamed\.RData.*'df'"):
-        ff.read_candidates(renamed)
-    with pytest.raises(ff.FacialFinetuningDataError, match=r"'df'"):
-        ff.read_test_predictions(renamed, omi_df)
+    with pytest.raises(fd.FacialFinetuningDataError, match=r"renamed\.RData.*'omi_df'.*faces"):
+        fd.read_training_split(renamed, expected_counts=COUNTS, image_folder=None)
+    with pytest.raises(fd.FacialFinetuningDataError, match=r"renamed\.RData.*'df'"):
+        fd.read_candidates(renamed)
+    with pytest.raises(fd.FacialFinetuningDataError, match=r"'df'"):
+        fd.read_test_predictions(renamed, omi_df)
 
     moved = omi_df.copy()
     moved.loc[moved.index[:3], "image_folder"] = "test"
     wrong = tmp_path / "wrong_counts.RData"
     write_rdata(wrong, {"omi_df": moved})
-    with pytest.raises(ff.FacialFinetuningDataError, match=r"wrong_counts.*'train': 510.*513"):
-        ff.read_training_split(wrong, expected_counts=COUNTS, image_folder=None)
+    with pytest.raises(fd.FacialFinetuningDataError, match=r"wrong_counts.*'train': 510.*513"):
+        fd.read_training_split(wrong, expected_counts=COUNTS, image_folder=None)
 
     images = tmp_path / "images"
     images.mkdir()
     for name in omi_df["Filename"][2:]:
         (images / name).symlink_to(omi_dir / "images" / name)
-    with pytest.raises(ff.FacialFinetuningDataError, match=r"2 faces .* no image file.*1\.jpg"):
-        ff.read_training_split(source, expected_counts=COUNTS, image_folder=images)
+    with pytest.raises(fd.FacialFinetuningDataError, match=r"2 faces .* no image file.*1\.jpg"):
+        fd.read_training_split(source, expected_counts=COUNTS, image_folder=images)
 
     no_column = tmp_path / "no_column.RData"
     write_rdata(no_column, {"omi_df": omi_df.drop(columns=["dominance"])})
-    with pytest.raises(ff.FacialFinetuningDataError, match=r"no_column\.RData.*dominance"):
-        ff.read_training_split(no_column, expected_counts=COUNTS, image_folder=None)
+    with pytest.raises(fd.FacialFinetuningDataError, match=r"no_column\.RData.*dominance"):
+        fd.read_training_split(no_column, expected_counts=COUNTS, image_folder=None)
 
 
 def test_name2_becomes_integer_codes_when_read(finetuning_dir: Path) -> None:
     path = finetuning_dir / "Candidate_data.RData"
     raw = read_data_frame(path, "df")["name2"]
-    candidates = ff.read_candidates(path)
+    candidates = fd.read_candidates(path)
     assert "name2" not in candidates.columns and "ethnicity" not in candidates.columns
-    codes = candidates[ff.CANDIDATE_CODE]
+    codes = candidates[fd.CANDIDATE_CODE]
     assert codes.dtype == np.int64 and len(candidates) == len(raw) == 9020
     # same person, same code; different persons, different codes
     pairs = pd.DataFrame({"name": raw.to_numpy(), "code": codes.to_numpy()}).drop_duplicates()
@@ -113,7 +114,7 @@ def test_analysis_sample_is_the_papers(sample: pd.DataFrame) -> None:
 
 
 def test_evaluation_reproduces_the_published_cells(finetuning_dir: Path, split) -> None:
-    authors = ff.read_test_predictions(
+    authors = fd.read_test_predictions(
         finetuning_dir / "Annotated.and.predicted.test.data.RData", split
     )
     authors.insert(0, "model", "authors")
@@ -142,7 +143,7 @@ def test_noise_ceiling_recovers_a_known_reliability() -> None:
     rng = np.random.default_rng(0)
     faces, per_face = 3000, 9
     rows = []
-    for attribute in ff.OMI_ATTRIBUTES.values():
+    for attribute in fd.OMI_ATTRIBUTES.values():
         truth = rng.normal(size=faces)
         ratings = truth[:, None] + rng.normal(scale=3.0, size=(faces, per_face))
         rows.append(
@@ -163,9 +164,9 @@ def test_noise_ceiling_recovers_a_known_reliability() -> None:
 
 
 def test_real_noise_ceilings_are_high_and_reproducible(omi_dir: Path, split) -> None:
-    ratings = ff.read_individual_ratings(
+    ratings = fd.read_individual_ratings(
         omi_dir / "attribute_ratings.zip",
-        list(ff.OMI_ATTRIBUTES.values()),
+        list(fd.OMI_ATTRIBUTES.values()),
         rating_types=["normal", "repeat", "fill-in"],
     )
     first = ff.noise_ceiling(ratings, split["image_id"], splits=3, seed=5)
@@ -237,7 +238,7 @@ def test_baselines_choose_on_validation_and_find_a_planted_signal(split) -> None
     from polface.studies import trait_baselines as tb
 
     rng = np.random.default_rng(3)
-    traits = split[list(ff.TRAITS)].to_numpy()
+    traits = split[list(fd.TRAITS)].to_numpy()
     X = np.hstack([traits + rng.normal(scale=0.3, size=traits.shape), rng.normal(size=(856, 40))])
     ids = split["image_id"].tolist()[::-1]  # any order: rows are found by id
     predictions, chosen = tb.baseline_predictions(
@@ -250,7 +251,7 @@ def test_baselines_choose_on_validation_and_find_a_planted_signal(split) -> None
     long = ff.evaluation_table(
         split, predictions, None, random_draws=10, seed=1, level=0.95, bootstrap=50
     ).set_index(["trait", "column"])
-    for trait in ff.TRAITS:
+    for trait in fd.TRAITS:
         assert long.loc[(trait, "ridge · planted"), "r"] > 0.9
         assert long.loc[(trait, "lasso · planted"), "r"] > 0.9
     # perceived gender + age alone predicts attractiveness at least as well as the network
@@ -258,5 +259,5 @@ def test_baselines_choose_on_validation_and_find_a_planted_signal(split) -> None
     lasso = [c for c in chosen if c["model"] == "lasso · planted"]
     assert all(c["nonzero"] < X.shape[1] for c in lasso)
     assert {c["alpha"] for c in chosen if c["model"] == "ridge · planted"} <= {0.1, 10.0}
-    with pytest.raises(ff.FacialFinetuningDataError, match=r"embeddings_cut: no embedding for 6"):
+    with pytest.raises(fd.FacialFinetuningDataError, match=r"embeddings_cut: no embedding for 6"):
         tb.split_features(split, ids[6:], X[6:], source="embeddings_cut")

@@ -20,6 +20,8 @@ from conftest import REPO
 from polface.data.rdata import read_data_frame
 from workflow_utils import copy_project, planned_jobs, snakemake, write_config
 
+pytestmark = pytest.mark.workflow
+
 
 @pytest.fixture(scope="module")
 def run(finetuning_dir: Path, omi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:

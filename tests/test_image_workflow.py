@@ -21,6 +21,7 @@ from PIL import Image
 
 from image_settings import embed_run
 from polface.explain.chain import FaceChain
+from polface.images.crop import CropSettings
 from polface.images.embed import embed_crops, load_embedder
 from polface.images.load import read_rgb
 from polface.images.resnet import ResNet50
@@ -167,7 +168,8 @@ def test_the_chain_in_memory_gives_the_workflow_vectors(run: Path, omi_dir: Path
     base = run / "results/images/omi"
     ids, written = read_features(base / "embeddings_dlib.parquet", "image_id")
     crop = read_metadata(base / "manifest.parquet")["crop_settings"]
-    chain = FaceChain(load_embedder("dlib", weights_path=None, device="cpu"), crop=crop, model=None)
+    embedder = load_embedder("dlib", weights_path=None, device="cpu")
+    chain = FaceChain(embedder, crop=CropSettings.from_config(crop))
     first = ids[:8]
     images = [
         read_rgb(omi_dir / "images" / f"{i}.jpg", min_side=crop["min_face"], max_pixels=None)

@@ -1,24 +1,21 @@
-"""Image sets, their config checks, and the statistics of the OMI ratings table (no workflow)."""
+"""polface.data.imagesets: which photographs a set holds, the config checks of image sets, and
+the One Million Impressions download (no workflow)."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import math
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from scipy.stats import pearsonr
 
 from conftest import REPO
 from polface.config import ConfigError, validate_config
-from polface.data.imagesets import list_images, natural_key, read_omi_ratings
-from polface.models.nested import nested_predictions
-from polface.studies.omi_ratings import mean_fitter, pearson_ci, rating_targets
+from polface.data.imagesets import list_images, natural_key
+from polface.data.omi import read_omi_ratings
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -125,64 +122,6 @@ def test_image_set_problems_are_reported_naming_their_keys(tmp_path: Path) -> No
         f"  - image_sets.vgg.embed.weights.imagenet.path: weights file not found:"
         f" {tmp_path / 'no.pth'} (looked in {tmp_path / 'no.pth'})",
     ]
-
-
-def test_pearson_ci_matches_scipy() -> None:
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=200)
-    y = 0.4 * x + rng.normal(size=200)
-    r, lo, hi = pearson_ci(y, x)
-    reference = pearsonr(y, x).confidence_interval(0.95)
-    assert r == pytest.approx(pearsonr(y, x).statistic, abs=1e-12)
-    assert (lo, hi) == pytest.approx((reference.low, reference.high), abs=1e-9)
-    assert all(math.isnan(v) for v in pearson_ci([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
-
-
-def test_rating_targets_split_binary_ratings_at_the_median(omi_dir: Path) -> None:
-    ratings = read_omi_ratings(omi_dir / "attribute_means.csv")
-    assert len(ratings) == 1004 and ratings.index[0] == "1"
-    ids = [str(i) for i in range(1, 101)]
-    targets, medians = rating_targets(ratings, ids, ["liberal"], ["trustworthy"])
-    assert medians["liberal"] == pytest.approx(ratings.loc[ids, "liberal"].median())
-    above = ratings.loc[ids, "liberal"].to_numpy() > medians["liberal"]
-    assert np.array_equal(targets["liberal"].to_numpy(), above.astype(float))
-    assert targets["liberal"].sum() == 50
-    assert np.array_equal(targets["trustworthy"], ratings.loc[ids, "trustworthy"])
-    with pytest.raises(ValueError, match="have no ratings"):
-        rating_targets(ratings, ["1", "9999"], ["liberal"], [])
-    with pytest.raises(KeyError, match="honest"):
-        rating_targets(ratings, ids, ["honest"], [])
-
-
-def test_nested_predictions_of_a_continuous_target_with_the_mean_guess() -> None:
-    ids = [f"f{i}" for i in range(12)]
-    faces = pd.DataFrame({"image_id": ids, "rating": np.arange(12, dtype=float) * 1.5})
-    folds = pd.DataFrame(
-        {"image_id": ids, "outer_fold": np.arange(12) % 3 + 1, "inner_fold": np.arange(12) % 4 + 1}
-    )
-    predictions, infos = nested_predictions(
-        np.zeros((12, 1)),
-        faces,
-        folds,
-        "rating",
-        mean_fitter(),
-        samples=["rating"],
-        own_sample_only=True,
-        continuous=True,
-        id_column="image_id",
-        target_column="target",
-        model_column="model",
-        progress=False,
-    )
-    assert list(predictions.columns[:3]) == ["model", "target", "image_id"]
-    assert predictions["y"].dtype == np.float64
-    assert sorted(predictions["image_id"]) == sorted(ids)
-    for row in predictions.itertuples():
-        training = faces["rating"][folds["outer_fold"] != row.outer_fold]
-        assert row.score == pytest.approx(training.mean())
-    assert [i["mean"] for i in infos] == pytest.approx(
-        [faces["rating"][folds["outer_fold"] != k].mean() for k in (1, 2, 3)]
-    )
 
 
 def test_fetch_omi_copies_ratings_and_listed_images_once_with_checksums(

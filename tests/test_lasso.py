@@ -98,6 +98,7 @@ def test_path_matches_r_glmnet(osf: dict) -> None:
     np.testing.assert_allclose(user.beta[1:60], r_beta[1:60], rtol=0, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_float32_storage_close_to_float64(osf: dict) -> None:
     _, X, y = _sample(osf, "pol_dat_us")
     p64 = lasso_path(X, y, nlambda=40)
@@ -106,6 +107,7 @@ def test_float32_storage_close_to_float64(osf: dict) -> None:
     np.testing.assert_allclose(p32.beta, p64.beta, rtol=0, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_outer_cv_auc_matches_r_reference(osf: dict) -> None:
     """The Kosinski (2021) procedure on the fixture: 4 samples x 4 outer folds, inner CV."""
     d, vgg, folds = osf["d"], osf["vgg"], osf["folds"]
@@ -345,6 +347,7 @@ def test_fold_measures_equal_separate_fold_fits(fold_lambdas: str) -> None:
         np.testing.assert_allclose(cv.fold_measure[k], expected, rtol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("family", "polish"), [("binomial", True), ("gaussian", True), ("binomial", False)]
 )
@@ -379,13 +382,23 @@ def _solver_steps(Xs: np.ndarray, y: np.ndarray, fold: np.ndarray, steps: int) -
     """The exact solver's state after each of the first ``steps`` lambdas of the full-data
     sequence, for the full data and every fold of ``fold`` (standardised copy ``Xs`` given)."""
     from polface.models.lasso.driver import CDSolver
+    from polface.models.lasso.options import PathOptions
     from polface.models.lasso.problem import lambda_sequence, make_settings, setup
 
     n, p = Xs.shape
     labels = np.unique(fold)
     train = np.vstack([np.ones(n, dtype=bool)] + [fold != f for f in labels])
     xs = np.sqrt(np.einsum("ij,ij->j", Xs, Xs, dtype=np.float64) / n)
-    st = make_settings("binomial", n, p, 100, None, None, None, None, None)
+    path = PathOptions(
+        nlambda=100,
+        lambda_min_ratio=None,
+        lambdas=None,
+        dfmax=None,
+        pmax=None,
+        type_gaussian=None,
+        control=None,
+    )
+    st = make_settings("binomial", n, p, path)
     pr = setup(Xs, y, train, "binomial", xs)
     sol = CDSolver(pr, st)
     lams = lambda_sequence(float(sol.GA[0].max()), steps + 1, 0.05, st.ctl.eps)

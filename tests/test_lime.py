@@ -52,7 +52,7 @@ TRUST = {"min_heldout_r2": 0.5, "max_local_error": 0.25, "min_spearman": 0.5}
 def face(omi_dir: Path):
     """OMI face 3 (tilted, glasses): photograph, FaceCrop and the 68 landmarks in the crop."""
     rgb = read_rgb(omi_dir / "images" / "3.jpg", **LOAD)
-    cropped = crop_face(rgb, **FACE)
+    cropped = crop_face(rgb, FACE)
     assert cropped.ok
     original, in_crop = input_landmarks(rgb, cropped.face, cropped.affine)
     return rgb, cropped, original, in_crop
@@ -81,10 +81,10 @@ def test_landmarks_mapped_into_the_crop_and_chip_land_within_one_pixel(face) -> 
             blank,
             f,
             cropped.landmarks,
-            margin=FACE["margin"],
-            resize_shorter=FACE["resize_shorter"],
-            crop_size=FACE["crop_size"],
-            align=FACE["align"],
+            margin=FACE.margin,
+            resize_shorter=FACE.resize_shorter,
+            crop_size=FACE.crop_size,
+            align=FACE.align,
         )
         assert np.abs(dot_centre(crop) - apply_affine(affine, centre)[0]).max() <= 1.0
         chip = dlib_chip(blank, box, cropped.landmarks)

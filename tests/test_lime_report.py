@@ -1,4 +1,5 @@
-"""polface.studies.lime_report and the controls of polface.explain.readouts on real OMI faces.
+"""The LIME report (polface.explain.faces, polface.studies.lime_report) and the controls of
+polface.explain.readouts on real OMI faces.
 
 - A model fitted on a cohort of the backend's width (2048, as Kosinski's LASSO on the OSF
   VGGFace2 descriptors) is explained on a real face through a ResNet-50 in VGGFace2's layout
@@ -24,16 +25,20 @@ import yaml
 from safetensors.torch import save_file
 
 from conftest import REPO
-from image_settings import CROP, FACE, LOAD
+from image_settings import FACE, LOAD
+from polface.data.omi import EMBEDDING
 from polface.explain.chain import FaceChain
 from polface.explain.explanations import Readout, explain_face
+from polface.explain.faces import explain_faces
 from polface.explain.readouts import (
     MODEL,
     PERMUTED,
     RANDOM,
     LinkReadout,
+    cohort_readouts,
     permuted_refit,
     random_readout,
+    rating_readouts,
 )
 from polface.explain.segments import Segmentation
 from polface.images.crop import crop_face
@@ -48,14 +53,7 @@ from polface.models.artifacts import (
 )
 from polface.models.fitters import lasso_fitter
 from polface.models.lasso import lasso_path
-from polface.studies.lime_report import (
-    STEREOTYPE_STATEMENT,
-    cohort_readouts,
-    explain_faces,
-    rating_readouts,
-    write_report,
-)
-from polface.studies.omi_ratings import EMBEDDING
+from polface.studies.lime_report import STEREOTYPE_STATEMENT, write_report
 
 _SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 _LIME = _SCHEMA["$defs"]["lime"]
@@ -135,6 +133,7 @@ def cohort_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_a_cohort_model_of_the_backend_width_is_explained_with_its_statement(
     cohort_models: Path, omi_dir: Path, tmp_path: Path
 ) -> None:
@@ -148,7 +147,7 @@ def test_a_cohort_model_of_the_backend_width_is_explained_with_its_statement(
     readouts = cohort_readouts("kosinski_us", folds, dim=2048, random=True, seed=1)
     assert [r.arm for r in readouts] == [MODEL, RANDOM]
     assert readouts[0].quantity == "logit"
-    chain = FaceChain(embedder, crop=CROP, model=None)
+    chain = FaceChain(embedder, crop=FACE)
     photo = omi_dir / "images" / "3.jpg"
     result = explain_faces(
         {"3": str(photo)}, chain, lambda _: readouts, settings=lime_settings(**TINY),
@@ -157,7 +156,7 @@ def test_a_cohort_model_of_the_backend_width_is_explained_with_its_statement(
     scores = result["scores"]
     assert list(scores["arm"]) == [MODEL, RANDOM]
     # Row 0 is the unperturbed crop: the model's logit of the face the chain embeds.
-    cropped = crop_face(read_rgb(photo, **LOAD), **FACE)
+    cropped = crop_face(read_rgb(photo, **LOAD), FACE)
     logit = folds[1].link(embedder.embed(cropped.crop[None]))[0]
     assert scores["model_output"].iloc[0] == pytest.approx(logit, abs=1e-4)
     statement = "The model kosinski_us was trained on another pipeline's descriptors."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import shutil
 import subprocess
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import norm
+from scipy.stats import norm, pearsonr
 
 from polface.metrics import (
     auc,
@@ -19,6 +20,7 @@ from polface.metrics import (
     demographic_strata,
     majority_accuracy,
     paired_accuracy,
+    pearson_ci,
     permutation_auc,
     permuted_aucs,
 )
@@ -277,3 +279,14 @@ def test_permuted_aucs_follow_exact_permutation_distribution(n: int, n1: int) ->
     diff = seen.reindex(exact.index, fill_value=0.0) - exact
     # 4.5 binomial standard errors per value.
     assert (diff.abs() <= 4.5 * np.sqrt(exact * (1 - exact) / draws) + 1e-12).all()
+
+
+def test_pearson_ci_matches_scipy() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=200)
+    y = 0.4 * x + rng.normal(size=200)
+    r, lo, hi = pearson_ci(y, x)
+    reference = pearsonr(y, x).confidence_interval(0.95)
+    assert r == pytest.approx(pearsonr(y, x).statistic, abs=1e-12)
+    assert (lo, hi) == pytest.approx((reference.low, reference.high), abs=1e-9)
+    assert all(math.isnan(v) for v in pearson_ci([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))

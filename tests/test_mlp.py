@@ -13,7 +13,8 @@ from polface.metrics import auc
 from polface.models.artifacts import load_mlp_folds, save_mlp_folds
 from polface.models.mlp import build_mlp, fit_mlp, predict_mlp, validation_split
 
-SMALL = {"hidden": 32, "batch_size": 32, "lr": 1e-3, "device": "cpu"}
+#: Small settings; every one is passed (the schema holds the defaults, fit_mlp has none).
+SMALL = {"hidden": 32, "dropout": 0.1, "batch_size": 32, "lr": 1e-3, "device": "cpu"}
 
 
 def _planted(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -109,9 +110,9 @@ def test_input_checks(data) -> None:
     bad = X[:50].copy()
     bad[7, 3] = np.nan
     with pytest.raises(ValueError, match="row 7"):
-        fit_mlp(bad, y[:50], seed=0, max_epochs=1, **SMALL)
+        fit_mlp(bad, y[:50], seed=0, val_fraction=0.1, max_epochs=1, patience=1, **SMALL)
     with pytest.raises(ValueError, match="position 1"):
-        fit_mlp(X[:3], [0, 2, 1], seed=0, max_epochs=1, **SMALL)
+        fit_mlp(X[:3], [0, 2, 1], seed=0, val_fraction=0.1, max_epochs=1, patience=1, **SMALL)
     state = {k: v for k, v in build_mlp(5, 4).state_dict().items()}
     with pytest.raises(ValueError, match="expects 5"):
         predict_mlp(state, X[:2], device="cpu")
@@ -131,7 +132,9 @@ def test_default_architecture() -> None:
 
 def test_without_validation_keeps_last_epoch(data) -> None:
     X, y = data
-    state, history = fit_mlp(X[:200], y[:200], seed=1, val_fraction=0.0, max_epochs=3, **SMALL)
+    state, history = fit_mlp(
+        X[:200], y[:200], seed=1, val_fraction=0.0, max_epochs=3, patience=3, **SMALL
+    )
     assert history["n_val"] == 0 and history["epoch"] == [1, 2, 3]
     assert history["best_epoch"] == 3
     assert all(np.isnan(v) for v in history["val_loss"])

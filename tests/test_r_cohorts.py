@@ -171,6 +171,7 @@ def test_without_r_polface_writes_the_same_values(cohorts, tmp_path: Path) -> No
         ).read_bytes()
 
 
+@pytest.mark.slow
 def test_descriptors_are_pyreadrs_doubles_bit_for_bit(cohorts, ours) -> None:
     """features.parquet keeps the R doubles: fixed_size_list<float64>, the very bits."""
     for spec in r_cohorts.COHORTS:
@@ -184,6 +185,7 @@ def test_descriptors_are_pyreadrs_doubles_bit_for_bit(cohorts, ours) -> None:
         assert np.array_equal(stored.view(np.uint64), vgg.reshape(-1).view(np.uint64)), spec.name
 
 
+@pytest.mark.slow
 def test_default_table2_equals_r_on_every_cohort(ours: pd.DataFrame, pin: pd.DataFrame) -> None:
     """Every cell of every cohort: AUC, lower and upper DeLong bound within 1e-12 of R's."""
     joined = pin.merge(ours, on=CELL, how="left", suffixes=("_r", ""), validate="one_to_one")

@@ -12,6 +12,7 @@ import pytest
 from polface.data.osf import SAMPLES, interpretable_features
 from polface.io import write_atomic
 from polface.metrics import (
+    child_seed,
     delong_ci,
     demographic_strata,
     majority_accuracy,
@@ -28,7 +29,7 @@ from polface.report.render import (
     wide_display,
     write_table,
 )
-from polface.report.tables import child_seed, figure2_table, table1, table2, table_s1
+from polface.report.tables import figure2_table, table1, table2, table_s1
 
 #: The OSF cohorts' column names, passed explicitly as the workflow does.
 COLUMNS = {"target_column": "sample", "id_column": "userid"}

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
+import yaml
 
+from conftest import REPO
 from polface.images.resnet import ResNet50
 from polface.images.weights import WeightsMismatchError
 from polface.models import trait_regressor as tr
 from polface.studies.trait_models import load_backbone
 
-SETTINGS = dict(
-    preprocessing="caffe",
+_SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+_TRAINING = _SCHEMA["$defs"]["facial_finetuning"]["properties"]["regressor"]["properties"]
+_AUGMENTATION = _TRAINING["training"]["properties"]["augmentation"]["properties"]
+#: The paper's augmentation: the schema's defaults (Augmentation itself has none).
+PAPER = tr.Augmentation(**{k: v["default"] for k, v in _AUGMENTATION.items()})
+
+#: Small training settings (no augmentation; the keras validation loss).
+SETTINGS = tr.TrainingSettings(
+    augmentation=None,
     hidden=16,
     dropout=0.5,
     l2=0.01,
@@ -23,10 +34,11 @@ SETTINGS = dict(
     lr_patience=3,
     lr_factor=0.1,
     min_delta=1e-4,
-    device=torch.device("cpu"),
-    cached_features=None,
-    progress=None,
+    val_loss="keras",
+    seed=5,
 )
+#: The rest of fit_trait_regressor's arguments.
+RUN = dict(preprocessing="caffe", device=torch.device("cpu"), cached_features=None, progress=None)
 
 
 def _faces(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,13 +61,13 @@ def test_caffe_preprocessing_is_keras_resnet50_preprocess_input() -> None:
 def test_augmentation_is_seeded_and_keeps_the_range() -> None:
     images, _ = _faces(4, 0)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-    a = tr.augment(x, tr.Augmentation(), torch.Generator().manual_seed(1))
-    b = tr.augment(x, tr.Augmentation(), torch.Generator().manual_seed(1))
+    a = tr.augment(x, PAPER, torch.Generator().manual_seed(1))
+    b = tr.augment(x, PAPER, torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and not torch.equal(a, x)
     assert a.min() >= 0 and a.max() <= 255 and a.shape == x.shape
-    off = tr.Augmentation(flip=False, rotation=0, zoom=0, brightness=0, contrast=0)
+    off = dataclasses.replace(PAPER, flip=False, rotation=0, zoom=0, brightness=0, contrast=0)
     assert torch.equal(tr.augment(x, off, torch.Generator().manual_seed(1)), x)
-    flip = tr.Augmentation(rotation=0, zoom=0, brightness=0, contrast=0)
+    flip = dataclasses.replace(PAPER, rotation=0, zoom=0, brightness=0, contrast=0)
     flipped = tr.augment(x, flip, torch.Generator().manual_seed(2))
     assert all(
         torch.equal(f, o) or torch.equal(f, o.flip(2)) for f, o in zip(flipped, x, strict=True)
@@ -68,8 +80,7 @@ def test_training_learns_keeps_the_best_epoch_and_is_reproducible() -> None:
     backbone = tr.build_backbone("tiny", seed=0)
     fits = [
         tr.fit_trait_regressor(
-            train, y_train, val, y_val, backbone=backbone, augmentation=None,
-            val_loss="keras", seed=5, **SETTINGS,
+            train, y_train, val, y_val, backbone=backbone, settings=SETTINGS, seed=5, **RUN
         )
         for _ in range(2)
     ]  # fmt: skip
@@ -81,7 +92,7 @@ def test_training_learns_keeps_the_best_epoch_and_is_reproducible() -> None:
     # keras's validation loss is the MSE plus the L2 penalty
     assert all(h["val_loss"] == pytest.approx(h["val_mse"] + h["penalty"]) for h in first.history)
     if first.stopped_early:
-        assert len(first.history) == first.best_epoch + SETTINGS["patience"]
+        assert len(first.history) == first.best_epoch + SETTINGS.patience
     rates = [h["learning_rate"] for h in first.history]
     assert rates[0] == 1e-3 and all(
         b in (a, a * 0.1) for a, b in zip(rates, rates[1:], strict=False)
@@ -90,10 +101,10 @@ def test_training_learns_keeps_the_best_epoch_and_is_reproducible() -> None:
         backbone, first.head, val, preprocessing="caffe", batch_size=8, device=torch.device("cpu")
     )
     assert np.corrcoef(prediction, y_val)[0, 1] > 0.5
+    settings = dataclasses.replace(SETTINGS, augmentation=PAPER, val_loss="mse", max_epochs=2)
     mse = tr.fit_trait_regressor(
-        train, y_train, val, y_val, backbone=backbone, augmentation=tr.Augmentation(),
-        val_loss="mse", seed=5, **{**SETTINGS, "max_epochs": 2},
-    )  # fmt: skip
+        train, y_train, val, y_val, backbone=backbone, settings=settings, seed=5, **RUN
+    )
     assert [h["val_loss"] for h in mse.history] == [h["val_mse"] for h in mse.history]
 
 

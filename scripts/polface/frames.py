@@ -12,7 +12,8 @@ Each contract below is a function of those names, so that one checker serves eve
   ``[producer, target, n, n_positive, n_negative, auc, lo, hi, se]``.
 
 :func:`require_columns` raises :class:`MissingColumnsError` naming the table (or file), the
-missing columns, what was expected and what was found.
+missing columns, what was expected and what was found; :func:`require_aligned` checks that two
+tables hold the same ids row by row (features and folds beside their faces).
 """
 
 from __future__ import annotations
@@ -21,6 +22,29 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from polface.errors import InputError
+
+#: The id column of every table of images (manifests, embeddings, predictions, explanations):
+#: the file name of the photograph without its extension.
+IMAGE_ID = "image_id"
+
+#: Columns of the manifest that :func:`polface.images.crop.crop_faces` writes, in order.
+MANIFEST_COLUMNS = (
+    IMAGE_ID,
+    "source",
+    "sha256",
+    "status",
+    "detail",
+    "width",
+    "height",
+    "n_faces",
+    "box_left",
+    "box_top",
+    "box_right",
+    "box_bottom",
+    "landmarks",
+    "angle",
+    "crop",
+)
 
 #: The model methods of the OSF cohorts (``results/{cohort}/{method}/...``), in display order.
 METHODS: tuple[str, ...] = ("lasso", "mlp")
@@ -71,4 +95,27 @@ def require_columns(frame: Any, columns: Iterable[str], *, table: str) -> None:
     if absent:
         raise MissingColumnsError(
             f"{table}: missing column(s) {absent}; expected columns {list(needed)}, found {found}"
+        )
+
+
+def require_aligned(
+    expected: Sequence[str], other: Sequence[str], *, name: str, table: str
+) -> None:
+    """Raise InputError unless ``other`` holds the ids ``expected`` row by row (same order).
+
+    Args:
+        expected: the ids of the reference table, as text.
+        other: the ids of the table that must follow it.
+        name: what ``other`` is (``features``, ``folds``), for the message.
+        table: what ``expected`` comes from (a file path or a table's name).
+    """
+    expected, other = list(expected), list(other)
+    if other != expected:
+        first = next(
+            (i for i, (a, b) in enumerate(zip(expected, other, strict=False)) if a != b),
+            min(len(expected), len(other)),
+        )
+        raise InputError(
+            f"{name} are not aligned with {table}: first difference at row {first + 1}"
+            f" ({len(other)} rows vs {len(expected)})"
         )

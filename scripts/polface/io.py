@@ -1,6 +1,7 @@
 """Writing outputs so that an interrupted job never leaves a file that looks complete.
 
-Also the one download helper (:func:`download_once`), which writes the same way.
+Also the one JSON writer (:func:`write_json`) and the one download helper
+(:func:`download_once`), which write the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -275,3 +277,25 @@ def download_once(url: str, dest: str | Path, sha256: str | None = None) -> Path
                 f"{url}: SHA-256 {digest.hexdigest()} does not match the expected {sha256}"
             )
     return target
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def write_json(path: str | Path, document: Any, *, indent: int = 2, sort_keys: bool = True) -> Path:
+    """Strict JSON (NaN and infinities as null, numpy scalars as Python's), atomically.
+
+    Every JSON output of the workflow is written here: the model summaries sorted with indent 2
+    (the defaults), the Facial Finetuning summaries in their written order with indent 1.
+    """
+    text = json.dumps(_plain(document), indent=indent, sort_keys=sort_keys, allow_nan=False)
+    return write_atomic(path, text + "\n")

@@ -1,13 +1,17 @@
-"""Discrimination statistics: AUC with DeLong CIs, paired accuracy, baselines; paired 0/1 tests.
+"""Statistics: AUC with DeLong confidence intervals, paired accuracy, baselines, Pearson r with
+Fisher's interval, the sub-seeds of seeded jobs, and tests of paired 0/1 predictions.
 
 Conventions (as pROC's ``roc(y, score, direction = "<")``): ``y`` is 0/1 with 1 the positive class
 (conservative), and a higher ``score`` means "more likely 1". Ties between a positive and a negative
-count one half. All functions work on ranks, in O(n log n) time and O(n) memory, so they run on the
-full OSF release (about 900,000 rows per sample).
+count one half. The AUC functions work on ranks, in O(n log n) time and O(n) memory, so they run
+on the full OSF release (862,770 rows in its largest sample, US dating; Table 2 and Figure 2 of
+the published size are timed by ``benchmarks/published_scale.py``).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -309,6 +313,74 @@ def permutation_auc(
     aucs = permuted_aucs(y, score, n_permutations, seed)
     q = np.quantile(aucs, [0.5 - level / 2.0, 0.5 + level / 2.0])
     return PermutationBaseline(float(aucs.mean()), float(q[0]), float(q[1]), n_permutations)
+
+
+def pearson_ci(y: Sequence[float], prediction: Sequence[float], level: float = 0.95):
+    """Pearson r with its confidence interval by Fisher's z: ``(r, lo, hi)``.
+
+    ``tanh(atanh(r) ± z_{(1+level)/2} / sqrt(n - 3))``; the interval is NaN for n ≤ 3, and r is
+    NaN when either variable is constant.
+    """
+    a = np.asarray(y, dtype=np.float64)
+    b = np.asarray(prediction, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"y and prediction must be 1-d of equal length, got {a.shape}, {b.shape}")
+    n = len(a)
+    if n < 2 or np.std(a) == 0 or np.std(b) == 0:
+        return math.nan, math.nan, math.nan
+    r = float(np.corrcoef(a, b)[0, 1])
+    if n <= 3:
+        return r, math.nan, math.nan
+    z = math.atanh(min(max(r, -1 + 1e-15), 1 - 1e-15))
+    half = float(norm.ppf(0.5 + level / 2.0)) / math.sqrt(n - 3)
+    return r, math.tanh(z - half), math.tanh(z + half)
+
+
+def child_seed(seed: int, index: int) -> int:
+    """A reproducible, well-mixed 32-bit seed for the ``index``-th sub-task of a seeded job."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def regression_intervals(
+    y: np.ndarray, prediction: np.ndarray, *, level: float, bootstrap: int, seed: int
+) -> dict[str, float]:
+    """RMSE, R² (1 - SSE/SST) and calibration slope (OLS of y on the prediction), with CIs.
+
+    Point values on all rows; percentile intervals from ``bootstrap`` resamples of the rows
+    drawn with ``numpy.random.default_rng(seed)``. Pearson r gets Fisher's z interval.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(prediction, dtype=np.float64)
+    n = len(y)
+
+    def stats(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        yy, pp = y[idx], p[idx]
+        resid = yy - pp
+        rmse = np.sqrt(np.mean(resid**2, axis=-1))
+        sst = np.sum((yy - yy.mean(axis=-1, keepdims=True)) ** 2, axis=-1)
+        r2 = 1.0 - np.sum(resid**2, axis=-1) / sst
+        pc = pp - pp.mean(axis=-1, keepdims=True)
+        sxx = np.sum(pc**2, axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slope = np.sum(pc * (yy - yy.mean(axis=-1, keepdims=True)), axis=-1) / sxx
+        return rmse, r2, slope
+
+    rmse, r2, slope = stats(np.arange(n))
+    rng = np.random.default_rng(seed)
+    boot = stats(rng.integers(0, n, size=(bootstrap, n)))
+    alpha = (1.0 - level) / 2.0
+    out: dict[str, float] = {}
+    r, r_lo, r_hi = pearson_ci(y, p, level) if np.std(p) > 0 else (math.nan,) * 3
+    out.update(r=r, r_lo=r_lo, r_hi=r_hi)
+    for name, point, draws in (("rmse", rmse, boot[0]), ("r2", r2, boot[1])):
+        lo, hi = np.nanquantile(draws, [alpha, 1.0 - alpha])
+        out.update({name: float(point), f"{name}_lo": float(lo), f"{name}_hi": float(hi)})
+    if np.std(p) > 0:
+        lo, hi = np.nanquantile(boot[2], [alpha, 1.0 - alpha])
+        out.update(slope=float(slope), slope_lo=float(lo), slope_hi=float(hi))
+    else:
+        out.update(slope=math.nan, slope_lo=math.nan, slope_hi=math.nan)
+    return out
 
 
 # ---- Paired binary predictions (test–retest of the same person, Khan et al.'s E2) ----------

@@ -13,8 +13,12 @@ rule simulate_cohort:
     conda:
         "../../environment.yml"
     resources:
-        # two column blocks and the data.frame (3.0 GB measured with 2 GiB blocks)
-        mem_mb=int(2 * config["convert"]["simulate_block_mb"]) + 1536,
+        # two column blocks and the data.frame (3.0 GB measured with 2 GiB blocks); the SLURM
+        # profile leaves it to this rule (more on each retry)
+        mem_mb=lambda wildcards, attempt: (
+            int(2 * config["convert"]["simulate_block_mb"]) + 1536
+        )
+        * attempt,
     params:
         settings=get_simulate_settings,
         block_mb=config["convert"]["simulate_block_mb"],

@@ -1,11 +1,9 @@
 """Image sets: which photographs a set holds, and the One Million Impressions download.
 
 An image set (config key ``image_sets``) is a folder of photographs, or the One Million
-Impressions (OMI) faces of Peterson, Uddenberg, Griffiths, Todorov & Suchow, *Deep models of
-superficial face judgments*, PNAS 119(17), 2022: ``images/N.jpg`` (1,004 synthetic StyleGAN2
-faces) and ``attribute_means.csv`` (column ``stimulus`` = N, then the mean rating of 34
-attributes, 0-100). The image id of a photograph is its file name without the extension; a set
-is ordered by the natural order of the ids (``2`` before ``10``), and ``limit`` keeps the first N.
+Impressions (OMI) faces (:mod:`polface.data.omi`). The image id of a photograph is its file name
+without the extension; a set is ordered by the natural order of the ids (``2`` before ``10``),
+and ``limit`` keeps the first N.
 """
 
 from __future__ import annotations
@@ -15,22 +13,12 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-import pandas as pd
 from tqdm import tqdm
 
+from polface.data.omi import OMI_IMAGES, OMI_RATINGS, read_omi_ratings
 from polface.io import download_once, file_sha256, write_atomic
 
 log = logging.getLogger(__name__)
-
-#: The OMI ratings file and images folder, inside a local copy or resources/omi/.
-OMI_RATINGS = "attribute_means.csv"
-OMI_IMAGES = "images"
-#: Column of attribute_means.csv with the image number.
-OMI_ID_COLUMN = "stimulus"
-#: The OMI image numbers: images/1.jpg ... images/1004.jpg.
-OMI_FIRST_ID, OMI_LAST_ID = 1, 1004
-#: An image number as the ratings file writes it: digits, no sign, no leading zero.
-_OMI_ID = re.compile(r"[1-9][0-9]{0,3}")
 
 
 def natural_key(image_id: str) -> tuple[tuple[int, int | str], ...]:
@@ -82,35 +70,6 @@ def image_set_folder(image_set: Mapping[str, object], omi_root: Path | str) -> t
     if isinstance(folder, Mapping):
         return Path(str(folder["path"])), str(folder.get("pattern", "*.jpg"))
     return Path(omi_root) / OMI_IMAGES, "*.jpg"
-
-
-def read_omi_ratings(path: Path | str) -> pd.DataFrame:
-    """``attribute_means.csv`` indexed by image id (the ``stimulus`` number as text).
-
-    The one place OMI image ids enter polface (a mirror's download included): each must be an
-    integer from 1 to 1004 written plainly (``7``, not ``07``, ``7.0`` or ``../7``), since it
-    becomes a file name.
-
-    Raises:
-        ValueError: no ``stimulus`` column, an id that is not an OMI image number (naming the
-            file, its line and the value), or an id listed twice.
-    """
-    ratings = pd.read_csv(path, dtype={OMI_ID_COLUMN: str})
-    if OMI_ID_COLUMN not in ratings.columns:
-        raise ValueError(
-            f"{path}: no column {OMI_ID_COLUMN!r} (expected the OMI attribute_means.csv layout,"
-            f" found {list(ratings.columns)[:6]} ...)"
-        )
-    ids = ratings[OMI_ID_COLUMN].fillna("").astype(str)
-    for row, value in enumerate(ids):
-        if not (_OMI_ID.fullmatch(value) and OMI_FIRST_ID <= int(value) <= OMI_LAST_ID):
-            raise ValueError(
-                f"{path}: line {row + 2}, column {OMI_ID_COLUMN!r} is {value!r}; expected an OMI"
-                f" image number, an integer from {OMI_FIRST_ID} to {OMI_LAST_ID}"
-            )
-    if ids.duplicated().any():
-        raise ValueError(f"{path}: stimulus {ids[ids.duplicated()].iloc[0]!r} appears twice")
-    return ratings.drop(columns=[OMI_ID_COLUMN]).set_index(pd.Index(ids, name="image_id"))
 
 
 def _inside(root: Path, relative: Path) -> Path:

@@ -1,8 +1,9 @@
 """The vocabulary of Kosinski's OSF release (osf.io/c58d3): samples, orientations, feature sets.
 
-One place for the names that the workflow, the tables and the figures share: the four samples
-(0/1 columns of the ``faces`` data frame ``d``, 0 = liberal, 1 = conservative) with their display
-labels, and the interpretable feature sets of Table S1 / Figure 3.
+One place for the names that the workflow, the tables, the figures and the simulated cohorts
+share: the four samples (0/1 columns of the ``faces`` data frame ``d``, 0 = liberal,
+1 = conservative) with their display labels, the 42 columns of ``d``, and the interpretable
+feature sets of Table S1 / Figure 3.
 """
 
 from __future__ import annotations
@@ -38,21 +39,50 @@ ORIENTATIONS: tuple[str, str] = ("liberal", "conservative")
 #: where ``gender`` is 0).
 FEMALE_CODE = 1
 
+#: The four samples in the order their rows appear in the release.
+ROW_ORDER: tuple[str, ...] = ("pol_fb_us", "pol_dat_us", "pol_dat_ca", "pol_dat_uk")
+
+#: Face++'s emotions, eye states and head-pose angles, and the Big Five, as the release names them.
+EMOTIONS = ("sadness", "neutral", "disgust", "anger", "surprise", "fear", "happiness")
+EYE_STATES = (
+    "normal_glass_eye_open",
+    "no_glass_eye_close",
+    "occlusion",
+    "no_glass_eye_open",
+    "normal_glass_eye_close",
+    "dark_glasses",
+)
+HEAD_POSE = ("headpose.yaw_angle", "headpose.pitch_angle", "headpose.roll_angle")
+BIG_FIVE = ("ext", "neu", "ope", "agr", "con")
+
+#: The 42 columns of the released data.frame ``d``, in the released order.
+COLUMNS: tuple[str, ...] = (
+    ID_COLUMN,
+    "gender",
+    "age",
+    "country",
+    "facial_hair",
+    "pol",
+    *SAMPLE_LABELS,
+    *BIG_FIVE,
+    "database",
+    *(f"emotion.{e}" for e in EMOTIONS),
+    "gender.value",
+    "age.value",
+    *HEAD_POSE,
+    "smile.value",
+    *(f"left_eye_status.{s}" for s in EYE_STATES),
+    *(f"right_eye_status.{s}" for s in EYE_STATES),
+    "ethnicity.value",
+)
+
 #: Interpretable feature sets of Kosinski's Table S1 / Figure 3 (columns of ``faces``). Head pose
 #: enters as absolute angles (see :func:`interpretable_features`); personality exists only for the
 #: Facebook sample.
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
-    "head_pose": ("headpose.yaw_angle", "headpose.pitch_angle", "headpose.roll_angle"),
-    "expression": (
-        "emotion.sadness",
-        "emotion.neutral",
-        "emotion.disgust",
-        "emotion.anger",
-        "emotion.surprise",
-        "emotion.fear",
-        "emotion.happiness",
-    ),
-    "personality": ("ext", "neu", "ope", "agr", "con"),
+    "head_pose": HEAD_POSE,
+    "expression": tuple(f"emotion.{e}" for e in EMOTIONS),
+    "personality": BIG_FIVE,
 }
 
 

@@ -31,11 +31,18 @@ import pandas as pd
 from numba import njit, prange
 from tqdm import tqdm
 
-from polface.data.osf import FACES_OBJECT, FEATURES_OBJECT
+from polface.data.osf import (
+    BIG_FIVE,
+    COLUMNS,
+    EMOTIONS,
+    EYE_STATES,
+    FACES_OBJECT,
+    FEATURES_OBJECT,
+    ID_COLUMN,
+    ORIENTATIONS,
+    ROW_ORDER,
+)
 from polface.errors import InputError
-
-SAMPLES: tuple[str, ...] = ("pol_fb_us", "pol_dat_us", "pol_dat_ca", "pol_dat_uk")
-"""The four samples of the release, in the order their rows appear."""
 
 SAMPLE_COUNTRY = {
     "pol_fb_us": "united states",
@@ -49,44 +56,8 @@ SAMPLE_DATABASE = {
     "pol_dat_ca": "dating",
     "pol_dat_uk": "dating",
 }
-EMOTIONS = ("sadness", "neutral", "disgust", "anger", "surprise", "fear", "happiness")
-EYE_STATES = (
-    "normal_glass_eye_open",
-    "no_glass_eye_close",
-    "occlusion",
-    "no_glass_eye_open",
-    "normal_glass_eye_close",
-    "dark_glasses",
-)
 ETHNICITIES = ("white", "black", "asian", "india")
 ETHNICITY_SHARES = (0.75, 0.10, 0.10, 0.05)
-BIG_FIVE = ("ext", "neu", "ope", "agr", "con")
-
-COLUMNS: tuple[str, ...] = (
-    "userid",
-    "gender",
-    "age",
-    "country",
-    "facial_hair",
-    "pol",
-    "pol_dat_us",
-    "pol_dat_ca",
-    "pol_dat_uk",
-    "pol_fb_us",
-    *BIG_FIVE,
-    "database",
-    *(f"emotion.{e}" for e in EMOTIONS),
-    "gender.value",
-    "age.value",
-    "headpose.yaw_angle",
-    "headpose.pitch_angle",
-    "headpose.roll_angle",
-    "smile.value",
-    *(f"left_eye_status.{s}" for s in EYE_STATES),
-    *(f"right_eye_status.{s}" for s in EYE_STATES),
-    "ethnicity.value",
-)
-"""The 42 columns of the released data.frame ``d``, in the released order."""
 
 
 @dataclass(frozen=True)
@@ -167,7 +138,7 @@ class DescriptorRecipe:
     Column j is the noise column j of one ``n x p`` draw of the stream (drawn again from
     ``noise_state`` for each block), plus the factors' share, plus the shifts that reach it, and is
     then standardised on its own; each value equals the one a whole-matrix computation gives, bit
-    for bit, whatever the blocks (``tests/test_cohort.py``).
+    for bit, whatever the blocks (``tests/test_simulate.py``).
     """
 
     n_rows: int
@@ -226,17 +197,17 @@ class CohortPlan:
 
 
 def _sample_sizes(n_rows: int, shares: Mapping[str, float]) -> dict[str, int]:
-    weights = np.array([float(shares[s]) for s in SAMPLES])
+    weights = np.array([float(shares[s]) for s in ROW_ORDER])
     weights = weights / weights.sum()
     sizes = np.floor(weights * n_rows).astype(int)
     sizes[np.argmax(weights)] += n_rows - sizes.sum()
     if (sizes < 10).any():
-        small = [s for s, k in zip(SAMPLES, sizes, strict=True) if k < 10]
+        small = [s for s, k in zip(ROW_ORDER, sizes, strict=True) if k < 10]
         raise InputError(
             f"simulate.n_rows = {n_rows} leaves fewer than 10 rows in sample(s) "
             f"{', '.join(small)}; raise n_rows or the sample_shares of those samples"
         )
-    return dict(zip(SAMPLES, sizes.tolist(), strict=True))
+    return dict(zip(ROW_ORDER, sizes.tolist(), strict=True))
 
 
 def _with_missing(values: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
@@ -281,7 +252,7 @@ def plan_cohort(settings: Mapping[str, Any], *, block_mb: float | None) -> Cohor
 
     first_columns = p if block_mb is None else columns_per_block(n, p, block_mb)
     sizes = _sample_sizes(n, settings["sample_shares"])
-    sample = np.repeat(np.array(SAMPLES), [sizes[s] for s in SAMPLES])
+    sample = np.repeat(np.array(ROW_ORDER), [sizes[s] for s in ROW_ORDER])
 
     female = (rng.random(n) < 0.5).astype(np.int32)
     age = np.clip(np.round(18 + rng.gamma(4.0, 5.0, n)), 18, 80)
@@ -348,12 +319,12 @@ def plan_cohort(settings: Mapping[str, Any], *, block_mb: float | None) -> Cohor
     pitch = rng.normal(0, 8, n) + signal["head_pitch"] * z_centred
 
     d: dict[str, Any] = {
-        "userid": pd.array([f"u{i + 1:07d}" for i in range(n)], dtype="str"),
+        ID_COLUMN: pd.array([f"u{i + 1:07d}" for i in range(n)], dtype="str"),
         "gender": pd.array(female, dtype="Int32"),
         "age": _with_missing(age, 0.2, rng),
         "country": pd.array([SAMPLE_COUNTRY[s] for s in sample], dtype="str"),
         "facial_hair": np.round(facial_hair, 4),
-        "pol": pd.Categorical.from_codes(conservative, categories=["liberal", "conservative"]),
+        "pol": pd.Categorical.from_codes(conservative, categories=list(ORIENTATIONS)),
     }
     for s in ("pol_dat_us", "pol_dat_ca", "pol_dat_uk", "pol_fb_us"):
         d[s] = pd.array(np.where(sample == s, conservative, 0), dtype="Int32")
@@ -420,7 +391,7 @@ def write_cohort(
     write_rdata(features, {FEATURES_OBJECT: matrix})
     table = pa.table(
         {
-            "userid": pa.array(cohort.faces["userid"].to_numpy(dtype=object), pa.string()),
+            ID_COLUMN: pa.array(cohort.faces[ID_COLUMN].to_numpy(dtype=object), pa.string()),
             "latent_conservatism": pa.array(cohort.latent, pa.float64()),
         }
     )

@@ -42,6 +42,7 @@ from polface.explain.lime import (
     sample_seed,
 )
 from polface.explain.segments import Segmentation
+from polface.frames import IMAGE_ID
 
 EmbedFn = Callable[[np.ndarray], np.ndarray]
 
@@ -216,7 +217,7 @@ def explain_face(
         }
         failed = trust_verdict(numbers, thresholds=trust)
         key = {
-            "image_id": image_id,
+            IMAGE_ID: image_id,
             "segmentation": segmentation.method,
             "target": readout.target,
             "arm": readout.arm,

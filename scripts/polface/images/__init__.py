@@ -1,2 +1,2 @@
 """The image wing: loading photographs, face detection, alignment and crops, ResNet-50, weights,
-embedders. Imports the ground floor and the data wing."""
+embedders. Imports only the ground floor."""

@@ -2,8 +2,9 @@
 
 Pipeline for one photograph (:func:`crop_faces` runs it over many files and never raises for a bad
 one; steps 2-5 are :func:`crop_face`, the in-memory call on one ``uint8`` RGB array, which also
-returns the affine map from original pixel coordinates into the crop). Every setting is a keyword
-argument without a default: the defaults live in the config schema (``$defs/crop``).
+returns the affine map from original pixel coordinates into the crop). The settings travel as one
+:class:`CropSettings`, built from the config's ``crop`` block (:meth:`CropSettings.from_config`);
+it has no defaults of its own: they live in the config schema (``$defs/crop``).
 
 1. :func:`~polface.images.load.read_rgb` (as its two steps ``open_photograph`` and
    ``decode_rgb``): only a regular file inside the image folder is opened, only the decoders of
@@ -14,11 +15,12 @@ argument without a default: the defaults live in the config schema (``$defs/crop
    smallest face is about 80 px in the image it scans; each ``upsample`` step doubles the image
    (halving that size, at about 4x the time). ``upsample="auto"`` (the schema default) scans
    without upsampling and, only if that finds no face, once more with one upsampling.
-   Measured on 201 OMI photographs (1024 px, every 5th) on a shared, busy 2-core CPU, upsample 0
-   alone: at 512 px 49 ms per image, one face in 200 and none in 1; at 640 and 768 px one image
-   without a face and one with two; at 1024 px 257 ms, one image without a face (a different one).
-   With ``auto``: exactly one face in all 201 both at 512 px (83 ms per image including the
-   downscaling) and at 1024 px (236 ms). Hence the schema's default ``max_side`` of 512. Raise
+   Measured by ``benchmarks/crop_max_side.py`` on 201 OMI photographs (1024 px, every 5th),
+   upsample 0 alone: at 512 px one face in 200 and none in 1; at 640 and 768 px one image
+   without a face and one with two; at 1024 px one image without a face. With ``auto``: exactly
+   one face in all 201 both at 512 px and at 1024 px, where 1024 px took about 5 times as long
+   per image (607 against 118 ms, downscaling included, on a 2-core CPU under a load of 8 to 10;
+   the face counts do not depend on the load). Hence the schema's default ``max_side`` of 512. Raise
    it for photographs where faces are small (group photos, panoramas): with ``auto`` the smallest
    face found is about 40 px in the scanned copy, i.e. ``40 * longer_side / max_side`` original
    px.
@@ -66,9 +68,9 @@ import math
 import multiprocessing
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import dlib
 import numpy as np
@@ -76,6 +78,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from polface.frames import IMAGE_ID, MANIFEST_COLUMNS
 from polface.images.load import ImageRejected, decode_rgb, downscale, open_photograph
 from polface.images.status import (
     STATUS_MULTIPLE,
@@ -91,24 +94,58 @@ log = logging.getLogger(__name__)
 Multiple = Literal["largest", "skip"]
 Upsample = int | Literal["auto"]
 
-#: Columns of the manifest returned by :func:`crop_faces`, in order.
-MANIFEST_COLUMNS = (
-    "image_id",
-    "source",
-    "sha256",
-    "status",
-    "detail",
-    "width",
-    "height",
-    "n_faces",
-    "box_left",
-    "box_top",
-    "box_right",
-    "box_bottom",
-    "landmarks",
-    "angle",
-    "crop",
-)
+
+@dataclass(frozen=True)
+class CropSettings:
+    """The config's ``crop`` block: detection, alignment and the crop (defaults in the schema).
+
+    Attributes:
+        crop_size: side of the square crop in pixels (VGGFace2: 224).
+        margin: the detected box is enlarged to ``1 + margin`` times its size (VGGFace2: 0.3).
+        resize_shorter: the enlarged box's shorter side is resized to this before the centre
+            crop (VGGFace2: 256).
+        max_side: the detector scans a copy whose longer side is at most this many pixels.
+        min_face: smallest accepted image side and face box side, in original pixels.
+        multiple: ``largest`` keeps the largest face of several (status ``ok``), ``skip`` gives
+            status ``multiple_faces``.
+        upsample: dlib detector upsamplings, or ``auto``: none, then once more with one
+            upsampling if no face was found.
+        align: rotate the crop so the eyes are level (5-point landmarks).
+        max_pixels: photographs with more pixels get status ``too_large`` (``None``: Pillow's
+            decompression-bomb limit); it concerns files, so :func:`crop_face` ignores it.
+
+    Raises:
+        ValueError: an unknown ``multiple``, ``crop_size`` outside ``[1, resize_shorter]`` or a
+            bad ``upsample``, naming the setting.
+    """
+
+    crop_size: int
+    margin: float
+    resize_shorter: int
+    max_side: int
+    min_face: int
+    multiple: Multiple
+    upsample: Upsample
+    align: bool
+    max_pixels: int | None
+
+    def __post_init__(self) -> None:
+        if self.multiple not in ("largest", "skip"):
+            raise ValueError(f"multiple must be 'largest' or 'skip', got {self.multiple!r}")
+        if self.crop_size < 1 or self.crop_size > self.resize_shorter:
+            raise ValueError(
+                f"need 1 <= crop_size <= resize_shorter, got crop_size={self.crop_size}, "
+                f"resize_shorter={self.resize_shorter}"
+            )
+        upsample_passes(self.upsample)
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> CropSettings:
+        """The settings of a validated ``crop`` block (other keys of ``block`` are ignored)."""
+        missing = [f.name for f in fields(cls) if f.name not in block]
+        if missing:
+            raise KeyError(f"crop settings lack {missing}; expected the config's crop block")
+        return cls(**{f.name: block[f.name] for f in fields(cls)})
 
 
 def model_dir() -> Path:
@@ -316,29 +353,16 @@ class FaceCrop:
         return self.status == STATUS_OK
 
 
-def crop_face(
-    rgb: np.ndarray,
-    *,
-    crop_size: int,
-    margin: float,
-    resize_shorter: int,
-    max_side: int,
-    min_face: int,
-    multiple: Multiple,
-    upsample: Upsample,
-    align: bool,
-) -> FaceCrop:
+def crop_face(rgb: np.ndarray, settings: CropSettings) -> FaceCrop:
     """Detect, align and crop the face of one ``H x W x 3`` ``uint8`` RGB array.
 
-    The settings are those of :func:`crop_faces` (the config's ``crop`` block, without
-    ``max_pixels``, which concerns files). A bad image is a status (``no_face``,
-    ``multiple_faces``, ``too_small``, or ``unreadable`` when detection or the landmarks fail),
-    never an exception; a wrongly shaped array or a bad setting raises ``ValueError``.
+    ``settings.max_pixels`` concerns files and is not used here. A bad image is a status
+    (``no_face``, ``multiple_faces``, ``too_small``, or ``unreadable`` when detection or the
+    landmarks fail), never an exception; a wrongly shaped array raises ``ValueError``.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an H x W x 3 uint8 RGB array, got {rgb.dtype} {rgb.shape}")
-    if multiple not in ("largest", "skip"):
-        raise ValueError(f"multiple must be 'largest' or 'skip', got {multiple!r}")
+    min_face, max_side, upsample = settings.min_face, settings.max_side, settings.upsample
     height, width = rgb.shape[:2]
     if min(height, width) < min_face:
         detail = f"{width}x{height} is below the minimum side of {min_face} px"
@@ -357,7 +381,7 @@ def crop_face(
             return FaceCrop(STATUS_TOO_SMALL, detail, 0)
         detail = f"no face found (max_side {max_side}, upsample {upsample})"
         return FaceCrop(STATUS_NO_FACE, detail, 0)
-    if len(faces) > 1 and multiple == "skip":
+    if len(faces) > 1 and settings.multiple == "skip":
         detail = f"{len(faces)} faces found and multiple='skip'"
         return FaceCrop(STATUS_MULTIPLE, detail, len(faces))
     face = faces[0]
@@ -367,10 +391,10 @@ def crop_face(
             rgb,
             face,
             landmarks,
-            margin=margin,
-            resize_shorter=resize_shorter,
-            crop_size=crop_size,
-            align=align,
+            margin=settings.margin,
+            resize_shorter=settings.resize_shorter,
+            crop_size=settings.crop_size,
+            align=settings.align,
         )
     except (RuntimeError, MemoryError) as err:
         detail = f"landmarks or crop failed: {type(err).__name__}: {err}"
@@ -403,7 +427,7 @@ def _image_ids(image_paths: ImagePaths) -> list[tuple[str, Path]]:
 
 def _empty_row(image_id: str, path: Path) -> dict[str, object]:
     return {
-        "image_id": image_id,
+        IMAGE_ID: image_id,
         "source": str(path),
         "sha256": None,
         "status": STATUS_UNREADABLE,
@@ -425,16 +449,7 @@ def process_image(
     image_id: str,
     path: Path,
     out_dir: Path,
-    *,
-    crop_size: int,
-    margin: float,
-    resize_shorter: int,
-    max_side: int,
-    min_face: int,
-    multiple: Multiple,
-    upsample: Upsample,
-    align: bool,
-    max_pixels: int | None,
+    settings: CropSettings,
     folder: Path | str | None = None,
 ) -> dict[str, object]:
     """Read one photograph, :func:`crop_face` it, write the crop; return its manifest row.
@@ -449,7 +464,7 @@ def process_image(
         with open_photograph(path, folder=folder) as fh:
             row["sha256"] = hashlib.file_digest(fh, "sha256").hexdigest()
             fh.seek(0)
-            rgb = decode_rgb(fh, path, min_side=min_face, max_pixels=max_pixels)
+            rgb = decode_rgb(fh, path, min_side=settings.min_face, max_pixels=settings.max_pixels)
     except ImageRejected as rejected:
         row["status"], row["detail"] = rejected.reason, rejected.detail
         return row
@@ -457,17 +472,7 @@ def process_image(
         row["detail"] = f"{type(err).__name__}: {err}"
         return row
     row["height"], row["width"] = int(rgb.shape[0]), int(rgb.shape[1])
-    result = crop_face(
-        rgb,
-        crop_size=crop_size,
-        margin=margin,
-        resize_shorter=resize_shorter,
-        max_side=max_side,
-        min_face=min_face,
-        multiple=multiple,
-        upsample=upsample,
-        align=align,
-    )
+    result = crop_face(rgb, settings)
     row.update(status=result.status, detail=result.detail, n_faces=result.n_faces)
     if not result.ok:
         return row
@@ -489,12 +494,12 @@ def process_image(
     return row
 
 
-def _process_pair(pair: tuple[str, Path], settings: dict[str, object]) -> dict[str, object]:
+def _process_pair(
+    pair: tuple[str, Path], out_dir: Path, settings: CropSettings, folder: Path | str | None
+) -> dict[str, object]:
     """:func:`process_image` on an ``(image_id, path)`` pair (picklable for worker processes)."""
     image_id, path = pair
-    out_dir = settings["out_dir"]
-    rest = {k: v for k, v in settings.items() if k != "out_dir"}
-    return process_image(image_id, path, out_dir, **rest)  # type: ignore[arg-type]
+    return process_image(image_id, path, out_dir, settings, folder)
 
 
 def _collect(results: Iterable[dict[str, object]], bar: tqdm) -> list[dict[str, object]]:
@@ -502,7 +507,7 @@ def _collect(results: Iterable[dict[str, object]], bar: tqdm) -> list[dict[str, 
     rows = []
     for row in results:
         if row["status"] != STATUS_OK:
-            log.info("%s (%s): %s %s", row["image_id"], row["source"], row["status"], row["detail"])
+            log.info("%s (%s): %s %s", row[IMAGE_ID], row["source"], row["status"], row["detail"])
         rows.append(row)
         bar.update(1)
     return rows
@@ -511,41 +516,19 @@ def _collect(results: Iterable[dict[str, object]], bar: tqdm) -> list[dict[str, 
 def crop_faces(
     image_paths: ImagePaths,
     out_dir: Path | str,
+    settings: CropSettings,
     *,
-    crop_size: int,
-    margin: float,
-    resize_shorter: int,
-    max_side: int,
-    min_face: int,
-    multiple: Multiple,
-    upsample: Upsample,
-    align: bool,
-    max_pixels: int | None,
     num_workers: int,
     folder: Path | str | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Detect, align and crop one face per image; write PNG crops; return the manifest.
 
-    The settings are the config's ``crop`` block (defaults in the schema), passed in full.
-
     Args:
         image_paths: image files (id = file name without extension) or a mapping id -> file.
         out_dir: where ``{image_id}.png`` crops are written (created if needed; each written
             to a temporary name and renamed).
-        crop_size: side of the square crop in pixels (VGGFace2: 224).
-        margin: the detected box is enlarged to ``1 + margin`` times its size (VGGFace2: 0.3).
-        resize_shorter: the enlarged box's shorter side is resized to this before the centre
-            crop (VGGFace2: 256).
-        max_side: the detector scans a copy whose longer side is at most this many pixels.
-        min_face: smallest accepted image side and face box side, in original pixels.
-        multiple: ``largest`` keeps the largest face of several (status ``ok``), ``skip`` gives
-            status ``multiple_faces``.
-        upsample: dlib detector upsamplings, or ``auto``: none, then once more with one
-            upsampling if no face was found.
-        align: rotate the crop so the eyes are level (5-point landmarks).
-        max_pixels: images with more pixels get status ``too_large`` (``None``: Pillow's
-            decompression-bomb limit).
+        settings: the config's ``crop`` block (:class:`CropSettings`).
         num_workers: worker processes (0 or 1: in this process). Rows come back in input order.
         folder: the image folder the photographs were listed from; a photograph that resolves
             outside it (a symlink out of it) is ``unreadable`` and never read. ``None``: each
@@ -554,7 +537,8 @@ def crop_faces(
         progress: show a tqdm progress bar.
 
     Returns:
-        One row per input image with the columns :data:`MANIFEST_COLUMNS`: ``status`` is one of
+        One row per input image with the columns :data:`polface.frames.MANIFEST_COLUMNS`:
+        ``status`` is one of
         :data:`polface.images.status.STATUSES`, ``detail`` says why in words, box and
         ``landmarks`` (x0, y0, ..., x4, y4) are in original pixel coordinates (after EXIF
         rotation), ``crop`` is the PNG path
@@ -562,31 +546,10 @@ def crop_faces(
         and ``height`` for an undecodable one, box, ``landmarks`` and ``angle`` without a face).
         A bad image is a status, never an exception.
     """
-    if multiple not in ("largest", "skip"):
-        raise ValueError(f"multiple must be 'largest' or 'skip', got {multiple!r}")
-    if crop_size < 1 or crop_size > resize_shorter:
-        raise ValueError(
-            f"need 1 <= crop_size <= resize_shorter, got crop_size={crop_size}, "
-            f"resize_shorter={resize_shorter}"
-        )
-    upsample_passes(upsample)
     pairs = _image_ids(image_paths)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    settings = dict(
-        out_dir=out,
-        crop_size=crop_size,
-        margin=margin,
-        resize_shorter=resize_shorter,
-        max_side=max_side,
-        min_face=min_face,
-        multiple=multiple,
-        upsample=upsample,
-        align=align,
-        max_pixels=max_pixels,
-        folder=folder,
-    )
-    work = functools.partial(_process_pair, settings=settings)
+    work = functools.partial(_process_pair, out_dir=out, settings=settings, folder=folder)
     bar = tqdm(total=len(pairs), desc="crop_faces", unit="img", disable=not progress)
     if num_workers <= 1:
         results: Iterable[dict[str, object]] = map(work, pairs)

@@ -58,6 +58,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from polface.device import autocast_dtype, describe_device, resolve_device
+from polface.frames import IMAGE_ID
 from polface.images.crop import FaceCrop, model_file
 from polface.images.load import ImageRejected, decode_rgb, image_from, open_photograph, opened_image
 from polface.images.resnet import Layout, ResNet50, preprocess
@@ -137,16 +138,16 @@ class EmbedResult:
 def _ok_rows(manifest: pd.DataFrame, backend: Backend) -> pd.DataFrame:
     """The manifest's ``ok`` rows with the columns this backend needs, checked."""
     if backend.layout is None:
-        needed = ["image_id", "status", "source", "sha256"]
+        needed = [IMAGE_ID, "status", "source", "sha256"]
         needed += ["box_left", "box_top", "box_right", "box_bottom", "landmarks"]
     else:
-        needed = ["image_id", "status", "crop"]
+        needed = [IMAGE_ID, "status", "crop"]
     absent = [c for c in needed if c not in manifest.columns]
     if absent:
         raise ValueError(f"manifest lacks column(s) {absent} needed by backend {backend.name!r}")
     rows = manifest.loc[manifest["status"] == "ok", needed].reset_index(drop=True)
-    rows["image_id"] = rows["image_id"].astype(str)
-    dupes = rows["image_id"][rows["image_id"].duplicated()].unique().tolist()
+    rows[IMAGE_ID] = rows[IMAGE_ID].astype(str)
+    dupes = rows[IMAGE_ID][rows[IMAGE_ID].duplicated()].unique().tolist()
     if dupes:
         raise ValueError(f"manifest has duplicate ok image ids: {dupes[:10]}")
     return rows
@@ -257,7 +258,7 @@ def _embedding_table(
     ids: Sequence[str], vectors: np.ndarray, dim: int, keys: Sequence[str] | None = None
 ) -> pa.Table:
     flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel(), type=pa.float32())
-    columns = {"image_id": pa.array(list(ids), type=pa.string())}
+    columns = {IMAGE_ID: pa.array(list(ids), type=pa.string())}
     if keys is not None:
         columns["input_sha256"] = pa.array(list(keys), type=pa.string())
     columns["embedding"] = pa.FixedSizeListArray.from_arrays(flat, dim)
@@ -277,7 +278,7 @@ def _assembled_blocks(
             by_part.setdefault(wanted[image_id], []).append(k)
         for part, positions in by_part.items():
             if part not in rows_of:
-                rows_of = {part: FeatureRows(part, "image_id")}  # one part open at a time
+                rows_of = {part: FeatureRows(part, IMAGE_ID)}  # one part open at a time
             source = rows_of[part]
             index = {image_id: r for r, image_id in enumerate(source.ids)}
             rows = np.array([index[block[k]] for k in positions], dtype=np.int64)
@@ -311,9 +312,9 @@ def _load_parts(
             part.unlink()
             continue
         valid.append(part)
-        table = pq.read_table(part, columns=["image_id", "input_sha256"])
+        table = pq.read_table(part, columns=[IMAGE_ID, "input_sha256"])
         for image_id, key in zip(
-            table.column("image_id").to_pylist(),
+            table.column(IMAGE_ID).to_pylist(),
             table.column("input_sha256").to_pylist(),
             strict=True,
         ):
@@ -531,18 +532,18 @@ def embed_crops(
     )
 
     parts, where = _load_parts(work, meta)
-    ids = rows["image_id"].tolist()
+    ids = rows[IMAGE_ID].tolist()
     # Current input keys: crop hashes are computed only for ids a part already holds.
     if spec.layout is None:
-        held = rows[rows["image_id"].isin(list(where))]
-        current = {r["image_id"]: _dlib_input_key(r) for _, r in held.iterrows()}
+        held = rows[rows[IMAGE_ID].isin(list(where))]
+        current = {r[IMAGE_ID]: _dlib_input_key(r) for _, r in held.iterrows()}
     else:
-        crop_of = dict(zip(rows["image_id"], rows["crop"], strict=True))
+        crop_of = dict(zip(rows[IMAGE_ID], rows["crop"], strict=True))
         current = {
             i: file_sha256(crop_of[i]) for i in ids if i in where and Path(crop_of[i]).is_file()
         }
     reused = {i for i in ids if i in where and where[i][1] == current.get(i)}
-    todo = rows[~rows["image_id"].isin(reused)].reset_index(drop=True)
+    todo = rows[~rows[IMAGE_ID].isin(reused)].reset_index(drop=True)
     log.info("%s: %d ok rows, %d reused, %d to compute", backend, len(ids), len(reused), len(todo))
 
     if len(todo):
@@ -584,7 +585,7 @@ def embed_crops(
         )
         for batch, keys in loader:
             n = len(keys)
-            buffer_ids.extend(todo["image_id"].iloc[position : position + n].tolist())
+            buffer_ids.extend(todo[IMAGE_ID].iloc[position : position + n].tolist())
             buffer_keys.extend(keys)
             buffer_vecs.append(embedder.embed(batch))
             position += n

@@ -153,7 +153,13 @@ def preprocess(images: torch.Tensor, layout: Layout) -> torch.Tensor:
         mean = torch.tensor(VGGFACE2_MEAN_BGR, dtype=torch.float32, device=x.device)
         return x.flip(1) - mean.view(1, 3, 1, 1)
     if layout == "torchvision":
-        mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=x.device)
-        std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=x.device)
-        return (x / 255.0 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+        return imagenet_normalise(x)
     raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+
+
+def imagenet_normalise(x: torch.Tensor) -> torch.Tensor:
+    """Float RGB ``(N, 3, H, W)`` in [0, 255] → RGB / 255 minus the ImageNet mean, divided by its
+    standard deviation (torchvision's ImageNet weights), in ``x``'s dtype and on its device."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x / 255.0 - mean) / std

@@ -1,6 +1,10 @@
 """The fitted models that the workflow writes, and one public loader for each.
 
-Three artifacts, all in safe formats (npz read with ``allow_pickle=False``, safetensors):
+Five fitted-model artifacts, all in safe formats (npz read with ``allow_pickle=False``,
+safetensors): the four below, and the Facial Finetuning network's heads
+(``results/facial_finetuning/regressor/heads.safetensors``), written and read by
+:func:`polface.models.trait_regressor.save_heads` and
+:func:`~polface.models.trait_regressor.load_heads`.
 
 - ``results/{cohort}/lasso/{sample}/models.npz`` (:func:`save_lasso_folds`, rule ``fit_lasso``):
   per outer fold the LASSO chosen by the inner CV. Arrays ``outer_fold`` (K), ``lambda`` (K),
@@ -12,20 +16,21 @@ Three artifacts, all in safe formats (npz read with ``allow_pickle=False``, safe
   names of :func:`polface.models.mlp.build_mlp`; header metadata ``polface`` =
   ``{"model": "polface.mlp", "folds": K}``.
 - ``results/images/{image_set}/ratings_{backend}_models.npz`` (:func:`save_rating_models`, rule
-  ``fit_omi_ratings``): the LASSO of every (target, model) of the OMI ratings, per outer fold and
-  a final model on all rows. Entry ``meta`` is a JSON string (format ``polface.rating_models``,
-  the list of models with target, kind, model, family and the feature columns, plus what the
-  caller adds); model ``i`` has arrays ``m{i}.outer_fold``, ``m{i}.lambda``, ``m{i}.intercept``,
-  ``m{i}.coef``, ``m{i}.x_mean``, ``m{i}.x_sd`` (one row per outer fold) and the same names under
-  ``m{i}.final.`` for the final model. ``x_mean`` and ``x_sd`` are the mean and population SD of
-  the training columns (glmnet's standardisation: the coefficients on the standardised scale are
-  ``coef * x_sd``); ``coef`` and ``intercept`` are on the original scale, so
-  ``score = intercept + X @ coef`` (gaussian) or its logistic function (binomial).
+  ``fit_omi_ratings``) and ``readouts_{backend}_models.npz`` (the same format, rule
+  ``fit_omi_readouts``: the perceived-demographics readouts of the LIME reports): the LASSO of every
+  (target, model) of the OMI ratings, per outer fold and a final model on all rows. Entry ``meta``
+  is a JSON string (format ``polface.rating_models``, the list of models with target, kind, model,
+  family and the feature columns, plus what the caller adds); model ``i`` has arrays
+  ``m{i}.outer_fold``, ``m{i}.lambda``, ``m{i}.intercept``, ``m{i}.coef``, ``m{i}.x_mean``,
+  ``m{i}.x_sd`` (one row per outer fold) and the same names under ``m{i}.final.`` for the final
+  model. ``x_mean`` and ``x_sd`` are the mean and population SD of the training columns (glmnet's
+  standardisation: the coefficients on the standardised scale are ``coef * x_sd``); ``coef`` and
+  ``intercept`` are on the original scale, so ``score = intercept + X @ coef`` (gaussian) or its
+  logistic function (binomial).
 
-Loaders: :func:`load_lasso_folds`, :func:`load_mlp_folds` and :func:`load_rating_models`, or
-:func:`load_models` for any of the three. Each model has ``predict(X) -> scores`` and reproduces
-the out-of-fold predictions the workflow stored (the LASSO to rounding, the MLP exactly on the
-CPU).
+Loaders: :func:`load_lasso_folds`, :func:`load_mlp_folds` and :func:`load_rating_models`. Each
+model has ``predict(X) -> scores`` and reproduces the out-of-fold predictions the workflow stored
+(``tests/test_artifacts.py``: the LASSO to 1e-12, the MLP exactly on the CPU).
 """
 
 from __future__ import annotations
@@ -278,13 +283,3 @@ def load_rating_models(path: str | Path) -> dict[tuple[str, str], RatingModels]:
                 final=_linear(npz, f"m{i}.final.", None, family),
             )
     return out
-
-
-def load_models(path: str | Path) -> Any:
-    """Any of the three artifacts, by its content: see the three loaders for what comes back."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        return load_mlp_folds(path)
-    with np.load(path, allow_pickle=False) as npz:
-        ratings = "meta" in npz
-    return load_rating_models(path) if ratings else load_lasso_folds(path)

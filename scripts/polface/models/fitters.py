@@ -4,12 +4,14 @@ A fitter takes one outer training split and returns a predictor for new rows plu
 keeping about the fit. The rules ``fit_lasso``, ``fit_mlp`` and ``fit_interpretable`` call
 :func:`load_modelling_inputs`, a fitter, and :func:`fit_sample_models` or
 :func:`feature_set_predictions`; the model artifacts are written and read by
-:mod:`polface.models.artifacts`, the summaries here (JSON).
+:mod:`polface.models.artifacts`, the summaries' contents are made here (:func:`lasso_summary`,
+:func:`mlp_summary`) and written by :func:`polface.io.write_json`. Beside them, two generic
+pieces for any nested CV: :func:`mean_fitter` (guess the training split's mean) and
+:func:`standardised` (record each training column's mean and SD in a fitter's info).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from polface.errors import InputError
-from polface.io import FeatureRows, atomic_output
+from polface.io import FeatureRows
 from polface.models.folds import MIN_INNER_FOLDS
 from polface.models.nested import Fitter, nested_predictions
 
@@ -209,26 +211,6 @@ def mlp_fitter(
     return fit
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def write_json(path: str | Path, document: Any) -> None:
-    """Strict JSON (NaN as null), sorted keys, written atomically."""
-    with atomic_output(path) as tmp:
-        tmp.write_text(
-            json.dumps(_plain(document), indent=2, sort_keys=True, allow_nan=False) + "\n"
-        )
-
-
 def lasso_summary(infos: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The scalar facts of each outer fold's LASSO (for the JSON summary)."""
     keys = ("outer_fold", "n_train", "lambda", "step", "n_lambdas_fitted", "n_nonzero")
@@ -258,7 +240,7 @@ def load_modelling_inputs(
     training split (:func:`polface.models.folds.check_fold_numbers`); every problem is an
     :class:`polface.errors.InputError` naming the file.
     """
-    from polface.frames import FOLD_COLUMNS, fold_columns, require_columns
+    from polface.frames import FOLD_COLUMNS, fold_columns, require_aligned, require_columns
     from polface.models.folds import check_fold_numbers
 
     faces = pd.read_parquet(faces_path)
@@ -272,23 +254,17 @@ def load_modelling_inputs(
         ("features", features_path, ids),
         ("folds", folds_path, folds[id_column].astype(str).tolist()),
     ):
-        if other != expected:
-            first = next(
-                (i for i, (a, b) in enumerate(zip(expected, other, strict=False)) if a != b),
-                min(len(expected), len(other)),
-            )
-            raise InputError(
-                f"{path}: the {name} are not aligned with {faces_path}: first difference at"
-                f" row {first + 1} ({len(other)} rows vs {len(expected)})"
-            )
+        require_aligned(expected, other, name=f"{path}: the {name}", table=str(faces_path))
     for column in FOLD_COLUMNS:
         values = pd.to_numeric(folds[column], errors="coerce").to_numpy(dtype=float)
         bad = ~(np.isfinite(values) & (values >= 1) & (values == np.round(values)))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
+            value = folds[column].iloc[row]
+            shown = value.item() if isinstance(value, np.generic) else value  # 2.5, not np.float64
             raise InputError(
                 f"{folds_path}: row {row + 1} ({id_column} {expected[row]!r}): {column} ="
-                f" {_plain(folds[column].iloc[row])!r}, expected an integer >= 1"
+                f" {shown!r}, expected an integer >= 1"
             )
     check_fold_numbers(folds["outer_fold"], folds["inner_fold"], source=str(folds_path))
     return faces, X, folds
@@ -395,3 +371,26 @@ def feature_set_predictions(
             f" {feature_set} features"
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def mean_fitter() -> Fitter:
+    """The baseline that predicts the mean of the outer training split for every row."""
+
+    def fit(X, y, inner, outer_fold):
+        mean = float(np.mean(y))
+        return (lambda X_new: np.full(len(X_new), mean)), {"mean": mean}
+
+    return fit
+
+
+def standardised(fit: Fitter) -> Fitter:
+    """``fit``, with the mean and population SD of each training column added to its info."""
+
+    def wrapped(X, y, inner, outer_fold):
+        # before the fit, which may overwrite X (polface.models.nested.Fitter)
+        mean = X.mean(axis=0, dtype=np.float64)
+        sd = np.sqrt(np.mean((X - mean) ** 2, axis=0, dtype=np.float64))
+        predict, info = fit(X, y, inner, outer_fold)
+        return predict, {**info, "x_mean": mean, "x_sd": sd}
+
+    return wrapped

@@ -1,8 +1,10 @@
 """The neural network of Khan et al. (*Before and After Pseudoscience*) on face descriptors.
 
 Architecture: ``D → hidden (ReLU) → dropout → 1`` (a logit), with ``D`` taken from the data
-(2048 for VGGFace2 ResNet-50 descriptors) and ``hidden`` 2048 by default; loss
-``BCEWithLogits``, Adam with learning rate 1e-4, batch size 64. Training stops early on the loss
+(2048 for VGGFace2 ResNet-50 descriptors); loss ``BCEWithLogits``, Adam. The settings (width,
+dropout, learning rate, batch size, epochs, patience, validation share) are the config's ``mlp``
+block, whose defaults live in the schema only (2048 wide, learning rate 1e-4, batch size 64, at
+most 30 epochs, patience 3). Training stops early on the loss
 of a seeded, class-stratified validation split carved out of the training rows, and the weights of
 the best epoch are returned.
 
@@ -134,14 +136,14 @@ def fit_mlp(
     y_train: ArrayLike,
     *,
     seed: int,
-    val_fraction: float = 0.1,
-    max_epochs: int = 100,
-    patience: int = 5,
-    batch_size: int = 64,
-    lr: float = 1e-4,
-    hidden: int = 2048,
-    dropout: float = 0.1,
-    device: str = "auto",
+    val_fraction: float,
+    max_epochs: int,
+    patience: int,
+    batch_size: int,
+    lr: float,
+    hidden: int,
+    dropout: float,
+    device: str,
 ) -> tuple[StateDict, dict[str, Any]]:
     """Train the network with Adam and early stopping on a seeded validation split.
 

@@ -24,6 +24,7 @@ from polface.frames import (
     MissingColumnsError,
     fold_columns,
     prediction_columns,
+    require_aligned,
     require_columns,
 )
 
@@ -165,8 +166,9 @@ def nested_predictions(
     require_columns(faces, [id_column], table="the table of targets")
     require_columns(folds, fold_columns(id_column=id_column), table="folds")
     ids = faces[id_column].astype(str).to_numpy()
-    if not np.array_equal(folds[id_column].astype(str).to_numpy(), ids):
-        raise ValueError(f"folds are not aligned with the targets: {id_column} differs")
+    require_aligned(
+        ids.tolist(), folds[id_column].astype(str).tolist(), name="folds", table="the targets"
+    )
     targets = [model_sample] if own_sample_only else list(samples)
     labels = sample_labels(
         faces,

@@ -27,8 +27,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +37,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from polface.images.resnet import ResNet50
+from polface.images.resnet import ResNet50, imagenet_normalise
 
 log = logging.getLogger(__name__)
 
 #: keras.applications.resnet50.preprocess_input ("caffe" mode): BGR means of ImageNet.
 IMAGENET_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 PREPROCESSING = ("caffe", "torchvision")
 BACKBONES = ("resnet50", "tiny")
 VAL_LOSSES = ("keras", "mse")
@@ -82,21 +80,59 @@ def preprocess(x: torch.Tensor, mode: str) -> torch.Tensor:
         mean = torch.tensor(IMAGENET_CAFFE_MEAN_BGR, dtype=x.dtype, device=x.device)
         return x.flip(1) - mean.view(1, 3, 1, 1)
     if mode == "torchvision":
-        mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        return (x / 255.0 - mean) / std
+        return imagenet_normalise(x)
     raise ValueError(f"preprocessing must be one of {PREPROCESSING}, got {mode!r}")
 
 
 @dataclass(frozen=True)
 class Augmentation:
-    """The paper's keras augmentation layers, in their order; 0 turns a step off."""
+    """The paper's keras augmentation layers, in their order; 0 turns a step off.
 
-    flip: bool = True
-    rotation: float = 0.1  # fraction of a full turn, either way
-    zoom: float = 0.2  # relative zoom, in or out
-    brightness: float = 0.1  # shift as a fraction of the value range [0, 255]
-    contrast: float = 0.2  # factor drawn from [1 - contrast, 1 + contrast]
+    The values are the config's ``facial_finetuning.regressor.training.augmentation`` block (the
+    paper's values are the schema's defaults).
+    """
+
+    flip: bool
+    rotation: float  # fraction of a full turn, either way
+    zoom: float  # relative zoom, in or out
+    brightness: float  # shift as a fraction of the value range [0, 255]
+    contrast: float  # factor drawn from [1 - contrast, 1 + contrast]
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The config's ``facial_finetuning.regressor.training`` block (defaults in the schema).
+
+    ``augmentation`` is None when the block's ``augment`` is false; the others are the keras
+    loop's settings that :func:`fit_trait_regressor` documents. ``seed`` is the base seed of a
+    training (each trait's fit adds its index).
+    """
+
+    augmentation: Augmentation | None
+    hidden: int
+    dropout: float
+    l2: float
+    learning_rate: float
+    batch_size: int
+    max_epochs: int
+    patience: int
+    lr_patience: int
+    lr_factor: float
+    min_delta: float
+    val_loss: str
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.val_loss not in VAL_LOSSES:
+            raise ValueError(f"val_loss must be one of {VAL_LOSSES}, got {self.val_loss!r}")
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> TrainingSettings:
+        """The settings of a validated training block (``augment`` + ``augmentation`` become
+        :attr:`augmentation`)."""
+        augmentation = Augmentation(**block["augmentation"]) if block["augment"] else None
+        names = [f.name for f in fields(cls) if f.name != "augmentation"]
+        return cls(augmentation=augmentation, **{name: block[name] for name in names})
 
 
 def augment(x: torch.Tensor, aug: Augmentation, generator: torch.Generator) -> torch.Tensor:
@@ -259,18 +295,7 @@ def fit_trait_regressor(
     *,
     backbone: nn.Module,
     preprocessing: str,
-    augmentation: Augmentation | None,
-    hidden: int,
-    dropout: float,
-    l2: float,
-    learning_rate: float,
-    batch_size: int,
-    max_epochs: int,
-    patience: int,
-    lr_patience: int,
-    lr_factor: float,
-    min_delta: float,
-    val_loss: str,
+    settings: TrainingSettings,
     seed: int,
     device: torch.device,
     cached_features: tuple[torch.Tensor, torch.Tensor] | None,
@@ -278,7 +303,9 @@ def fit_trait_regressor(
 ) -> FitResult:
     """Train the head on a frozen backbone with keras's loop and callbacks (module docstring).
 
-    Per epoch: the training faces in a seeded random order, in batches of ``batch_size``, loss =
+    ``settings`` is the config's training block (:class:`TrainingSettings`); ``seed`` seeds this
+    fit (the studies give each trait its own). Per epoch: the training faces in a seeded random
+    order, in batches of ``batch_size``, loss =
     batch MSE + ``l2`` · Σ W² of the hidden layer's kernel; then the validation loss on the
     un-augmented validation faces (``keras``: MSE + the same penalty; ``mse``: MSE alone). The
     best epoch's weights are kept (strictly lower validation loss), training stops after
@@ -289,43 +316,47 @@ def fit_trait_regressor(
     that several traits share one pass of the backbone; ``None`` computes them here. Without
     augmentation the training faces' maps are computed once; with it, per batch.
     """
-    if val_loss not in VAL_LOSSES:
-        raise ValueError(f"val_loss must be one of {VAL_LOSSES}, got {val_loss!r}")
     generator = torch.Generator(device="cpu").manual_seed(seed)
     torch.manual_seed(seed)
     yt = torch.as_tensor(np.asarray(y_train, dtype=np.float32), device=device)
     yv = torch.as_tensor(np.asarray(y_val, dtype=np.float32), device=device)
-    options = {"preprocessing": preprocessing, "batch_size": batch_size, "device": device}
+    options = {"preprocessing": preprocessing, "batch_size": settings.batch_size, "device": device}
     if cached_features is not None:
         cached, val_features = cached_features
     else:
         val_features = image_features(backbone, val_images, **options)
-        cached = None if augmentation else image_features(backbone, train_images, **options)
-    if augmentation:
+        cached = (
+            None if settings.augmentation else image_features(backbone, train_images, **options)
+        )
+    if settings.augmentation:
         cached = None
-    head = TraitHead(val_features.shape[1], hidden, dropout).to(device)
-    optimiser = torch.optim.Adam(head.parameters(), lr=learning_rate, eps=1e-7)
+    head = TraitHead(val_features.shape[1], settings.hidden, settings.dropout).to(device)
+    optimiser = torch.optim.Adam(head.parameters(), lr=settings.learning_rate, eps=1e-7)
 
     def penalty() -> torch.Tensor:
-        return l2 * head.dense.weight.pow(2).sum()
+        return settings.l2 * head.dense.weight.pow(2).sum()
 
-    callbacks = KerasCallbacks(patience, lr_patience, lr_factor, min_delta)
+    callbacks = KerasCallbacks(
+        settings.patience, settings.lr_patience, settings.lr_factor, settings.min_delta
+    )
     best_state, best_epoch = None, -1
     history: list[dict[str, float]] = []
     stopped = False
-    lr = learning_rate
+    lr = settings.learning_rate
     n = len(yt)
-    for epoch in range(max_epochs):
+    for epoch in range(settings.max_epochs):
         head.train()
         order = torch.randperm(n, generator=generator)
         total_loss = total_mse = 0.0
-        for start in range(0, n, batch_size):
-            index = order[start : start + batch_size]
+        for start in range(0, n, settings.batch_size):
+            index = order[start : start + settings.batch_size]
             if cached is not None:
                 features = cached[index.to(device)]
             else:
                 batch = torch.from_numpy(train_images[index.numpy()]).to(device)
-                x = augment(batch.permute(0, 3, 1, 2).to(torch.float32), augmentation, generator)
+                x = augment(
+                    batch.permute(0, 3, 1, 2).to(torch.float32), settings.augmentation, generator
+                )
                 features = flat_features(backbone, preprocess(x, preprocessing))
             mse = F.mse_loss(head(features), yt[index.to(device)])
             loss = mse + penalty()
@@ -338,7 +369,7 @@ def fit_trait_regressor(
         with torch.no_grad():
             val_mse = float(F.mse_loss(head(val_features), yv))
             reg = float(penalty())
-        monitored = val_mse + reg if val_loss == "keras" else val_mse
+        monitored = val_mse + reg if settings.val_loss == "keras" else val_mse
         record = {
             "epoch": epoch + 1,
             "loss": total_loss / n,

@@ -1,2 +1,2 @@
-"""The report wing: paper tables (computation and rendering) and figures. Imports the ground
-floor and the data wing."""
+"""The report wing: paper tables (computation and rendering), figures, and the static HTML
+galleries of the LIME reports. Imports the ground floor and the data wing."""

@@ -8,6 +8,7 @@
   model beside its controls.
 - :func:`write_gallery`: an ``index.html`` and one page per item in a folder, the images as PNG
   files beside them, the same ``statement`` at the top of every page.
+- :func:`write_lime_gallery`: the gallery of LIME explanations (rule ``explain_lime``).
 
 Pictures are written with :func:`polface.report.figures.save_figure` (deterministic bytes).
 """
@@ -18,6 +19,7 @@ import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -214,3 +216,109 @@ def write_gallery(
 def ci_text(rows: Mapping[str, float] | pd.Series, digits: int = 3) -> str:
     """``'mean [lo, hi]'``."""
     return f"{rows['mean']:.{digits}f} [{rows['lo']:.{digits}f}, {rows['hi']:.{digits}f}]"
+
+
+def write_lime_gallery(
+    folder: str | Path,
+    result: Mapping[str, Any],
+    summary: pd.DataFrame,
+    *,
+    notes: Sequence[str],
+    top: int,
+    level: float,
+    statement: str,
+) -> None:
+    """The gallery of LIME explanations: a page per face, an index with the region summary.
+
+    ``result`` is :func:`polface.explain.faces.explain_faces`'s (its ``scores``, ``weights``,
+    ``curves`` tables and the ``inputs``), ``summary`` the
+    :func:`polface.explain.faces.region_summary` of its weights. Every explanation gets an
+    overlay of its segment weights (the ``top`` strongest outlined) and its deletion and
+    insertion curves.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pages = []
+    table = result["scores"]
+    w = result["weights"]
+    c = result["curves"]
+    for image_id, (image, segs) in result["inputs"].items():
+        images, tables = [], []
+        for seg in segs:
+            part = table[(table["image_id"] == image_id) & (table["segmentation"] == seg.method)]
+            for row in part.itertuples():
+                stem = f"{image_id}_{seg.method}_{row.target}_{row.arm}".replace(" ", "-")
+                sel = (
+                    (w["image_id"] == image_id)
+                    & (w["segmentation"] == seg.method)
+                    & (w["target"] == row.target)
+                    & (w["arm"] == row.arm)
+                )
+                verdict = "trustworthy" if row.trustworthy else "NOT trustworthy"
+                title = (
+                    f"{row.target} · {row.arm} · {seg.method}\n{row.quantity} "
+                    f"{row.model_output:.3g}, R² {row.r2_in_sample:.2f} / held-out "
+                    f"{row.heldout_r2:.2f} ({verdict})"
+                )
+                overlay_figure(
+                    image,
+                    seg.labels,
+                    w.loc[sel, "weight"].to_numpy(),
+                    top=top,
+                    title=title,
+                    path=folder / f"{stem}_overlay.png",
+                )
+                cur = c[
+                    (c["image_id"] == image_id)
+                    & (c["segmentation"] == seg.method)
+                    & (c["target"] == row.target)
+                    & (c["arm"] == row.arm)
+                ]
+                curves_figure(
+                    cur["fraction"].to_numpy(),
+                    cur["deletion"].to_numpy(),
+                    cur["insertion"].to_numpy(),
+                    ylabel=row.quantity,
+                    title=(
+                        f"deletion drop {row.deletion_drop:.2f} {row.quantity} "
+                        f"(gain {row.deletion_gain:.2f}), "
+                        f"insertion gain {row.insertion_gain:.2f}"
+                    ),
+                    path=folder / f"{stem}_curves.png",
+                )
+                caption = title.replace("\n", ": ")
+                images += [(f"{stem}_overlay.png", caption), (f"{stem}_curves.png", "curves")]
+            shown = part[
+                [
+                    "target",
+                    "arm",
+                    "quantity",
+                    "model_output",
+                    "local_pred",
+                    "r2_in_sample",
+                    "heldout_r2",
+                    "local_error_sd",
+                    "spearman",
+                    "jaccard_top",
+                    "deletion_gain",
+                    "deletion_drop",
+                    "insertion_gain",
+                    "trustworthy",
+                    "failed",
+                ]
+            ]
+            tables.append((f"fit and faithfulness ({seg.method})", shown))
+        pages.append(Page(f"face_{image_id}", f"face {image_id}", images, tables, notes))
+    index_images = []
+    if len(summary):
+        region_figure(summary, path=folder / "regions.png")
+        index_images.append(("regions.png", f"mean region weight across faces, {level:.0%} CI"))
+    display = summary.assign(**{"mean [CI]": summary.apply(ci_text, axis=1)})
+    index = Page(
+        "index",
+        "LIME explanations",
+        index_images,
+        [("region weights, model beside its controls", display.drop(columns=["lo", "hi"]))],
+        notes,
+    )
+    write_gallery(folder, index, pages, statement=statement)

@@ -194,23 +194,31 @@ def write_table(
     tex: str | Path,
     index: bool | None = None,
     digits: int = 3,
+    display: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
-    """Write ``df`` as CSV (full precision), Markdown and LaTeX, each atomically.
+    """Write ``df`` as CSV (full precision), and it or its ``display`` as Markdown and LaTeX.
+
+    The one writer of the workflow's csv + md + tex tables, each file atomically.
 
     Args:
-        df: the table.
+        df: the table; the CSV holds every number of it.
         csv, md, tex: the three output paths (their directories are created).
-        index: as in :func:`to_markdown` (also decides whether the CSV has the index).
+        index: as in :func:`to_markdown` for the Markdown and LaTeX (without a ``display`` it also
+            decides whether the CSV has the index; with one, the CSV is written without).
         digits: decimals in the Markdown and LaTeX renderings.
+        display: the table as a reader sees it (formatted cells, e.g. ``'AUC [lo, hi]'``);
+            None: ``df`` itself.
 
     Returns:
         ``{"csv": path, "md": path, "tex": path}``.
     """
-    with_index = _use_index(df, index)
+    shown = df if display is None else display
+    with_index = _use_index(shown, index)
+    csv_index = with_index if display is None else False
     return {
-        "csv": write_atomic(csv, df.to_csv(index=with_index, lineterminator="\n")),
-        "md": write_atomic(md, to_markdown(df, index=with_index, digits=digits)),
-        "tex": write_atomic(tex, to_latex(df, index=with_index, digits=digits)),
+        "csv": write_atomic(csv, df.to_csv(index=csv_index, lineterminator="\n")),
+        "md": write_atomic(md, to_markdown(shown, index=with_index, digits=digits)),
+        "tex": write_atomic(tex, to_latex(shown, index=with_index, digits=digits)),
     }
 
 
@@ -239,8 +247,4 @@ def write_display_table(
             wide.index = pd.Index([f"{label} · {i}" for i in wide.index], name=producer)
         blocks.append(wide)
     display = pd.concat(blocks).fillna("")
-    return {
-        "csv": write_atomic(csv, long.to_csv(index=False, lineterminator="\n")),
-        "md": write_atomic(md, to_markdown(display, index=True)),
-        "tex": write_atomic(tex, to_latex(display, index=True)),
-    }
+    return write_table(long, csv=csv, md=md, tex=tex, index=True, display=display)

@@ -15,6 +15,7 @@ import pandas as pd
 from polface.data.osf import FEMALE_CODE, ORIENTATIONS
 from polface.frames import AUC_COLUMNS, auc_columns, require_columns
 from polface.metrics import (
+    child_seed,
     delong_ci,
     demographic_strata,
     majority_accuracy,
@@ -221,11 +222,6 @@ def read_predictions(
     return pd.concat(frames)
 
 
-def child_seed(seed: int, index: int) -> int:
-    """A reproducible, well-mixed 32-bit seed for the ``index``-th sub-task of a seeded job."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-
-
 def figure2_table(
     predictions: pd.DataFrame,
     faces: pd.DataFrame,
@@ -243,7 +239,8 @@ def figure2_table(
     liberal–conservative pairs matched on gender, Face++ ethnicity and rounded Face++ age
     (:func:`demographic_strata`,
     :func:`polface.metrics.paired_accuracy`), the permutation baseline (sub-seed
-    :func:`child_seed` ``(seed, k)`` for the k-th sample) and the majority-class accuracy.
+    :func:`polface.metrics.child_seed` ``(seed, k)`` for the k-th sample) and the majority-class
+    accuracy.
 
     Args:
         predictions: long-form out-of-fold predictions as for :func:`table2`.

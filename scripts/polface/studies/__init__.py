@@ -1,2 +1,2 @@
-"""Study-specific assembly (One Million Impressions ratings; Facial Finetuning): the top floor,
-which may import every wing."""
+"""Study-specific assembly (One Million Impressions ratings; Facial Finetuning; LIME reports): the
+top floor, which may import every wing and does no generic work of its own."""

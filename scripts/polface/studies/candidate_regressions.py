@@ -14,7 +14,8 @@ candidate on the ballot, ``personal_votes_std`` on all 7,080 rows), the specific
 with R's treatment coding (first factor level as reference, columns named as R names them:
 ``gender1``, ``election_typeLocal election``, ``educationHigh School``, interactions ``a:b``)
 and R's default ``na.omit``: every model drops the rows where one of its variables is missing, so
-with controls the sample shrinks (ballot position: 7,055 rows without, 5,479 with controls). The
+with controls the sample shrinks (ballot position: 7,055 rows without, 5,479 with controls;
+``tests/test_facial_finetuning.py`` checks these counts on the released data). The
 ``same sample`` variant fits every specification on the rows of the controlled models.
 
 Standard errors: ``se_ols`` is the plain OLS SE, which is what the paper printed (its
@@ -34,7 +35,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy.stats import norm
 
-from polface.studies.facial_finetuning import CANDIDATE_CODE, OUTCOMES, TRAITS
+from polface.data.finetuning import CANDIDATE_CODE, OUTCOMES, TRAITS
 
 CONTROLS: tuple[str, ...] = ("age", "gender", "education")
 #: The moderator of specifications 3 and 4, per trait (the paper's Dominance.Regression.R uses
@@ -140,7 +141,7 @@ def fit_ols(y: np.ndarray, X: pd.DataFrame, clusters: np.ndarray) -> pd.DataFram
 def candidate_regressions(sample: pd.DataFrame) -> pd.DataFrame:
     """All 36 models in both variants (``as published``, ``same sample``), long.
 
-    ``sample`` is :func:`~polface.studies.facial_finetuning.analysis_sample`'s frame. Columns:
+    ``sample`` is :func:`~polface.data.finetuning.analysis_sample`'s frame. Columns:
     ``sample``, ``trait``, ``outcome``, ``model`` (1-6), ``specification``, ``term``,
     ``estimate``, ``se_ols``, ``p_ols``, ``se_cluster``, ``p_cluster``, ``n``, ``clusters``,
     ``r2``.

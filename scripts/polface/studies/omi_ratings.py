@@ -35,96 +35,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from scipy.stats import norm
 
-from polface.io import write_atomic, write_parquet
-from polface.metrics import delong_ci, permutation_auc
+from polface.data.omi import CONTROLS, EMBEDDING, rating_targets
+from polface.frames import IMAGE_ID
+from polface.io import write_parquet
+from polface.metrics import child_seed, delong_ci, pearson_ci, permutation_auc
 from polface.models.artifacts import save_rating_models
-from polface.models.fitters import lasso_fitter
+from polface.models.fitters import lasso_fitter, mean_fitter, standardised
 from polface.models.folds import make_folds
 from polface.models.nested import Fitter, nested_predictions
-from polface.report.render import format_ci, to_latex, to_markdown
-from polface.report.tables import child_seed
+from polface.report.render import format_ci, write_table
 
-#: Model names in the predictions and tables.
-EMBEDDING = "embedding"
-CONTROLS = "perceived demographics"
+#: The model name of the mean-guessing baseline (:data:`polface.data.omi.EMBEDDING` and
+#: :data:`~polface.data.omi.CONTROLS` name the others).
 MEAN_GUESS = "mean guess"
 
-#: The id column of the embeddings, folds and predictions, and the predictions' target column.
-ID_COLUMN = "image_id"
+#: The predictions' target column (their id column is :data:`polface.frames.IMAGE_ID`).
 TARGET_COLUMN = "target"
-
-
-def pearson_ci(y: Sequence[float], prediction: Sequence[float], level: float = 0.95):
-    """Pearson r with its confidence interval by Fisher's z: ``(r, lo, hi)``.
-
-    ``tanh(atanh(r) ± z_{(1+level)/2} / sqrt(n - 3))``; the interval is NaN for n ≤ 3, and r is
-    NaN when either variable is constant.
-    """
-    a = np.asarray(y, dtype=np.float64)
-    b = np.asarray(prediction, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"y and prediction must be 1-d of equal length, got {a.shape}, {b.shape}")
-    n = len(a)
-    if n < 2 or np.std(a) == 0 or np.std(b) == 0:
-        return math.nan, math.nan, math.nan
-    r = float(np.corrcoef(a, b)[0, 1])
-    if n <= 3:
-        return r, math.nan, math.nan
-    z = math.atanh(min(max(r, -1 + 1e-15), 1 - 1e-15))
-    half = float(norm.ppf(0.5 + level / 2.0)) / math.sqrt(n - 3)
-    return r, math.tanh(z - half), math.tanh(z + half)
-
-
-def mean_fitter() -> Fitter:
-    """The baseline that predicts the mean of the outer training split for every row."""
-
-    def fit(X, y, inner, outer_fold):
-        mean = float(np.mean(y))
-        return (lambda X_new: np.full(len(X_new), mean)), {"mean": mean}
-
-    return fit
-
-
-def standardised(fit: Fitter) -> Fitter:
-    """``fit``, with the mean and population SD of each training column added to its info."""
-
-    def wrapped(X, y, inner, outer_fold):
-        # before the fit, which may overwrite X (polface.models.nested.Fitter)
-        mean = X.mean(axis=0, dtype=np.float64)
-        sd = np.sqrt(np.mean((X - mean) ** 2, axis=0, dtype=np.float64))
-        predict, info = fit(X, y, inner, outer_fold)
-        return predict, {**info, "x_mean": mean, "x_sd": sd}
-
-    return wrapped
-
-
-def rating_targets(
-    ratings: pd.DataFrame, ids: Sequence[str], binary: Sequence[str], continuous: Sequence[str]
-) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The targets of the faces ``ids``: binary ones split at their median, continuous as rated.
-
-    Returns a frame ``image_id, <target>...`` (:data:`ID_COLUMN`) in the order of ``ids`` and the
-    median of each binary target (over the rated faces among ``ids``).
-    """
-    absent = [c for c in [*binary, *continuous] if c not in ratings.columns]
-    if absent:
-        raise KeyError(f"the ratings have no column(s) {absent}; found {list(ratings.columns)}")
-    unrated = [i for i in ids if i not in ratings.index]
-    if unrated:
-        raise ValueError(f"{len(unrated)} face(s) have no ratings, e.g. {unrated[:5]}")
-    rows = ratings.loc[list(ids)]
-    targets = pd.DataFrame({ID_COLUMN: list(ids)})
-    medians = {}
-    for name in binary:
-        values = rows[name].to_numpy(dtype=np.float64)
-        medians[name] = float(np.nanmedian(values))
-        split = np.where(np.isnan(values), np.nan, (values > medians[name]).astype(np.float64))
-        targets[name] = split
-    for name in continuous:
-        targets[name] = rows[name].to_numpy(dtype=np.float64)
-    return targets, medians
 
 
 def rating_predictions(
@@ -156,7 +83,7 @@ def rating_predictions(
     if len(ids) != len(X):
         raise ValueError(f"{len(ids)} ids but {len(X)} embedding rows")
     targets, medians = rating_targets(ratings, ids, binary, continuous)
-    folds = make_folds(list(ids), id_column=ID_COLUMN, n_outer=outer, n_inner=inner, seed=seed)
+    folds = make_folds(list(ids), id_column=IMAGE_ID, n_outer=outer, n_inner=inner, seed=seed)
     feature_sets = {EMBEDDING: np.asarray(X, dtype=np.float64)}
     usable = {EMBEDDING: None}
     columns: dict[str, list[str] | None] = {EMBEDDING: None}
@@ -191,7 +118,7 @@ def rating_predictions(
                 target,
                 fit,
                 samples=[target],
-                id_column=ID_COLUMN,
+                id_column=IMAGE_ID,
                 target_column=TARGET_COLUMN,
                 model_column="model",
                 model_name=model,
@@ -240,7 +167,7 @@ def ratings_table(
     """
     rows = []
     cells = predictions[predictions["model"] != MEAN_GUESS]
-    guess = predictions[predictions["model"] == MEAN_GUESS].set_index([TARGET_COLUMN, ID_COLUMN])
+    guess = predictions[predictions["model"] == MEAN_GUESS].set_index([TARGET_COLUMN, IMAGE_ID])
     groups = cells.groupby([TARGET_COLUMN, "model"], sort=False)
     for index, ((target, model), cell) in enumerate(groups):
         kind = cell["kind"].iloc[0]
@@ -256,7 +183,7 @@ def ratings_table(
             row.update(mae=nan, mae_mean_guess=nan)
         else:
             r, lo, hi = pearson_ci(cell["y"].to_numpy(), cell["score"].to_numpy(), level)
-            baseline = guess.loc[[(target, i) for i in cell[ID_COLUMN]], "score"].to_numpy()
+            baseline = guess.loc[[(target, i) for i in cell[IMAGE_ID]], "score"].to_numpy()
             y = cell["y"].to_numpy()
             row.update(measure="Pearson r", estimate=r, lo=lo, hi=hi, median=nan)
             row.update(chance_mean=nan, chance_lo=nan, chance_hi=nan)
@@ -300,11 +227,7 @@ def write_ratings_table(
 ) -> dict[str, Path]:
     """``csv`` with every number, ``md`` and ``tex`` in display form (each atomically)."""
     display = ratings_display(long)
-    return {
-        "csv": write_atomic(csv, long.to_csv(index=False, lineterminator="\n")),
-        "md": write_atomic(md, to_markdown(display, index=False, digits=2)),
-        "tex": write_atomic(tex, to_latex(display, index=False, digits=2)),
-    }
+    return write_table(long, csv=csv, md=md, tex=tex, index=False, digits=2, display=display)
 
 
 def write_rating_fits(

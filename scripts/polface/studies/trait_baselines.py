@@ -21,7 +21,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from polface.studies.facial_finetuning import ID_COLUMN, TRAITS, FacialFinetuningDataError
+from polface.data.finetuning import TRAITS, FacialFinetuningDataError
+from polface.frames import IMAGE_ID
 
 DEMOGRAPHICS_MODEL = "perceived gender + age"
 
@@ -31,13 +32,13 @@ def split_features(
 ) -> dict[str, np.ndarray]:
     """Rows of ``X`` (ids ``ids``) for the train, validation and test faces, in split order."""
     index = {str(i): k for k, i in enumerate(ids)}
-    missing = [i for i in split[ID_COLUMN] if i not in index]
+    missing = [i for i in split[IMAGE_ID] if i not in index]
     if missing:
         raise FacialFinetuningDataError(
             f"{source}: no embedding for {len(missing)} faces of the split: {missing[:10]}"
         )
     return {
-        part: X[[index[i] for i in split.loc[split["split"] == part, ID_COLUMN]]]
+        part: X[[index[i] for i in split.loc[split["split"] == part, IMAGE_ID]]]
         for part in ("train", "validation", "test")
     }
 
@@ -129,7 +130,7 @@ def baseline_predictions(
     ``embeddings`` maps a backend name to (image ids, matrix). Returns the long predictions
     (``model``, ``image_id``, ``trait``, ``prediction``) and one record per model and trait.
     """
-    test_ids = split.loc[split["split"] == "test", ID_COLUMN].to_numpy()
+    test_ids = split.loc[split["split"] == "test", IMAGE_ID].to_numpy()
     demographics = demographic_features(split, knots=spline_knots)
     feature_sets: list[tuple[str, str, Mapping[str, np.ndarray]]] = [
         (DEMOGRAPHICS_MODEL, "ridge", demographics)
@@ -150,7 +151,7 @@ def baseline_predictions(
                 prediction, info = lasso_predictions(parts, y, nlambda=lasso_nlambda)
             frames.append(
                 pd.DataFrame(
-                    {"model": model, ID_COLUMN: test_ids, "trait": trait, "prediction": prediction}
+                    {"model": model, IMAGE_ID: test_ids, "trait": trait, "prediction": prediction}
                 )
             )
             chosen.append({"model": model, "trait": trait, **info})

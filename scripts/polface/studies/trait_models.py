@@ -18,17 +18,18 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from polface.data.finetuning import TRAITS, FacialFinetuningDataError
+from polface.frames import IMAGE_ID
 from polface.images.load import ImageRejected
 from polface.images.weights import check_sha256, load_weights
 from polface.models.trait_regressor import (
-    Augmentation,
+    TrainingSettings,
     TraitHead,
     build_backbone,
     fit_trait_regressor,
     image_features,
     predict_images,
 )
-from polface.studies.facial_finetuning import ID_COLUMN, TRAITS, FacialFinetuningDataError
 
 
 def split_images(
@@ -84,30 +85,17 @@ def train_split_regressors(
     preprocessing: str,
     device: torch.device,
     model_name: str,
-    augment: bool,
-    augmentation: Mapping[str, Any],
-    hidden: int,
-    dropout: float,
-    l2: float,
-    learning_rate: float,
-    batch_size: int,
-    max_epochs: int,
-    patience: int,
-    lr_patience: int,
-    lr_factor: float,
-    min_delta: float,
-    val_loss: str,
-    seed: int,
+    settings: TrainingSettings,
 ) -> tuple[dict[str, TraitHead], pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """One head per trait (seed ``seed + trait index``); heads, history, test predictions, summary.
+    """One head per trait (seed ``settings.seed + trait index``); heads, history, test
+    predictions, summary. ``settings`` is the config's training block.
 
     Without augmentation the backbone's maps of the training and validation faces are computed
     once and shared by the three traits. A tqdm bar per trait counts the epochs.
     """
-    aug = Augmentation(**augmentation) if augment else None
-    options = {"preprocessing": preprocessing, "batch_size": batch_size, "device": device}
+    options = {"preprocessing": preprocessing, "batch_size": settings.batch_size, "device": device}
     cached = None
-    if aug is None:
+    if settings.augmentation is None:
         total = len(images["train"]) + len(images["validation"])
         with tqdm(total=total, desc="backbone feature maps") as bar:
             cached = tuple(
@@ -116,10 +104,10 @@ def train_split_regressors(
             )
     heads: dict[str, TraitHead] = {}
     histories, predictions, summary = [], [], {}
-    test_ids = split.loc[split["split"] == "test", ID_COLUMN].to_numpy()
+    test_ids = split.loc[split["split"] == "test", IMAGE_ID].to_numpy()
     for index, trait in enumerate(TRAITS):
         y = {p: split.loc[split["split"] == p, trait].to_numpy() for p in images}
-        with tqdm(total=max_epochs, desc=f"{trait}: epochs") as bar:
+        with tqdm(total=settings.max_epochs, desc=f"{trait}: epochs") as bar:
 
             def progress(epoch: int, record: dict[str, float], bar: tqdm = bar) -> None:
                 bar.update(1)
@@ -132,19 +120,8 @@ def train_split_regressors(
                 y["validation"],
                 backbone=backbone,
                 preprocessing=preprocessing,
-                augmentation=aug,
-                hidden=hidden,
-                dropout=dropout,
-                l2=l2,
-                learning_rate=learning_rate,
-                batch_size=batch_size,
-                max_epochs=max_epochs,
-                patience=patience,
-                lr_patience=lr_patience,
-                lr_factor=lr_factor,
-                min_delta=min_delta,
-                val_loss=val_loss,
-                seed=seed + index,
+                settings=settings,
+                seed=settings.seed + index,
                 device=device,
                 cached_features=cached,
                 progress=progress,
@@ -159,7 +136,7 @@ def train_split_regressors(
         prediction = predict_images(backbone, fit.head, images["test"], **options)
         predictions.append(
             pd.DataFrame(
-                {"model": model_name, ID_COLUMN: test_ids, "trait": trait, "prediction": prediction}
+                {"model": model_name, IMAGE_ID: test_ids, "trait": trait, "prediction": prediction}
             )
         )
     return heads, pd.DataFrame(histories), pd.concat(predictions, ignore_index=True), summary
@@ -190,7 +167,7 @@ def apply_regressors(
             if isinstance(err, ImageRejected):
                 detail = err.detail
             rows += [
-                {ID_COLUMN: image_id, "trait": t, "prediction": np.nan, "status": "unreadable",
+                {IMAGE_ID: image_id, "trait": t, "prediction": np.nan, "status": "unreadable",
                  "detail": detail}
                 for t in heads
             ]  # fmt: skip
@@ -206,8 +183,8 @@ def apply_regressors(
                 device=device,
             )
             rows += [
-                {ID_COLUMN: i, "trait": trait, "prediction": v, "status": "ok", "detail": ""}
+                {IMAGE_ID: i, "trait": trait, "prediction": v, "status": "ok", "detail": ""}
                 for i, v in zip(ok_ids, values, strict=True)
             ]
-    columns: Sequence[str] = (ID_COLUMN, "trait", "prediction", "status", "detail")
+    columns: Sequence[str] = (IMAGE_ID, "trait", "prediction", "status", "detail")
     return pd.DataFrame(rows, columns=list(columns))

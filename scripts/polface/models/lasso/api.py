@@ -10,7 +10,7 @@ import numpy as np
 
 from polface.models.lasso.driver import CDSolver, cross_validate, fit_path
 from polface.models.lasso.kernels import gradients
-from polface.models.lasso.options import EarlyStop, Family, GlmnetControl
+from polface.models.lasso.options import CVOptions, EarlyStop, Family, GlmnetControl, PathOptions
 from polface.models.lasso.problem import check_y, setup, standardise
 from polface.models.lasso.results import CVResult, LassoPath
 
@@ -66,21 +66,16 @@ def lasso_path(
     Returns:
         The path, coefficients on the original scale.
     """
-    return fit_path(
-        X,
-        y,
-        family,
-        nlambda,
-        lambda_min_ratio,
-        lambdas,
-        dfmax,
-        pmax,
-        type_gaussian,
-        control,
-        dtype,
-        CDSolver,
-        overwrite_x,
+    path = PathOptions(
+        nlambda=nlambda,
+        lambda_min_ratio=lambda_min_ratio,
+        lambdas=lambdas,
+        dfmax=dfmax,
+        pmax=pmax,
+        type_gaussian=type_gaussian,
+        control=control,
     )
+    return fit_path(X, y, family, path, dtype=dtype, solver=CDSolver, overwrite_x=overwrite_x)
 
 
 def cv_lasso(
@@ -127,22 +122,16 @@ def cv_lasso(
     Returns:
         The CV curve, lambda.min, lambda.1se and the full-data path.
     """
+    path = PathOptions(
+        nlambda=nlambda,
+        lambda_min_ratio=lambda_min_ratio,
+        lambdas=lambdas,
+        dfmax=dfmax,
+        pmax=pmax,
+        type_gaussian=type_gaussian,
+        control=control,
+    )
+    cv = CVOptions(fold_lambdas=fold_lambdas, early_stop=early_stop, n_threads=n_threads)
     return cross_validate(
-        X,
-        y,
-        foldid,
-        family,
-        nlambda,
-        lambda_min_ratio,
-        lambdas,
-        dfmax,
-        pmax,
-        type_gaussian,
-        fold_lambdas,
-        early_stop,
-        n_threads,
-        control,
-        dtype,
-        CDSolver,
-        overwrite_x,
+        X, y, foldid, family, path, cv, dtype=dtype, solver=CDSolver, overwrite_x=overwrite_x
     )

@@ -24,7 +24,7 @@ from polface.models.lasso.kernels import (
     permute_rows,
     step_all,
 )
-from polface.models.lasso.options import EarlyStop, Family, GlmnetControl
+from polface.models.lasso.options import CVOptions, EarlyStop, Family, GlmnetControl, PathOptions
 from polface.models.lasso.problem import (
     Problems,
     Settings,
@@ -330,24 +330,19 @@ def fit_path(
     X: np.ndarray,
     y: np.ndarray,
     family: Family,
-    nlambda: int,
-    lambda_min_ratio: float | None,
-    lambdas: np.ndarray | None,
-    dfmax: int | None,
-    pmax: int | None,
-    type_gaussian: str | None,
-    control: GlmnetControl | None,
+    path: PathOptions,
+    *,
     dtype: type,
-    solver: type,
+    solver: Any,
     overwrite_x: bool = False,
 ) -> LassoPath:
     """:func:`lasso_path` with a given solver class."""
     Xs, xm, xs = standardise(X, dtype, overwrite=overwrite_x)
     n, p = Xs.shape
     y = check_y(y, n, family)
-    st = make_settings(family, n, p, nlambda, lambda_min_ratio, dfmax, pmax, type_gaussian, control)
+    st = make_settings(family, n, p, path)
     pr = setup(Xs, y, np.ones((1, n), dtype=bool), family, xs)
-    tracks, _, _ = _drive(pr, st, check_lambdas(lambdas), False, None, solver)
+    tracks, _, _ = _drive(pr, st, check_lambdas(path.lambdas), False, None, solver)
     return _finish_path(tracks[0], family, xm, xs, pr, n)
 
 
@@ -356,18 +351,11 @@ def cross_validate(
     y: np.ndarray,
     foldid: np.ndarray,
     family: Family,
-    nlambda: int,
-    lambda_min_ratio: float | None,
-    lambdas: np.ndarray | None,
-    dfmax: int | None,
-    pmax: int | None,
-    type_gaussian: str | None,
-    fold_lambdas: str,
-    early_stop: EarlyStop | None,
-    n_threads: int | None,
-    control: GlmnetControl | None,
+    path: PathOptions,
+    cv: CVOptions,
+    *,
     dtype: type,
-    solver: type,
+    solver: Any,
     overwrite_x: bool = False,
 ) -> CVResult:
     """:func:`cv_lasso` with a given solver class."""
@@ -380,9 +368,9 @@ def cross_validate(
     folds = np.unique(foldid)
     if folds.size < 3:
         raise ValueError("cv needs at least 3 folds (cv.glmnet's minimum)")
-    if fold_lambdas not in ("own", "shared"):
-        raise ValueError(f"fold_lambdas must be 'own' or 'shared', got {fold_lambdas!r}")
-    st = make_settings(family, n, p, nlambda, lambda_min_ratio, dfmax, pmax, type_gaussian, control)
+    if cv.fold_lambdas not in ("own", "shared"):
+        raise ValueError(f"fold_lambdas must be 'own' or 'shared', got {cv.fold_lambdas!r}")
+    st = make_settings(family, n, p, path)
     # the rows in fold order (stable): each fold's held-out rows are one block that the kernels
     # skip; the standardisation above is that of the original order, as in lasso_path
     order = np.argsort(foldid, kind="stable")
@@ -391,15 +379,15 @@ def cross_validate(
     train = np.ones((1 + folds.size, n), dtype=bool)
     for k, f in enumerate(folds):
         train[k + 1] = foldid != f
-    _set_threads(n_threads)
+    _set_threads(cv.n_threads)
     pr = setup(Xs, y, train, family, xs)
     fold_n = (~train[1:]).sum(axis=1).astype(np.float64)
     tracks, fold_meas, stop_m = _drive(
         pr,
         st,
-        check_lambdas(lambdas),
-        fold_lambdas == "own",
-        _CVPlan(early_stop, fold_n),
+        check_lambdas(path.lambdas),
+        cv.fold_lambdas == "own",
+        _CVPlan(cv.early_stop, fold_n),
         solver,
     )
     length = fold_meas.shape[1]

@@ -28,7 +28,7 @@ import torch
 
 from polface.models.lasso.driver import cross_validate, fit_path
 from polface.models.lasso.kernels import STATUS_MAXIT, STATUS_OK, gradients
-from polface.models.lasso.options import EarlyStop, Family, GlmnetControl
+from polface.models.lasso.options import CVOptions, EarlyStop, Family, GlmnetControl, PathOptions
 from polface.models.lasso.problem import Problems, Settings
 from polface.models.lasso.results import CVResult, LassoPath
 
@@ -214,6 +214,11 @@ class _FistaSolver:
             ]
 
 
+def _x_dtype(dtype: torch.dtype, polish: bool) -> type:
+    """The storage type of the standardised copy of X: float32 only for unpolished float32."""
+    return np.float32 if dtype == torch.float32 and not polish else np.float64
+
+
 def _solver(
     device: str | torch.device | None,
     dtype: torch.dtype,
@@ -255,20 +260,16 @@ def lasso_path_torch(
         max_iter: iterations per lambda (and per precision); beyond it the path ends ("maxit").
     """
     solver = _solver(device, dtype, polish, tol, max_iter)
-    return fit_path(
-        X,
-        y,
-        family,
-        nlambda,
-        lambda_min_ratio,
-        lambdas,
-        dfmax,
-        pmax,
-        None,
-        control,
-        np.float32 if dtype == torch.float32 and not polish else np.float64,
-        solver,
+    path = PathOptions(
+        nlambda=nlambda,
+        lambda_min_ratio=lambda_min_ratio,
+        lambdas=lambdas,
+        dfmax=dfmax,
+        pmax=pmax,
+        type_gaussian=None,
+        control=control,
     )
+    return fit_path(X, y, family, path, dtype=_x_dtype(dtype, polish), solver=solver)
 
 
 def cv_lasso_torch(
@@ -299,21 +300,16 @@ def cv_lasso_torch(
         device, dtype, polish, tol, max_iter: as in :func:`lasso_path_torch`.
     """
     solver = _solver(device, dtype, polish, tol, max_iter)
+    path = PathOptions(
+        nlambda=nlambda,
+        lambda_min_ratio=lambda_min_ratio,
+        lambdas=lambdas,
+        dfmax=dfmax,
+        pmax=pmax,
+        type_gaussian=None,
+        control=control,
+    )
+    cv = CVOptions(fold_lambdas=fold_lambdas, early_stop=early_stop, n_threads=None)
     return cross_validate(
-        X,
-        y,
-        foldid,
-        family,
-        nlambda,
-        lambda_min_ratio,
-        lambdas,
-        dfmax,
-        pmax,
-        None,
-        fold_lambdas,
-        early_stop,
-        None,
-        control,
-        np.float32 if dtype == torch.float32 and not polish else np.float64,
-        solver,
+        X, y, foldid, family, path, cv, dtype=_x_dtype(dtype, polish), solver=solver
     )

@@ -1,11 +1,12 @@
-"""The options of a fit: the model family, glmnet's internal parameters (:class:`GlmnetControl`)
+"""The options of a fit: the model family, the lambda path (:class:`PathOptions`), how the
+cross-validation runs (:class:`CVOptions`), glmnet's internal parameters (:class:`GlmnetControl`)
 and the early stop of the cross-validation (:class:`EarlyStop`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Family = Literal["binomial", "gaussian"]
 
@@ -35,6 +36,34 @@ class GlmnetControl:
     mnlam: int = 5
     pmin: float = 1e-9
     exmx: float = 250.0
+
+
+@dataclass(frozen=True)
+class PathOptions:
+    """The lambda path of one fit, as :func:`polface.models.lasso.lasso_path` documents each.
+
+    Built by the public functions from their keywords (R glmnet's defaults there) and handed
+    whole to the driver: ``nlambda``, ``lambda_min_ratio``, ``lambdas`` (a user sequence),
+    ``dfmax``, ``pmax``, ``type_gaussian`` and ``control`` (None: the default named there).
+    """
+
+    nlambda: int
+    lambda_min_ratio: float | None
+    lambdas: Any  # np.ndarray | None: a user sequence in original units, decreasing
+    dfmax: int | None
+    pmax: int | None
+    type_gaussian: Literal["covariance", "naive"] | None
+    control: GlmnetControl | None
+
+
+@dataclass(frozen=True)
+class CVOptions:
+    """How :func:`polface.models.lasso.cv_lasso` cross-validates: the folds' own or the shared
+    lambda sequence, the optional :class:`EarlyStop`, and the cores (None: all numba sees)."""
+
+    fold_lambdas: Literal["own", "shared"]
+    early_stop: EarlyStop | None
+    n_threads: int | None
 
 
 @dataclass(frozen=True)

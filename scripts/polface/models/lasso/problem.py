@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from polface.models.lasso.kernels import column_sums_by_column, column_sums_by_row, moments
-from polface.models.lasso.options import Family, GlmnetControl
+from polface.models.lasso.options import Family, GlmnetControl, PathOptions
 
 #: rows per block of the finiteness check, and columns per block of the float32 sums of squares
 CHECK_ROWS = 65536
@@ -189,32 +189,23 @@ class Settings:
     ctl: GlmnetControl
 
 
-def make_settings(
-    family: Family,
-    n: int,
-    p: int,
-    nlambda: int,
-    lambda_min_ratio: float | None,
-    dfmax: int | None,
-    pmax: int | None,
-    type_gaussian: str | None,
-    control: GlmnetControl | None,
-) -> Settings:
-    """Check the options and fill in glmnet's defaults."""
-    if lambda_min_ratio is not None and not 0 < lambda_min_ratio < 1:
-        raise ValueError(f"lambda_min_ratio must be in (0, 1), got {lambda_min_ratio}")
-    if nlambda < 3:
+def make_settings(family: Family, n: int, p: int, path: PathOptions) -> Settings:
+    """Check the path options and fill in glmnet's defaults."""
+    ratio = path.lambda_min_ratio
+    if ratio is not None and not 0 < ratio < 1:
+        raise ValueError(f"lambda_min_ratio must be in (0, 1), got {ratio}")
+    if path.nlambda < 3:
         raise ValueError("nlambda must be at least 3")
-    dfm = p + 1 if dfmax is None else dfmax
-    pmx = min(dfm * 2 + 20, p) if pmax is None else pmax
+    dfm = p + 1 if path.dfmax is None else path.dfmax
+    pmx = min(dfm * 2 + 20, p) if path.pmax is None else path.pmax
     return Settings(
         family=family,
-        nlambda=nlambda,
-        ratio=lambda_min_ratio,
+        nlambda=path.nlambda,
+        ratio=ratio,
         dfmax=dfm,
         pmax=pmx,
-        screen=_screens(family, p, type_gaussian),
-        ctl=control or GlmnetControl(),
+        screen=_screens(family, p, path.type_gaussian),
+        ctl=path.control or GlmnetControl(),
     )
 
 

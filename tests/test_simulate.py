@@ -13,9 +13,8 @@ import pytest
 from conftest import REPO
 from memory_utils import measure
 from polface.config import validate_config
+from polface.data.osf import COLUMNS, ROW_ORDER
 from polface.data.simulate import (
-    COLUMNS,
-    SAMPLES,
     columns_per_block,
     plan_cohort,
     simulate_cohort,
@@ -50,10 +49,10 @@ def test_samples_labels_and_missingness_follow_the_release(cohort):
     assert d.shape == (2000, 42) and cohort.descriptors.shape == (2000, 256)
     assert d["userid"].is_unique
     assert list(d["pol"].cat.categories) == ["liberal", "conservative"]
-    in_sample = d[list(SAMPLES)].notna()
+    in_sample = d[list(ROW_ORDER)].notna()
     assert (in_sample.sum(axis=1) == 1).all(), "each face is in exactly one sample"
     assert in_sample["pol_fb_us"].iloc[: in_sample["pol_fb_us"].sum()].all(), "Facebook first"
-    for sample in SAMPLES:
+    for sample in ROW_ORDER:
         rows = d[sample].notna()
         assert (d.loc[rows, sample] == (d.loc[rows, "pol"] == "conservative")).all()
     assert d.loc[d["database"] == "dating", "ope"].isna().all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import struct
@@ -14,8 +15,8 @@ import pytest
 from PIL import Image
 
 from image_settings import FACE, LOAD, crop_run
+from polface.frames import MANIFEST_COLUMNS
 from polface.images.crop import (
-    MANIFEST_COLUMNS,
     Face,
     align_crop,
     crop_face,
@@ -29,7 +30,7 @@ from polface.images.load import read_rgb
 
 OMI_IDS = (1, 2, 3, 4, 5, 6)
 #: align_crop's geometry settings (schema defaults).
-GEOMETRY = {k: FACE[k] for k in ("margin", "resize_shorter", "crop_size")}
+GEOMETRY = {k: getattr(FACE, k) for k in ("margin", "resize_shorter", "crop_size")}
 
 
 def _omi(omi_dir: Path, number: int) -> Path:
@@ -70,7 +71,7 @@ def test_crop_face_in_memory_is_what_crop_faces_writes(
 ) -> None:
     """The per-photograph call of crop_faces, on an array: same crop, box and landmarks."""
     for row in omi_manifest.head(3).itertuples():
-        result = crop_face(read_rgb(row.source, **LOAD), **FACE)
+        result = crop_face(read_rgb(row.source, **LOAD), FACE)
         assert result.ok and result.status == "ok" and result.n_faces == row.n_faces
         assert result.crop.dtype == np.uint8 and result.crop.shape == (224, 224, 3)
         assert np.array_equal(result.crop, np.asarray(Image.open(row.crop)))
@@ -87,7 +88,7 @@ def test_crop_face_in_memory_is_what_crop_faces_writes(
 
 def test_affine_maps_original_points_into_the_crop(omi_dir: Path) -> None:
     rgb = read_rgb(_omi(omi_dir, 3), **LOAD)
-    result = crop_face(rgb, **FACE)
+    result = crop_face(rgb, FACE)
     affine = result.affine
     assert affine.shape == (2, 3) and affine.dtype == np.float64
     face = result.face
@@ -114,19 +115,19 @@ def test_affine_maps_original_points_into_the_crop(omi_dir: Path) -> None:
 
 def test_crop_face_statuses_and_argument_errors() -> None:
     rng = np.random.default_rng(3)
-    noise = crop_face(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8), **FACE)
+    noise = crop_face(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8), FACE)
     assert noise.status == "no_face" and noise.crop is None and noise.affine is None
-    tiny = crop_face(np.zeros((20, 30, 3), dtype=np.uint8), **FACE)
+    tiny = crop_face(np.zeros((20, 30, 3), dtype=np.uint8), FACE)
     assert tiny.status == "too_small" and "30x20" in tiny.detail
     with pytest.raises(ValueError, match="uint8"):
-        crop_face(np.zeros((100, 100, 3), dtype=np.float32), **FACE)
+        crop_face(np.zeros((100, 100, 3), dtype=np.float32), FACE)
     with pytest.raises(ValueError, match="multiple"):
-        crop_face(np.zeros((100, 100, 3), dtype=np.uint8), **{**FACE, "multiple": "all"})
+        dataclasses.replace(FACE, multiple="all")
 
 
 def test_crop_follows_vggface2_geometry(omi_dir: Path) -> None:
     rgb = read_rgb(_omi(omi_dir, 1), **LOAD)
-    face = detect_faces(rgb, max_side=FACE["max_side"], upsample=FACE["upsample"])[0]
+    face = detect_faces(rgb, max_side=FACE.max_side, upsample=FACE.upsample)[0]
     # With no rotation, the crop must equal: box x1.3 about its centre, shorter side 256,
     # centre 224 -- computed here independently with plain Pillow crop and resize.
     crop, angle, _ = align_crop(rgb, face, None, **GEOMETRY, align=False)
