@@ -109,7 +109,8 @@ def all_targets():
         targets += [
             f"results/{cohort}/figures/figure2_{method}.png" for method in METHODS
         ]
-    return targets + image_targets() + finetuning_targets()
+    # the claims ledger (rules/claims.smk) sets the published claims beside these results
+    return targets + image_targets() + finetuning_targets() + ["results/claims.md"]
 
 
 # ---- the image branch: image sets -> crops -> embeddings -> (OMI) ratings

@@ -307,6 +307,20 @@ def figure2_table(
     return pd.DataFrame(rows)
 
 
+def published_direction_auc(y: pd.Series, score: pd.Series, auc: float) -> float:
+    """The AUC that pROC's default ``direction = "auto"`` prints (Kosinski's released code).
+
+    pROC compares the medians: when the controls' (y = 0) median score exceeds the cases'
+    (y = 1), it takes the other direction and reports ``1 - auc``; otherwise ``auc``. polface
+    keeps its fixed direction (conservative = positive); choosing the direction from the data
+    raises every cell that falls below 0.5 in the usual case.
+    """
+    values = _numeric(y).to_numpy()
+    scores = pd.to_numeric(score).to_numpy(dtype=float)
+    controls, cases = scores[values == 0], scores[values == 1]
+    return 1.0 - auc if np.median(controls) > np.median(cases) else auc
+
+
 def auc_with_baselines(
     predictions: pd.DataFrame,
     by: Sequence[str],
@@ -324,9 +338,13 @@ def auc_with_baselines(
     accuracy of its labels and the AUC of permuted labels (mean and central ``level`` interval;
     sub-seed :func:`child_seed` ``(seed, i)`` for the i-th cell).
 
+    Each cell also gets ``auc_published`` with ``lo_published`` and ``hi_published``: the AUC and
+    DeLong interval that the published code (pROC's automatic direction,
+    :func:`published_direction_auc`) prints, equal to ``auc``, ``lo``, ``hi`` unless it flips.
+
     Returns:
         ``[*by, target_column, n, n_positive, n_negative, auc, lo, hi, se, majority_accuracy,
-        perm_mean, perm_lo, perm_hi]``.
+        perm_mean, perm_lo, perm_hi, auc_published, lo_published, hi_published]``.
     """
     *groups, producer = by
     require_columns(predictions, [*groups], table="predictions")
@@ -349,12 +367,17 @@ def auc_with_baselines(
         baseline = permutation_auc(
             cell["y"], cell["score"], n_permutations, child_seed(seed, i), level=level
         )
+        published = published_direction_auc(cell["y"], cell["score"], record["auc"])
+        flipped = published != record["auc"]
         extra.append(
             {
                 "majority_accuracy": majority_accuracy(cell["y"]),
                 "perm_mean": baseline.mean,
                 "perm_lo": baseline.lo,
                 "perm_hi": baseline.hi,
+                "auc_published": published,
+                "lo_published": 1.0 - record["hi"] if flipped else record["lo"],
+                "hi_published": 1.0 - record["lo"] if flipped else record["hi"],
             }
         )
     return pd.concat([out, pd.DataFrame(extra)], axis=1)
