@@ -141,11 +141,13 @@ def test_rerun_does_nothing_and_a_setting_reruns_only_what_depends_on_it(run):
 
     write_config(run, "perm.yaml", {**SMALL, "baselines": {"permutations": 60}})
     perm = snakemake(run, "-n", "--configfile", "config/perm.yaml")
-    assert planned_jobs(perm.stdout) == {"table2": 1, "table_s1": 1, "figure2": 2, "all": 1}
+    expected = {"table2": 1, "table_s1": 1, "figure2": 2, "claims_ledger": 1, "all": 1}
+    assert planned_jobs(perm.stdout) == expected
 
     write_config(run, "mlp.yaml", {**SMALL, "mlp": {**SMALL["mlp"], "max_epochs": 4}})
     mlp = snakemake(run, "-n", "--configfile", "config/mlp.yaml")
-    assert planned_jobs(mlp.stdout) == {"fit_mlp": 4, "table2": 1, "figure2": 1, "all": 1}
+    expected = {"fit_mlp": 4, "table2": 1, "figure2": 1, "claims_ledger": 1, "all": 1}
+    assert planned_jobs(mlp.stdout) == expected
 
     seeded = {"cohorts": {"demo": {"simulate": {**SMALL["cohorts"]["demo"]["simulate"]}}}}
     seeded["cohorts"]["demo"]["simulate"]["seed"] = 8
