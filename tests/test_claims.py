@@ -448,7 +448,7 @@ def finetuning_run(finetuning_dir: Path, omi_dir: Path, tmp_path_factory) -> Pat
     study["facial_finetuning"]["baseline_models"] = {"image_set": None}
     study.pop("image_sets")
     config = write_config(workdir, "claims_test.yaml", study)
-    done = snakemake(workdir, "--cores", "2", "--configfile", str(config), "results/claims.md")
+    done = snakemake(workdir, "results/claims.md", "--cores", "2", "--configfile", str(config))
     assert done.returncode == 0, done.stdout[-4000:]
     return workdir
 
