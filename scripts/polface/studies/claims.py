@@ -58,6 +58,10 @@ class ClaimsError(ValueError):
     """An output does not hold what a claim's locator names (the message names both)."""
 
 
+class NoRowError(ClaimsError):
+    """A locator selects no row: this run did not compute that cell (e.g. a sample left out)."""
+
+
 @dataclass(frozen=True)
 class Reading:
     """A located value with its 95% interval (NaN where there is none) and the file it came from."""
@@ -116,8 +120,9 @@ def read_locator(locator: Locator, frame: pd.DataFrame, file: str) -> Reading:
     """The value (and interval) that ``locator`` names in ``frame`` (the table read from ``file``).
 
     Raises:
+        NoRowError: the locator selects no row (the run did not compute the cell).
         ClaimsError: a filter or value column is not in the table, or a locator without an
-            aggregate selects no row or more than one (the message names the file and locator).
+            aggregate selects more than one row (the message names the file and locator).
     """
     where = f"{file} ({locator.text})"
     keep = np.ones(len(frame), dtype=bool)
@@ -137,9 +142,11 @@ def read_locator(locator: Locator, frame: pd.DataFrame, file: str) -> Reading:
     values = _column(rows, locator.column, where)
     if locator.aggregate is not None:
         if rows.empty:
-            raise ClaimsError(f"{where}: selects no row")
+            raise NoRowError(f"{where}: selects no row")
         value = float(getattr(values, locator.aggregate)())
         return Reading(value, math.nan, math.nan, file)
+    if rows.empty:
+        raise NoRowError(f"{where}: selects no row")
     if len(rows) != 1:
         raise ClaimsError(f"{where}: selects {len(rows)} rows, expected exactly one")
     value = float(values.iloc[0])
@@ -227,8 +234,13 @@ def evaluate_claims(
         elif run.status == "missing":
             row.update(verdict="not computable here", detail=run.reason)
         else:
-            readings = _read(claim.locator, run, results, tables)
-            corrected = _read(claim.corrected_locator, run, results, tables)
+            try:
+                readings = _read(claim.locator, run, results, tables)
+                corrected = _read(claim.corrected_locator, run, results, tables)
+            except NoRowError as exc:
+                row.update(verdict="not computable here", detail=f"this run did not compute {exc}")
+                rows.append(row)
+                continue
             first = readings[0]
             row.update(polface=first.value, lo=first.lo, hi=first.hi)
             row["output"] = " ; ".join(dict.fromkeys(r.file for r in readings + corrected))
