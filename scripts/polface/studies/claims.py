@@ -296,6 +296,12 @@ def _number(value: float) -> str:
     return f"{value:.3f}" if abs(value) >= 0.01 else f"{value:.2g}"
 
 
+def _difference(value: float) -> str:
+    if math.isnan(value):
+        return ""
+    return f"{value:+,.0f}" if abs(value) >= 1 else f"{value:+.2g}"
+
+
 def _with_ci(value: float, lo: float, hi: float) -> str:
     text = _number(value)
     if text and not (math.isnan(lo) or math.isnan(hi)):
@@ -318,7 +324,7 @@ def claims_display(claims: pd.DataFrame) -> pd.DataFrame:
                 _with_ci(r.corrected, r.corrected_lo, r.corrected_hi)
                 for r in claims.itertuples(index=False)
             ],
-            "difference": [_number(d) if not math.isnan(d) else "" for d in claims["difference"]],
+            "difference": [_difference(d) for d in claims["difference"]],
             "verdict": claims["verdict"],
             "detail": claims["detail"],
         }
