@@ -51,7 +51,9 @@ def wide_display(long: pd.DataFrame, *, target_column: str, digits: int = 2) -> 
         text = format_ci(record["auc"], record["lo"], record["hi"], digits)
         published = record.get("auc_published", record["auc"])
         if published != record["auc"]:
-            text += f" (published code: {published:.{digits}f})"
+            # one more digit where the two round alike (0.497 and 0.503 both read 0.50)
+            shown = digits + (f"{published:.{digits}f}" == f"{record['auc']:.{digits}f}")
+            text += f" (published code: {published:.{shown}f})"
         cells.loc[record[by], record[target_column]] = text
     sizes = long.groupby(target_column, sort=False)["n"].agg(["min", "max"])
     n_row = [
