@@ -238,6 +238,8 @@ def test_judge_each_test() -> None:
     assert judge("negative", [down], math.nan, math.nan)[0] == "reproduced"
     assert judge("null", [zero, zero], math.nan, math.nan)[0] == "reproduced"
     assert judge("null", [zero, down], math.nan, math.nan)[0] == "differs"
+    assert judge("chance", [_reading(0.51, 0.49, 0.53)], math.nan, math.nan)[0] == "reproduced"
+    assert judge("chance", [_reading(0.52, 0.51, 0.53)], math.nan, math.nan)[0] == "differs"
     assert judge("inconsistent", [down, zero], math.nan, math.nan)[0] == "reproduced"
     assert judge("inconsistent", [down, down], math.nan, math.nan)[0] == "differs"
     with pytest.raises(ClaimsError, match="needs an interval"):

@@ -420,3 +420,30 @@ def test_column_contracts_and_their_checker() -> None:
         " ['userid', 'outer_fold', 'inner_fold'], found ['userid', 'outer_fold']"
     )
     assert isinstance(info.value, KeyError) and isinstance(info.value, ValueError)
+
+
+def test_the_feature_sets_the_paper_names(osf_fixture: Path) -> None:
+    """Facial hair, eyewear, smile, the Face++ demographics and all but personality together."""
+    pyreadr = pytest.importorskip("pyreadr")
+    from polface.data.osf import FEATURE_SETS
+
+    faces = pyreadr.read_r(str(osf_fixture / "faces.RData"))["d"]
+    assert set(FEATURE_SETS) >= {"facial_hair", "eyewear", "smile", "demographics", "all"}
+    eyewear = interpretable_features(faces, "eyewear")
+    assert all("glass" in c for c in eyewear.columns) and len(eyewear.columns) == 10
+    demographics = interpretable_features(faces, "demographics")
+    levels = sorted(faces["ethnicity.value"].dropna().unique())
+    assert list(demographics.columns[2:]) == [f"ethnicity.value={v}" for v in levels[1:]]
+    known = faces["ethnicity.value"].notna().to_numpy()
+    dummies = demographics.iloc[:, 2:]
+    assert dummies[known].isin([0.0, 1.0]).all().all() and dummies[~known].isna().all().all()
+    first = (faces["ethnicity.value"] == levels[0]).to_numpy()
+    assert (dummies[first].sum(axis=1) == 0).all()
+    combined = interpretable_features(faces, "all")
+    assert "ext" not in combined.columns and "headpose.pitch_angle" in combined.columns
+    assert (combined["headpose.pitch_angle"].dropna() >= 0).all()
+    assert len(combined.columns) == sum(
+        interpretable_features(faces, name).shape[1]
+        for name in FEATURE_SETS
+        if name not in ("personality", "all")
+    )

@@ -109,6 +109,7 @@ def all_targets():
         targets += [
             f"results/{cohort}/figures/figure2_{method}.png" for method in METHODS
         ]
+        targets.append(f"results/{cohort}/figures/figure3.png")
     # the claims ledger (rules/claims.smk) sets the published claims beside these results
     return targets + image_targets() + finetuning_targets() + ["results/claims.md"]
 

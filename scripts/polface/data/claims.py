@@ -63,7 +63,8 @@ STUDIES: tuple[str, ...] = ("kosinski2021", "facial_finetuning", "khan", "omi")
 SOURCES: tuple[str, ...] = ("[text]", "[code]", "[csv]")
 #: ``equal``: within the printed precision; ``below``: under the printed bound; ``positive`` /
 #: ``negative``: every located 95% interval above / below zero; ``null``: every located interval
-#: holds zero; ``inconsistent``: the located intervals do not all lie on one side of zero;
+#: holds zero; ``chance``: every located interval holds 0.5 (an AUC indistinguishable from
+#: chance); ``inconsistent``: the located intervals do not all lie on one side of zero;
 #: ``unread``: the printed value could not be read (``published`` is ``not read``): polface's
 #: value is listed and no verdict is given.
 TESTS: tuple[str, ...] = (
@@ -72,6 +73,7 @@ TESTS: tuple[str, ...] = (
     "positive",
     "negative",
     "null",
+    "chance",
     "inconsistent",
     "unread",
 )

@@ -173,7 +173,16 @@ def figure_feature_sets(
     width = 0.8 / len(sets)
     fig = Figure(figsize=(1.6 * len(samples) + 2.0, 3.6))
     ax = fig.add_subplot()
-    colours = ["#3b6ea8", "#d08c3c", "#5a9e5a", "#a14f8a", "#777777"]
+    colours = [
+        "#3b6ea8",
+        "#d08c3c",
+        "#5a9e5a",
+        "#a14f8a",
+        "#777777",
+        "#c44e52",
+        "#8c6d31",
+        "#64b5cd",
+    ]
     for k, feature_set in enumerate(sets):
         part = long[long["feature_set"] == feature_set].set_index("sample")
         pos = np.array([samples.index(s) for s in part.index], dtype=float)
@@ -205,12 +214,17 @@ def figure_feature_sets(
         bbox_to_anchor=(0.5, -0.12),
         fontsize="small",
         frameon=False,
-        ncols=len(sets),
+        ncols=min(len(sets), 4),
     )
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
     return fig
+
+
+def write_figure3(long: pd.DataFrame, path: str | Path, *, dpi: int = 150, **kwargs) -> Path:
+    """Draw :func:`figure_feature_sets` (Figure 3) and write it atomically to ``path``."""
+    return save_figure(figure_feature_sets(long, **kwargs), path, dpi=dpi)
 
 
 def write_figure2(summary: pd.DataFrame, path: str | Path, *, dpi: int = 150, **kwargs) -> Path:

@@ -166,7 +166,7 @@ def judge(test: str, readings: list[Reading], value: float, tolerance: float) ->
     ``equal``: ``|polface − value| <= tolerance`` (plus 1e-12 for the binary representation of the
     printed value); ``below``: ``polface < value``; ``positive`` / ``negative``: every interval
     above / below zero; ``null``: every interval holds zero; ``inconsistent``: the intervals do not
-    all lie on the same side of zero.
+    all lie on the same side of zero; ``chance``: every interval holds 0.5.
     """
     if test == "equal":
         diff = readings[0].value - value
@@ -187,6 +187,7 @@ def judge(test: str, readings: list[Reading], value: float, tolerance: float) ->
         "positive": all(s == 1 for s in sides),
         "negative": all(s == -1 for s in sides),
         "null": all(s == 0 for s in sides),
+        "chance": all(r.lo <= 0.5 <= r.hi for r in readings),
         "inconsistent": not (all(s == 1 for s in sides) or all(s == -1 for s in sides)),
     }[test]
     return ("reproduced" if holds else "differs"), f"95% CI: {intervals}"
