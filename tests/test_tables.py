@@ -447,3 +447,38 @@ def test_the_feature_sets_the_paper_names(osf_fixture: Path) -> None:
         for name in FEATURE_SETS
         if name not in ("personality", "all")
     )
+
+
+def test_figure2_ties_the_matched_pair_interval_and_the_human_line(osf_fixture: Path) -> None:
+    """Ties count 0 in the published code; the paired accuracy's interval is a seeded bootstrap
+    over faces within strata; Figure 2 marks the human accuracy the paper compares with."""
+    from polface.metrics import paired_accuracy_interval
+    from polface.report.figures import HUMAN_ACCURACY
+
+    pyreadr = pytest.importorskip("pyreadr")
+    faces = pyreadr.read_r(str(osf_fixture / "faces.RData"))["d"]
+    rows = faces["pol_dat_us"].notna()
+    y = faces.loc[rows, "pol_dat_us"].astype(int).to_numpy()
+    rng = np.random.default_rng(5)
+    score = np.round(rng.normal(size=len(y)) + 0.8 * y, 0)  # coarse: many ties
+    preds = pd.DataFrame(
+        {"model": "pol_dat_us", "sample": "pol_dat_us", "userid": faces.loc[rows, "userid"]}
+    ).assign(y=y, score=score)
+    t = figure2_table(preds, faces, **COLUMNS, n_permutations=20, seed=4, n_bootstrap=100)
+    row = t.iloc[0]
+    strata = demographic_strata(faces.loc[rows]).reset_index(drop=True)
+    assert row.paired_accuracy == paired_accuracy(y, score, strata)[0]
+    assert row.paired_accuracy_published == paired_accuracy(y, score, strata, tie_weight=0)[0]
+    assert row.paired_accuracy_published < row.paired_accuracy  # ties cost the published code
+    assert row.paired_lo < row.paired_accuracy < row.paired_hi
+    again = paired_accuracy_interval(y, score, strata, n_bootstrap=100, seed=child_seed(4, 1000))
+    assert again == (row.paired_lo, row.paired_hi)
+    assert np.isnan(paired_accuracy_interval(y, score, strata, n_bootstrap=0, seed=1)).all()
+    # a constant score (an empty LASSO): one half with ties split, 0 as the published code counts
+    flat = figure2_table(preds.assign(score=0.0), faces, **COLUMNS, n_permutations=20, seed=4)
+    assert flat.loc[0, "paired_accuracy"] == 0.5
+    assert flat.loc[0, "paired_accuracy_published"] == 0.0
+    assert np.isnan(flat.loc[0, "paired_lo"])  # n_bootstrap 0: no interval
+    fig = figure2(t)
+    human = [line for line in fig.axes[0].lines if "human" in str(line.get_label())]
+    assert len(human) == 1 and human[0].get_ydata()[0] == HUMAN_ACCURACY[0]

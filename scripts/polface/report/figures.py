@@ -19,6 +19,10 @@ from matplotlib.figure import Figure
 from polface.data.osf import SAMPLE_LABELS
 from polface.io import write_atomic
 
+#: Human accuracy at telling liberal from conservative faces, from the literature Kosinski (2021)
+#: cites (not measured by the paper): 0.55, 95% CI 0.52-0.58.
+HUMAN_ACCURACY: tuple[float, float, float] = (0.55, 0.52, 0.58)
+
 FIGURE2_COLUMNS: tuple[str, ...] = (
     "sample",
     "auc",
@@ -120,17 +124,39 @@ def figure2(
         zorder=2,
     )
     ax.errorbar(x - width / 2, auc, yerr=err, fmt="none", ecolor="black", capsize=3, zorder=3)
+    paired = summary["paired_accuracy"].to_numpy(dtype=float)
     ax.bar(
         x + width / 2,
-        summary["paired_accuracy"].to_numpy(dtype=float) - 0.5,
+        paired - 0.5,
         width,
         bottom=0.5,
         color="#d08c3c",
         label="accuracy, pairs matched on gender, ethnicity, age",
         zorder=2,
     )
+    if {"paired_lo", "paired_hi"} <= set(summary.columns):
+        paired_err = np.vstack(
+            [
+                paired - summary["paired_lo"].to_numpy(dtype=float),
+                summary["paired_hi"].to_numpy(dtype=float) - paired,
+            ]
+        )
+        ax.errorbar(
+            x + width / 2, paired, yerr=paired_err, fmt="none", ecolor="black", capsize=3, zorder=3
+        )
+    human, human_lo, human_hi = HUMAN_ACCURACY
+    ax.axhspan(human_lo, human_hi, color="#a14f8a", alpha=0.12, linewidth=0, zorder=0)
+    ax.axhline(
+        human,
+        color="#a14f8a",
+        linewidth=1.0,
+        linestyle=":",
+        zorder=1,
+        label="human judges, 0.55 [0.52, 0.58] (literature cited)",
+    )
     ax.axhline(0.5, color="0.3", linewidth=0.8, linestyle="--", zorder=1)
-    values = np.concatenate([summary[c].to_numpy(dtype=float) for c in FIGURE2_COLUMNS[1:]])
+    shown = [c for c in (*FIGURE2_COLUMNS[1:], "paired_lo", "paired_hi") if c in summary.columns]
+    values = np.concatenate([summary[c].to_numpy(dtype=float) for c in shown])
     values = values[np.isfinite(values)]
     top = max(0.6, float(values.max()) + 0.05) if len(values) else 1.0
     bottom = min(0.4, float(values.min()) - 0.05) if len(values) else 0.0
@@ -140,7 +166,7 @@ def figure2(
     if title:
         ax.set_title(title)
     ax.legend(
-        loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize="small", frameon=False, ncols=3
+        loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize="small", frameon=False, ncols=2
     )
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)

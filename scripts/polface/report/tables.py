@@ -19,6 +19,7 @@ from polface.metrics import (
     demographic_strata,
     majority_accuracy,
     paired_accuracy,
+    paired_accuracy_interval,
     permutation_auc,
 )
 
@@ -235,6 +236,7 @@ def figure2_table(
     n_permutations: int,
     seed: int,
     level: float = 0.95,
+    n_bootstrap: int = 0,
 ) -> pd.DataFrame:
     """The numbers behind Figure 2: per sample, the within-sample model's AUC and its controls.
 
@@ -253,11 +255,18 @@ def figure2_table(
         n_permutations: label permutations per sample.
         seed: seed of the permutation baselines.
         level: confidence level of the CI and coverage of the permutation interval.
+        n_bootstrap: resamples of the paired accuracy's interval (a bootstrap over faces within
+            strata, :func:`polface.metrics.paired_accuracy_interval`, sub-seed
+            :func:`child_seed` ``(seed, 1000 + k)``); 0 leaves it NaN.
+
+    Ties count one half in ``paired_accuracy``; ``paired_accuracy_published`` counts them 0, as
+    Kosinski's code does (a pair is right only when the conservative scores strictly higher).
 
     Returns:
         DataFrame ``<target_column>, n, auc, lo, hi, se, paired_accuracy, n_pairs, perm_mean,
-        perm_lo, perm_hi, majority_accuracy`` (the columns :func:`polface.report.figures.figure2`
-        needs when ``target_column`` is ``sample``).
+        perm_lo, perm_hi, majority_accuracy, paired_lo, paired_hi, paired_accuracy_published``
+        (the columns :func:`polface.report.figures.figure2` needs when ``target_column`` is
+        ``sample``).
     """
     require_columns(
         predictions, ["model", target_column, id_column, "y", "score"], table="predictions"
@@ -282,8 +291,16 @@ def figure2_table(
                 f" predictions is not in faces ({int(unknown.sum())} such rows)"
             )
         value, lo, hi, se = delong_ci(cell["y"], cell["score"], level=level)
-        accuracy, n_pairs = paired_accuracy(
-            cell["y"], cell["score"], strata.loc[ids.to_numpy()].reset_index(drop=True)
+        cell_strata = strata.loc[ids.to_numpy()].reset_index(drop=True)
+        accuracy, n_pairs = paired_accuracy(cell["y"], cell["score"], cell_strata)
+        published, _ = paired_accuracy(cell["y"], cell["score"], cell_strata, tie_weight=0.0)
+        paired_lo, paired_hi = paired_accuracy_interval(
+            cell["y"],
+            cell["score"],
+            cell_strata,
+            n_bootstrap=n_bootstrap,
+            seed=child_seed(seed, 1000 + k),
+            level=level,
         )
         baseline = permutation_auc(
             cell["y"], cell["score"], n_permutations, child_seed(seed, k), level=level
@@ -302,6 +319,9 @@ def figure2_table(
                 "perm_lo": baseline.lo,
                 "perm_hi": baseline.hi,
                 "majority_accuracy": majority_accuracy(cell["y"]),
+                "paired_lo": paired_lo,
+                "paired_hi": paired_hi,
+                "paired_accuracy_published": published,
             }
         )
     return pd.DataFrame(rows)
