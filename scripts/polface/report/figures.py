@@ -125,16 +125,18 @@ def figure2(
     )
     ax.errorbar(x - width / 2, auc, yerr=err, fmt="none", ecolor="black", capsize=3, zorder=3)
     paired = summary["paired_accuracy"].to_numpy(dtype=float)
+    with_interval = {"paired_lo", "paired_hi"} <= set(summary.columns)
     ax.bar(
         x + width / 2,
         paired - 0.5,
         width,
         bottom=0.5,
         color="#d08c3c",
-        label="accuracy, pairs matched on gender, ethnicity, age",
+        label="accuracy, pairs matched on gender, ethnicity, age"
+        + (" (95% CI)" if with_interval else ""),
         zorder=2,
     )
-    if {"paired_lo", "paired_hi"} <= set(summary.columns):
+    if with_interval:
         paired_err = np.vstack(
             [
                 paired - summary["paired_lo"].to_numpy(dtype=float),
