@@ -86,6 +86,9 @@ def test_locator_grammar() -> None:
         parse_locator("f.csv?a=1")
     with pytest.raises(ValueError, match="is not KEY=VALUE"):
         parse_locator("f.csv?a#x")
+    for outside in ("../secrets.csv#x", "/etc/table.csv#x", "a/../../b.csv#x"):
+        with pytest.raises(ValueError, match="must be a path inside results/"):
+            parse_locator(outside)
 
 
 # ---------------------------------------------------------------- the ledger file

@@ -153,6 +153,8 @@ def parse_locator(text: str) -> Locator:
     match = _LOCATOR.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"locator {text!r}: expected FILE?KEY=VALUE&...#EXPRESSION")
+    if match["file"].startswith("/") or ".." in Path(match["file"]).parts:
+        raise ValueError(f"locator {text!r}: the file must be a path inside results/")
     filters = []
     for part in filter(None, (match["filters"] or "").split("&")):
         found = _FILTER.fullmatch(part)
