@@ -25,6 +25,7 @@ def main(snakemake) -> None:
             id_column=snakemake.params.id_column,
             n_permutations=snakemake.params.baselines["permutations"],
             seed=snakemake.params.baselines["seed"],
+            n_bootstrap=snakemake.params.baselines["bootstrap"],
         )
         with atomic_output(snakemake.output.table) as tmp:
             summary.to_csv(tmp, index=False, lineterminator="\n")

@@ -421,3 +421,65 @@ def test_column_contracts_and_their_checker() -> None:
         " ['userid', 'outer_fold', 'inner_fold'], found ['userid', 'outer_fold']"
     )
     assert isinstance(info.value, KeyError) and isinstance(info.value, ValueError)
+
+
+def test_the_feature_sets_the_paper_names(osf_fixture: Path) -> None:
+    """Facial hair, eyewear, smile, the Face++ demographics and all but personality together."""
+    pyreadr = pytest.importorskip("pyreadr")
+    from polface.data.osf import FEATURE_SETS
+
+    faces = pyreadr.read_r(str(osf_fixture / "faces.RData"))["d"]
+    assert set(FEATURE_SETS) >= {"facial_hair", "eyewear", "smile", "demographics", "all"}
+    eyewear = interpretable_features(faces, "eyewear")
+    assert all("glass" in c for c in eyewear.columns) and len(eyewear.columns) == 10
+    demographics = interpretable_features(faces, "demographics")
+    levels = sorted(faces["ethnicity.value"].dropna().unique())
+    assert list(demographics.columns[2:]) == [f"ethnicity.value={v}" for v in levels[1:]]
+    known = faces["ethnicity.value"].notna().to_numpy()
+    dummies = demographics.iloc[:, 2:]
+    assert dummies[known].isin([0.0, 1.0]).all().all() and dummies[~known].isna().all().all()
+    first = (faces["ethnicity.value"] == levels[0]).to_numpy()
+    assert (dummies[first].sum(axis=1) == 0).all()
+    combined = interpretable_features(faces, "all")
+    assert "ext" not in combined.columns and "headpose.pitch_angle" in combined.columns
+    assert (combined["headpose.pitch_angle"].dropna() >= 0).all()
+    assert len(combined.columns) == sum(
+        interpretable_features(faces, name).shape[1]
+        for name in FEATURE_SETS
+        if name not in ("personality", "all")
+    )
+
+
+def test_figure2_ties_the_matched_pair_interval_and_the_human_line(osf_fixture: Path) -> None:
+    """Ties count 0 in the published code; the paired accuracy's interval is a seeded bootstrap
+    over faces within strata; Figure 2 marks the human accuracy the paper compares with."""
+    from polface.metrics import paired_accuracy_interval
+    from polface.report.figures import HUMAN_ACCURACY
+
+    pyreadr = pytest.importorskip("pyreadr")
+    faces = pyreadr.read_r(str(osf_fixture / "faces.RData"))["d"]
+    rows = faces["pol_dat_us"].notna()
+    y = faces.loc[rows, "pol_dat_us"].astype(int).to_numpy()
+    rng = np.random.default_rng(5)
+    score = np.round(rng.normal(size=len(y)) + 0.8 * y, 0)  # coarse: many ties
+    preds = pd.DataFrame(
+        {"model": "pol_dat_us", "sample": "pol_dat_us", "userid": faces.loc[rows, "userid"]}
+    ).assign(y=y, score=score)
+    t = figure2_table(preds, faces, **COLUMNS, n_permutations=20, seed=4, n_bootstrap=100)
+    row = t.iloc[0]
+    strata = demographic_strata(faces.loc[rows]).reset_index(drop=True)
+    assert row.paired_accuracy == paired_accuracy(y, score, strata)[0]
+    assert row.paired_accuracy_published == paired_accuracy(y, score, strata, tie_weight=0)[0]
+    assert row.paired_accuracy_published < row.paired_accuracy  # ties cost the published code
+    assert row.paired_lo < row.paired_accuracy < row.paired_hi
+    again = paired_accuracy_interval(y, score, strata, n_bootstrap=100, seed=child_seed(4, 1000))
+    assert again == (row.paired_lo, row.paired_hi)
+    assert np.isnan(paired_accuracy_interval(y, score, strata, n_bootstrap=0, seed=1)).all()
+    # a constant score (an empty LASSO): one half with ties split, 0 as the published code counts
+    flat = figure2_table(preds.assign(score=0.0), faces, **COLUMNS, n_permutations=20, seed=4)
+    assert flat.loc[0, "paired_accuracy"] == 0.5
+    assert flat.loc[0, "paired_accuracy_published"] == 0.0
+    assert np.isnan(flat.loc[0, "paired_lo"])  # n_bootstrap 0: no interval
+    fig = figure2(t)
+    human = [line for line in fig.axes[0].lines if "human" in str(line.get_label())]
+    assert len(human) == 1 and human[0].get_ydata()[0] == HUMAN_ACCURACY[0]

@@ -73,7 +73,7 @@ def test_every_job_logged_and_benchmarked(run):
     rules = {path.relative_to(run / "results/logs").parts[0] for path in logs}
     assert rules == {
         "simulate_cohort", "rdata_to_parquet", "make_folds", "fit_lasso", "fit_mlp",
-        "fit_interpretable", "table1", "table2", "table_s1", "figure2",
+        "fit_interpretable", "table1", "table2", "table_s1", "figure2", "figure3", "claims_ledger",
     }  # fmt: skip
     for log in logs:
         assert "finished" in log.read_text(), log
@@ -101,8 +101,19 @@ def test_paper_tables_and_figures_are_written(run):
         assert not preds.duplicated(["sample", "userid"]).any()
         assert len(preds) == int(faces[samples].notna().to_numpy().sum())
     s1 = pd.read_csv(tables / "table_s1.csv")
-    assert set(s1["feature_set"]) == {"head_pose", "expression", "personality"}
+    assert set(s1["feature_set"]) == {
+        "head_pose", "expression", "personality", "facial_hair", "eyewear", "smile",
+        "demographics", "all",
+    }  # fmt: skip
     assert set(s1.loc[s1["feature_set"] == "personality", "sample"]) == {"pol_fb_us"}
+    assert s1["auc_published"].notna().all()
+    assert (run / "results/demo/figures/figure3.png").read_bytes().startswith(b"\x89PNG")
+    # the claims ledger reads Kosinski's claims from the demo cohort: values, no verdicts
+    claims = pd.read_csv(run / "results/claims.csv")
+    kosinski = claims[claims["study"] == "kosinski2021"]
+    located = kosinski[kosinski["polface"].notna()]
+    assert len(located) == 16 and (located["verdict"] == "synthetic data").all()
+    assert set(claims.loc[claims["polface"].isna(), "verdict"]) == {"not computable here"}
     figure = pd.read_csv(tables / "figure2_lasso.csv")
     assert list(figure["sample"]) == samples
     assert figure["paired_accuracy"].between(0, 1).all()
@@ -141,11 +152,14 @@ def test_rerun_does_nothing_and_a_setting_reruns_only_what_depends_on_it(run):
 
     write_config(run, "perm.yaml", {**SMALL, "baselines": {"permutations": 60}})
     perm = snakemake(run, "-n", "--configfile", "config/perm.yaml")
-    assert planned_jobs(perm.stdout) == {"table2": 1, "table_s1": 1, "figure2": 2, "all": 1}
+    expected = {"table2": 1, "table_s1": 1, "figure2": 2, "figure3": 1, "claims_ledger": 1}
+    expected["all"] = 1
+    assert planned_jobs(perm.stdout) == expected
 
     write_config(run, "mlp.yaml", {**SMALL, "mlp": {**SMALL["mlp"], "max_epochs": 4}})
     mlp = snakemake(run, "-n", "--configfile", "config/mlp.yaml")
-    assert planned_jobs(mlp.stdout) == {"fit_mlp": 4, "table2": 1, "figure2": 1, "all": 1}
+    expected = {"fit_mlp": 4, "table2": 1, "figure2": 1, "claims_ledger": 1, "all": 1}
+    assert planned_jobs(mlp.stdout) == expected
 
     seeded = {"cohorts": {"demo": {"simulate": {**SMALL["cohorts"]["demo"]["simulate"]}}}}
     seeded["cohorts"]["demo"]["simulate"]["seed"] = 8

@@ -264,6 +264,14 @@ def validate_config(
             noun = "cohort" if within == "cohorts" else "image set"
             unknown = sorted(set(config.get(listed, [])) - set(config.get(within, {})))
             problems += [f"{listed}: no {noun} named {name!r} in {within}" for name in unknown]
+    published = (config.get("claims") or {}).get("published_cohort")
+    if accepted("claims") and published is not None and isinstance(config.get("cohorts"), Mapping):
+        settings = config["cohorts"].get(published)
+        if not isinstance(settings, Mapping) or "rdata" not in settings:
+            problems.append(
+                f"claims.published_cohort: {published!r} is not a cohort read from RData files "
+                "(the published release); expected a key of cohorts with `rdata`"
+            )
     base = Path(base_dir)
     inputs = {"cohorts": _accepted_items(config, "cohorts", accepted)}
     if accepted("folds", "file"):

@@ -190,6 +190,52 @@ def paired_accuracy(
     return wins / float(pairs.sum()), n_pairs
 
 
+def paired_accuracy_interval(
+    y: ArrayLike,
+    score: ArrayLike,
+    strata: ArrayLike | pd.DataFrame | pd.Series,
+    *,
+    n_bootstrap: int,
+    seed: int,
+    level: float = 0.95,
+    tie_weight: float = 0.5,
+) -> tuple[float, float]:
+    """Percentile interval of :func:`paired_accuracy` by a bootstrap over faces within strata.
+
+    Each resample draws, within every stratum, as many faces as it holds, with replacement
+    (``numpy.random.default_rng(seed)``), so every stratum keeps its size; rows with a missing
+    stratum are left out as in :func:`paired_accuracy`. Resamples without a pair are skipped.
+
+    Returns:
+        ``(lo, hi)``, the central ``level`` interval; NaN when ``n_bootstrap`` is 0 or no
+        resample has a pair.
+    """
+    positive, s = _check_binary(y, score)
+    codes = _strata_codes(strata)
+    if len(codes) != len(s):
+        raise ValueError(f"strata has {len(codes)} rows, y and score have {len(s)}")
+    keep = codes >= 0
+    positive, s, codes = positive[keep], s[keep], codes[keep]
+    if n_bootstrap <= 0 or len(s) == 0:
+        return float("nan"), float("nan")
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    row_code = codes[order]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_bootstrap):
+        pick = order[starts[row_code] + (rng.random(len(order)) * sizes[row_code]).astype(np.int64)]
+        value, _ = paired_accuracy(positive[pick], s[pick], row_code, tie_weight=tie_weight)
+        if not np.isnan(value):
+            draws.append(value)
+    if not draws:
+        return float("nan"), float("nan")
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(draws, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
 def demographic_strata(
     faces: pd.DataFrame,
     *,

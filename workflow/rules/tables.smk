@@ -106,3 +106,24 @@ rule table_s1:
         id_column=get_id_column,
     script:
         "../../scripts/table_s1.py"
+
+
+rule figure3:
+    input:
+        table="results/{cohort}/tables/table_s1.csv",
+    output:
+        figure=report(
+            "results/{cohort}/figures/figure3.png",
+            caption="../report/figure3.rst",
+            category="Figures",
+            subcategory="{cohort}",
+            labels={"cohort": "{cohort}", "figure": "Figure 3"},
+        ),
+    log:
+        "results/logs/figure3/{cohort}.log",
+    benchmark:
+        "results/benchmarks/figure3/{cohort}.tsv"
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/figure3.py"

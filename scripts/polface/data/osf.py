@@ -54,6 +54,8 @@ EYE_STATES = (
 )
 HEAD_POSE = ("headpose.yaw_angle", "headpose.pitch_angle", "headpose.roll_angle")
 BIG_FIVE = ("ext", "neu", "ope", "agr", "con")
+#: The Face++ eye states that name glasses (``*_eye_status.*glass*``; ``occlusion`` is left out).
+EYEWEAR_STATES: tuple[str, ...] = tuple(s for s in EYE_STATES if "glass" in s)
 
 #: The 42 columns of the released data.frame ``d``, in the released order.
 COLUMNS: tuple[str, ...] = (
@@ -76,18 +78,30 @@ COLUMNS: tuple[str, ...] = (
     "ethnicity.value",
 )
 
-#: Interpretable feature sets of Kosinski's Table S1 / Figure 3 (columns of ``faces``). Head pose
-#: enters as absolute angles (see :func:`interpretable_features`); personality exists only for the
-#: Facebook sample.
+#: Interpretable feature sets of Kosinski's Table S1 / Figure 3 (columns of ``faces``): the ones
+#: the paper names and the release holds. Head pose enters as absolute angles, text columns
+#: (Face++ ethnicity) as indicators (see :func:`interpretable_features`); personality exists only
+#: for the Facebook sample, so ``all`` (every other set together) leaves it out.
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "head_pose": HEAD_POSE,
     "expression": tuple(f"emotion.{e}" for e in EMOTIONS),
     "personality": BIG_FIVE,
+    "facial_hair": ("facial_hair",),
+    "eyewear": tuple(f"{eye}_eye_status.{s}" for eye in ("left", "right") for s in EYEWEAR_STATES),
+    "smile": ("smile.value",),
+    "demographics": ("gender.value", "age.value", "ethnicity.value"),
 }
+FEATURE_SETS["all"] = tuple(
+    column for name, columns in FEATURE_SETS.items() if name != "personality" for column in columns
+)
 
 
 def interpretable_features(faces: pd.DataFrame, feature_set: str) -> pd.DataFrame:
     """The columns of one interpretable feature set, as float64 (head pose as absolute angles).
+
+    Head-pose angles enter as absolute values (wherever the set holds them). A column of text or
+    categories (Face++ ``ethnicity.value``, a ``gender.value`` of words) becomes one 0/1 indicator
+    per value but the first in sorted order, named ``column=value``, NA where the column is NA.
 
     Args:
         faces: the ``faces`` table.
@@ -104,5 +118,16 @@ def interpretable_features(faces: pd.DataFrame, feature_set: str) -> pd.DataFram
         raise MissingColumnsError(
             f"faces lacks the column(s) {absent} of feature set {feature_set!r}"
         )
-    values = faces[columns].apply(pd.to_numeric).astype(float)
-    return values.abs() if feature_set == "head_pose" else values
+    parts = []
+    for column in columns:
+        series = faces[column]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            values = pd.to_numeric(series).astype(float)
+            parts.append(values.abs() if column.startswith("headpose.") else values)
+            continue
+        text = series.astype(object).where(series.notna())
+        levels = sorted(map(str, text.dropna().unique()))
+        for level in levels[1:]:
+            indicator = (text.astype(str) == level).astype(float).where(text.notna())
+            parts.append(indicator.rename(f"{column}={level}"))
+    return pd.concat(parts, axis=1)

@@ -19,6 +19,10 @@ from matplotlib.figure import Figure
 from polface.data.osf import SAMPLE_LABELS
 from polface.io import write_atomic
 
+#: Human accuracy at telling liberal from conservative faces, from the literature Kosinski (2021)
+#: cites (not measured by the paper): 0.55, 95% CI 0.52-0.58.
+HUMAN_ACCURACY: tuple[float, float, float] = (0.55, 0.52, 0.58)
+
 FIGURE2_COLUMNS: tuple[str, ...] = (
     "sample",
     "auc",
@@ -120,17 +124,41 @@ def figure2(
         zorder=2,
     )
     ax.errorbar(x - width / 2, auc, yerr=err, fmt="none", ecolor="black", capsize=3, zorder=3)
+    paired = summary["paired_accuracy"].to_numpy(dtype=float)
+    with_interval = {"paired_lo", "paired_hi"} <= set(summary.columns)
     ax.bar(
         x + width / 2,
-        summary["paired_accuracy"].to_numpy(dtype=float) - 0.5,
+        paired - 0.5,
         width,
         bottom=0.5,
         color="#d08c3c",
-        label="accuracy, pairs matched on gender, ethnicity, age",
+        label="accuracy, pairs matched on gender, ethnicity, age"
+        + (" (95% CI)" if with_interval else ""),
         zorder=2,
     )
+    if with_interval:
+        paired_err = np.vstack(
+            [
+                paired - summary["paired_lo"].to_numpy(dtype=float),
+                summary["paired_hi"].to_numpy(dtype=float) - paired,
+            ]
+        )
+        ax.errorbar(
+            x + width / 2, paired, yerr=paired_err, fmt="none", ecolor="black", capsize=3, zorder=3
+        )
+    human, human_lo, human_hi = HUMAN_ACCURACY
+    ax.axhspan(human_lo, human_hi, color="#a14f8a", alpha=0.12, linewidth=0, zorder=0)
+    ax.axhline(
+        human,
+        color="#a14f8a",
+        linewidth=1.0,
+        linestyle=":",
+        zorder=1,
+        label="human judges, 0.55 [0.52, 0.58] (literature cited)",
+    )
     ax.axhline(0.5, color="0.3", linewidth=0.8, linestyle="--", zorder=1)
-    values = np.concatenate([summary[c].to_numpy(dtype=float) for c in FIGURE2_COLUMNS[1:]])
+    shown = [c for c in (*FIGURE2_COLUMNS[1:], "paired_lo", "paired_hi") if c in summary.columns]
+    values = np.concatenate([summary[c].to_numpy(dtype=float) for c in shown])
     values = values[np.isfinite(values)]
     top = max(0.6, float(values.max()) + 0.05) if len(values) else 1.0
     bottom = min(0.4, float(values.min()) - 0.05) if len(values) else 0.0
@@ -140,7 +168,7 @@ def figure2(
     if title:
         ax.set_title(title)
     ax.legend(
-        loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize="small", frameon=False, ncols=3
+        loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize="small", frameon=False, ncols=2
     )
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -173,7 +201,16 @@ def figure_feature_sets(
     width = 0.8 / len(sets)
     fig = Figure(figsize=(1.6 * len(samples) + 2.0, 3.6))
     ax = fig.add_subplot()
-    colours = ["#3b6ea8", "#d08c3c", "#5a9e5a", "#a14f8a", "#777777"]
+    colours = [
+        "#3b6ea8",
+        "#d08c3c",
+        "#5a9e5a",
+        "#a14f8a",
+        "#777777",
+        "#c44e52",
+        "#8c6d31",
+        "#64b5cd",
+    ]
     for k, feature_set in enumerate(sets):
         part = long[long["feature_set"] == feature_set].set_index("sample")
         pos = np.array([samples.index(s) for s in part.index], dtype=float)
@@ -205,12 +242,17 @@ def figure_feature_sets(
         bbox_to_anchor=(0.5, -0.12),
         fontsize="small",
         frameon=False,
-        ncols=len(sets),
+        ncols=min(len(sets), 4),
     )
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
     return fig
+
+
+def write_figure3(long: pd.DataFrame, path: str | Path, *, dpi: int = 150, **kwargs) -> Path:
+    """Draw :func:`figure_feature_sets` (Figure 3) and write it atomically to ``path``."""
+    return save_figure(figure_feature_sets(long, **kwargs), path, dpi=dpi)
 
 
 def write_figure2(summary: pd.DataFrame, path: str | Path, *, dpi: int = 150, **kwargs) -> Path:

@@ -30,7 +30,9 @@ def wide_display(long: pd.DataFrame, *, target_column: str, digits: int = 2) -> 
     """Display form of Table 2 / Table S1: rows = models, columns = samples.
 
     Cells read ``'0.72 [0.70, 0.74]'`` (empty where a model was not evaluated on a sample); a last
-    row ``n`` gives each sample's size (``'a–b'`` if it differs between models).
+    row ``n`` gives each sample's size (``'a–b'`` if it differs between models). Where ``long`` has
+    ``auc_published`` (the published code's AUC) and it differs from ``auc``, the cell adds it,
+    marked: ``'0.47 [0.44, 0.50] (published code: 0.53)'``.
 
     Args:
         long: output of ``table2`` or ``table_s1`` (first column names the producer).
@@ -46,9 +48,13 @@ def wide_display(long: pd.DataFrame, *, target_column: str, digits: int = 2) -> 
     cells = pd.DataFrame("", index=pd.Index(producers, name=by, dtype=object), columns=samples)
     for row in long.itertuples(index=False):
         record = row._asdict()
-        cells.loc[record[by], record[target_column]] = format_ci(
-            record["auc"], record["lo"], record["hi"], digits
-        )
+        text = format_ci(record["auc"], record["lo"], record["hi"], digits)
+        published = record.get("auc_published", record["auc"])
+        if published != record["auc"]:
+            # one more digit where the two round alike (0.497 and 0.503 both read 0.50)
+            shown = digits + (f"{published:.{digits}f}" == f"{record['auc']:.{digits}f}")
+            text += f" (published code: {published:.{shown}f})"
+        cells.loc[record[by], record[target_column]] = text
     sizes = long.groupby(target_column, sort=False)["n"].agg(["min", "max"])
     n_row = [
         str(sizes.loc[s, "min"])
@@ -241,6 +247,7 @@ def write_display_table(
     parts = long.groupby(groups, sort=False) if groups else [((), long)]
     for key, part in parts:
         columns = [producer, target_column, *AUC_COLUMNS]
+        columns += ["auc_published"] if "auc_published" in part.columns else []
         wide = wide_display(part[columns], target_column=target_column)
         if groups:
             label = " · ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))

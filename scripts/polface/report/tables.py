@@ -20,6 +20,7 @@ from polface.metrics import (
     demographic_strata,
     majority_accuracy,
     paired_accuracy,
+    paired_accuracy_interval,
     permutation_auc,
 )
 
@@ -231,6 +232,7 @@ def figure2_table(
     n_permutations: int,
     seed: int,
     level: float = 0.95,
+    n_bootstrap: int = 0,
 ) -> pd.DataFrame:
     """The numbers behind Figure 2: per sample, the within-sample model's AUC and its controls.
 
@@ -250,11 +252,18 @@ def figure2_table(
         n_permutations: label permutations per sample.
         seed: seed of the permutation baselines.
         level: confidence level of the CI and coverage of the permutation interval.
+        n_bootstrap: resamples of the paired accuracy's interval (a bootstrap over faces within
+            strata, :func:`polface.metrics.paired_accuracy_interval`, sub-seed
+            :func:`child_seed` ``(seed, 1000 + k)``); 0 leaves it NaN.
+
+    Ties count one half in ``paired_accuracy``; ``paired_accuracy_published`` counts them 0, as
+    Kosinski's code does (a pair is right only when the conservative scores strictly higher).
 
     Returns:
         DataFrame ``<target_column>, n, auc, lo, hi, se, paired_accuracy, n_pairs, perm_mean,
-        perm_lo, perm_hi, majority_accuracy`` (the columns :func:`polface.report.figures.figure2`
-        needs when ``target_column`` is ``sample``).
+        perm_lo, perm_hi, majority_accuracy, paired_lo, paired_hi, paired_accuracy_published``
+        (the columns :func:`polface.report.figures.figure2` needs when ``target_column`` is
+        ``sample``).
     """
     require_columns(
         predictions, ["model", target_column, id_column, "y", "score"], table="predictions"
@@ -279,8 +288,16 @@ def figure2_table(
                 f" predictions is not in faces ({int(unknown.sum())} such rows)"
             )
         value, lo, hi, se = delong_ci(cell["y"], cell["score"], level=level)
-        accuracy, n_pairs = paired_accuracy(
-            cell["y"], cell["score"], strata.loc[ids.to_numpy()].reset_index(drop=True)
+        cell_strata = strata.loc[ids.to_numpy()].reset_index(drop=True)
+        accuracy, n_pairs = paired_accuracy(cell["y"], cell["score"], cell_strata)
+        published, _ = paired_accuracy(cell["y"], cell["score"], cell_strata, tie_weight=0.0)
+        paired_lo, paired_hi = paired_accuracy_interval(
+            cell["y"],
+            cell["score"],
+            cell_strata,
+            n_bootstrap=n_bootstrap,
+            seed=child_seed(seed, 1000 + k),
+            level=level,
         )
         baseline = permutation_auc(
             cell["y"], cell["score"], n_permutations, child_seed(seed, k), level=level
@@ -299,9 +316,26 @@ def figure2_table(
                 "perm_lo": baseline.lo,
                 "perm_hi": baseline.hi,
                 "majority_accuracy": majority_accuracy(cell["y"]),
+                "paired_lo": paired_lo,
+                "paired_hi": paired_hi,
+                "paired_accuracy_published": published,
             }
         )
     return pd.DataFrame(rows)
+
+
+def published_direction_auc(y: pd.Series, score: pd.Series, auc: float) -> float:
+    """The AUC that pROC's default ``direction = "auto"`` prints (Kosinski's released code).
+
+    pROC compares the medians: when the controls' (y = 0) median score exceeds the cases'
+    (y = 1), it takes the other direction and reports ``1 - auc``; otherwise ``auc``. polface
+    keeps its fixed direction (conservative = positive); choosing the direction from the data
+    raises every cell that falls below 0.5 in the usual case.
+    """
+    values = _numeric(y).to_numpy()
+    scores = pd.to_numeric(score).to_numpy(dtype=float)
+    controls, cases = scores[values == 0], scores[values == 1]
+    return 1.0 - auc if np.median(controls) > np.median(cases) else auc
 
 
 def auc_with_baselines(
@@ -321,9 +355,13 @@ def auc_with_baselines(
     accuracy of its labels and the AUC of permuted labels (mean and central ``level`` interval;
     sub-seed :func:`child_seed` ``(seed, i)`` for the i-th cell).
 
+    Each cell also gets ``auc_published`` with ``lo_published`` and ``hi_published``: the AUC and
+    DeLong interval that the published code (pROC's automatic direction,
+    :func:`published_direction_auc`) prints, equal to ``auc``, ``lo``, ``hi`` unless it flips.
+
     Returns:
         ``[*by, target_column, n, n_positive, n_negative, auc, lo, hi, se, majority_accuracy,
-        perm_mean, perm_lo, perm_hi]``.
+        perm_mean, perm_lo, perm_hi, auc_published, lo_published, hi_published]``.
     """
     *groups, producer = by
     require_columns(predictions, [*groups], table="predictions")
@@ -346,12 +384,17 @@ def auc_with_baselines(
         baseline = permutation_auc(
             cell["y"], cell["score"], n_permutations, child_seed(seed, i), level=level
         )
+        published = published_direction_auc(cell["y"], cell["score"], record["auc"])
+        flipped = published != record["auc"]
         extra.append(
             {
                 "majority_accuracy": majority_accuracy(cell["y"]),
                 "perm_mean": baseline.mean,
                 "perm_lo": baseline.lo,
                 "perm_hi": baseline.hi,
+                "auc_published": published,
+                "lo_published": 1.0 - record["hi"] if flipped else record["lo"],
+                "hi_published": 1.0 - record["lo"] if flipped else record["hi"],
             }
         )
     return pd.concat([out, pd.DataFrame(extra)], axis=1)

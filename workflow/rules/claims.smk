@@ -1,0 +1,28 @@
+# The claims ledger: every published claim of workflow/claims.tsv beside polface's value and a
+# verdict (results/claims.{csv,md}). It reads whichever study outputs this run builds: the
+# Kosinski cohort's tables, the Facial Finetuning tables, and (once issue 18 lands) Khan et al.
+
+
+rule claims_ledger:
+    input:
+        ledger=CLAIMS_LEDGER,
+        outputs=get_claims_outputs,
+    output:
+        csv="results/claims.csv",
+        md=report(
+            "results/claims.md",
+            caption="../report/claims.rst",
+            category="Claims",
+            labels={"table": "published claims"},
+        ),
+    log:
+        "results/logs/claims_ledger/claims.log",
+    benchmark:
+        "results/benchmarks/claims_ledger/claims.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        runs={study: vars(run) for study, run in claims_runs().items()},
+        run=claims_run_label(),
+    script:
+        "../../scripts/claims_ledger.py"
