@@ -1,12 +1,11 @@
 """Rule khan_sgd_models: Khan et al.'s SGD models read without unpickling, written as npz + JSON."""
 
 import io
-import json
 
 import numpy as np
 
 from polface.data.khan import read_sgd_model
-from polface.io import write_atomic
+from polface.io import write_atomic, write_json
 from polface.report.render import write_table
 from polface.runtime import rule_logging
 from polface.studies.khan import model_names, sgd_arrays, sgd_models_table
@@ -23,9 +22,7 @@ def main(snakemake) -> None:
         np.savez(buffer, **sgd_arrays(models))
         write_atomic(snakemake.output.coefficients, buffer.getvalue())
         settings = {name: model.settings for name, model in models.items()}
-        write_atomic(
-            snakemake.output.settings, json.dumps(settings, indent=2, sort_keys=True) + "\n"
-        )
+        write_json(snakemake.output.settings, settings)
         csv, md, tex = snakemake.output.table
         write_table(sgd_models_table(models), csv=csv, md=md, tex=tex, index=False, digits=4)
 

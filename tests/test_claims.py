@@ -17,12 +17,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, shared_path
 from polface.config import ConfigError, validate_config
 from polface.data.claims import (
     LEDGER_COLUMNS,
     LedgerError,
     parse_locator,
+    parse_locators,
     printed_value,
     read_ledger,
 )
@@ -116,6 +117,11 @@ GOOD += ["t.csv?model=a#auc[lo,hi]", "", ""]
         ({9: ""}, r"no locator: column 'note' must say what polface lacks"),
         ({8: "positive"}, r"test 'positive' is qualitative: 'value' and 'tolerance' stay empty"),
         ({5: "0.7"}, r"column 'value' is 0.7; the printed '0.72' implies 0.72"),
+        (
+            {4: "0.9137059038318389", 5: "0.9137059038", 6: "5e-17"},
+            r"column 'value' is 0.9137059038; the printed '0.9137059038318389' implies "
+            r"0.9137059038318389",
+        ),
         ({0: "k 1"}, r"column 'id' must be letters, digits and '-'"),
     ],
 )
@@ -175,7 +181,16 @@ def test_the_ledger_holds_the_claims_the_issue_lists(ledger: pd.DataFrame) -> No
     assert ff["id"].str.match(r"ff-(r|mae|mean-guessing-mae|random-guessing-mae)-").sum() == 12
     code = ff[ff["source"] == "[code]"]
     assert len(code) == 24 and code["note"].str.contains("printed table not read").all()
-    assert (ledger.loc[ledger["study"] == "khan", "note"].str.startswith("pending")).all()
+    # Khan et al.: every located claim reads an output of the Khan study's rules
+    khan = ledger[ledger["study"] == "khan"]
+    rules = (REPO / "workflow/rules/khan.smk").read_text()
+    for claim in khan.itertuples():
+        for locator in parse_locators(claim.locator) + parse_locators(claim.corrected_locator):
+            stem = locator.file.removesuffix(".csv")
+            assert f'"results/{stem}' in rules, (claim.id, locator.file)
+    assert khan["id"].str.fullmatch(r"khan-chi2-(lasso|network)-\w+-(statistic|p)").sum() == 28
+    assert khan["id"].str.startswith("khan-no-drag-lasso-").sum() == 5
+    assert not khan["note"].str.contains("pending").any()
 
 
 def test_the_ledger_agrees_with_the_published_values_quoted_elsewhere(ledger) -> None:
@@ -215,11 +230,122 @@ def test_the_ledger_agrees_with_the_published_values_quoted_elsewhere(ledger) ->
             assert by_id.loc[f"ff-se-{slug}", "published"] == se, slug
             found += 1
     assert found == 12
+    # tests/test_khan.py and README.md: Khan et al.'s numbers
+    _khan_agrees_with_test_khan(by_id)
+    _khan_agrees_with_the_readme(by_id)
+    # README, the ledger's summary: claims per study, and the run's counts add up
+    names = {
+        "Kosinski (2021)": "kosinski2021",
+        "Facial Finetuning": "facial_finetuning",
+        "One Million Impressions": "omi",
+        "Khan et al.": "khan",
+    }
+    counts = ledger["study"].value_counts()
+    for name, study in names.items():
+        row = re.search(
+            rf"^\| {re.escape(name)} \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|", README, re.M
+        )
+        assert row is not None, name
+        claims, *verdicts = map(int, row.groups())
+        assert claims == counts[study] == sum(verdicts), name
+    summary = re.search(r"\*\*(\d+) claims: (\d+) reproduced, (\d+) differ, (\d+) not", README)
+    assert summary is not None and int(summary.group(1)) == len(ledger)
+    assert sum(map(int, summary.groups()[1:])) == len(ledger)
     # README, the published Kosinski numbers it quotes
     quoted = re.search(r"Kosinski's published numbers: (.*?)\.\n", README, re.S)
     assert quoted is not None
     for claim, value in re.findall(r"`([a-z0-9-]+)` (\d[\d.%]*(?:,\d{3})*)", quoted.group(1)):
         assert by_id.loc[claim, "published"] == value, claim
+
+
+KHAN_MODELS = {"lasso (SGD, L2)": "lasso", "network": "network"}
+
+
+def _printed(by_id: pd.DataFrame, claim: str) -> float:
+    return printed_value(by_id.loc[claim, "published"])[0]
+
+
+def _khan_agrees_with_test_khan(by_id: pd.DataFrame) -> None:
+    from test_khan import HEADLINE, MCNEMAR_P, NO_DRAG
+
+    for model, (_, flips, to_conservative, to_liberal) in HEADLINE.items():
+        slug = KHAN_MODELS[model]
+        assert _printed(by_id, f"khan-flips-{slug}") == flips
+        assert _printed(by_id, f"khan-flips-{slug}-lib-to-con") == to_conservative
+        assert _printed(by_id, f"khan-flips-{slug}-con-to-lib") == to_liberal
+    for (model, category), p in MCNEMAR_P.items():
+        claim = by_id.loc[f"khan-mcnemar-{KHAN_MODELS[model]}-{category}"]
+        # printed rounded: the exact p lies within the printed precision
+        assert abs(p - float(claim["value"])) <= float(claim["tolerance"]), (model, category)
+    for column, value in NO_DRAG.items():
+        assert _printed(by_id, f"khan-no-drag-lasso-{column}") == value, column
+    # the 33%: the network's flips over its pairs, to the printed precision
+    pairs, flips = HEADLINE["network"][:2]
+    claim = by_id.loc["khan-flip-rate-network"]
+    assert abs(flips / pairs - float(claim["value"])) <= float(claim["tolerance"])
+
+
+def _readme_row(label: str) -> list[str]:
+    """The cells of the README's Khan table row that starts with ``label``."""
+    row = re.search(rf"^\s*\| {re.escape(label)} \|(.*)\|\s*$", README, re.M)
+    assert row is not None, f"README: no Khan table row {label!r}"
+    return [cell.strip() for cell in row.group(1).split("|")]
+
+
+#: The README's Khan table rows and the ledger's claims each one quotes (their verdicts must be
+#: the row's: KHAN_EXPECTED, checked on the released files by the workflow test below).
+README_KHAN_ROWS = {
+    "lasso flips (lib→con / con→lib)": ["khan-flips-lasso", "khan-flips-lasso-lib-to-con"],
+    "network flips": ["khan-flips-network", "khan-flip-rate-network"],
+    "McNemar p, pooled (lasso / network)": ["khan-mcnemar-lasso-total"],
+    "McNemar p, beard (lasso / network)": ["khan-mcnemar-network-beard"],
+    "lasso without drag (total, blal, blac, bcac, bcal)": ["khan-no-drag-lasso-blac"],
+    "marginal chi-squared and p (7 categories × 2 models)": ["khan-chi2-lasso-beard-p"],
+    "log model flips": ["khan-log-model-flips"],
+    "before/after accuracy (E3)": ["khan-before-after-accuracy"],
+    "Table 2 diagonal (US dating / CA / UK / US Facebook)": ["khan-table2-dat-us"],
+}
+
+
+def _khan_agrees_with_the_readme(by_id: pd.DataFrame) -> None:
+    for label, claims in README_KHAN_ROWS.items():
+        verdict = _readme_row(label)[-1]
+        for claim in claims:
+            assert by_id.loc[claim, "study"] == "khan"
+            assert verdict == KHAN_EXPECTED.get(claim, "reproduced"), (label, claim)
+    theirs, _, verdict = _readme_row("lasso flips (lib→con / con→lib)")
+    assert theirs == "{} of 1,292 ({} / {})".format(
+        *(
+            by_id.loc[f"khan-flips-lasso{s}", "published"]
+            for s in ("", "-lib-to-con", "-con-to-lib")
+        )
+    )
+    theirs, _, _ = _readme_row("network flips")
+    assert theirs == '{} of 1,292 ({} / {}), "{}"'.format(
+        *(
+            by_id.loc[f"khan-{s}", "published"]
+            for s in ("flips-network", "flips-network-lib-to-con", "flips-network-con-to-lib")
+        ),
+        by_id.loc["khan-flip-rate-network", "published"],
+    )
+    for category, label in (("total", "pooled"), ("beard", "beard")):
+        theirs, _, _ = _readme_row(f"McNemar p, {label} (lasso / network)")
+        assert theirs == " / ".join(
+            by_id.loc[f"khan-mcnemar-{m}-{category}", "published"] for m in ("lasso", "network")
+        )
+    theirs, _, _ = _readme_row("lasso without drag (total, blal, blac, bcac, bcal)")
+    assert theirs == ", ".join(
+        by_id.loc[f"khan-no-drag-lasso-{c}", "published"]
+        for c in ("total", "blal", "blac", "bcac", "bcal")
+    )
+    theirs, _, _ = _readme_row("log model flips")
+    assert theirs == by_id.loc["khan-log-model-flips", "published"]
+    theirs, _, _ = _readme_row("before/after accuracy (E3)")
+    assert theirs == by_id.loc["khan-before-after-accuracy", "published"]
+    theirs, _, _ = _readme_row("Table 2 diagonal (US dating / CA / UK / US Facebook)")
+    assert theirs == " / ".join(
+        by_id.loc[f"khan-table2-{s}", "published"] for s in ("dat-us", "dat-ca", "dat-uk", "fb-us")
+    )
 
 
 # ---------------------------------------------------------------- verdicts
@@ -431,6 +557,51 @@ def test_the_kosinski_config_runs_the_published_design(tmp_path) -> None:
         validate_config(wrong, SCHEMA)
 
 
+def test_a_claim_on_a_cohort_follows_the_cohort_and_a_corrected_only_claim_is_listed(
+    tmp_path,
+) -> None:
+    """Khan et al.: their files are real while their Table 2 on a Kosinski cohort may be the demo
+    (synthetic) or absent (the OSF release); their 68% is not redone, polface's corrected value is
+    listed beside it."""
+    results = tmp_path / "results"
+    (results / "demo/k").mkdir(parents=True)
+    (results / "k").mkdir()
+    pd.DataFrame({"train": ["a"], "test": ["a"], "accuracy": [1.0], "oof": [0.55]}).to_csv(
+        results / "demo/k/t2.csv", index=False
+    )
+    pd.DataFrame({"model": ["head"], "acc": [0.74], "lo": [0.72], "hi": [0.76]}).to_csv(
+        results / "k/e3.csv", index=False
+    )
+    pd.DataFrame({"model": ["nn"], "flips": [428]}).to_csv(results / "k/flips.csv", index=False)
+    rows = [
+        _claim("t2", "khan", "57.78%", "equal", "{cohort}/k/t2.csv?train=a&test=a#accuracy")
+        + ["{cohort}/k/t2.csv?train=a&test=a#oof", "in sample"],
+        _claim("e3", "khan", "68%", "equal", "") + ["k/e3.csv?model=head#acc[lo,hi]", "theirs"],
+        _claim("flips", "khan", "428", "equal", "k/flips.csv?model=nn#flips") + ["", ""],
+    ]
+    ledger = _ledger(tmp_path, rows)
+    osf = "the OSF release"
+    without = StudyRun("real", cohort_status="missing", cohort_reason=osf)
+    assert claim_files(ledger, {"khan": without}) == ["k/e3.csv", "k/flips.csv"]
+    out = evaluate_claims(ledger, {"khan": without}, results=results).set_index("id")
+    assert out.loc["flips", "verdict"] == "reproduced"
+    assert out.loc["t2", "verdict"] == "not computable here" and out.loc["t2", "detail"] == osf
+    assert out.loc["e3", "verdict"] == "not computable here" and out.loc["e3", "detail"] == "theirs"
+    assert (out.loc["e3", "corrected"], out.loc["e3", "corrected_hi"]) == (0.74, 0.76)
+    assert math.isnan(out.loc["e3", "polface"]) and out.loc["e3", "output"] == "k/e3.csv"
+    demo = StudyRun("real", cohort="demo", cohort_status="synthetic", cohort_reason="the demo")
+    assert "demo/k/t2.csv" in claim_files(ledger, {"khan": demo})
+    out = evaluate_claims(ledger, {"khan": demo}, results=results).set_index("id")
+    assert out.loc["t2", "verdict"] == "synthetic data"
+    assert (out.loc["t2", "polface"], out.loc["t2", "corrected"]) == (1.0, 0.55)
+    assert out.loc["flips", "verdict"] == "reproduced"
+    # the study off, the cohort real: only the cohort's claims are read
+    off = StudyRun("missing", "off", cohort="demo", cohort_status="real")
+    out = evaluate_claims(ledger, {"khan": off}, results=results).set_index("id")
+    assert out.loc["t2", "verdict"] == "differs" and out.loc["flips", "detail"] == "off"
+    assert out.loc["e3", "detail"] == "theirs" and math.isnan(out.loc["e3", "corrected"])
+
+
 # ---------------------------------------------------------------- the rule on the released data
 
 #: The verdicts of the Facial Finetuning and OMI claims on the released data (everything else in
@@ -451,7 +622,7 @@ EXPECTED_NOT_REPRODUCED = {
 
 @pytest.fixture(scope="module")
 def finetuning_run(finetuning_dir: Path, omi_dir: Path, tmp_path_factory) -> Path:
-    from workflow_utils import copy_project, snakemake, write_config
+    from workflow_utils import copy_project
 
     workdir = copy_project(tmp_path_factory.mktemp("claims"))
     study = yaml.safe_load((REPO / "config/facial_finetuning.yaml").read_text())
@@ -462,6 +633,13 @@ def finetuning_run(finetuning_dir: Path, omi_dir: Path, tmp_path_factory) -> Pat
     study["facial_finetuning"]["noise_ceiling"] = {"splits": 4}
     study["facial_finetuning"]["baseline_models"] = {"image_set": None}
     study.pop("image_sets")
+    return _claims_run(workdir, study)
+
+
+def _claims_run(workdir: Path, study: dict) -> Path:
+    """Build results/claims.md in `workdir` with `study` as the config; the workdir."""
+    from workflow_utils import snakemake, write_config
+
     config = write_config(workdir, "claims_test.yaml", study)
     done = snakemake(workdir, "results/claims.md", "--cores", "2", "--configfile", str(config))
     assert done.returncode == 0, done.stdout[-4000:]
@@ -473,12 +651,18 @@ def test_the_rule_gives_the_verdicts_on_the_released_data(finetuning_run: Path, 
     results = finetuning_run / "results"
     claims = pd.read_csv(results / "claims.csv", keep_default_na=False).set_index("id")
     assert list(claims.index) == list(ledger["id"])
+    by_id = ledger.set_index("id")
     for claim in claims.itertuples():
         if claim.study in ("facial_finetuning", "omi"):
             expected = EXPECTED_NOT_REPRODUCED.get(claim.Index, "reproduced")
             assert claim.verdict == expected, (claim.Index, claim.verdict, claim.detail)
         elif claim.study == "khan":
-            assert claim.verdict == "not computable here" and claim.detail.startswith("pending")
+            assert claim.verdict == "not computable here"
+            locator = by_id.loc[claim.Index, "locator"]
+            if "{cohort}" in locator:  # their Table 2: no Kosinski cohort in this run
+                assert claim.detail.startswith("the OSF release"), claim.Index
+            elif locator:
+                assert claim.detail.startswith("the Khan et al. study is not enabled"), claim.Index
         else:
             assert claim.verdict == "not computable here", claim.Index
     # polface's values are the study's own outputs
@@ -503,3 +687,62 @@ def test_the_rule_gives_the_verdicts_on_the_released_data(finetuning_run: Path, 
         f"{len(claims)} claims: {counts['reproduced']} reproduced, {counts['differs']} differ, "
         f"{counts['not computable here']} not computable here" in text
     )
+
+
+#: The verdicts of Khan et al.'s claims on their released files (every other one is reproduced).
+KHAN_EXPECTED = {
+    "khan-log-model-flips": "not computable here",  # its predictions were not released
+    "khan-before-after-accuracy": "not computable here",  # needs the photographs
+    "khan-table2-dat-us": "not computable here",  # needs the OSF release
+    "khan-table2-dat-ca": "not computable here",
+    "khan-table2-dat-uk": "not computable here",
+    "khan-table2-fb-us": "not computable here",
+}
+
+
+@pytest.fixture(scope="module")
+def khan_run(tmp_path_factory) -> Path:
+    from workflow_utils import copy_project, quick_khan_study
+
+    workdir = copy_project(tmp_path_factory.mktemp("claims_khan"))
+    return _claims_run(workdir, quick_khan_study(shared_path("khan")))
+
+
+@pytest.mark.workflow
+def test_the_rule_gives_khans_verdicts_on_their_released_files(khan_run: Path, ledger) -> None:
+    results = khan_run / "results"
+    claims = pd.read_csv(results / "claims.csv", keep_default_na=False).set_index("id")
+    khan = claims[claims["study"] == "khan"]
+    assert len(khan) == (ledger["study"] == "khan").sum()
+    for claim in khan.itertuples():
+        expected = KHAN_EXPECTED.get(claim.Index, "reproduced")
+        assert claim.verdict == expected, (claim.Index, claim.verdict, claim.detail)
+    for claim in ("khan-table2-dat-us", "khan-table2-fb-us"):
+        assert khan.loc[claim, "detail"].startswith("the OSF release"), claim
+    assert khan.loc["khan-log-model-flips", "detail"].startswith("their log model's predictions")
+    # polface's values are the Khan study's own outputs
+    audit = pd.read_csv(results / "khan2022/retest/audit.csv").set_index(["model", "category"])
+    network = audit.loc[("network", "pooled")]
+    row = khan.loc["khan-flip-rate-network"]
+    assert float(row["polface"]) == network["flip_rate"]
+    assert (float(row["lo"]), float(row["hi"])) == (network["flip_lo"], network["flip_hi"])
+    assert float(khan.loc["khan-flips-network", "polface"]) == network["flips"] == 428
+    assert float(khan.loc["khan-mcnemar-lasso-beard", "polface"]) == pytest.approx(
+        audit.loc[("lasso (SGD, L2)", "beard"), "mcnemar_p"], rel=1e-15
+    )
+    marginal = pd.read_csv(results / "khan2022/retest/marginal.csv").set_index(
+        ["model", "category"]
+    )
+    assert float(khan.loc["khan-chi2-lasso-beard-p", "polface"]) == pytest.approx(
+        marginal.loc[("lasso (SGD, L2)", "beard"), "chi2 p"], rel=1e-15
+    )
+    e3 = pd.read_csv(results / "khan2022/before_after/classifier.csv").set_index("model")
+    row = khan.loc["khan-before-after-accuracy"]
+    assert row["polface"] == "" and float(row["corrected"]) == pytest.approx(
+        e3.loc["classifier (head only)", "accuracy"], rel=1e-15
+    )
+    text = (results / "claims.md").read_text()
+    assert "Khan et al. on" in text.splitlines()[2]
+    # the other studies are not in this run
+    others = claims[claims["study"] != "khan"]
+    assert (others["verdict"] == "not computable here").all()

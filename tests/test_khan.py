@@ -56,6 +56,21 @@ from polface.studies.khan import (
     ulp_distance,
 )
 
+#: The numbers of their CSVs this file asserts (tests/test_claims.py checks that the claims ledger
+#: quotes the same): per model (pairs, flips, liberal → conservative, conservative → liberal), the
+#: exact McNemar p of the beard and of all pairs, and the lasso's 2 x 2 table without drag.
+HEADLINE = {
+    "lasso (SGD, L2)": (1292, 200, 92, 108),
+    "network": (1292, 428, 231, 197),
+}
+MCNEMAR_P = {
+    ("lasso (SGD, L2)", "beard"): 0.0033778479119064286,
+    ("network", "beard"): 0.03975050512654258,
+    ("lasso (SGD, L2)", "total"): 0.2888204971747663,
+    ("network", "total"): 0.11057922806690416,
+}
+NO_DRAG = {"total": 1124, "blal": 900, "blac": 70, "bcac": 63, "bcal": 91}
+
 
 @pytest.fixture(scope="module")
 def khan_dir() -> Path:
@@ -104,25 +119,16 @@ def test_a_changed_published_number_is_reported(khan_dir: Path, preds: pd.DataFr
 
 def test_the_headline_numbers(preds: pd.DataFrame) -> None:
     flips = flip_summary(preds).set_index(["model", "pairs"])
-    lasso, nn = flips.loc[("lasso (SGD, L2)", "pooled")], flips.loc[("network", "pooled")]
-    assert (lasso["n"], lasso["flips"]) == (1292, 200)
-    assert (lasso["liberal to conservative"], lasso["conservative to liberal"]) == (92, 108)
-    assert (nn["flips"], nn["liberal to conservative"], nn["conservative to liberal"]) == (
-        428,
-        231,
-        197,
-    )
+    for model, expected in HEADLINE.items():
+        row = flips.loc[(model, "pooled")]
+        found = ("n", "flips", "liberal to conservative", "conservative to liberal")
+        assert tuple(int(row[c]) for c in found) == expected, model
     tables = reproduction_tables(preds)
-    assert tables["lasso_mcnemar"].at["beard", "pvalue"] == 0.0033778479119064286
-    assert tables["nn_mcnemar"].at["beard", "pvalue"] == 0.03975050512654258
+    for (model, category), p in MCNEMAR_P.items():
+        name = {"lasso (SGD, L2)": "lasso_mcnemar", "network": "nn_mcnemar"}[model]
+        assert tables[name].at[category, "pvalue"] == p, (model, category)
     no_drag = tables["lasso_mcnemar_without_drag"]
-    assert no_drag.loc["total", ["total", "blal", "blac", "bcac", "bcal"]].tolist() == [
-        1124,
-        900,
-        70,
-        63,
-        91,
-    ]
+    assert no_drag.loc["total", list(NO_DRAG)].tolist() == list(NO_DRAG.values())
     assert preds["category"].value_counts()[list(CATEGORIES)].tolist() == [
         287,
         386,
@@ -485,20 +491,12 @@ def test_table2_their_way_shows_the_in_sample_diagonal(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def run(khan_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from workflow_utils import copy_project, planned_jobs, snakemake, write_config
+    from workflow_utils import copy_project, planned_jobs, quick_khan_study, snakemake, write_config
 
     workdir = copy_project(tmp_path_factory.mktemp("khan"))
-    study = yaml.safe_load((REPO / "config/khan2022.yaml").read_text())
-    study["khan2022"]["release"] = str((REPO / study["khan2022"]["release"]).resolve())
-    assert Path(study["khan2022"]["release"]) == khan_dir.resolve()
-    study["khan2022"]["retest"] = {"permutations": 50}
-    study["khan2022"]["before_after"] = {
-        "outer_folds": 3,
-        "inner_folds": 2,
-        "C": [0.001],
-        "bootstrap": 50,
-        "permutations": 1,
-    }
+    configured = yaml.safe_load((REPO / "config/khan2022.yaml").read_text())["khan2022"]["release"]
+    assert (REPO / configured).resolve() == khan_dir.resolve()
+    study = quick_khan_study(khan_dir)
     # Table 2 their way on the synthetic demo cohort, with their released models scored on it
     study["khan2022"]["table2"] = {"cohorts": ["demo"], "released_models": True}
     config = write_config(workdir, "khan_test.yaml", study)
@@ -527,6 +525,11 @@ def test_the_rules_reproduce_their_numbers_and_write_every_output(run: Path) -> 
     table2 = pd.read_csv(run / "results/demo/khan2022/table2_sgd.csv")
     assert table2.groupby("variant").size().tolist() == [16, 16, 16]
     assert table2["in_sample"].sum() == 4
+    # the claims ledger reads their Table 2 on the demo cohort: values, and no verdict
+    claims = pd.read_csv(run / "results/claims.csv").set_index("id")
+    diagonal = claims[claims.index.str.startswith("khan-table2-")]
+    assert len(diagonal) == 4 and (diagonal["verdict"] == "synthetic data").all()
+    assert diagonal["polface"].between(0, 1).all() and diagonal["corrected"].between(0, 1).all()
     for name in ("retest/audit", "retest/flips", "before_after/classifier", "sgd_models/models"):
         assert (base / f"{name}.tex").read_text().startswith("\\begin{tabular}")
         assert (base / f"{name}.md").read_text().startswith("|")

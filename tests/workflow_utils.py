@@ -25,6 +25,21 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+def quick_khan_study(release: Path) -> dict:
+    """config/khan2022.yaml on `release`, E2's re-pairings and E3's nested CV cut to seconds."""
+    study = yaml.safe_load((REPO / "config/khan2022.yaml").read_text())
+    study["khan2022"]["release"] = str(Path(release).resolve())
+    study["khan2022"]["retest"] = {"permutations": 50}
+    study["khan2022"]["before_after"] = {
+        "outer_folds": 3,
+        "inner_folds": 2,
+        "C": [0.001],
+        "bootstrap": 50,
+        "permutations": 1,
+    }
+    return study
+
+
 def write_config(workdir: Path, name: str, config: dict) -> Path:
     path = workdir / "config" / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))

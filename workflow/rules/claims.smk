@@ -1,6 +1,7 @@
 # The claims ledger: every published claim of workflow/claims.tsv beside polface's value and a
 # verdict (results/claims.{csv,md}). It reads whichever study outputs this run builds: the
-# Kosinski cohort's tables, the Facial Finetuning tables, and (once issue 18 lands) Khan et al.
+# Kosinski cohort's tables, the Facial Finetuning tables and Khan et al.'s (rules/khan.smk: their
+# released files when khan2022.enabled, their Table 2 on khan2022.table2.cohorts).
 
 
 rule claims_ledger:

@@ -361,7 +361,6 @@ from polface.data.claims import read_ledger  # noqa: E402
 from polface.studies.claims import StudyRun, claim_files  # noqa: E402
 
 CLAIMS_LEDGER = str(Path(workflow.basedir) / "claims.tsv")
-KHAN_PENDING = "pending: the Khan et al. study (issue 18) is not in the workflow yet"
 
 
 def claims_runs():
@@ -391,17 +390,42 @@ def claims_runs():
             "missing",
             "the Facial Finetuning run is not configured (config/facial_finetuning.yaml)",
         )
-    khan = config.get("khan", {})
     return {
         "kosinski2021": kosinski,
         "facial_finetuning": finetuning,
         "omi": finetuning,
-        "khan": (
-            StudyRun("real")
-            if khan.get("enabled")
-            else StudyRun("missing", KHAN_PENDING)
-        ),
+        "khan": khan_claims_run(published),
     }
+
+
+def khan_claims_run(published):
+    """Khan et al.: their released files (khan2022.enabled), and their Table 2 computed their
+    way on a Kosinski cohort (khan2022.table2.cohorts): real on the published OSF release,
+    synthetic on another cohort, not computable without one."""
+    if KHAN["enabled"]:
+        status, reason = "real", ""
+    else:
+        status = "missing"
+        reason = "the Khan et al. study is not enabled (khan2022.enabled; config/khan2022.yaml)"
+    cohorts = KHAN["table2"]["cohorts"]
+    if published in cohorts:
+        return StudyRun(status, reason, cohort=published, cohort_status="real")
+    if cohorts:
+        return StudyRun(
+            status,
+            reason,
+            cohort=cohorts[0],
+            cohort_status="synthetic",
+            cohort_reason=f"cohort {cohorts[0]!r} is not the published OSF release "
+            "(claims.published_cohort; config/kosinski2021.yaml)",
+        )
+    return StudyRun(
+        status,
+        reason,
+        cohort_status="missing",
+        cohort_reason="the OSF release: their Table 2 is computed their way on Kosinski's "
+        "data (khan2022.table2.cohorts with the OSF cohort; config/kosinski2021.yaml)",
+    )
 
 
 def get_claims_outputs(wildcards):
@@ -422,8 +446,10 @@ def claims_run_label():
         ),
         "Facial Finetuning "
         + ("on" if runs["facial_finetuning"].status == "real" else "off"),
-        "Khan et al. " + ("on" if runs["khan"].status == "real" else "pending"),
+        "Khan et al. " + ("on" if runs["khan"].status == "real" else "off"),
     ]
+    if runs["khan"].cohort:
+        parts[-1] += f" (Table 2 their way on {runs['khan'].cohort!r})"
     return ", ".join(parts)
 
 

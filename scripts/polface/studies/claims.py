@@ -78,12 +78,23 @@ class StudyRun:
 
     ``status``: ``real`` (the published data), ``synthetic`` (the demo cohort: values are read,
     no verdict is given) or ``missing`` (``reason`` says what is lacking). ``cohort`` fills a
-    locator's ``{cohort}``.
+    locator's ``{cohort}``. A study whose claims are partly computed on a Kosinski cohort (Khan
+    et al.'s Table 2 on the OSF release) gives those claims their own ``cohort_status`` and
+    ``cohort_reason`` (:meth:`for_claim`); left ``None``, they share ``status`` and ``reason``.
     """
 
     status: str
     reason: str = ""
     cohort: str | None = None
+    cohort_status: str | None = None
+    cohort_reason: str = ""
+
+    def for_claim(self, *locators: str) -> StudyRun:
+        """The run of a claim whose locator cells are ``locators``: the cohort's where they name
+        ``{cohort}`` and this study has a ``cohort_status``, else this one."""
+        if self.cohort_status is None or not any("{cohort}" in text for text in locators):
+            return self
+        return StudyRun(self.cohort_status, self.cohort_reason, self.cohort)
 
 
 def locator_file(locator: Locator, run: StudyRun) -> str:
@@ -100,7 +111,10 @@ def claim_files(ledger: pd.DataFrame, runs: Mapping[str, StudyRun]) -> list[str]
     files = set()
     for claim in ledger.itertuples(index=False):
         run = runs.get(claim.study)
-        if run is None or run.status == "missing":
+        if run is None:
+            continue
+        run = run.for_claim(claim.locator, claim.corrected_locator)
+        if run.status == "missing":
             continue
         for text in (claim.locator, claim.corrected_locator):
             files.update(locator_file(loc, run) for loc in parse_locators(text))
@@ -208,6 +222,27 @@ def _read(
     return readings
 
 
+def _corrected_only(
+    row: dict[str, object],
+    text: str,
+    run: StudyRun,
+    results: Path,
+    tables: dict[str, pd.DataFrame],
+) -> None:
+    """List polface's corrected computation of a claim whose as-published one it cannot redo."""
+    try:
+        corrected = _read(text, run, results, tables)
+    except NoRowError as exc:
+        row["detail"] = f"{row['detail']}; this run did not compute {exc}"
+        return
+    row.update(
+        corrected=corrected[0].value,
+        corrected_lo=corrected[0].lo,
+        corrected_hi=corrected[0].hi,
+        output=" ; ".join(dict.fromkeys(r.file for r in corrected)),
+    )
+
+
 def evaluate_claims(
     ledger: pd.DataFrame, runs: Mapping[str, StudyRun], *, results: str | Path
 ) -> pd.DataFrame:
@@ -227,11 +262,14 @@ def evaluate_claims(
     rows = []
     for claim in ledger.itertuples(index=False):
         run = runs.get(claim.study, StudyRun("missing", f"this run does not hold {claim.study}"))
+        run = run.for_claim(claim.locator, claim.corrected_locator)
         row: dict[str, object] = {c: getattr(claim, c) for c in CLAIMS_COLUMNS[:6]}
         row.update(polface=math.nan, lo=math.nan, hi=math.nan, difference=math.nan)
         row.update(corrected=math.nan, corrected_lo=math.nan, corrected_hi=math.nan, output="")
         if not claim.locator:
             row.update(verdict="not computable here", detail=claim.note)
+            if claim.corrected_locator and run.status != "missing":
+                _corrected_only(row, claim.corrected_locator, run, results, tables)
         elif run.status == "missing":
             row.update(verdict="not computable here", detail=run.reason)
         else:
