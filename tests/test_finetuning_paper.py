@@ -109,3 +109,82 @@ def test_live_r_gives_the_pin(finetuning_dir: Path, tmp_path: Path) -> None:
         assert len(merged) == len(a) == len(b)
         for column in ("estimate", "se_ols", "se_cluster"):
             assert np.abs(merged[f"{column}_live"] - merged[f"{column}_pin"]).max() < 1e-12
+
+
+# ---------------------------------------------------------------- sensitivity (Sensemakr.R)
+
+PIN_SENSITIVITY = REPO / "tests/data/r_finetuning_sensitivity.csv"
+SENSITIVITY_COLUMNS = (
+    "estimate",
+    "se",
+    "t",
+    "r2yd_x",
+    "rv_q",
+    "rv_qa",
+    "r2dxj_x",
+    "r2yxj_dx",
+    "r2dz_x",
+    "r2yz_dx",
+    "adjusted_estimate",
+    "adjusted_se",
+)
+
+
+def test_the_robustness_value_removes_the_estimate_exactly() -> None:
+    """A confounder with partial R² = RV_q with both treatment and outcome biases the estimate
+    by q times itself (the definition of RV), and the published Darfur numbers come back."""
+    from polface import sensitivity as cinelli
+
+    estimate, se, dof = 0.09731582, 0.02325654, 783
+    for q in (1.0, 0.5):
+        rv = float(cinelli.robustness_value(estimate / se, dof, q))
+        assert cinelli.bias(se, dof, rv, rv) == pytest.approx(q * estimate, rel=1e-12)
+    # Cinelli & Hazlett (2020), section 5 (sensemakr's darfur example): R² 2.2%, RV 13.9%,
+    # RV at alpha = 0.05 7.6%
+    assert float(cinelli.partial_r2(4.18445, 783)) == pytest.approx(0.0219, abs=5e-5)
+    assert float(cinelli.robustness_value(4.18445, 783)) == pytest.approx(0.139, abs=5e-4)
+    assert float(cinelli.robustness_value(4.18445, 783, alpha=0.05)) == pytest.approx(
+        0.076, abs=5e-4
+    )
+    assert float(cinelli.robustness_value(0.5, 783, alpha=0.05)) == 0.0
+    with pytest.raises(cinelli.ImpossibleBound, match="kd = 3"):
+        cinelli.benchmark_bounds(0.4, 0.01, 3)
+
+
+def test_sensitivity_equals_the_closed_forms_in_r(finetuning_dir: Path) -> None:
+    sample = fd.analysis_sample(fd.read_candidates(finetuning_dir / "Candidate_data.RData"))
+    ours = fp.sensitivity(sample)
+    pin = pd.read_csv(PIN_SENSITIVITY)
+    merged = pin.merge(ours, on=["trait", "outcome", "kd"], suffixes=("_r", "_py"))
+    assert len(merged) == len(pin) == len(ours) == 12
+    for column in SENSITIVITY_COLUMNS:
+        a, b = merged[f"{column}_r"].to_numpy(), merged[f"{column}_py"].to_numpy()
+        assert (np.isnan(a) == np.isnan(b)).all(), column
+        assert np.nanmax(np.abs(a - b)) < 1e-8, (column, np.nanmax(np.abs(a - b)))
+    impossible = ours[ours["bound"] != "ok"]
+    assert set(zip(impossible["trait"], impossible["kd"], strict=True)) == {("dominance", 2.0)}
+    note = ours.set_index(["trait", "outcome"])["authors_script"]
+    assert "attractiveness object" in note.loc[("trustworthiness", "personal_votes_std")].iloc[0]
+
+
+def test_live_r_gives_the_sensitivity_pin(finetuning_dir: Path, tmp_path: Path) -> None:
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        pytest.skip("Rscript not found: the pinned R reference is used as it is")
+    out = tmp_path / "sensitivity.csv"
+    subprocess.run(
+        [
+            rscript,
+            str(REPO / "tests/r/finetuning_sensitivity.R"),
+            str(finetuning_dir / "Candidate_data.RData"),
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    live, pin = pd.read_csv(out), pd.read_csv(PIN_SENSITIVITY)
+    assert list(live.columns) == list(pin.columns)
+    for column in SENSITIVITY_COLUMNS:
+        gap = np.nanmax(np.abs(live[column].to_numpy() - pin[column].to_numpy()))
+        assert gap < 1e-12 or np.isnan(gap), column
+        assert (live[column].isna() == pin[column].isna()).all(), column

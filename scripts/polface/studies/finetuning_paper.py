@@ -347,3 +347,172 @@ def interaction_plot(
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
+
+
+# ---------------------------------------------------------------- sensitivity (Sensemakr.R)
+
+#: What the authors' Sensemakr.R did with each (trait, outcome) of model (b).
+SENSEMAKR_NOTES: dict[tuple[str, str], str] = {
+    ("attractiveness", "percentile_rank_std"): "as Sensemakr.R (kd 1:2)",
+    ("attractiveness", "personal_votes_std"): "as Sensemakr.R (kd 1:2)",
+    ("trustworthiness", "percentile_rank_std"): "not in Sensemakr.R",
+    ("trustworthiness", "personal_votes_std"): (
+        "Sensemakr.R fits this model but plots the attractiveness object again (its figure "
+        "shows attractiveness's numbers); here the intended trustworthiness quantity"
+    ),
+    ("dominance", "percentile_rank_std"): "not in Sensemakr.R",
+    ("dominance", "personal_votes_std"): "Sensemakr.R uses kd = 1 only",
+}
+
+
+def sensitivity(
+    sample: pd.DataFrame,
+    *,
+    benchmark: str = "gender1",
+    kd: Sequence[float] = (1.0, 2.0),
+    q: float = 1.0,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Cinelli & Hazlett's sensitivity of the trait in model (b), ``y ~ T + age + gender +
+    education``, every trait and outcome, benchmarked on ``benchmark`` (R's column name).
+
+    One row per (trait, outcome, kd): the estimate, OLS SE, t and dof; the treatment's partial R²
+    with the outcome; RV_q and RV_{q,alpha}; the benchmark's partial R² with the treatment (in
+    ``T ~ controls`` on the model's rows) and with the outcome; the bounds on a confounder kd
+    times as strong, and the estimate, SE and t adjusted for it; a note on what the authors'
+    script did.
+    """
+    from polface import sensitivity as cinelli
+    from polface.sensitivity import ImpossibleBound
+
+    rows = []
+    for trait in TRAITS:
+        t = f"{trait}_pd"
+        for outcome in OUTCOMES:
+            variables, _ = specification_terms(trait, "trait + controls")
+            used = complete_rows(model_rows(sample, outcome), [outcome, *variables])
+            outcome_model = _Model({}, used, outcome, formula_matrix(used, variables))
+            treatment_model = _Model({}, used, t, formula_matrix(used, list(CONTROLS)))
+            columns = list(outcome_model.X.columns)
+            if benchmark not in columns:
+                raise ValueError(f"benchmark {benchmark!r} is not a column of {columns}")
+            dof = float(outcome_model.ols.df_resid)
+            k = columns.index(t)
+            estimate = float(outcome_model.ols.params[k])
+            se = float(outcome_model.ols.bse[k])
+            t_value = estimate / se
+            j_out = columns.index(benchmark)
+            r2yxj = float(cinelli.partial_r2(outcome_model.ols.tvalues[j_out], dof))
+            j_treat = list(treatment_model.X.columns).index(benchmark)
+            r2dxj = float(
+                cinelli.partial_r2(
+                    treatment_model.ols.tvalues[j_treat], treatment_model.ols.df_resid
+                )
+            )
+            for strength in kd:
+                try:
+                    r2dz, r2yz = cinelli.benchmark_bounds(r2dxj, r2yxj, strength)
+                    adj = float(cinelli.adjusted_estimate(estimate, se, dof, r2dz, r2yz))
+                    adj_se = float(cinelli.adjusted_se(se, dof, r2dz, r2yz))
+                    bound = "ok"
+                except ImpossibleBound:
+                    r2dz = r2yz = adj = adj_se = float("nan")
+                    bound = (
+                        f"impossible: {strength:g} × the benchmark's partial R² with the trait "
+                        "gives R²_{D~Z|X} >= 1 (sensemakr stops with an error)"
+                    )
+                rows.append(
+                    {
+                        "trait": trait,
+                        "outcome": outcome,
+                        "n": int(outcome_model.ols.nobs),
+                        "dof": int(dof),
+                        "estimate": estimate,
+                        "se": se,
+                        "t": t_value,
+                        "r2yd_x": float(cinelli.partial_r2(t_value, dof)),
+                        "rv_q": float(cinelli.robustness_value(t_value, dof, q)),
+                        "rv_qa": float(cinelli.robustness_value(t_value, dof, q, alpha)),
+                        "q": q,
+                        "alpha": alpha,
+                        "benchmark": benchmark,
+                        "r2dxj_x": r2dxj,
+                        "r2yxj_dx": r2yxj,
+                        "kd": float(strength),
+                        "r2dz_x": r2dz,
+                        "r2yz_dx": r2yz,
+                        "adjusted_estimate": adj,
+                        "adjusted_se": adj_se,
+                        "adjusted_t": adj / adj_se if adj_se > 0 else float("nan"),
+                        "bound": bound,
+                        "authors_script": SENSEMAKR_NOTES[(trait, outcome)],
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def sensitivity_display(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """One row per trait and outcome: estimate, partial R², RVs, the kd bounds, the note."""
+    out = []
+    for (trait, outcome), part in table.groupby(["trait", "outcome"], sort=False):
+        first = part.iloc[0]
+        row = {
+            "trait": trait,
+            "outcome": OUTCOMES[outcome],
+            "estimate (t)": f"{first['estimate']:.{digits}f} ({first['t']:.2f})",
+            "partial R² of the trait": f"{first['r2yd_x']:.4f}",
+            f"RV (q = {first['q']:g})": f"{first['rv_q']:.4f}",
+            f"RV (q = {first['q']:g}, alpha = {first['alpha']:g})": f"{first['rv_qa']:.4f}",
+        }
+        for _, r in part.iterrows():
+            row[f"{r['kd']:g}× {r['benchmark']}: adjusted estimate (t)"] = (
+                f"{r['adjusted_estimate']:.{digits}f} ({r['adjusted_t']:.2f})"
+                if r["bound"] == "ok"
+                else "impossible (R²_{D~Z|X} >= 1)"
+            )
+        row["the authors' script"] = first["authors_script"]
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def sensitivity_contours(table: pd.DataFrame, path: str | Path) -> None:
+    """Contours of the adjusted estimate over the confounder's two partial R² values, one panel
+    per trait and outcome, the zero line dashed red, the kd × benchmark bounds marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from polface import sensitivity as cinelli
+    from polface.io import atomic_output
+
+    fig, axes = plt.subplots(len(TRAITS), len(OUTCOMES), figsize=(10, 13), squeeze=False)
+    for i, trait in enumerate(TRAITS):
+        for j, outcome in enumerate(OUTCOMES):
+            ax = axes[i, j]
+            part = table[(table["trait"] == trait) & (table["outcome"] == outcome)]
+            first = part.iloc[0]
+            top = max(0.4, float(np.nanmax(part[["r2dz_x", "r2yz_dx"]].to_numpy(), initial=0)))
+            top = min(top + 0.1, 1.0)
+            grid = np.linspace(0.0, top, 201)
+            rd, ry = np.meshgrid(grid[:-1], grid)
+            z = cinelli.adjusted_estimate(first["estimate"], first["se"], first["dof"], rd, ry)
+            contours = ax.contour(rd, ry, z, levels=10, colors="grey", linewidths=0.7)
+            ax.clabel(contours, fontsize=6)
+            ax.contour(rd, ry, z, levels=[0.0], colors="red", linestyles="dashed")
+            ax.plot(0, 0, "k^")
+            ax.annotate(f"unadjusted ({first['estimate']:.3f})", (0, 0), fontsize=7)
+            for _, r in part[part["bound"] == "ok"].iterrows():
+                ax.plot(r["r2dz_x"], r["r2yz_dx"], "ro", ms=4)
+                ax.annotate(
+                    f"{r['kd']:g}× {r['benchmark']} ({r['adjusted_estimate']:.3f})",
+                    (r["r2dz_x"], r["r2yz_dx"]),
+                    fontsize=7,
+                )
+            ax.set_title(f"{trait} → {OUTCOMES[outcome]}", fontsize=9)
+            ax.set_xlabel("partial R² of the confounder with the trait", fontsize=8)
+            ax.set_ylabel("partial R² of the confounder with the outcome", fontsize=8)
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
