@@ -174,3 +174,79 @@ rule predict_traits:
         source=get_image_source,
     script:
         "../../scripts/predict_traits.py"
+
+
+rule finetuning_paper_models:
+    input:
+        candidates=rules.read_finetuning_data.output.candidates,
+        regressions=rules.candidate_regressions.output.csv,
+    output:
+        models="results/facial_finetuning/paper/models.csv",
+        robustness=multiext(
+            "results/facial_finetuning/paper/robustness",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        all_traits=multiext(
+            "results/facial_finetuning/paper/all_traits",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        traits_as_outcome=multiext(
+            "results/facial_finetuning/paper/traits_as_outcome",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        levels=multiext(
+            "results/facial_finetuning/paper/moderator_levels",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        plot=report(
+            "results/facial_finetuning/figures/interactions.png",
+            caption="../report/finetuning_interactions.rst",
+            category="Facial Finetuning",
+            labels={"figure": "interactions and effects at each moderator level"},
+        ),
+    log:
+        "results/logs/finetuning_paper_models/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/finetuning_paper_models/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        level=config["facial_finetuning"]["paper"]["level"],
+    script:
+        "../../scripts/finetuning_paper_models.py"
+
+
+rule finetuning_sensitivity:
+    input:
+        candidates=rules.read_finetuning_data.output.candidates,
+    output:
+        table=multiext(
+            "results/facial_finetuning/paper/sensitivity",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        plot=report(
+            "results/facial_finetuning/figures/sensitivity.png",
+            caption="../report/finetuning_sensitivity.rst",
+            category="Facial Finetuning",
+            labels={"figure": "sensitivity to omitted variables"},
+        ),
+    log:
+        "results/logs/finetuning_sensitivity/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/finetuning_sensitivity/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        settings=config["facial_finetuning"]["paper"]["sensitivity"],
+    script:
+        "../../scripts/finetuning_sensitivity.py"
