@@ -188,3 +188,31 @@ def test_live_r_gives_the_sensitivity_pin(finetuning_dir: Path, tmp_path: Path) 
         gap = np.nanmax(np.abs(live[column].to_numpy() - pin[column].to_numpy()))
         assert gap < 1e-12 or np.isnan(gap), column
         assert (live[column].isna() == pin[column].isna()).all(), column
+
+
+# ---------------------------------------------------------------- descriptives
+
+
+def test_descriptive_tables_are_the_authors(finetuning_dir: Path) -> None:
+    """Numbers from the authors' scripts run in R on the released file (pinned here)."""
+    from polface.studies import finetuning_descriptives as de
+
+    candidates = fd.read_candidates(finetuning_dir / "Candidate_data.RData")
+    sample = fd.analysis_sample(candidates)
+    summary = de.trait_summary(sample)
+    assert (summary["N"] == 7080).all()
+    assert summary.loc["attractiveness", "p25"] == pytest.approx(3.999942958, abs=1e-9)
+    assert summary.loc["attractiveness", "p75"] == pytest.approx(5.123286366, abs=1e-9)
+    r = de.trait_correlations(sample)
+    assert r.loc["attractiveness", "trustworthiness"] == pytest.approx(0.6361293605, abs=1e-10)
+    assert r.loc["trustworthiness", "dominance"] == pytest.approx(-0.4812305527, abs=1e-10)
+    missing = de.missing_data(candidates)
+    assert missing.loc["General", "major party candidates"] == 909
+    assert missing.loc["General", "images collected"] == 815
+    assert missing.loc["General", "images discarded"] == 23  # the script's count
+    assert missing.loc["Pooled", "images discarded"] == 678
+    assert missing.loc["Pooled", "images discarded (distinct)"] == 664
+    assert missing.loc["Pooled", "complete data"] == 5499
+    votes = missing.loc["Personal votes accounted for (%)"]
+    assert round(votes["complete data"], 2) == 75.04
+    assert round(votes["images discarded"], 2) == 3.45

@@ -102,7 +102,14 @@ def test_the_rest_of_the_paper_is_written(run: Path) -> None:
     sensitivity = pd.read_csv(base / "paper/sensitivity.csv")
     assert len(sensitivity) == 12 and sensitivity["rv_q"].between(0, 1).all()
     assert "attractiveness object" in (base / "paper/sensitivity.md").read_text()
-    for figure in ("interactions", "sensitivity"):
+    missing = pd.read_csv(base / "paper/missing_data.csv", index_col=0)
+    assert missing.loc["Pooled", "complete data"] == 5499
+    summary = pd.read_csv(base / "paper/trait_summary.csv", index_col=0)
+    assert (summary["N"] == 7080).all()
+    correlations = pd.read_csv(base / "paper/trait_correlations.csv", index_col=0)
+    assert correlations.shape == (3, 3)
+    figures = ("interactions", "sensitivity", "lowess", "annotated_predicted")
+    for figure in (*figures, "training_annotations"):
         assert (base / f"figures/{figure}.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -366,6 +366,12 @@ def finetuning_paper_targets():
         "results/facial_finetuning/figures/interactions.png",
         "results/facial_finetuning/paper/sensitivity.md",
         "results/facial_finetuning/figures/sensitivity.png",
+        "results/facial_finetuning/paper/trait_summary.md",
+        "results/facial_finetuning/paper/trait_correlations.md",
+        "results/facial_finetuning/paper/missing_data.md",
+        "results/facial_finetuning/figures/lowess.png",
+        "results/facial_finetuning/figures/annotated_predicted.png",
+        "results/facial_finetuning/figures/training_annotations.png",
     ]
 
 

@@ -250,3 +250,59 @@ rule finetuning_sensitivity:
         settings=config["facial_finetuning"]["paper"]["sensitivity"],
     script:
         "../../scripts/finetuning_sensitivity.py"
+
+
+rule finetuning_descriptives:
+    input:
+        unpack(get_finetuning_data),
+        sample=rules.read_finetuning_data.output.candidates,
+        split=rules.read_finetuning_data.output.split,
+        authors=rules.read_finetuning_data.output.authors,
+    output:
+        summary=multiext(
+            "results/facial_finetuning/paper/trait_summary",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        correlations=multiext(
+            "results/facial_finetuning/paper/trait_correlations",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        missing=multiext(
+            "results/facial_finetuning/paper/missing_data",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        lowess=report(
+            "results/facial_finetuning/figures/lowess.png",
+            caption="../report/finetuning_descriptives.rst",
+            category="Facial Finetuning",
+            labels={"figure": "traits and outcomes (lowess and OLS)"},
+        ),
+        annotated=report(
+            "results/facial_finetuning/figures/annotated_predicted.png",
+            caption="../report/finetuning_descriptives.rst",
+            category="Facial Finetuning",
+            labels={"figure": "annotated and predicted test faces"},
+        ),
+        training=report(
+            "results/facial_finetuning/figures/training_annotations.png",
+            caption="../report/finetuning_descriptives.rst",
+            category="Facial Finetuning",
+            labels={"figure": "training annotations by perceived gender and age"},
+        ),
+    log:
+        "results/logs/finetuning_descriptives/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/finetuning_descriptives/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        frac=config["facial_finetuning"]["paper"]["lowess_frac"],
+        seed=config["facial_finetuning"]["paper"]["seed"],
+    script:
+        "../../scripts/finetuning_descriptives.py"
