@@ -372,6 +372,11 @@ def finetuning_paper_targets():
         "results/facial_finetuning/figures/lowess.png",
         "results/facial_finetuning/figures/annotated_predicted.png",
         "results/facial_finetuning/figures/training_annotations.png",
+        *(
+            ["results/facial_finetuning/paper/krls.md"]
+            if FINETUNING["paper"]["krls"]["enabled"]
+            else []
+        ),
     ]
 
 

@@ -306,3 +306,23 @@ rule finetuning_descriptives:
         seed=config["facial_finetuning"]["paper"]["seed"],
     script:
         "../../scripts/finetuning_descriptives.py"
+
+
+rule finetuning_krls:
+    input:
+        candidates=rules.read_finetuning_data.output.candidates,
+    output:
+        multiext(
+            "results/facial_finetuning/paper/krls", csv=".csv", md=".md", tex=".tex"
+        ),
+    log:
+        "results/logs/finetuning_krls/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/finetuning_krls/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+    script:
+        "../../scripts/finetuning_krls.py"

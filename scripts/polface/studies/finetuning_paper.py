@@ -516,3 +516,61 @@ def sensitivity_contours(table: pd.DataFrame, path: str | Path) -> None:
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
+
+
+# ---------------------------------------------------------------- KRLS (table_krls.R)
+
+EDUCATION_LEVELS: tuple[str, ...] = (
+    "Primary School",
+    "High School",
+    "Vocational",
+    "Seminary",
+    "Undergraduate",
+    "Graduate",
+    "Ph.d",
+)
+
+
+def krls_design(
+    sample: pd.DataFrame, trait: str, outcome: str
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``table_krls.R``'s data: y, and X = the trait, gender (1 = female), age and a dummy per
+    education level (all seven, as ``fastDummies::dummy_cols``), on the complete rows."""
+    rows = model_rows(sample, outcome)
+    rows = complete_rows(rows, [outcome, f"{trait}_pd", "gender", "age", "education"])
+    columns = {
+        f"{trait}_pd": rows[f"{trait}_pd"].to_numpy(dtype=np.float64),
+        "gender1": (rows["gender"].astype(str) == "1").to_numpy(dtype=np.float64),
+        "age": rows["age"].to_numpy(dtype=np.float64),
+    }
+    for level in EDUCATION_LEVELS:
+        columns[f"education{level}"] = (rows["education"].astype(str) == level).to_numpy(
+            dtype=np.float64
+        )
+    names = [name for name, values in columns.items() if np.ptp(values) > 0]
+    X = np.column_stack([columns[name] for name in names])
+    return X, rows[outcome].to_numpy(dtype=np.float64), names
+
+
+def krls_effects(sample: pd.DataFrame) -> pd.DataFrame:
+    """KRLS of every trait × outcome as ``table_krls.R``: the average marginal effect of each
+    continuous column and the first difference of each binary one, with SE, t and p (normal)."""
+    from scipy.stats import norm as normal
+
+    from polface.models.krls import fit_krls, marginal_effects
+
+    frames = []
+    for trait in TRAITS:
+        for outcome in OUTCOMES:
+            X, y, names = krls_design(sample, trait, outcome)
+            fit = fit_krls(X, y)
+            effects = pd.DataFrame(marginal_effects(fit, names))
+            effects["t"] = effects["estimate"] / effects["se"]
+            effects["p"] = 2.0 * normal.sf(np.abs(effects["t"]))
+            effects.insert(0, "outcome", outcome)
+            effects.insert(0, "trait", trait)
+            effects["n"] = len(y)
+            effects["lambda"] = fit.lam
+            effects["r2"] = float(1.0 - np.var(y - fit.fitted) / np.var(y))
+            frames.append(effects)
+    return pd.concat(frames, ignore_index=True)
