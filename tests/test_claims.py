@@ -613,7 +613,6 @@ EXPECTED_NOT_REPRODUCED = {
     "ff-n-training-faces": "differs",  # 880 printed, 856 released
     "ff-abstract-trustworthiness-ballot-position-2": "differs",  # not robust to the controls
     "ff-abstract-dominance-ballot-position-no-election-moderation": "differs",
-    "ff-abstract-dominance-conservatives": "not computable here",
     "omi-reliability-attractive": "not computable here",
     "omi-reliability-trustworthy": "not computable here",
     "omi-reliability-dominant": "not computable here",

@@ -79,6 +79,40 @@ def test_the_study_writes_its_tables_and_figure(run: Path) -> None:
     assert (base / "figures/coefficients.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_the_rest_of_the_paper_is_written(run: Path) -> None:
+    base = run / "results/facial_finetuning"
+    models = pd.read_csv(base / "paper/models.csv")
+    per_family = models.groupby("family")[["trait", "outcome", "model"]].apply(
+        lambda g: len(g.drop_duplicates())
+    )
+    assert per_family.to_dict() == {"all traits": 4, "robustness": 36, "trait as outcome": 9}
+    levels = pd.read_csv(base / "paper/moderator_levels.csv")
+    assert len(levels) == 96 and levels["se_cluster"].gt(0).all()
+    right = levels[
+        (levels["family"] == "main")
+        & (levels["trait"] == "dominance")
+        & (levels["outcome"] == "personal_votes_std")
+        & (levels["model"] == 4)
+        & (levels["level"] == 1)
+    ]
+    assert right["estimate"].round(3).tolist() == [0.096]  # right bloc, with controls
+    for name in ("robustness", "all_traits", "traits_as_outcome", "moderator_levels"):
+        assert (base / f"paper/{name}.tex").read_text().startswith("\\begin{tabular}")
+        assert (base / f"paper/{name}.md").read_text().count("\n") > 8
+    sensitivity = pd.read_csv(base / "paper/sensitivity.csv")
+    assert len(sensitivity) == 12 and sensitivity["rv_q"].between(0, 1).all()
+    assert "attractiveness object" in (base / "paper/sensitivity.md").read_text()
+    missing = pd.read_csv(base / "paper/missing_data.csv", index_col=0)
+    assert missing.loc["Pooled", "complete data"] == 5499
+    summary = pd.read_csv(base / "paper/trait_summary.csv", index_col=0)
+    assert (summary["N"] == 7080).all()
+    correlations = pd.read_csv(base / "paper/trait_correlations.csv", index_col=0)
+    assert correlations.shape == (3, 3)
+    figures = ("interactions", "sensitivity", "lowess", "annotated_predicted")
+    for figure in (*figures, "training_annotations"):
+        assert (base / f"figures/{figure}.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_the_network_trains_saves_its_history_and_scores_an_image_set(run: Path) -> None:
     base = run / "results/facial_finetuning"
     history = pd.read_csv(base / "regressor/history.csv")

@@ -352,6 +352,31 @@ def finetuning_targets():
         "results/facial_finetuning/noise_ceiling.md",
         "results/facial_finetuning/regressions_table.md",
         "results/facial_finetuning/figures/coefficients.png",
+        *finetuning_paper_targets(),
+    ]
+
+
+def finetuning_paper_targets():
+    """The rest of the paper's tables and figures (facial_finetuning.paper.enabled)."""
+    if not FINETUNING["paper"]["enabled"]:
+        return []
+    return [
+        "results/facial_finetuning/paper/models.csv",
+        "results/facial_finetuning/paper/moderator_levels.md",
+        "results/facial_finetuning/figures/interactions.png",
+        "results/facial_finetuning/paper/sensitivity.md",
+        "results/facial_finetuning/figures/sensitivity.png",
+        "results/facial_finetuning/paper/trait_summary.md",
+        "results/facial_finetuning/paper/trait_correlations.md",
+        "results/facial_finetuning/paper/missing_data.md",
+        "results/facial_finetuning/figures/lowess.png",
+        "results/facial_finetuning/figures/annotated_predicted.png",
+        "results/facial_finetuning/figures/training_annotations.png",
+        *(
+            ["results/facial_finetuning/paper/krls.md"]
+            if FINETUNING["paper"]["krls"]["enabled"]
+            else []
+        ),
     ]
 
 

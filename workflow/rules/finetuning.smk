@@ -174,3 +174,155 @@ rule predict_traits:
         source=get_image_source,
     script:
         "../../scripts/predict_traits.py"
+
+
+rule finetuning_paper_models:
+    input:
+        candidates=rules.read_finetuning_data.output.candidates,
+        regressions=rules.candidate_regressions.output.csv,
+    output:
+        models="results/facial_finetuning/paper/models.csv",
+        robustness=multiext(
+            "results/facial_finetuning/paper/robustness",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        all_traits=multiext(
+            "results/facial_finetuning/paper/all_traits",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        traits_as_outcome=multiext(
+            "results/facial_finetuning/paper/traits_as_outcome",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        levels=multiext(
+            "results/facial_finetuning/paper/moderator_levels",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        plot=report(
+            "results/facial_finetuning/figures/interactions.png",
+            caption="../report/finetuning_interactions.rst",
+            category="Facial Finetuning",
+            labels={"figure": "interactions and effects at each moderator level"},
+        ),
+    log:
+        "results/logs/finetuning_paper_models/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/finetuning_paper_models/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        level=config["facial_finetuning"]["paper"]["level"],
+    script:
+        "../../scripts/finetuning_paper_models.py"
+
+
+rule finetuning_sensitivity:
+    input:
+        candidates=rules.read_finetuning_data.output.candidates,
+    output:
+        table=multiext(
+            "results/facial_finetuning/paper/sensitivity",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        plot=report(
+            "results/facial_finetuning/figures/sensitivity.png",
+            caption="../report/finetuning_sensitivity.rst",
+            category="Facial Finetuning",
+            labels={"figure": "sensitivity to omitted variables"},
+        ),
+    log:
+        "results/logs/finetuning_sensitivity/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/finetuning_sensitivity/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        settings=config["facial_finetuning"]["paper"]["sensitivity"],
+    script:
+        "../../scripts/finetuning_sensitivity.py"
+
+
+rule finetuning_descriptives:
+    input:
+        unpack(get_finetuning_data),
+        sample=rules.read_finetuning_data.output.candidates,
+        split=rules.read_finetuning_data.output.split,
+        authors=rules.read_finetuning_data.output.authors,
+    output:
+        summary=multiext(
+            "results/facial_finetuning/paper/trait_summary",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        correlations=multiext(
+            "results/facial_finetuning/paper/trait_correlations",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        missing=multiext(
+            "results/facial_finetuning/paper/missing_data",
+            csv=".csv",
+            md=".md",
+            tex=".tex",
+        ),
+        lowess=report(
+            "results/facial_finetuning/figures/lowess.png",
+            caption="../report/finetuning_descriptives.rst",
+            category="Facial Finetuning",
+            labels={"figure": "traits and outcomes (lowess and OLS)"},
+        ),
+        annotated=report(
+            "results/facial_finetuning/figures/annotated_predicted.png",
+            caption="../report/finetuning_descriptives.rst",
+            category="Facial Finetuning",
+            labels={"figure": "annotated and predicted test faces"},
+        ),
+        training=report(
+            "results/facial_finetuning/figures/training_annotations.png",
+            caption="../report/finetuning_descriptives.rst",
+            category="Facial Finetuning",
+            labels={"figure": "training annotations by perceived gender and age"},
+        ),
+    log:
+        "results/logs/finetuning_descriptives/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/finetuning_descriptives/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        frac=config["facial_finetuning"]["paper"]["lowess_frac"],
+        seed=config["facial_finetuning"]["paper"]["seed"],
+    script:
+        "../../scripts/finetuning_descriptives.py"
+
+
+rule finetuning_krls:
+    input:
+        candidates=rules.read_finetuning_data.output.candidates,
+    output:
+        multiext(
+            "results/facial_finetuning/paper/krls", csv=".csv", md=".md", tex=".tex"
+        ),
+    log:
+        "results/logs/finetuning_krls/facial_finetuning.log",
+    benchmark:
+        "results/benchmarks/finetuning_krls/facial_finetuning.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+    script:
+        "../../scripts/finetuning_krls.py"

@@ -58,30 +58,45 @@ SAMPLES: tuple[str, ...] = ("as published", "same sample")
 MULTI_CANDIDATE_OUTCOMES = ("percentile_rank_std",)
 
 
-def specification_terms(trait: str, specification: str) -> tuple[list[str], str | None]:
-    """The variables of a specification in R's formula order, and its interaction partner."""
+def specification_terms(
+    trait: str, specification: str, extra: Sequence[str] = ()
+) -> tuple[list[str], str | None]:
+    """The variables of a specification in R's formula order, and its interaction partner.
+
+    ``extra`` (the robustness models' ``incumbent``) follows the trait, or the trait and its
+    partner, and precedes the controls, as in ``y ~ T*M + incumbent + age + ...``.
+    """
     t = f"{trait}_pd"
     moderator = MODERATORS[trait]
+    extra = list(extra)
     if specification == "trait":
-        return [t], None
+        return [t, *extra], None
     if specification == "trait + controls":
-        return [t, *CONTROLS], None
+        return [t, *extra, *CONTROLS], None
     if specification == "trait x moderator":
-        return [t, moderator], moderator
+        return [t, moderator, *extra], moderator
     if specification == "trait x moderator + controls":
-        return [t, moderator, *(c for c in CONTROLS if c != moderator)], moderator
+        return [t, moderator, *extra, *(c for c in CONTROLS if c != moderator)], moderator
     if specification == "trait x election type":
-        return [t, "election_type"], "election_type"
+        return [t, "election_type", *extra], "election_type"
     if specification == "trait x election type + controls":
-        return [t, "election_type", *CONTROLS], "election_type"
+        return [t, "election_type", *extra, *CONTROLS], "election_type"
     raise ValueError(f"unknown specification {specification!r}; expected one of {SPECIFICATIONS}")
 
 
 def _columns_of(frame: pd.DataFrame, variable: str) -> pd.DataFrame:
-    """R's model-matrix columns of one variable: a numeric column, or treatment dummies."""
+    """R's model-matrix columns of one variable: a numeric column, or treatment dummies.
+
+    A factor keeps its levels; a character column (``incumbent`` is ``"0"``/``"1"`` text) becomes
+    a factor with its sorted values as levels, as ``lm`` makes it.
+    """
     values = frame[variable]
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        levels = list(values.cat.categories)
+    if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(values):
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            levels = list(values.cat.categories)
+        else:
+            levels = sorted(values.dropna().astype(str).unique())
+            values = values.astype(str)
         return pd.DataFrame(
             {f"{variable}{level}": (values == level).astype(np.float64) for level in levels[1:]},
             index=frame.index,
@@ -89,17 +104,27 @@ def _columns_of(frame: pd.DataFrame, variable: str) -> pd.DataFrame:
     return pd.DataFrame({variable: values.astype(np.float64)}, index=frame.index)
 
 
-def design_matrix(frame: pd.DataFrame, trait: str, specification: str) -> pd.DataFrame:
-    """R's ``model.matrix`` of a specification on complete rows of ``frame`` (R's names)."""
-    variables, partner = specification_terms(trait, specification)
+def formula_matrix(
+    frame: pd.DataFrame, variables: Sequence[str], interaction: tuple[str, str] | None = None
+) -> pd.DataFrame:
+    """R's ``model.matrix`` of ``~ variables`` (plus ``a:b`` for ``interaction = (a, b)``)."""
     parts = [pd.DataFrame({"(Intercept)": np.ones(len(frame))}, index=frame.index)]
     parts += [_columns_of(frame, v) for v in variables]
     X = pd.concat(parts, axis=1)
-    if partner is not None:
-        t = f"{trait}_pd"
-        for column in _columns_of(frame, partner).columns:
-            X[f"{t}:{column}"] = X[t] * X[column]
+    if interaction is not None:
+        a, b = interaction
+        for column in _columns_of(frame, b).columns:
+            X[f"{a}:{column}"] = X[a] * X[column]
     return X
+
+
+def design_matrix(
+    frame: pd.DataFrame, trait: str, specification: str, extra: Sequence[str] = ()
+) -> pd.DataFrame:
+    """R's ``model.matrix`` of a specification on complete rows of ``frame`` (R's names)."""
+    variables, partner = specification_terms(trait, specification, extra)
+    pair = None if partner is None else (f"{trait}_pd", partner)
+    return formula_matrix(frame, variables, pair)
 
 
 def model_rows(sample: pd.DataFrame, outcome: str) -> pd.DataFrame:
@@ -114,12 +139,18 @@ def complete_rows(frame: pd.DataFrame, variables: Sequence[str]) -> pd.DataFrame
     return frame.loc[frame[list(variables)].notna().all(axis=1)]
 
 
-def fit_ols(y: np.ndarray, X: pd.DataFrame, clusters: np.ndarray) -> pd.DataFrame:
-    """OLS with plain and cluster-robust (HC1 small-sample factor) SEs, one row per coefficient."""
+def ols_fits(y: np.ndarray, X: pd.DataFrame, clusters: np.ndarray):
+    """statsmodels OLS and its candidate-clustered (HC1 factor) counterpart."""
     ols = sm.OLS(y, X.to_numpy(), hasconst=True).fit()
     robust = ols.get_robustcov_results(
         cov_type="cluster", groups=clusters, use_correction=True, df_correction=True
     )
+    return ols, robust
+
+
+def fit_ols(y: np.ndarray, X: pd.DataFrame, clusters: np.ndarray) -> pd.DataFrame:
+    """OLS with plain and cluster-robust (HC1 small-sample factor) SEs, one row per coefficient."""
+    ols, robust = ols_fits(y, X, clusters)
     se_ols = np.asarray(ols.bse)
     se_cl = np.asarray(robust.bse)
     beta = np.asarray(ols.params)
