@@ -433,11 +433,13 @@ def load_trait_models(path: str | Path) -> dict[str, TraitModel | NetworkTraitMo
 
     path = Path(path)
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+
         from polface.models.trait_regressor import load_heads
 
         try:
             heads, meta = load_heads(path)
-        except (ValueError, KeyError, OSError) as err:
+        except (SafetensorError, ValueError, KeyError, OSError) as err:
             raise InputError(f"{path}: not the heads of a trait network ({err})") from err
         return {NETWORK_SLUG: NetworkTraitModel(heads=heads, meta=meta, source=str(path))}
     try:
