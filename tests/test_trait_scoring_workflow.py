@@ -79,3 +79,25 @@ def test_own_photographs_get_the_scores_of_the_evaluated_models(run: Path) -> No
         np.testing.assert_allclose(both["prediction"], both["prediction_fit"], atol=1e-10)
         meta = read_metadata(run / SCORES.format(slug))
         assert meta["backend"] == "dlib" and "not a fact about the person" in meta["meaning"]
+
+
+def test_an_image_set_without_the_models_backend_is_named_before_any_job(
+    finetuning_dir: Path, omi_dir: Path, tmp_path: Path
+) -> None:
+    workdir = copy_project(tmp_path / "project")
+    study = yaml.safe_load((REPO / "config/facial_finetuning.yaml").read_text())
+    for key, value in study["facial_finetuning"]["data"].items():
+        study["facial_finetuning"]["data"][key] = str((REPO / value).resolve())
+    study["facial_finetuning"]["baseline_models"] = {"image_set": "omi", "apply_to": ["mine"]}
+    study["image_sets"]["mine"] = {
+        "folder": {"path": str(omi_dir / "images")},
+        "embed": {"backends": ["imagenet"]},
+    }
+    config = write_config(workdir, "scoring_test.yaml", study)
+    done = snakemake(workdir, "--configfile", str(config), "-n")
+    assert done.returncode != 0
+    assert "image set 'mine' does not embed ['dlib']" in done.stdout
+    study["facial_finetuning"]["baseline_models"]["apply_to"] = ["elsewhere"]
+    config = write_config(workdir, "scoring_test.yaml", study)
+    done = snakemake(workdir, "--configfile", str(config), "-n")
+    assert done.returncode != 0 and "'elsewhere' is not an image set" in done.stdout
