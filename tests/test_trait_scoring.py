@@ -158,3 +158,22 @@ def test_a_file_that_is_not_a_trait_models_file_is_refused(tmp_path: Path) -> No
     (tmp_path / "heads.safetensors").write_bytes(b"junk")
     with pytest.raises(InputError, match=r"heads\.safetensors: not the heads"):
         load_trait_models(tmp_path / "heads.safetensors")
+
+
+def test_an_ok_face_without_the_models_inputs_is_a_row_without_a_score(trained) -> None:
+    _, _, path = trained
+    model = load_trait_models(path)["demographics"]
+    manifest = pd.DataFrame(
+        {
+            IMAGE_ID: ["7", "mine", "gone"],
+            "status": ["ok", "ok", "unreadable"],
+            "detail": ["", None, "not an image: no format recognised"],
+        }
+    )
+    table = score_manifest(model, manifest, ["7"], np.array([[40.0, 30.0]]))
+    first = table[table["trait"] == "dominance"].set_index(IMAGE_ID)
+    assert np.isfinite(first.loc["7", "prediction"]) and first.loc["7", "detail"] == ""
+    assert np.isnan(first.loc["mine", "prediction"])
+    assert first.loc["mine", "detail"] == "no perceived gender and age for this photograph"
+    assert first.loc["gone", "status"] == "unreadable" and np.isnan(first.loc["gone", "prediction"])
+    assert first.loc["gone", "detail"] == "not an image: no format recognised"

@@ -234,8 +234,9 @@ def score_manifest(
     """
     index = {str(i): k for k, i in enumerate(ids)}
     rows = manifest[[IMAGE_ID, "status", "detail"]].astype({IMAGE_ID: str})
-    has = rows[IMAGE_ID].map(lambda i: i in index).to_numpy() & (rows["status"] == STATUS_OK)
-    scored = rows[has.to_numpy()]
+    ok = (rows["status"] == STATUS_OK).to_numpy()
+    has = ok & rows[IMAGE_ID].map(lambda i: i in index).to_numpy(dtype=bool)
+    scored = rows[has]
     values = (
         model.predict(np.asarray(X)[[index[i] for i in scored[IMAGE_ID]]])
         if len(scored)
@@ -244,9 +245,9 @@ def score_manifest(
     frames = []
     for trait in model.traits:
         frame = rows.assign(trait=trait, prediction=np.nan)
-        frame.loc[has.to_numpy(), "prediction"] = values[trait]
-        missing = (rows["status"] == STATUS_OK).to_numpy() & ~has.to_numpy()
-        frame.loc[missing, "detail"] = f"no {model.inputs} for this photograph"
+        frame.loc[has, "prediction"] = values[trait]
+        frame.loc[ok & ~has, "detail"] = f"no {model.inputs} for this photograph"
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
-    return out[list(SCORE_COLUMNS)].astype({"detail": str})
+    out["detail"] = out["detail"].fillna("").astype(str)
+    return out[list(SCORE_COLUMNS)]
