@@ -49,7 +49,8 @@ def run(finetuning_dir: Path, omi_dir: Path, tmp_path_factory: pytest.TempPathFa
     study["image_sets"]["mine"] = {"folder": {"path": "mine"}}
     config = write_config(workdir, "scoring_test.yaml", study)
     targets = [SCORES.format(m) for m in ("ridge_dlib", "lasso_dlib")]
-    args = ("--cores", "2", "--configfile", str(config), *targets)
+    # targets first: --configfile takes every word after it
+    args = (*targets, "--cores", "2", "--configfile", str(config))
     done = snakemake(workdir, *args, timeout=1500)
     assert done.returncode == 0, done.stdout[-4000:]
     again = snakemake(workdir, *args, "-n")
@@ -89,9 +90,12 @@ def test_an_image_set_without_the_models_backend_is_named_before_any_job(
     for key, value in study["facial_finetuning"]["data"].items():
         study["facial_finetuning"]["data"][key] = str((REPO / value).resolve())
     study["facial_finetuning"]["baseline_models"] = {"image_set": "omi", "apply_to": ["mine"]}
+    study["image_sets"]["omi"]["omi"]["path"] = str(omi_dir.resolve())
+    weights = tmp_path / "resnet50.pth"
+    weights.write_bytes(b"never read by a dry run")
     study["image_sets"]["mine"] = {
         "folder": {"path": str(omi_dir / "images")},
-        "embed": {"backends": ["imagenet"]},
+        "embed": {"backends": ["imagenet"], "weights": {"imagenet": {"path": str(weights)}}},
     }
     config = write_config(workdir, "scoring_test.yaml", study)
     done = snakemake(workdir, "--configfile", str(config), "-n")
