@@ -1,10 +1,11 @@
 """The fitted models that the workflow writes, and one public loader for each.
 
-Five fitted-model artifacts, all in safe formats (npz read with ``allow_pickle=False``,
-safetensors): the four below, and the Facial Finetuning network's heads
+Six fitted-model artifacts, all in safe formats (npz read with ``allow_pickle=False``,
+safetensors): the five below, and the Facial Finetuning network's heads
 (``results/facial_finetuning/regressor/heads.safetensors``), written and read by
 :func:`polface.models.trait_regressor.save_heads` and
-:func:`~polface.models.trait_regressor.load_heads`.
+:func:`~polface.models.trait_regressor.load_heads` (and loaded with the baselines'
+file by :func:`load_trait_models`).
 
 - ``results/{cohort}/lasso/{sample}/models.npz`` (:func:`save_lasso_folds`, rule ``fit_lasso``):
   per outer fold the LASSO chosen by the inner CV. Arrays ``outer_fold`` (K), ``lambda`` (K),
