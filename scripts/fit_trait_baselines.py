@@ -1,7 +1,9 @@
 """Rule fit_trait_baselines: ridge and LASSO on frozen embeddings, and perceived gender + age.
 
 Fitted on the training faces of the authors' split, settings chosen on the validation faces;
-the test predictions join the evaluation table beside the authors' network.
+the test predictions join the evaluation table beside the authors' network, and the fitted
+models are saved (models/baselines.npz, read back by polface.models.artifacts.load_trait_models)
+for predict_traits to score any image set.
 """
 
 import pandas as pd
@@ -9,8 +11,9 @@ import pyarrow as pa
 
 from polface.frames import IMAGE_ID
 from polface.io import read_features, read_metadata, write_json, write_parquet
+from polface.models.artifacts import save_trait_models
 from polface.runtime import rule_logging
-from polface.studies.trait_baselines import baseline_predictions
+from polface.studies.trait_baselines import fit_baselines
 
 
 def main(snakemake) -> None:
@@ -23,7 +26,7 @@ def main(snakemake) -> None:
             meta = read_metadata(path)
             provenance[backend] = {k: meta.get(k) for k in ("backend", "weights_sha256")}
             log.info("%s: %d faces x %d", backend, *embeddings[backend][1].shape)
-        predictions, chosen = baseline_predictions(
+        predictions, chosen, models = fit_baselines(
             split,
             embeddings,
             ridge_alphas=settings["ridge_alphas"],
@@ -38,6 +41,18 @@ def main(snakemake) -> None:
             metadata={"settings": settings, "embeddings": provenance},
         )
         write_json(snakemake.output.chosen, chosen, indent=1, sort_keys=False)
+        for model in models:
+            backend = model["backend"]
+            model["weights_sha256"] = provenance[backend]["weights_sha256"] if backend else None
+        counts = split["split"].value_counts()
+        save_trait_models(
+            models,
+            snakemake.output.models,
+            metadata={
+                "settings": settings,
+                "split_counts": {p: int(counts.get(p, 0)) for p in ("train", "validation", "test")},
+            },
+        )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,10 @@ import pytest
 import yaml
 
 from conftest import REPO
+from polface.data.omi import read_omi_ratings
 from polface.data.rdata import read_data_frame
+from polface.io import read_metadata
+from polface.models.artifacts import load_trait_models
 from workflow_utils import copy_project, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -35,8 +38,9 @@ def run(finetuning_dir: Path, omi_dir: Path, tmp_path_factory: pytest.TempPathFa
     study["facial_finetuning"]["evaluation"] = {"bootstrap": 200}
     study["facial_finetuning"]["noise_ceiling"] = {"splits": 4}
     # no embedding baselines here (embedding the 856 faces takes minutes): tests/test_facial_
-    # finetuning.py checks them on planted embeddings
-    study["facial_finetuning"]["baseline_models"] = {"image_set": None}
+    # finetuning.py checks them on planted embeddings; tests/test_trait_scoring_workflow.py
+    # scores photographs with them); the perceived gender + age model scores three OMI faces
+    study["facial_finetuning"]["baseline_models"] = {"image_set": None, "apply_to": ["omi_few"]}
     study.pop("image_sets")
     # the whole training procedure, augmentation included, on the tiny random backbone
     study["facial_finetuning"]["regressor"] = {
@@ -51,7 +55,10 @@ def run(finetuning_dir: Path, omi_dir: Path, tmp_path_factory: pytest.TempPathFa
     for name in ("5.jpg", "17.jpg", "600.jpg"):
         shutil.copyfile(omi_dir / "images" / name, photos / name)
     (photos / "broken.jpg").write_bytes(b"not a jpeg")
-    study["image_sets"] = {"photos": {"folder": {"path": "photos"}}}
+    study["image_sets"] = {
+        "photos": {"folder": {"path": "photos"}},
+        "omi_few": {"omi": {"path": str(omi_dir.resolve())}, "limit": 3},
+    }
     config = write_config(workdir, "finetuning_test.yaml", study)
     done = snakemake(workdir, "--cores", "2", "--configfile", str(config))
     assert done.returncode == 0, done.stdout[-4000:]
@@ -121,13 +128,33 @@ def test_the_network_trains_saves_its_history_and_scores_an_image_set(run: Path)
     evaluation = pd.read_csv(base / "evaluation.csv")
     network = evaluation[evaluation["column"] == "network (polface)"]
     assert len(network) == 3 and (network["n"] == 172).all()
-    traits = pd.read_parquet(base / "traits_photos.parquet")
+    traits = pd.read_parquet(base / "traits/photos/network.parquet")
     assert len(traits) == 12
     ok = traits[traits["status"] == "ok"]
     assert set(ok["image_id"]) == {"5", "17", "600"} and ok["prediction"].notna().all()
     broken = traits[traits["image_id"] == "broken"]
     assert (broken["status"] == "unreadable").all() and broken["prediction"].isna().all()
     assert (base / "regressor/heads.safetensors").stat().st_size > 0
+
+
+def test_the_demographic_model_is_saved_and_scores_an_omi_set(run: Path, omi_dir: Path) -> None:
+    base = run / "results/facial_finetuning"
+    models = load_trait_models(base / "models/baselines.npz")
+    assert set(models) == {"demographics"}  # no embedding baselines in this run
+    scores = pd.read_parquet(base / "traits/omi_few/demographics.parquet")
+    assert set(scores["image_id"]) == {"1", "2", "3"} and len(scores) == 9
+    assert (scores["status"] == "ok").all() and scores["prediction"].notna().all()
+    # the same faces' perceived gender and age through the loaded model
+    means = read_omi_ratings(omi_dir / "attribute_means.csv").loc[["1", "2", "3"]]
+    expected = models["demographics"].predict(means[["gender", "age"]].to_numpy())
+    for trait, values in expected.items():
+        got = scores[scores["trait"] == trait].set_index("image_id").loc[["1", "2", "3"]]
+        assert got["prediction"].to_numpy() == pytest.approx(values, abs=1e-12)
+    meta = read_metadata(base / "traits/omi_few/demographics.parquet")
+    assert meta["model"] == "perceived gender + age" and "not a fact" in meta["meaning"]
+    # the network and a baseline share the layout of a scores file
+    network = pd.read_parquet(base / "traits/photos/network.parquet")
+    assert list(network.columns) == list(scores.columns)
 
 
 def _texts(path: Path) -> list[bytes]:

@@ -285,6 +285,8 @@ def get_finetuning_ratings(wildcards):
 def get_baseline_settings(wildcards):
     """`facial_finetuning.baseline_models`, with the embedding backends it uses."""
     settings = dict(FINETUNING["baseline_models"])
+    # which image sets the fitted models score changes nothing about the fit
+    settings.pop("apply_to")
     if settings["image_set"] is None:
         settings["backends"] = []
     return settings
@@ -339,13 +341,83 @@ def get_regressor_settings(wildcards):
     }
 
 
+#: The baselines' models file (rule fit_trait_baselines).
+BASELINE_MODELS = "results/facial_finetuning/models/baselines.npz"
+
+
+def trait_models_of(image_set):
+    """The trait models (file names) that score an image set: each baseline for the sets in
+    baseline_models.apply_to (ridge and LASSO of each backend; the demographic model for an OMI
+    set), the network for those in regressor.apply_to."""
+    slugs = []
+    baselines = FINETUNING["baseline_models"]
+    if image_set in baselines["apply_to"]:
+        if baselines["image_set"] is not None:
+            for backend in baselines["backends"]:
+                slugs += [f"ridge_{backend}", f"lasso_{backend}"]
+        if "omi" in config["image_sets"][image_set]:
+            slugs.append("demographics")
+    if REGRESSOR["enabled"] and image_set in REGRESSOR["apply_to"]:
+        slugs.append("network")
+    return slugs
+
+
+def check_apply_to():
+    """Every image set named in an apply_to exists and embeds the baselines' backends."""
+    baselines = FINETUNING["baseline_models"]
+    for key, names in (
+        ("baseline_models.apply_to", baselines["apply_to"]),
+        ("regressor.apply_to", REGRESSOR["apply_to"]),
+    ):
+        for name in names:
+            if name not in config["image_sets"]:
+                raise WorkflowError(
+                    f"facial_finetuning.{key}: {name!r} is not an image set "
+                    f"(image_sets has {list(config['image_sets'])})"
+                )
+    if baselines["image_set"] is None:
+        return
+    for name in baselines["apply_to"]:
+        embedded = config["image_sets"][name]["embed"]["backends"]
+        absent = [b for b in baselines["backends"] if b not in embedded]
+        if absent:
+            raise WorkflowError(
+                f"facial_finetuning.baseline_models.apply_to: image set {name!r} does not embed "
+                f"{absent} (image_sets.{name}.embed.backends is {embedded}); the baselines "
+                "score a set through the embeddings of the backend they were trained on"
+            )
+
+
+if FINETUNING["enabled"]:
+    check_apply_to()
+
+
+def get_trait_score_inputs(wildcards):
+    """What predict_traits reads for one baseline and image set: the models file, the set's
+    manifest and the model's inputs (the embeddings of its backend, or OMI's mean ratings for
+    the demographic model)."""
+    inputs = {
+        "models": BASELINE_MODELS,
+        "manifest": f"results/images/{wildcards.image_set}/manifest.parquet",
+    }
+    if wildcards.model == "demographics":
+        inputs["ratings"] = get_omi_ratings(wildcards)
+    else:
+        backend = wildcards.model.partition("_")[2]
+        inputs["embeddings"] = (
+            f"results/images/{wildcards.image_set}/embeddings_{backend}.parquet"
+        )
+    return inputs
+
+
 def finetuning_targets():
-    """The study's tables and figure, when the study is enabled."""
+    """The study's tables and figure, and the scores of the image sets, when it is enabled."""
     if not FINETUNING["enabled"]:
         return []
     applied = [
-        f"results/facial_finetuning/traits_{name}.parquet"
-        for name in (REGRESSOR["apply_to"] if REGRESSOR["enabled"] else [])
+        f"results/facial_finetuning/traits/{name}/{slug}.parquet"
+        for name in config["image_sets"]
+        for slug in trait_models_of(name)
     ]
     return applied + [
         "results/facial_finetuning/evaluation.md",

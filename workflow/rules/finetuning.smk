@@ -113,6 +113,7 @@ rule fit_trait_baselines:
     output:
         predictions="results/facial_finetuning/predictions/baselines.parquet",
         chosen="results/facial_finetuning/baselines.json",
+        models=BASELINE_MODELS,
     log:
         "results/logs/fit_trait_baselines/facial_finetuning.log",
     benchmark:
@@ -152,17 +153,39 @@ rule train_trait_regressors:
         "../../scripts/train_trait_regressors.py"
 
 
+# Any trait model applied to any configured image set, one file per model. The baselines go
+# through the image branch (the set's manifest and embeddings, or OMI's perceived gender and
+# age); the network (predict_traits_network) reads the photographs resized whole, as it trained.
 rule predict_traits:
+    input:
+        unpack(get_trait_score_inputs),
+    output:
+        predictions="results/facial_finetuning/traits/{image_set}/{model}.parquet",
+    log:
+        "results/logs/predict_traits/{image_set}/{model}.log",
+    benchmark:
+        "results/benchmarks/predict_traits/{image_set}/{model}.tsv"
+    wildcard_constraints:
+        model="demographics|(ridge|lasso)_(dlib|vggface2|imagenet)",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
+    script:
+        "../../scripts/predict_traits.py"
+
+
+rule predict_traits_network:
     input:
         unpack(get_crop_inputs),
         unpack(get_regressor_weights),
-        heads=rules.train_trait_regressors.output.heads,
+        models=rules.train_trait_regressors.output.heads,
     output:
-        predictions="results/facial_finetuning/traits_{image_set}.parquet",
+        predictions="results/facial_finetuning/traits/{image_set}/network.parquet",
     log:
-        "results/logs/predict_traits/{image_set}.log",
+        "results/logs/predict_traits_network/{image_set}.log",
     benchmark:
-        "results/benchmarks/predict_traits/{image_set}.tsv"
+        "results/benchmarks/predict_traits_network/{image_set}.tsv"
     conda:
         "../../environment.yml"
     threads: 2
@@ -173,7 +196,7 @@ rule predict_traits:
     params:
         source=get_image_source,
     script:
-        "../../scripts/predict_traits.py"
+        "../../scripts/predict_traits_network.py"
 
 
 rule finetuning_paper_models:

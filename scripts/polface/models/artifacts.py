@@ -1,10 +1,11 @@
 """The fitted models that the workflow writes, and one public loader for each.
 
-Five fitted-model artifacts, all in safe formats (npz read with ``allow_pickle=False``,
-safetensors): the four below, and the Facial Finetuning network's heads
+Six fitted-model artifacts, all in safe formats (npz read with ``allow_pickle=False``,
+safetensors): the five below, and the Facial Finetuning network's heads
 (``results/facial_finetuning/regressor/heads.safetensors``), written and read by
 :func:`polface.models.trait_regressor.save_heads` and
-:func:`~polface.models.trait_regressor.load_heads`.
+:func:`~polface.models.trait_regressor.load_heads` (and loaded with the baselines'
+file by :func:`load_trait_models`).
 
 - ``results/{cohort}/lasso/{sample}/models.npz`` (:func:`save_lasso_folds`, rule ``fit_lasso``):
   per outer fold the LASSO chosen by the inner CV. Arrays ``outer_fold`` (K), ``lambda`` (K),
@@ -28,9 +29,23 @@ safetensors): the four below, and the Facial Finetuning network's heads
   ``intercept`` are on the original scale, so ``score = intercept + X @ coef`` (gaussian) or its
   logistic function (binomial).
 
-Loaders: :func:`load_lasso_folds`, :func:`load_mlp_folds` and :func:`load_rating_models`. Each
-model has ``predict(X) -> scores`` and reproduces the out-of-fold predictions the workflow stored
-(``tests/test_artifacts.py``: the LASSO to 1e-12, the MLP exactly on the CPU).
+- ``results/facial_finetuning/models/baselines.npz`` (:func:`save_trait_models`, rule
+  ``fit_trait_baselines``): the Facial Finetuning study's baselines fitted on the training faces
+  of the authors' split (ridge and LASSO per embedding backend, the perceived gender + age
+  model). Entry ``meta`` is a JSON string (format ``polface.trait_models``; per model its
+  ``name``, ``slug``, ``kind``, ``inputs``, ``backend``, the embeddings' ``weights_sha256``,
+  ``standardised``, the traits and each trait's training mean and SD of the target, plus what
+  the caller adds: settings, split counts); model ``i`` and trait ``t`` have arrays
+  ``m{i}.{t}.intercept``, ``m{i}.{t}.coef``, ``m{i}.{t}.x_mean``, ``m{i}.{t}.x_sd`` (the
+  training faces' column means and population SDs) and, for the demographic model, ``m{i}.knots``
+  (the spline knots, (k, 2)). ``standardised`` (ridge): ``score = intercept + ((X - x_mean) /
+  x_sd) @ coef``; otherwise (LASSO, on the original scale) ``score = intercept + X @ coef``.
+
+Loaders: :func:`load_lasso_folds`, :func:`load_mlp_folds`, :func:`load_rating_models` and
+:func:`load_trait_models` (the baselines' npz or the network's heads). Each model has
+``predict(X) -> scores`` and reproduces the out-of-fold predictions the workflow stored
+(``tests/test_artifacts.py``: the LASSO to 1e-12, the MLP exactly on the CPU;
+``tests/test_trait_scoring.py``: the trait models' test predictions to 1e-10).
 """
 
 from __future__ import annotations
@@ -51,6 +66,12 @@ MLP_MODEL = "polface.mlp"
 
 #: The format string of the OMI rating models file.
 RATING_MODELS = "polface.rating_models"
+
+#: The format string of the Facial Finetuning trait models file.
+TRAIT_MODELS = "polface.trait_models"
+
+#: The slug of the Facial Finetuning network (its heads file) among the trait models.
+NETWORK_SLUG = "network"
 
 
 @dataclass(frozen=True)
@@ -115,6 +136,77 @@ class RatingModels:
     columns: tuple[str, ...] | None
     folds: dict[int, LinearModel] = field(repr=False)
     final: LinearModel = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TraitModel:
+    """One saved trait model of the Facial Finetuning study: a linear model per trait on either
+    face embeddings of one backend or the perceived gender and age.
+
+    Attributes:
+        name: the evaluation table's name (``ridge · dlib``, ``perceived gender + age``).
+        slug: its file name (``ridge_dlib``, ``demographics``).
+        kind: ``ridge`` or ``lasso``.
+        inputs: ``embedding`` or ``perceived gender and age``.
+        backend: the embedding backend (None for the demographic model).
+        weights_sha256: the SHA-256 of the backend's weights in the training embeddings' metadata.
+        standardised: whether the columns are standardised by ``x_mean``/``x_sd`` before ``coef``.
+        knots: the spline knots of the demographic model, (k, 2) (None otherwise).
+        traits: {trait: LinearModel} (gaussian; ``x_mean``/``x_sd`` the training moments).
+        y_moments: {trait: (mean, SD)} of the training faces' ratings.
+        source: the file it was loaded from.
+    """
+
+    name: str
+    slug: str
+    kind: str
+    inputs: str
+    backend: str | None
+    weights_sha256: str | None
+    standardised: bool
+    knots: np.ndarray | None = field(repr=False)
+    traits: dict[str, LinearModel] = field(repr=False)
+    y_moments: dict[str, tuple[float, float]] = field(repr=False)
+    source: str = ""
+
+    def features(self, X: ArrayLike) -> np.ndarray:
+        """The model's columns of X: the embeddings as given, or the spline features of the
+        (gender, age) rows."""
+        if self.knots is None:
+            return np.asarray(X)
+        from polface.models.splines import demographic_basis
+
+        return demographic_basis(np.asarray(X, dtype=np.float64), self.knots)
+
+    def predict(self, X: ArrayLike) -> dict[str, np.ndarray]:
+        """{trait: predicted rating} for the rows of X (embeddings, or gender and age)."""
+        Z = self.features(X)
+        out = {}
+        for trait, model in self.traits.items():
+            if Z.ndim != 2 or Z.shape[1] != len(model.coef):
+                raise ValueError(
+                    f"{self.source}: model {self.slug} takes {len(model.coef)} columns, "
+                    f"got shape {Z.shape}"
+                )
+            if self.standardised:
+                out[trait] = model.predict(
+                    (np.asarray(Z, dtype=np.float64) - model.x_mean) / model.x_sd
+                )
+            else:
+                out[trait] = model.predict(Z)
+        return out
+
+
+@dataclass(frozen=True)
+class NetworkTraitModel:
+    """The Facial Finetuning network's saved heads (one per trait) and their metadata (the
+    backbone's kind, seed and weights checksum, the preprocessing); the frozen backbone is
+    rebuilt by :func:`polface.studies.trait_models.load_backbone`."""
+
+    heads: dict[str, Any] = field(repr=False)
+    meta: dict[str, Any]
+    slug: str = NETWORK_SLUG
+    source: str = ""
 
 
 # ---- writers
@@ -204,6 +296,51 @@ def save_rating_models(
         np.savez_compressed(handle, **arrays)
 
 
+def save_trait_models(
+    models: Sequence[Mapping[str, Any]], npz_path: str | Path, *, metadata: Mapping[str, Any]
+) -> None:
+    """The Facial Finetuning baselines as one npz (layout in the module docstring).
+
+    Args:
+        models: one mapping per model as :func:`polface.studies.trait_baselines.fit_baselines`
+            returns them (``name``, ``slug``, ``kind``, ``backend``, ``inputs``, ``knots``,
+            ``traits``: {trait: ``intercept``, ``coef``, ``x_mean``, ``x_sd``,
+            ``standardised``, ``y_mean``, ``y_sd``}), each with the embeddings'
+            ``weights_sha256`` added.
+        npz_path: the output file.
+        metadata: provenance merged into the ``meta`` JSON (settings, split counts).
+    """
+    arrays: dict[str, np.ndarray] = {}
+    index = []
+    for i, entry in enumerate(models):
+        traits = dict(entry["traits"])
+        flags = {bool(p["standardised"]) for p in traits.values()}
+        if len(flags) != 1:
+            raise ValueError(f"model {entry['slug']}: its traits disagree on standardisation")
+        for trait, params in traits.items():
+            for key in ("intercept", "coef", "x_mean", "x_sd"):
+                arrays[f"m{i}.{trait}.{key}"] = np.asarray(params[key], dtype=np.float64)
+        if entry["knots"] is not None:
+            arrays[f"m{i}.knots"] = np.asarray(entry["knots"], dtype=np.float64)
+        index.append(
+            {
+                "name": entry["name"],
+                "slug": entry["slug"],
+                "kind": entry["kind"],
+                "inputs": entry["inputs"],
+                "backend": entry["backend"],
+                "weights_sha256": entry.get("weights_sha256"),
+                "standardised": flags.pop(),
+                "traits": list(traits),
+                "y_moments": {t: [p["y_mean"], p["y_sd"]] for t, p in traits.items()},
+            }
+        )
+    meta = {**dict(metadata), "format": TRAIT_MODELS, "models": index}
+    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    with atomic_output(npz_path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
 # ---- loaders
 
 
@@ -281,5 +418,65 @@ def load_rating_models(path: str | Path) -> dict[tuple[str, str], RatingModels]:
                 columns=None if columns is None else tuple(columns),
                 folds=folds,
                 final=_linear(npz, f"m{i}.final.", None, family),
+            )
+    return out
+
+
+def load_trait_models(path: str | Path) -> dict[str, TraitModel | NetworkTraitModel]:
+    """Every trait model in a file of the Facial Finetuning study, by slug.
+
+    ``baselines.npz`` of ``fit_trait_baselines`` gives one :class:`TraitModel` per baseline
+    (``ridge_dlib``, ``lasso_dlib``, ``demographics``, ...); ``heads.safetensors`` of
+    ``train_trait_regressors`` gives ``{"network": NetworkTraitModel}``. Anything else stops
+    with an :class:`~polface.errors.InputError` naming the file.
+    """
+    from polface.errors import InputError
+
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+
+        from polface.models.trait_regressor import load_heads
+
+        try:
+            heads, meta = load_heads(path)
+        except (SafetensorError, ValueError, KeyError, OSError) as err:
+            raise InputError(f"{path}: not the heads of a trait network ({err})") from err
+        return {NETWORK_SLUG: NetworkTraitModel(heads=heads, meta=meta, source=str(path))}
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise InputError(f"{path}: not an npz file of trait models ({err})") from err
+    with npz:
+        if "meta" not in npz:
+            raise InputError(f"{path}: not a trait models file (no 'meta' entry)")
+        meta = json.loads(str(npz["meta"]))
+        if meta.get("format") != TRAIT_MODELS:
+            raise InputError(f"{path}: format {meta.get('format')!r}, expected {TRAIT_MODELS!r}")
+        out: dict[str, TraitModel | NetworkTraitModel] = {}
+        for i, entry in enumerate(meta["models"]):
+            traits = {
+                trait: LinearModel(
+                    family="gaussian",
+                    intercept=float(npz[f"m{i}.{trait}.intercept"]),
+                    coef=npz[f"m{i}.{trait}.coef"],
+                    lambda_=float("nan"),
+                    x_mean=npz[f"m{i}.{trait}.x_mean"],
+                    x_sd=npz[f"m{i}.{trait}.x_sd"],
+                )
+                for trait in entry["traits"]
+            }
+            out[entry["slug"]] = TraitModel(
+                name=entry["name"],
+                slug=entry["slug"],
+                kind=entry["kind"],
+                inputs=entry["inputs"],
+                backend=entry["backend"],
+                weights_sha256=entry["weights_sha256"],
+                standardised=bool(entry["standardised"]),
+                knots=npz[f"m{i}.knots"] if f"m{i}.knots" in npz else None,
+                traits=traits,
+                y_moments={t: (float(m), float(s)) for t, (m, s) in entry["y_moments"].items()},
+                source=str(path),
             )
     return out

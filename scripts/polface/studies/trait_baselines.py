@@ -17,12 +17,14 @@ faces:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from polface.data.finetuning import TRAITS, FacialFinetuningDataError
 from polface.frames import IMAGE_ID
+from polface.models.splines import DEMOGRAPHIC_COLUMNS, demographic_basis, demographic_knots
 
 DEMOGRAPHICS_MODEL = "perceived gender + age"
 
@@ -70,7 +72,15 @@ def ridge_predictions(
         scores.append(_mse(y["validation"], fit.predict(Z["validation"])))
     best = int(np.argmin(scores))
     fit = Ridge(alpha=float(alphas[best])).fit(Z["train"], y["train"])
-    return fit.predict(Z["test"]), {"alpha": float(alphas[best]), "validation_mse": scores[best]}
+    info = {"alpha": float(alphas[best]), "validation_mse": scores[best]}
+    params = {
+        "intercept": float(fit.intercept_),
+        "coef": fit.coef_,
+        "x_mean": mean,
+        "x_sd": sd,
+        "standardised": True,
+    }
+    return fit.predict(Z["test"]), info | {"params": params}
 
 
 def lasso_predictions(
@@ -86,35 +96,101 @@ def lasso_predictions(
     scores = [_mse(y["validation"], path.predict(Xv, step)) for step in range(len(path.lambdas))]
     best = int(np.argmin(scores))
     prediction = path.predict(np.asarray(X["test"], dtype=np.float64), best)
+    intercept, coef = path.coef(best)
+    train = np.asarray(X["train"], dtype=np.float64)
     return prediction, {
         "lambda": float(path.lambdas[best]),
         "step": best,
         "nonzero": int(path.df[best]),
         "validation_mse": scores[best],
+        # on the original scale (``intercept + X @ coef``); the training moments are a record
+        "params": {
+            "intercept": intercept,
+            "coef": coef,
+            "x_mean": train.mean(axis=0),
+            "x_sd": train.std(axis=0),
+            "standardised": False,
+        },
     }
 
 
-def demographic_features(split: pd.DataFrame, *, knots: int) -> dict[str, np.ndarray]:
-    """Cubic B-spline bases of perceived gender and age (knots from the training faces) and
-    their tensor product, for the three parts of the split."""
-    from sklearn.preprocessing import SplineTransformer
-
-    columns = ["gender", "age"]
+def demographic_features(
+    split: pd.DataFrame, *, knots: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The demographic features of the three parts of the split (knots from the training faces),
+    and the knots."""
+    columns = list(DEMOGRAPHIC_COLUMNS)
     train = split.loc[split["split"] == "train", columns].to_numpy(dtype=np.float64)
-    spline = SplineTransformer(n_knots=knots, degree=3, knots="quantile", extrapolation="linear")
-    spline.fit(train)
-    width = knots + 2  # basis functions per column
-
-    def features(values: np.ndarray) -> np.ndarray:
-        bases = spline.transform(values)
-        g, a = bases[:, :width], bases[:, width:]
-        tensor = (g[:, :, None] * a[:, None, :]).reshape(len(values), -1)
-        return np.hstack([bases, tensor])
-
+    at = demographic_knots(train, knots=knots)
     return {
-        part: features(split.loc[split["split"] == part, columns].to_numpy(dtype=np.float64))
+        part: demographic_basis(split.loc[split["split"] == part, columns].to_numpy(), at)
         for part in ("train", "validation", "test")
-    }
+    }, at
+
+
+def model_slug(kind: str, backend: str | None) -> str:
+    """A baseline's file name: ``ridge_dlib``, ``lasso_vggface2``, ``demographics``."""
+    return "demographics" if backend is None else f"{kind}_{backend}"
+
+
+def fit_baselines(
+    split: pd.DataFrame,
+    embeddings: Mapping[str, tuple[Sequence[str], np.ndarray]],
+    *,
+    ridge_alphas: Sequence[float],
+    lasso_nlambda: int,
+    spline_knots: int,
+) -> tuple[pd.DataFrame, list[dict[str, object]], list[dict[str, Any]]]:
+    """Test predictions of every baseline for every trait, what each chose on validation, and
+    the fitted models (for :func:`polface.models.artifacts.save_trait_models`).
+
+    ``embeddings`` maps a backend name to (image ids, matrix). Returns the long predictions
+    (``model``, ``image_id``, ``trait``, ``prediction``), one record per model and trait, and
+    one entry per model (``name``, ``slug``, ``kind``, ``backend``, ``inputs``, ``knots``,
+    ``traits``: {trait: intercept, coef, x_mean, x_sd}).
+    """
+    test_ids = split.loc[split["split"] == "test", IMAGE_ID].to_numpy()
+    demographics, knots = demographic_features(split, knots=spline_knots)
+    feature_sets: list[tuple[str, str, str | None, Mapping[str, np.ndarray]]] = [
+        (DEMOGRAPHICS_MODEL, "ridge", None, demographics)
+    ]
+    for backend, (ids, X) in embeddings.items():
+        parts = split_features(split, ids, X, source=f"embeddings_{backend}")
+        feature_sets += [
+            (f"ridge · {backend}", "ridge", backend, parts),
+            (f"lasso · {backend}", "lasso", backend, parts),
+        ]
+    frames, chosen, models = [], [], []
+    for model, kind, backend, parts in feature_sets:
+        fitted = {}
+        for trait in TRAITS:
+            y = _targets(split, trait)
+            if kind == "ridge":
+                prediction, info = ridge_predictions(parts, y, alphas=ridge_alphas)
+            else:
+                prediction, info = lasso_predictions(parts, y, nlambda=lasso_nlambda)
+            fitted[trait] = info.pop("params") | {
+                "y_mean": float(np.mean(y["train"])),
+                "y_sd": float(np.std(y["train"])),
+            }
+            frames.append(
+                pd.DataFrame(
+                    {"model": model, IMAGE_ID: test_ids, "trait": trait, "prediction": prediction}
+                )
+            )
+            chosen.append({"model": model, "trait": trait, **info})
+        models.append(
+            {
+                "name": model,
+                "slug": model_slug(kind, backend),
+                "kind": kind,
+                "backend": backend,
+                "inputs": "embedding" if backend else "perceived gender and age",
+                "knots": None if backend else knots,
+                "traits": fitted,
+            }
+        )
+    return pd.concat(frames, ignore_index=True), chosen, models
 
 
 def baseline_predictions(
@@ -125,34 +201,12 @@ def baseline_predictions(
     lasso_nlambda: int,
     spline_knots: int,
 ) -> tuple[pd.DataFrame, list[dict[str, object]]]:
-    """Test predictions of every baseline for every trait, and what each chose on validation.
-
-    ``embeddings`` maps a backend name to (image ids, matrix). Returns the long predictions
-    (``model``, ``image_id``, ``trait``, ``prediction``) and one record per model and trait.
-    """
-    test_ids = split.loc[split["split"] == "test", IMAGE_ID].to_numpy()
-    demographics = demographic_features(split, knots=spline_knots)
-    feature_sets: list[tuple[str, str, Mapping[str, np.ndarray]]] = [
-        (DEMOGRAPHICS_MODEL, "ridge", demographics)
-    ]
-    for backend, (ids, X) in embeddings.items():
-        parts = split_features(split, ids, X, source=f"embeddings_{backend}")
-        feature_sets += [
-            (f"ridge · {backend}", "ridge", parts),
-            (f"lasso · {backend}", "lasso", parts),
-        ]
-    frames, chosen = [], []
-    for model, kind, parts in feature_sets:
-        for trait in TRAITS:
-            y = _targets(split, trait)
-            if kind == "ridge":
-                prediction, info = ridge_predictions(parts, y, alphas=ridge_alphas)
-            else:
-                prediction, info = lasso_predictions(parts, y, nlambda=lasso_nlambda)
-            frames.append(
-                pd.DataFrame(
-                    {"model": model, IMAGE_ID: test_ids, "trait": trait, "prediction": prediction}
-                )
-            )
-            chosen.append({"model": model, "trait": trait, **info})
-    return pd.concat(frames, ignore_index=True), chosen
+    """:func:`fit_baselines` without the fitted models: the test predictions and the choices."""
+    predictions, chosen, _ = fit_baselines(
+        split,
+        embeddings,
+        ridge_alphas=ridge_alphas,
+        lasso_nlambda=lasso_nlambda,
+        spline_knots=spline_knots,
+    )
+    return predictions, chosen

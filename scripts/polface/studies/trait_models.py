@@ -1,10 +1,17 @@
-"""The Facial Finetuning network on the authors' split, and applying it to any image set.
+"""The Facial Finetuning network on the authors' split, and applying any trait model to any
+image set.
 
 :func:`load_backbone` builds the frozen backbone from the config (ResNet-50 with the user's
 ImageNet weights, checked name by name and shape by shape, or the tiny test backbone);
 :func:`train_split_regressors` trains one head per trait with
 :func:`polface.models.trait_regressor.fit_trait_regressor` and predicts the test faces;
-:func:`apply_regressors` predicts the traits of any photographs with saved heads.
+:func:`apply_regressors` predicts the traits of any photographs with saved heads;
+:func:`score_manifest` applies a saved baseline (:class:`polface.models.artifacts.TraitModel`) to
+the embeddings (or perceived gender and age) of an image set, a row per photograph of its
+manifest and trait.
+
+What such a score is: the rating a model of *human stereotypes about synthetic faces* (the OMI
+raters' mean impressions) expects for a face, not a fact about the person photographed.
 """
 
 from __future__ import annotations
@@ -19,9 +26,12 @@ import torch
 from tqdm import tqdm
 
 from polface.data.finetuning import TRAITS, FacialFinetuningDataError
+from polface.errors import InputError
 from polface.frames import IMAGE_ID
 from polface.images.load import ImageRejected
+from polface.images.status import STATUS_OK
 from polface.images.weights import check_sha256, load_weights
+from polface.models.artifacts import TraitModel
 from polface.models.trait_regressor import (
     TrainingSettings,
     TraitHead,
@@ -188,3 +198,56 @@ def apply_regressors(
             ]
     columns: Sequence[str] = (IMAGE_ID, "trait", "prediction", "status", "detail")
     return pd.DataFrame(rows, columns=list(columns))
+
+
+#: The columns of a scores file (predict_traits), one row per photograph and trait.
+SCORE_COLUMNS = (IMAGE_ID, "trait", "prediction", "status", "detail")
+
+
+def check_embeddings(
+    model: TraitModel, metadata: Mapping[str, Any], *, embeddings_path: str | Path
+) -> None:
+    """Stop unless the embeddings come from the backend and weights the model was trained on.
+
+    Raises:
+        InputError: naming both files, the backend and the weights' SHA-256 of each.
+    """
+    got = (metadata.get("backend"), metadata.get("weights_sha256"))
+    want = (model.backend, model.weights_sha256)
+    if got != want:
+        raise InputError(
+            f"{embeddings_path}: embeddings of backend {got[0]!r} (weights SHA-256 {got[1]}), "
+            f"but model {model.slug!r} of {model.source} was trained on {want[0]!r} embeddings "
+            f"(weights SHA-256 {want[1]}); embed the image set with that backend and weights"
+        )
+
+
+def score_manifest(
+    model: TraitModel, manifest: pd.DataFrame, ids: Sequence[str], X: np.ndarray
+) -> pd.DataFrame:
+    """Every trait of ``model`` for every photograph of ``manifest``, long (:data:`SCORE_COLUMNS`).
+
+    ``ids`` and ``X`` are the model's inputs: the embeddings of the set's ``ok`` faces, or the
+    perceived gender and age (n, 2). A photograph whose crop failed keeps its manifest status
+    and detail with a NaN prediction; an ``ok`` photograph without inputs gets a NaN and the
+    detail ``no <inputs> for this photograph``.
+    """
+    index = {str(i): k for k, i in enumerate(ids)}
+    rows = manifest[[IMAGE_ID, "status", "detail"]].astype({IMAGE_ID: str})
+    ok = (rows["status"] == STATUS_OK).to_numpy()
+    has = ok & rows[IMAGE_ID].map(lambda i: i in index).to_numpy(dtype=bool)
+    scored = rows[has]
+    values = (
+        model.predict(np.asarray(X)[[index[i] for i in scored[IMAGE_ID]]])
+        if len(scored)
+        else {t: np.empty(0) for t in model.traits}
+    )
+    frames = []
+    for trait in model.traits:
+        frame = rows.assign(trait=trait, prediction=np.nan)
+        frame.loc[has, "prediction"] = values[trait]
+        frame.loc[ok & ~has, "detail"] = f"no {model.inputs} for this photograph"
+        frames.append(frame)
+    out = pd.concat(frames, ignore_index=True)
+    out["detail"] = out["detail"].fillna("").astype(str)
+    return out[list(SCORE_COLUMNS)]
