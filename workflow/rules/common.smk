@@ -220,6 +220,16 @@ def fold_mem_mb(method):
     return mem_mb
 
 
+# A local run never starts more jobs at once than their mem_mb fits in this machine's memory
+# (or its cgroup's): without --resources mem_mb=N Snakemake would not limit memory at all. Only
+# for local execution: under an executor plugin (SLURM) a global mem_mb would cap every job's
+# request at the login node's memory.
+from polface.runtime import machine_memory_mb  # noqa: E402
+
+if workflow.local_exec and "mem_mb" not in workflow.global_resources:
+    workflow.register_resource("mem_mb", machine_memory_mb())
+
+
 def prediction_files(cohort, methods):
     """The out-of-fold predictions of every sample's models of `methods` in a cohort."""
     return expand(
