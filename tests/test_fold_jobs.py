@@ -277,3 +277,23 @@ def test_the_published_size_dag_declares_the_measured_memory(tmp_path):
         assert peak <= int(mem_mb) <= 1.25 * peak, (sample, fold, mem_mb, peak)
     mlp = re.findall(r"rule fit_mlp_fold:.*?wildcards: [^\n]*?fold=(\d+)", result.stdout, re.S)
     assert len(mlp) == 4 * 30
+
+
+@pytest.mark.workflow
+def test_a_local_run_is_capped_at_the_machines_memory(tmp_path):
+    """Without --resources mem_mb the scheduler's global mem_mb is machine_memory_mb(); with it,
+    the user's value. (Snakemake prints its free resources with --verbose.)"""
+    from workflow_utils import copy_project, snakemake, write_config
+
+    workdir = copy_project(tmp_path)
+    tiny = {"cohorts": {"demo": {"simulate": {"n_rows": 200, "n_features": 16, "seed": 1}}}}
+    write_config(workdir, "tiny.yaml", tiny)
+    target = "results/demo/osf/faces.RData"
+    for extra, expected in (([], machine_memory_mb()), (["--resources", "mem_mb=1234"], 1234)):
+        result = snakemake(
+            workdir, target, "--forceall", "--verbose", *extra, "--configfile", "config/tiny.yaml"
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+        free = re.search(r"Resources before job selection: \{[^}]*'mem_mb': (\d+)", result.stdout)
+        assert free is not None, result.stdout[-3000:]
+        assert int(free[1]) == expected
