@@ -1,9 +1,12 @@
 """The fitters that plug into the nested cross-validation (models.nested), and the OSF entries.
 
 A fitter takes one outer training split and returns a predictor for new rows plus what is worth
-keeping about the fit. The rules ``fit_lasso``, ``fit_mlp`` and ``fit_interpretable`` call
-:func:`load_modelling_inputs`, a fitter, and :func:`fit_sample_models` or
-:func:`feature_set_predictions`; the model artifacts are written and read by
+keeping about the fit. The rules ``fit_lasso_fold``, ``fit_mlp_fold`` and
+``fit_interpretable_fold`` call :func:`load_modelling_inputs`, a fitter, and
+:func:`fit_sample_models` or :func:`feature_set_predictions` for one outer fold each; the rules
+``fit_lasso``, ``fit_mlp`` and ``fit_interpretable`` gather a sample's folds
+(:func:`gather_sample_predictions`), declaring each fold job's memory with
+:func:`fit_memory_mb`; the model artifacts are written and read by
 :mod:`polface.models.artifacts`, the summaries' contents are made here (:func:`lasso_summary`,
 :func:`mlp_summary`) and written by :func:`polface.io.write_json`. Beside them, two generic
 pieces for any nested CV: :func:`mean_fitter` (guess the training split's mean) and
