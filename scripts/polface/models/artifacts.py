@@ -28,6 +28,11 @@ safetensors): the four below, and the Facial Finetuning network's heads
   ``intercept`` are on the original scale, so ``score = intercept + X @ coef`` (gaussian) or its
   logistic function (binomial).
 
+The fold jobs write one outer fold's part of the first two (``.../{sample}/folds/{k}/model.npz``
+by :func:`save_lasso_fold`, ``weights.safetensors`` by :func:`save_mlp_fold`); the gathering
+rules read them back (:func:`load_lasso_fold`, :func:`load_mlp_fold`) and write the files above,
+the same bytes as one job fitting every fold.
+
 Loaders: :func:`load_lasso_folds`, :func:`load_mlp_folds` and :func:`load_rating_models`. Each
 model has ``predict(X) -> scores`` and reproduces the out-of-fold predictions the workflow stored
 (``tests/test_artifacts.py``: the LASSO to 1e-12, the MLP exactly on the CPU).
