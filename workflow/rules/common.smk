@@ -102,7 +102,7 @@ wildcard_constraints:
 
 
 def fold_files(kind, leaf):
-    """The per-fold files a gather rule reads: `kind` is lasso, mlp or interpretable."""
+    """The per-fold files that a gathering job reads (`kind`: lasso, mlp or interpretable)."""
 
     def files(wildcards):
         middle = wildcards.feature_set if kind == "interpretable" else wildcards.sample
