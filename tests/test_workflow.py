@@ -73,7 +73,8 @@ def test_every_job_logged_and_benchmarked(run):
     rules = {path.relative_to(run / "results/logs").parts[0] for path in logs}
     assert rules == {
         "simulate_cohort", "rdata_to_parquet", "make_folds", "fit_lasso", "fit_mlp",
-        "fit_interpretable", "table1", "table2", "table_s1", "figure2", "figure3", "claims_ledger",
+        "fit_interpretable", "fit_lasso_fold", "fit_mlp_fold", "fit_interpretable_fold",
+        "table1", "table2", "table_s1", "figure2", "figure3", "claims_ledger",
     }  # fmt: skip
     for log in logs:
         assert "finished" in log.read_text(), log
