@@ -1,37 +1,29 @@
-"""Rule fit_interpretable: the same cross-validated LASSO on one interpretable feature set."""
+"""Rule fit_interpretable: one feature set's LASSO, gathered from its outer folds."""
 
-import pandas as pd
 import pyarrow as pa
 
-from polface.data.osf import SAMPLE_COLUMN, interpretable_features
-from polface.io import write_parquet
-from polface.models.fitters import feature_set_predictions, lasso_fitter
+from polface.data.osf import SAMPLE_COLUMN
+from polface.io import read_metadata, write_parquet
+from polface.models.fitters import gather_sample_predictions
 from polface.runtime import rule_logging
 
 
 def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule):
-        feature_set = snakemake.wildcards.feature_set
-        faces = pd.read_parquet(snakemake.input.faces)
-        folds = pd.read_parquet(snakemake.input.folds)
-        features = interpretable_features(faces, feature_set)
-        predictions = feature_set_predictions(
-            features,
-            faces,
-            folds,
-            feature_set=feature_set,
+        paths = snakemake.input.predictions
+        predictions = gather_sample_predictions(
+            paths,
             samples=snakemake.params.samples,
-            fit=lasso_fitter(
-                **snakemake.params.lasso, n_threads=snakemake.threads, family="binomial"
-            ),
             id_column=snakemake.params.id_column,
             target_column=SAMPLE_COLUMN,
-            files={"faces": snakemake.input.faces, "folds": snakemake.input.folds},
         )
         write_parquet(
             pa.Table.from_pandas(predictions, preserve_index=False),
             snakemake.output.predictions,
-            metadata={"feature_set": feature_set, "columns": list(features.columns)},
+            metadata={
+                "feature_set": snakemake.wildcards.feature_set,
+                "columns": read_metadata(paths[0])["columns"],
+            },
         )
 
 

@@ -1,48 +1,24 @@
-"""Rule fit_lasso: glmnet's cross-validated LASSO per outer fold, out-of-fold predictions."""
+"""Rule fit_lasso: one sample's LASSO, gathered from its outer folds (rule fit_lasso_fold)."""
 
 import pyarrow as pa
 
 from polface.data.osf import SAMPLE_COLUMN
 from polface.io import write_json, write_parquet
-from polface.models.artifacts import save_lasso_folds
-from polface.models.fitters import (
-    fit_sample_models,
-    lasso_fitter,
-    lasso_summary,
-    lasso_train_dtype,
-    lasso_train_order,
-    load_modelling_inputs,
-)
+from polface.models.artifacts import load_lasso_fold, save_lasso_folds
+from polface.models.fitters import gather_sample_predictions, lasso_summary
 from polface.runtime import rule_logging
 
 
 def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule):
         settings = snakemake.params.lasso
-        faces, X, folds = load_modelling_inputs(
-            faces_path=snakemake.input.faces,
-            features_path=snakemake.input.features,
-            folds_path=snakemake.input.folds,
-            id_column=snakemake.params.id_column,
-        )
-        predictions, infos = fit_sample_models(
-            faces,
-            X,
-            folds,
-            sample=snakemake.wildcards.sample,
+        predictions = gather_sample_predictions(
+            snakemake.input.predictions,
             samples=snakemake.params.samples,
-            fit=lasso_fitter(**settings, n_threads=snakemake.threads, family="binomial"),
-            method="lasso",
             id_column=snakemake.params.id_column,
             target_column=SAMPLE_COLUMN,
-            train_dtype=lasso_train_dtype(
-                precision=settings["precision"],
-                memory_budget_mb=settings["memory_budget_mb"],
-                solver=settings["solver"],
-            ),
-            train_order=lasso_train_order(settings["solver"]),
-            files=snakemake.input,
         )
+        infos = [load_lasso_fold(path) for path in snakemake.input.models]
         write_parquet(
             pa.Table.from_pandas(predictions, preserve_index=False),
             snakemake.output.predictions,

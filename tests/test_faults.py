@@ -44,6 +44,12 @@ OUTPUTS = {
         "lasso/pol_dat_us/models.npz",
         "lasso/pol_dat_us/summary.json",
     ],
+    # one job per outer fold (folds.outer = 2), gathered by fit_lasso
+    "fit_lasso_fold": [
+        f"lasso/pol_dat_us/folds/{k}/{leaf}"
+        for k in (1, 2)
+        for leaf in ("model.npz", "predictions.parquet")
+    ],
 }
 
 
@@ -113,7 +119,7 @@ def _log_says(path: Path, pattern: str) -> Callable[[], bool]:
     return seen
 
 
-@pytest.mark.parametrize("rule", ["simulate_cohort", "rdata_to_parquet", "fit_lasso"])
+@pytest.mark.parametrize("rule", ["simulate_cohort", "rdata_to_parquet"])
 def test_a_killed_job_leaves_nothing_complete_and_the_rerun_is_identical(cohort_run, rule):
     workdir, reference = cohort_run
     base = workdir / "results/demo"
@@ -123,9 +129,6 @@ def test_a_killed_job_leaves_nothing_complete_and_the_rerun_is_identical(cohort_
     trigger = {
         "simulate_cohort": _temporary_of(base / "osf", "vgg.RData"),
         "rdata_to_parquet": _temporary_of(base, "features.parquet"),
-        "fit_lasso": _log_says(
-            workdir / "results/logs/fit_lasso/demo/pol_dat_us.log", r"outer fold 1: trained on"
-        ),
     }[rule]
     targets = [f"results/demo/{name}" for name in names]
     kill_mid_job(workdir, targets, trigger)
@@ -134,6 +137,46 @@ def test_a_killed_job_leaves_nothing_complete_and_the_rerun_is_identical(cohort_
     for name in present:  # an output that exists is complete: written whole, then renamed
         assert (base / name).read_bytes() == reference[name], name
     rerun(workdir, targets)
+    for name in names:
+        assert (base / name).read_bytes() == reference[name], name
+    for folder in {(base / name).parent for name in names}:
+        assert temporaries(folder) == [], f"temporary files left in {folder}"
+
+
+def test_a_killed_fold_job_loses_only_its_fold(cohort_run):
+    """The US dating LASSO from scratch, its two outer folds one job each (one at a time on two
+    cores): SIGKILL while the second fold fits. The rerun fits that fold alone (the finished
+    fold's files are not rewritten) and gives the reference bytes."""
+    workdir, reference = cohort_run
+    base = workdir / "results/demo"
+    names = OUTPUTS["fit_lasso"] + OUTPUTS["fit_lasso_fold"]
+    for name in names:
+        (base / name).unlink()
+    logs = workdir / "results/logs/fit_lasso_fold/demo/pol_dat_us"
+    for log in logs.glob("*.log"):
+        log.unlink()
+    folds = base / "lasso/pol_dat_us/folds"
+
+    def one_done_other_fitting() -> bool:
+        done = [k for k in (1, 2) if (folds / f"{k}/predictions.parquet").exists()]
+        if len(done) != 1:
+            return False
+        other = logs / f"{3 - done[0]}.log"
+        return other.is_file() and "on host" in other.read_text(errors="replace")
+
+    targets = [f"results/demo/{name}" for name in OUTPUTS["fit_lasso"]]
+    kill_mid_job(workdir, targets, one_done_other_fitting)
+    done = next(k for k in (1, 2) if (folds / f"{k}/predictions.parquet").exists())
+    killed = 3 - done
+    kept = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (folds / str(done)).iterdir()}
+    assert not (folds / f"{killed}/predictions.parquet").exists()
+    assert not (base / OUTPUTS["fit_lasso"][0]).exists()
+    result = snakemake(workdir, "--cores", "2", *targets)
+    assert result.returncode == 0, result.stdout[-5000:]
+    fitted = re.findall(r"rule fit_lasso_fold:.*?wildcards: [^\n]*fold=(\d+)", result.stdout, re.S)
+    assert fitted == [str(killed)], fitted
+    for path, stamp in kept.items():
+        assert (path.stat().st_ino, path.stat().st_mtime_ns) == stamp, f"{path} was rewritten"
     for name in names:
         assert (base / name).read_bytes() == reference[name], name
     for folder in {(base / name).parent for name in names}:
@@ -260,10 +303,10 @@ def _fill(folder: Path) -> None:
 
 
 def test_a_full_disk_under_a_model_is_one_line_naming_the_output(cohort_run):
-    """fit_lasso of another sample, its output folder a full tmpfs (root only): the terminal says
-    which output could not be written and how much is free, in one line, without a traceback;
-    the log (on another disk) holds the traceback; nothing is left; the rerun on a disk with
-    room is clean."""
+    """An outer fold's LASSO of another sample, its output folder on a full tmpfs (root only):
+    the terminal says which output could not be written and how much is free, in one line,
+    without a traceback; the log (on another disk) holds the traceback; nothing is left; the
+    rerun on a disk with room is clean."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root")
     workdir, _ = cohort_run
@@ -271,7 +314,7 @@ def test_a_full_disk_under_a_model_is_one_line_naming_the_output(cohort_run):
     folder.mkdir(parents=True, exist_ok=True)
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)]).returncode:
         pytest.skip("cannot mount a tmpfs here (no CAP_SYS_ADMIN)")
-    target = "results/demo/lasso/pol_fb_us/predictions.parquet"
+    target = "results/demo/lasso/pol_fb_us/folds/1/model.npz"
     try:
         _fill(folder)
         result = snakemake(workdir, "--cores", "2", target)
@@ -280,15 +323,16 @@ def test_a_full_disk_under_a_model_is_one_line_naming_the_output(cohort_run):
         ours = [line for line in result.stdout.splitlines() if line.startswith("polface:")]
         assert len(ours) == 2, result.stdout[-5000:]
         assert ours[0].startswith(
-            f"polface: fit_lasso: {target}: cannot write the output, the disk is full"
+            f"polface: fit_lasso_fold: {target}: cannot write the output, the disk is full"
             " (No space left on device); "
         ), ours[0]
-        assert "0 bytes are free in results/demo/lasso/pol_fb_us; nothing was written" in ours[0]
-        log = "results/logs/fit_lasso/demo/pol_fb_us.log"
-        assert ours[1] == f"polface: fit_lasso: the traceback is in {log}"
+        assert "0 bytes are free in results/demo/lasso/pol_fb_us/folds/1; nothing was" in ours[0]
+        log = "results/logs/fit_lasso_fold/demo/pol_fb_us/1.log"
+        assert ours[1] == f"polface: fit_lasso_fold: the traceback is in {log}"
         assert "DiskFullError" in (workdir / log).read_text()
-        assert sorted(p.name for p in folder.iterdir()) == ["filler"]
+        files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+        assert files == ["filler"]
     finally:
         subprocess.run(["umount", str(folder)], check=True)
     rerun(workdir, [target])
-    assert temporaries(folder) == [] and (workdir / target).is_file()
+    assert temporaries(folder / "folds/1") == [] and (workdir / target).is_file()

@@ -76,7 +76,7 @@ def polface_table2(
     ids = pd.read_parquet(work / "faces.parquet", columns=[id_column])[id_column].astype(str)
     folds = read_folds(config["folds"]["file"], ids, id_column=id_column)
     write_parquet(pa.Table.from_pandas(folds, preserve_index=False), work / "folds.parquet")
-    # rule fit_lasso, once per sample
+    # rules fit_lasso_fold (one outer fold a job) and fit_lasso (the gather): the same rows
     faces, X, folds = fitters.load_modelling_inputs(
         faces_path=work / "faces.parquet",
         features_path=work / "features.parquet",

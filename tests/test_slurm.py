@@ -51,8 +51,9 @@ def test_profile_options_exist():
         assert key.removeprefix("slurm-").replace("-", "_") in fields, key
 
 
-#: Rules whose memory the workflow computes from the config (the profile sets none for them).
-RULE_MEMORY = {"simulate_cohort"}
+#: Rules whose memory the workflow computes from the config or the fold sizes (the profile sets
+#: none for them).
+RULE_MEMORY = {"simulate_cohort", "fit_lasso_fold", "fit_mlp_fold", "fit_interpretable_fold"}
 
 
 def test_profile_settings_that_matter():
@@ -70,7 +71,7 @@ def test_profile_settings_that_matter():
         # a rule that computes its memory from the config keeps it (the profile cannot read it)
         assert ("mem_mb" in resources) != (rule in RULE_MEMORY), rule
         assert "slurm_account" not in resources, rule
-    for rule in ("embed_faces", "fit_mlp", "explain_lime"):
+    for rule in ("embed_faces", "fit_mlp_fold", "explain_lime"):
         assert conf["set-resources"][rule].get("gpu") == 1, rule
 
 
@@ -352,6 +353,27 @@ def check_same_results(run: Run, reference: Run, only_ours: bool = False) -> Non
             assert path.read_bytes() == theirs[name].read_bytes(), f"{name} differs"
 
 
+#: The outer folds of SMALL (the schema's default folds.outer) and its samples.
+OUTER_FOLDS = ["1", "2", "3", "4", "5"]
+SAMPLES = ["pol_dat_ca", "pol_dat_uk", "pol_dat_us", "pol_fb_us"]
+
+
+def job_wildcards(job: Job) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in job.fields.get("wildcards", "").split(", "))
+
+
+def fold_jobs(run: Run, rule: str) -> dict[str, list[str]]:
+    """{sample: its outer folds} of the jobs of a fold rule that ran in SLURM jobs of their own."""
+    submitted = slurm_jobs(run)
+    folds: dict[str, list[str]] = {}
+    for jobid, job in snakemake_jobs(run).items():
+        if job.rule == rule:
+            assert jobid in submitted, f"{rule} job {jobid} was not a SLURM job of its own"
+            wildcards = job_wildcards(job)
+            folds.setdefault(wildcards["sample"], []).append(wildcards["fold"])
+    return {sample: sorted(found, key=int) for sample, found in folds.items()}
+
+
 def slowest_job(run: Run) -> Job:
     """The job that took longest in a run, by its benchmark file."""
 
@@ -373,6 +395,9 @@ def test_workflow_on_slurm_matches_local_run(slurm, local_run, tmp_path):
     on_slurm = check_ran_under_slurm(run, slurm)
     assert "simulate_cohort" in on_slurm and "rdata_to_parquet" in on_slurm, on_slurm
     check_same_results(run, local_run)
+    # one SLURM job per (sample, outer fold) of each model, K = folds.outer (5 by default)
+    for rule in ("fit_lasso_fold", "fit_mlp_fold"):
+        assert fold_jobs(run, rule) == {s: OUTER_FOLDS for s in SAMPLES}, rule
     print(
         f"default workflow on SLURM: {run.seconds:.0f} s ({len(slurm_jobs(run))} SLURM jobs; "
         f"locally {local_run.seconds:.0f} s)"
@@ -404,3 +429,31 @@ def test_cancelled_job_is_retried_with_correct_results(slurm, local_run, tmp_pat
     for output in job.outputs:
         assert (work / output).is_file(), output
     print(f"{job.rule} ({' '.join(job.outputs)}) on SLURM, cancelled once: {run.seconds:.0f} s")
+
+
+@pytest.mark.slurm
+def test_a_cancelled_fold_is_retried_alone(slurm, local_run, tmp_path):
+    """One sample's LASSO: K fold jobs and the gather. scancel one fold job while it fits: that
+    fold alone is submitted again, every other fold once, and the files equal the local run's."""
+    work = copy_workflow(tmp_path / "slurm")
+    target = "results/demo/lasso/pol_dat_us/predictions.parquet"
+    args = [target, *slurm_args(slurm), *SMALL_ARGS]
+    proc = start_snakemake(work, args, slurm.env(plain_env()), timeout=1800)
+
+    def fitting() -> bool:
+        logs = (work / "results/logs/fit_lasso_fold/demo/pol_dat_us").glob("*.log")
+        return any("on host" in log.read_text() for log in logs)
+
+    cancelled = cancel_one_running(slurm, "fit_lasso_fold", proc, ready=fitting)
+    run = finish_snakemake(proc, work)
+    assert run.returncode == 0, run.tail()
+    check_retried(run, cancelled)
+    jobs = snakemake_jobs(run)
+    tries = {
+        jobid: len(subs)
+        for jobid, subs in slurm_jobs(run).items()
+        if jobid in jobs and jobs[jobid].rule == "fit_lasso_fold"
+    }
+    assert sorted(tries.values()) == [1] * (len(OUTER_FOLDS) - 1) + [2], tries
+    assert fold_jobs(run, "fit_lasso_fold") == {"pol_dat_us": OUTER_FOLDS}
+    check_same_results(run, local_run, only_ours=True)

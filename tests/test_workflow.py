@@ -73,7 +73,8 @@ def test_every_job_logged_and_benchmarked(run):
     rules = {path.relative_to(run / "results/logs").parts[0] for path in logs}
     assert rules == {
         "simulate_cohort", "rdata_to_parquet", "make_folds", "fit_lasso", "fit_mlp",
-        "fit_interpretable", "table1", "table2", "table_s1", "figure2", "figure3", "claims_ledger",
+        "fit_interpretable", "fit_lasso_fold", "fit_mlp_fold", "fit_interpretable_fold",
+        "table1", "table2", "table_s1", "figure2", "figure3", "claims_ledger",
     }  # fmt: skip
     for log in logs:
         assert "finished" in log.read_text(), log
@@ -158,7 +159,8 @@ def test_rerun_does_nothing_and_a_setting_reruns_only_what_depends_on_it(run):
 
     write_config(run, "mlp.yaml", {**SMALL, "mlp": {**SMALL["mlp"], "max_epochs": 4}})
     mlp = snakemake(run, "-n", "--configfile", "config/mlp.yaml")
-    expected = {"fit_mlp": 4, "table2": 1, "figure2": 1, "claims_ledger": 1, "all": 1}
+    expected = {"fit_mlp_fold": 4 * 3, "fit_mlp": 4, "table2": 1, "figure2": 1}
+    expected |= {"claims_ledger": 1, "all": 1}
     assert planned_jobs(mlp.stdout) == expected
 
     seeded = {"cohorts": {"demo": {"simulate": {**SMALL["cohorts"]["demo"]["simulate"]}}}}

@@ -70,3 +70,25 @@ def rule_logging(log_path: str | Path, rule: str) -> Iterator[logging.Logger]:
         print(f"polface: {rule}: {expected}", file=sys.stderr)
         print(f"polface: {rule}: the traceback is in {path}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
+
+
+#: Memory left to the operating system and Snakemake itself when a local run is capped.
+RESERVED_MEMORY_FRACTION = 0.1
+
+
+def machine_memory_mb(cgroup_root: str | Path = "/sys/fs/cgroup") -> int:
+    """The memory (MiB) a local run may give its jobs: this machine's, or its cgroup's limit if
+    lower (a container, a SLURM allocation), less :data:`RESERVED_MEMORY_FRACTION`.
+
+    The workflow caps a local run's ``mem_mb`` at this (``workflow/rules/common.smk``), so that
+    Snakemake never starts more fold jobs at once than their declared memory fits.
+    """
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    for name in ("memory.max", "memory/memory.limit_in_bytes"):  # cgroup v2, v1
+        try:
+            text = (Path(cgroup_root) / name).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return int(total * (1 - RESERVED_MEMORY_FRACTION)) // 2**20

@@ -76,6 +76,160 @@ def get_folds_inputs(wildcards):
     return inputs
 
 
+# ---- one job per (sample, outer fold): the folds are known when the workflow starts
+
+from polface.models.folds import outer_fold_numbers  # noqa: E402
+
+
+def planned_outer_folds():
+    """The outer folds of every cohort: 1..folds.outer, or those of folds.file (read now)."""
+    path = config["folds"]["file"]
+    if not path:
+        return list(range(1, config["folds"]["outer"] + 1))
+    if not Path(path).is_file():
+        raise WorkflowError(f"folds.file: input file not found: {path}")
+    try:
+        return outer_fold_numbers(path)
+    except InputError as error:
+        raise WorkflowError(f"folds.file: {error}") from None
+
+
+OUTER_FOLDS = planned_outer_folds()
+
+
+wildcard_constraints:
+    fold="|".join(str(k) for k in OUTER_FOLDS),
+
+
+def fold_files(kind, leaf):
+    """The per-fold files that a gathering job reads (`kind`: lasso, mlp or interpretable)."""
+
+    def files(wildcards):
+        middle = wildcards.feature_set if kind == "interpretable" else wildcards.sample
+        return [
+            f"results/{wildcards.cohort}/{kind}/{middle}/folds/{k}/{leaf}"
+            for k in OUTER_FOLDS
+        ]
+
+    return files
+
+
+# ---- the memory of a fold job, from the rows it trains and predicts (fitters.fit_memory_mb)
+
+import functools  # noqa: E402
+
+import numpy as np  # noqa: E402
+from polface.data.simulate import sample_sizes  # noqa: E402
+from polface.errors import InputError  # noqa: E402
+from polface.models.fitters import (  # noqa: E402
+    expected_fold_rows,
+    fit_memory_mb,
+    fold_rows,
+    lasso_copy_dtype,
+)
+
+
+@functools.cache
+def _counted_fold_rows(faces, folds, samples, stamps):
+    """fold_rows of a converted cohort, from its faces and folds files (read once per run)."""
+    import pandas as pd
+
+    labels = pd.read_parquet(faces, columns=list(samples))
+    outer = pd.read_parquet(folds, columns=["outer_fold"])["outer_fold"].to_numpy()
+    labelled = {s: labels[s].notna().to_numpy() for s in samples}
+    return len(outer), fold_rows(labelled, outer)
+
+
+@functools.cache
+def _feature_columns(path, stamp):
+    import pyarrow.parquet as pq
+
+    for field in pq.ParquetFile(path).schema_arrow:
+        if hasattr(field.type, "list_size"):
+            return int(field.type.list_size)
+    raise WorkflowError(f"{path}: no fixed-size list column of descriptors")
+
+
+def cohort_fold_plan(cohort):
+    """(cohort rows, descriptor columns, {fold: ({sample: training rows}, held-out rows)}).
+
+    A simulated cohort's sizes come from its settings (before anything is simulated: a dry run
+    of the published size plans its memory); a cohort read from RData, from its converted faces
+    and folds files: until they exist this raises FileNotFoundError on them, which Snakemake
+    takes as "to be determined" and evaluates again when the job is about to run.
+    """
+    samples = tuple(config["samples"])
+    simulate = config["cohorts"][cohort].get("simulate")
+    if simulate is not None:
+        sizes = sample_sizes(simulate)
+        train, held = expected_fold_rows(
+            {s: sizes[s] for s in samples}, len(OUTER_FOLDS)
+        )
+        plan = {k: (train, held) for k in OUTER_FOLDS}
+        return int(simulate["n_rows"]), int(simulate["n_features"]), plan
+    paths = [
+        f"results/{cohort}/{leaf}.parquet" for leaf in ("faces", "folds", "features")
+    ]
+    for path in paths:
+        if not Path(path).exists():
+            raise FileNotFoundError(path)
+    stamps = tuple(Path(p).stat().st_mtime_ns for p in paths)
+    rows, plan = _counted_fold_rows(paths[0], paths[1], samples, stamps[:2])
+    return rows, _feature_columns(paths[2], stamps[2]), plan
+
+
+def fold_mem_mb(method):
+    """The mem_mb of a fold job of `method` (lasso, mlp or interpretable), grown by attempt."""
+
+    def mem_mb(wildcards, attempt):
+        rows, n_cols, plan = cohort_fold_plan(wildcards.cohort)
+        train, held = plan[int(wildcards.fold)]
+        if method == "interpretable":
+            # every sample of the feature set in turn: the largest one's fit
+            n_train = max(train.values())
+            n_cols = len(osf.FEATURE_SETS[wildcards.feature_set])
+            # the feature set's columns of the whole cohort, and each fit's rows of them
+            itemsize, copies, torch = 8, 2, False
+        else:
+            n_train = train[wildcards.sample]
+            torch = method == "mlp"
+            copies = 2 if torch else 1
+            lasso = config["lasso"]
+            itemsize = (
+                4
+                if torch or lasso["solver"] != "numba"
+                else np.dtype(
+                    lasso_copy_dtype(
+                        n_train,
+                        n_cols,
+                        precision=lasso["precision"],
+                        memory_budget_mb=lasso["memory_budget_mb"],
+                    )
+                ).itemsize
+            )
+        return attempt * fit_memory_mb(
+            n_train=n_train,
+            n_predict=held,
+            n_cols=n_cols,
+            itemsize=itemsize,
+            cohort_rows=rows,
+            copies=copies,
+            torch=torch,
+        )
+
+    return mem_mb
+
+
+# A local run never starts more jobs at once than their mem_mb fits in this machine's memory
+# (or its cgroup's): without --resources mem_mb=N Snakemake would not limit memory at all. Only
+# for local execution: under an executor plugin (SLURM) a global mem_mb would cap every job's
+# request at the login node's memory.
+from polface.runtime import machine_memory_mb  # noqa: E402
+
+if workflow.local_exec and "mem_mb" not in workflow.global_resources:
+    workflow.register_resource("mem_mb", machine_memory_mb())
+
+
 def prediction_files(cohort, methods):
     """The out-of-fold predictions of every sample's models of `methods` in a cohort."""
     return expand(

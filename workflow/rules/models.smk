@@ -19,11 +19,42 @@ rule make_folds:
         "../../scripts/make_folds.py"
 
 
-rule fit_lasso:
+# One job per (sample, outer fold), each writing its fold's predictions and model atomically;
+# a small job per sample gathers them into the files of a whole sample (predictions.parquet,
+# models.npz or weights.safetensors, summary.json), the same bytes as one job fitting every
+# fold. Memory is declared from the rows each fold trains and predicts (fold_mem_mb,
+# polface.models.fitters.fit_memory_mb), so a profile needs no size formula.
+
+
+rule fit_lasso_fold:
     input:
         faces="results/{cohort}/faces.parquet",
         features="results/{cohort}/features.parquet",
         folds="results/{cohort}/folds.parquet",
+    output:
+        model="results/{cohort}/lasso/{sample}/folds/{fold}/model.npz",
+        predictions="results/{cohort}/lasso/{sample}/folds/{fold}/predictions.parquet",
+    log:
+        "results/logs/fit_lasso_fold/{cohort}/{sample}/{fold}.log",
+    benchmark:
+        "results/benchmarks/fit_lasso_fold/{cohort}/{sample}/{fold}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=fold_mem_mb("lasso"),
+    params:
+        lasso=config["lasso"],
+        samples=config["samples"],
+        id_column=get_id_column,
+    script:
+        "../../scripts/fit_lasso_fold.py"
+
+
+rule fit_lasso:
+    input:
+        models=fold_files("lasso", "model.npz"),
+        predictions=fold_files("lasso", "predictions.parquet"),
     output:
         predictions="results/{cohort}/lasso/{sample}/predictions.parquet",
         models="results/{cohort}/lasso/{sample}/models.npz",
@@ -34,9 +65,6 @@ rule fit_lasso:
         "results/benchmarks/fit_lasso/{cohort}/{sample}.tsv"
     conda:
         "../../environment.yml"
-    threads: 2
-    resources:
-        mem_mb=4000,
     params:
         lasso=config["lasso"],
         samples=config["samples"],
@@ -45,11 +73,35 @@ rule fit_lasso:
         "../../scripts/fit_lasso.py"
 
 
-rule fit_mlp:
+rule fit_mlp_fold:
     input:
         faces="results/{cohort}/faces.parquet",
         features="results/{cohort}/features.parquet",
         folds="results/{cohort}/folds.parquet",
+    output:
+        weights="results/{cohort}/mlp/{sample}/folds/{fold}/weights.safetensors",
+        predictions="results/{cohort}/mlp/{sample}/folds/{fold}/predictions.parquet",
+    log:
+        "results/logs/fit_mlp_fold/{cohort}/{sample}/{fold}.log",
+    benchmark:
+        "results/benchmarks/fit_mlp_fold/{cohort}/{sample}/{fold}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=fold_mem_mb("mlp"),
+    params:
+        mlp=config["mlp"],
+        samples=config["samples"],
+        id_column=get_id_column,
+    script:
+        "../../scripts/fit_mlp_fold.py"
+
+
+rule fit_mlp:
+    input:
+        weights=fold_files("mlp", "weights.safetensors"),
+        predictions=fold_files("mlp", "predictions.parquet"),
     output:
         predictions="results/{cohort}/mlp/{sample}/predictions.parquet",
         weights="results/{cohort}/mlp/{sample}/weights.safetensors",
@@ -60,9 +112,6 @@ rule fit_mlp:
         "results/benchmarks/fit_mlp/{cohort}/{sample}.tsv"
     conda:
         "../../environment.yml"
-    threads: 2
-    resources:
-        mem_mb=4000,
     params:
         mlp=config["mlp"],
         samples=config["samples"],
@@ -71,10 +120,32 @@ rule fit_mlp:
         "../../scripts/fit_mlp.py"
 
 
-rule fit_interpretable:
+rule fit_interpretable_fold:
     input:
         faces="results/{cohort}/faces.parquet",
         folds="results/{cohort}/folds.parquet",
+    output:
+        predictions="results/{cohort}/interpretable/{feature_set}/folds/{fold}/predictions.parquet",
+    log:
+        "results/logs/fit_interpretable_fold/{cohort}/{feature_set}/{fold}.log",
+    benchmark:
+        "results/benchmarks/fit_interpretable_fold/{cohort}/{feature_set}/{fold}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=fold_mem_mb("interpretable"),
+    params:
+        lasso=config["lasso"],
+        samples=config["samples"],
+        id_column=get_id_column,
+    script:
+        "../../scripts/fit_interpretable_fold.py"
+
+
+rule fit_interpretable:
+    input:
+        predictions=fold_files("interpretable", "predictions.parquet"),
     output:
         predictions="results/{cohort}/interpretable/{feature_set}/predictions.parquet",
     log:
@@ -83,9 +154,7 @@ rule fit_interpretable:
         "results/benchmarks/fit_interpretable/{cohort}/{feature_set}.tsv"
     conda:
         "../../environment.yml"
-    threads: 2
     params:
-        lasso=config["lasso"],
         samples=config["samples"],
         id_column=get_id_column,
     script:

@@ -210,6 +210,15 @@ def _sample_sizes(n_rows: int, shares: Mapping[str, float]) -> dict[str, int]:
     return dict(zip(ROW_ORDER, sizes.tolist(), strict=True))
 
 
+def sample_sizes(settings: Mapping[str, Any]) -> dict[str, int]:
+    """The rows of each sample in the cohort that ``settings`` (a ``simulate`` block) describe.
+
+    The sizes :func:`simulate_cohort` draws, known without simulating: the workflow declares the
+    fold jobs' memory from them (``workflow/rules/common.smk``).
+    """
+    return _sample_sizes(int(settings["n_rows"]), settings["sample_shares"])
+
+
 def _with_missing(values: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
     out = values.astype(float).copy()
     out[rng.random(out.shape[0]) < rate] = np.nan

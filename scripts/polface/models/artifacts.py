@@ -41,6 +41,11 @@ file by :func:`load_trait_models`).
   (the spline knots, (k, 2)). ``standardised`` (ridge): ``score = intercept + ((X - x_mean) /
   x_sd) @ coef``; otherwise (LASSO, on the original scale) ``score = intercept + X @ coef``.
 
+The fold jobs write one outer fold's part of the first two (``.../{sample}/folds/{k}/model.npz``
+by :func:`save_lasso_fold`, ``weights.safetensors`` by :func:`save_mlp_fold`); the gathering
+rules read them back (:func:`load_lasso_fold`, :func:`load_mlp_fold`) and write the files above,
+the same bytes as one job fitting every fold.
+
 Loaders: :func:`load_lasso_folds`, :func:`load_mlp_folds`, :func:`load_rating_models` and
 :func:`load_trait_models` (the baselines' npz or the network's heads). Each model has
 ``predict(X) -> scores`` and reproduces the out-of-fold predictions the workflow stored
@@ -246,6 +251,67 @@ def save_mlp_folds(infos: Sequence[Mapping[str, Any]], weights_path: str | Path)
     blob = safetensors_bytes(tensors, {"model": MLP_MODEL, "folds": len(infos)})
     with atomic_output(weights_path) as tmp:
         tmp.write_bytes(blob)
+
+
+# ---- one outer fold of a model (the fold jobs' outputs, gathered into the files above)
+
+#: The scalar facts of one outer fold's LASSO, kept in its fold file beside the arrays.
+_LASSO_FOLD_SCALARS = (
+    "outer_fold",
+    "n_train",
+    "lambda",
+    "step",
+    "n_lambdas_fitted",
+    "n_nonzero",
+    "stopped_early",
+    "x_dtype",
+    "a0",
+)
+_LASSO_FOLD_ARRAYS = ("beta", "cv_lambda", "cv_mean", "cv_sd")
+
+
+def save_lasso_fold(info: Mapping[str, Any], npz_path: str | Path) -> None:
+    """One outer fold's LASSO info (rule ``fit_lasso_fold``): the arrays and scalars that
+    :func:`save_lasso_folds` and :func:`polface.models.fitters.lasso_summary` read, exactly."""
+    arrays = {key: np.asarray(info[key]) for key in _LASSO_FOLD_SCALARS + _LASSO_FOLD_ARRAYS}
+    with atomic_output(npz_path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def load_lasso_fold(path: str | Path) -> dict[str, Any]:
+    """The info that :func:`save_lasso_fold` wrote (scalars as Python numbers, arrays float64)."""
+    with np.load(path, allow_pickle=False) as npz:
+        missing = [k for k in _LASSO_FOLD_SCALARS + _LASSO_FOLD_ARRAYS if k not in npz]
+        if missing:
+            raise KeyError(f"{path}: not a fit_lasso_fold file, no array(s) {missing}")
+        info: dict[str, Any] = {key: npz[key].item() for key in _LASSO_FOLD_SCALARS}
+        info |= {key: npz[key] for key in _LASSO_FOLD_ARRAYS}
+    return info
+
+
+def _json_plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else str(value)
+
+
+def save_mlp_fold(info: Mapping[str, Any], weights_path: str | Path) -> None:
+    """One outer fold's network and training facts (rule ``fit_mlp_fold``), in safetensors."""
+    facts = {key: info[key] for key in ("outer_fold", "n_train", "history", "best_epoch")}
+    facts = json.loads(json.dumps(facts, default=_json_plain))
+    blob = safetensors_bytes(info["state"], {"model": MLP_MODEL, "fold": facts})
+    with atomic_output(weights_path) as tmp:
+        tmp.write_bytes(blob)
+
+
+def load_mlp_fold(path: str | Path) -> dict[str, Any]:
+    """The info that :func:`save_mlp_fold` wrote: ``state`` (tensors) and the training facts."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        header = json.loads((handle.metadata() or {}).get("polface", "{}"))
+        if header.get("model") != MLP_MODEL or "fold" not in header:
+            raise ValueError(f"{path}: not a fit_mlp_fold weights file (metadata {header})")
+        state = {key: handle.get_tensor(key) for key in handle.keys()}
+    return {**header["fold"], "state": state}
 
 
 def _linear_arrays(prefix: str, fits: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:

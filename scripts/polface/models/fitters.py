@@ -1,9 +1,12 @@
 """The fitters that plug into the nested cross-validation (models.nested), and the OSF entries.
 
 A fitter takes one outer training split and returns a predictor for new rows plus what is worth
-keeping about the fit. The rules ``fit_lasso``, ``fit_mlp`` and ``fit_interpretable`` call
-:func:`load_modelling_inputs`, a fitter, and :func:`fit_sample_models` or
-:func:`feature_set_predictions`; the model artifacts are written and read by
+keeping about the fit. The rules ``fit_lasso_fold``, ``fit_mlp_fold`` and
+``fit_interpretable_fold`` call :func:`load_modelling_inputs`, a fitter, and
+:func:`fit_sample_models` or :func:`feature_set_predictions` for one outer fold each; the rules
+``fit_lasso``, ``fit_mlp`` and ``fit_interpretable`` gather a sample's folds
+(:func:`gather_sample_predictions`), declaring each fold job's memory with
+:func:`fit_memory_mb`; the model artifacts are written and read by
 :mod:`polface.models.artifacts`, the summaries' contents are made here (:func:`lasso_summary`,
 :func:`mlp_summary`) and written by :func:`polface.io.write_json`. Beside them, two generic
 pieces for any nested CV: :func:`mean_fitter` (guess the training split's mean) and
@@ -23,7 +26,12 @@ import pandas as pd
 from polface.errors import InputError
 from polface.io import FeatureRows
 from polface.models.folds import MIN_INNER_FOLDS
-from polface.models.nested import Fitter, nested_predictions
+from polface.models.nested import (
+    PREDICT_BLOCK_ROWS,
+    Fitter,
+    gather_predictions,
+    nested_predictions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,87 @@ def lasso_copy_dtype(n_rows: int, n_cols: int, *, precision: str, memory_budget_
     if precision == "float32" or n_rows * n_cols * 8 > memory_budget_mb * 2**20:
         return np.float32
     return np.float64
+
+
+# ---- the memory of one fit (one sample, one outer fold), declared by the fold rules
+#
+# Calibrated on the full-size run of benchmarks/README.md (1,085,795 x 2,048, outer fold 1 of each
+# sample, peaks of 2,618-9,057 MiB): the model is within 1-5 % of each peak, and the margin below
+# puts every declared value 10-15 % above it (tests/test_fold_jobs.py checks 0-25 %).
+
+#: The interpreter with numpy, pandas, pyarrow and numba loaded (a demo fit peaks at 280 MiB).
+FIT_BASE_MB = 250
+#: torch's share on top of it, for the MLP (a demo fit_mlp peaks at 478 MiB).
+TORCH_BASE_MB = 230
+#: Per row of the cohort: the faces table, its ids as Python strings, the folds and the labels.
+COHORT_ROW_BYTES = 1480
+#: Per training row besides its descriptors: y, the folds, and the float64 vectors (residuals,
+#: weights, linear predictors) of each of the lockstep's problems.
+TRAIN_ROW_BYTES = 1000
+#: Per predicted row: its scores and its rows of the predictions table.
+PREDICT_ROW_BYTES = 200
+#: Declared = model x this, so that a fit is not killed at its measured peak.
+MEMORY_MARGIN = 1.1
+
+
+def fit_memory_mb(
+    *,
+    n_train: int,
+    n_predict: int,
+    n_cols: int,
+    itemsize: int,
+    cohort_rows: int,
+    copies: int = 1,
+    torch: bool = False,
+) -> int:
+    """The memory (MiB) one outer fold's fit needs: its rule's ``mem_mb``.
+
+    ``n_train`` training rows of ``n_cols`` columns held ``copies`` times in ``itemsize``-byte
+    numbers (the LASSO: once, in the copy's type, :func:`lasso_copy_dtype`; the MLP: the array
+    and its tensor), ``n_predict`` held-out rows predicted in blocks of
+    :data:`polface.models.nested.PREDICT_BLOCK_ROWS` after the training rows are freed, and the
+    tables of a cohort of ``cohort_rows`` rows. See the constants above for the calibration.
+    """
+    train = n_train * (n_cols * itemsize * copies + TRAIN_ROW_BYTES)
+    predict = min(n_predict, PREDICT_BLOCK_ROWS) * n_cols * itemsize
+    fixed = (FIT_BASE_MB + (TORCH_BASE_MB if torch else 0)) * 2**20
+    total = fixed + cohort_rows * COHORT_ROW_BYTES + max(train, predict)
+    total += n_predict * PREDICT_ROW_BYTES
+    return int(np.ceil(total * MEMORY_MARGIN / 2**20))
+
+
+def expected_fold_rows(sample_rows: Mapping[str, int], n_outer: int) -> tuple[dict[str, int], int]:
+    """Training rows per sample and held-out rows of an outer fold, before the folds exist.
+
+    ``make_folds`` deals the rows round-robin after a random permutation, so a sample's rows in
+    one fold are about its size / ``n_outer``; three standard deviations are added to the
+    training rows so that the estimate is not below the fold with the fewest held-out rows.
+    """
+    total = sum(sample_rows.values())
+    train = {}
+    for sample, n in sample_rows.items():
+        held = n / n_outer
+        train[sample] = int(np.ceil(n - held + 3 * np.sqrt(held)))
+    return train, int(np.ceil(total / n_outer + 3 * np.sqrt(total / n_outer)))
+
+
+def fold_rows(
+    labelled: Mapping[str, np.ndarray], outer: np.ndarray
+) -> dict[int, tuple[dict[str, int], int]]:
+    """Per outer fold: the training rows of each sample and the held-out labelled rows.
+
+    ``labelled`` holds a boolean array per sample (its labelled rows), aligned with ``outer``.
+    """
+    outer = np.asarray(outer)
+    any_label = np.zeros(outer.shape, dtype=bool)
+    for rows in labelled.values():
+        any_label |= np.asarray(rows, dtype=bool)
+    out = {}
+    for k in np.unique(outer):
+        inside = outer == k
+        train = {s: int((np.asarray(rows, bool) & ~inside).sum()) for s, rows in labelled.items()}
+        out[int(k)] = (train, int((any_label & inside).sum()))
+    return out
 
 
 def lasso_train_dtype(
@@ -314,6 +403,24 @@ def fit_sample_models(
     return predictions, infos
 
 
+def gather_sample_predictions(
+    paths: Sequence[str | Path], *, samples: Sequence[str], id_column: str, target_column: str
+) -> pd.DataFrame:
+    """The out-of-fold predictions of one model, gathered from its fold jobs' parquet files.
+
+    The rows and their order are those of :func:`fit_sample_models` (and of
+    :func:`feature_set_predictions`) fitting every outer fold in one process.
+    """
+    frames = [pd.read_parquet(path) for path in paths]
+    return gather_predictions(
+        frames,
+        samples,
+        target_column=target_column,
+        id_column=id_column,
+        source=", ".join(str(p) for p in paths),
+    )
+
+
 def feature_set_predictions(
     features: pd.DataFrame,
     faces: pd.DataFrame,
@@ -324,13 +431,15 @@ def feature_set_predictions(
     fit: Fitter,
     id_column: str,
     target_column: str,
+    outer_folds: Sequence[int] | None = None,
     files: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Table S1's models: one feature set, fitted and scored within each sample.
 
     ``features`` are the set's columns, aligned with ``faces`` and ``folds``. Rows with a missing
     feature are left out; a sample with fewer than
-    :data:`MIN_COMPLETE_ROWS` complete rows is skipped (logged). ``files`` as in
+    :data:`MIN_COMPLETE_ROWS` complete rows is skipped (logged). ``outer_folds`` (default all:
+    the rule fits one per job) and ``files`` as in
     :func:`polface.models.nested.nested_predictions`.
 
     Returns:
@@ -362,6 +471,7 @@ def feature_set_predictions(
             model_name=feature_set,
             usable=usable,
             own_sample_only=True,
+            outer_folds=outer_folds,
             files=files,
         )
         frames.append(predictions)

@@ -225,3 +225,36 @@ def check_fold_numbers(outer: np.ndarray, inner: np.ndarray, *, source: str) -> 
                 f" outer folds) has {held.size} inner fold(s) ({listed}) in inner_fold; at least"
                 f" {MIN_INNER_FOLDS} are needed for the inner cross-validation"
             )
+
+
+def outer_fold_numbers(path: str | Path) -> list[int]:
+    """The outer folds of a fold file (CSV or parquet), read from its ``outer_fold`` column only.
+
+    Cheap enough for the workflow to plan one job per outer fold from the file when it starts;
+    the whole file is checked later, by :func:`read_folds` in rule ``make_folds``. Raises
+    :class:`polface.errors.InputError` naming the file and the row of a value that is not an
+    integer >= 1.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            column = pd.read_parquet(path, columns=["outer_fold"])["outer_fold"]
+        elif suffix in {".csv", ".txt"}:
+            column = pd.read_csv(path, usecols=["outer_fold"], dtype=str)["outer_fold"]
+        else:
+            raise InputError(
+                f"{path}: unsupported fold file type {path.suffix!r} (expected .csv or .parquet)"
+            )
+    except (KeyError, ValueError) as error:
+        if isinstance(error, InputError):
+            raise
+        raise InputError(f"{path}: no column 'outer_fold' ({error})") from None
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+    bad = ~(np.isfinite(values) & (values >= 1) & (values == np.round(values)))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{path}: row {row + 1}: outer_fold = {column.iloc[row]!r}, expected an integer >= 1"
+        )
+    return sorted(int(v) for v in np.unique(values))

@@ -247,9 +247,46 @@ def nested_predictions(
         model_column=model_column, target_column=target_column, id_column=id_column
     )
     predictions = pd.concat(frames, ignore_index=True)[list(columns)]
+    return sort_predictions(
+        predictions, targets, target_column=target_column, id_column=id_column
+    ), infos
+
+
+def sort_predictions(
+    predictions: pd.DataFrame, targets: Sequence[str], *, target_column: str, id_column: str
+) -> pd.DataFrame:
+    """Predictions in the order the workflow writes them: by target (in `targets`' order), id.
+
+    Each (target, id) is predicted once per model, so the order is the same whether the rows come
+    from one job of all outer folds or are gathered from one job per fold
+    (:func:`gather_predictions`).
+    """
     order = {s: i for i, s in enumerate(targets)}
-    predictions = predictions.sort_values(
+    return predictions.sort_values(
         [target_column, id_column],
         key=lambda c: c.map(order) if c.name == target_column else c,
     ).reset_index(drop=True)
-    return predictions, infos
+
+
+def gather_predictions(
+    frames: Sequence[pd.DataFrame],
+    targets: Sequence[str],
+    *,
+    target_column: str,
+    id_column: str,
+    source: str = "the fold files",
+) -> pd.DataFrame:
+    """One model's out-of-fold predictions from its per-outer-fold parts (one job per fold).
+
+    The parts must not share a (target, id) row: each labelled row is predicted once, in its own
+    outer fold. Raises :class:`polface.errors.InputError` naming `source` otherwise.
+    """
+    predictions = pd.concat(list(frames), ignore_index=True)
+    twice = predictions.duplicated([target_column, id_column])
+    if twice.any():
+        row = predictions[twice].iloc[0]
+        raise InputError(
+            f"{source}: {target_column} {row[target_column]!r}, {id_column} {row[id_column]!r}"
+            " is predicted in more than one outer fold; expected each row once"
+        )
+    return sort_predictions(predictions, targets, target_column=target_column, id_column=id_column)

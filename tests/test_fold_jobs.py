@@ -1,0 +1,299 @@
+"""One job per (sample, outer fold): the gathered files equal one job's, the fold files, the
+outer folds planned from a folds file, and the memory each fold job declares (issue 22)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from conftest import REPO
+from polface.errors import InputError
+from polface.io import write_json, write_parquet
+from polface.models.artifacts import (
+    load_lasso_fold,
+    load_mlp_fold,
+    save_lasso_fold,
+    save_lasso_folds,
+    save_mlp_fold,
+    save_mlp_folds,
+)
+from polface.models.fitters import (
+    expected_fold_rows,
+    fit_memory_mb,
+    fold_rows,
+    gather_sample_predictions,
+    lasso_summary,
+    mean_fitter,
+    mlp_summary,
+)
+from polface.models.folds import make_folds, outer_fold_numbers
+from polface.models.nested import gather_predictions, nested_predictions
+from polface.runtime import machine_memory_mb
+
+SAMPLES = ["s_a", "s_b", "s_c"]
+
+
+def _cohort(n=300, seed=3):
+    rng = np.random.default_rng(seed)
+    ids = [f"u{i:04d}" for i in rng.permutation(n)]
+    faces = pd.DataFrame({"userid": ids})
+    which = rng.integers(0, len(SAMPLES), n)
+    for k, sample in enumerate(SAMPLES):
+        faces[sample] = np.where(which == k, rng.integers(0, 2, n), np.nan)
+    folds = make_folds(ids, id_column="userid", n_outer=4, n_inner=3, seed=1)
+    return faces, rng.normal(size=(n, 5)), folds
+
+
+def _nested(faces, X, folds, sample, **kw):
+    return nested_predictions(
+        X,
+        faces,
+        folds,
+        sample,
+        mean_fitter(),
+        samples=SAMPLES,
+        id_column="userid",
+        target_column="sample",
+        model_column="model",
+        progress=False,
+        **kw,
+    )
+
+
+def test_gathered_fold_files_are_the_bytes_of_one_job(tmp_path):
+    faces, X, folds = _cohort()
+    for sample in SAMPLES:
+        whole, _ = _nested(faces, X, folds, sample)
+        paths = []
+        for k in (3, 1, 4, 2):  # the order of the fold files does not matter
+            part, (info,) = _nested(faces, X, folds, sample, outer_folds=[k])
+            assert info["outer_fold"] == k
+            paths.append(tmp_path / f"{sample}_{k}.parquet")
+            write_parquet(pa.Table.from_pandas(part, preserve_index=False), paths[-1])
+        gathered = gather_sample_predictions(
+            paths, samples=SAMPLES, id_column="userid", target_column="sample"
+        )
+        pd.testing.assert_frame_equal(gathered, whole)
+        for name, frame in (("one", whole), ("gathered", gathered)):
+            write_parquet(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / name)
+        assert (tmp_path / "one").read_bytes() == (tmp_path / "gathered").read_bytes()
+
+
+def test_a_row_predicted_in_two_fold_files_is_refused():
+    faces, X, folds = _cohort()
+    part, _ = _nested(faces, X, folds, "s_a", outer_folds=[1])
+    with pytest.raises(InputError, match="predicted in more than one outer fold"):
+        gather_predictions(
+            [part, part.iloc[:1]], SAMPLES, target_column="sample", id_column="userid"
+        )
+
+
+def _lasso_info(k, rng, width):
+    return {
+        "outer_fold": k,
+        "n_train": 200 + k,
+        "lambda": float(rng.uniform()),
+        "step": 3 + k,
+        "n_lambdas_fitted": width,
+        "n_nonzero": 2,
+        "stopped_early": bool(k % 2),
+        "x_dtype": "float32" if k == 2 else "float64",
+        "a0": rng.normal(),
+        "beta": rng.normal(size=7),
+        "cv_lambda": rng.uniform(size=width),
+        "cv_mean": rng.uniform(size=width),
+        "cv_sd": rng.uniform(size=width),
+    }
+
+
+def test_lasso_fold_files_gather_to_the_same_models_and_summary(tmp_path):
+    rng = np.random.default_rng(0)
+    infos = [_lasso_info(k, rng, width) for k, width in ((1, 9), (2, 12), (3, 5))]
+    back = []
+    for info in infos:
+        save_lasso_fold(info, tmp_path / f"{info['outer_fold']}.npz")
+        back.append(load_lasso_fold(tmp_path / f"{info['outer_fold']}.npz"))
+    save_lasso_folds(infos, tmp_path / "one.npz")
+    save_lasso_folds(back, tmp_path / "gathered.npz")
+    assert (tmp_path / "one.npz").read_bytes() == (tmp_path / "gathered.npz").read_bytes()
+    write_json(tmp_path / "one.json", lasso_summary(infos))
+    write_json(tmp_path / "gathered.json", lasso_summary(back))
+    assert (tmp_path / "one.json").read_bytes() == (tmp_path / "gathered.json").read_bytes()
+    with pytest.raises(KeyError, match="not a fit_lasso_fold file"):
+        np.savez(tmp_path / "other.npz", beta=np.zeros(3))
+        load_lasso_fold(tmp_path / "other.npz")
+
+
+def test_mlp_fold_files_gather_to_the_same_weights_and_summary(tmp_path):
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(0)
+    infos = []
+    for k in (1, 2):
+        state = {
+            "0.weight": torch.randn(4, 3, generator=gen),
+            "0.bias": torch.randn(4, generator=gen),
+        }
+        history = {
+            "epoch": [1, 2],
+            "train_loss": [0.7, 0.1 + k / 3],
+            "val_loss": [np.float64(0.69), 0.5],
+            "val_auc": [float("nan"), 0.6],
+            "best_epoch": 2,
+        }
+        infos.append(
+            {"outer_fold": k, "n_train": 50, "state": state, "history": history, "best_epoch": 2}
+        )
+    back = []
+    for info in infos:
+        save_mlp_fold(info, tmp_path / f"{info['outer_fold']}.safetensors")
+        back.append(load_mlp_fold(tmp_path / f"{info['outer_fold']}.safetensors"))
+    save_mlp_folds(infos, tmp_path / "one.safetensors")
+    save_mlp_folds(back, tmp_path / "gathered.safetensors")
+    one, gathered = (tmp_path / f"{n}.safetensors" for n in ("one", "gathered"))
+    assert one.read_bytes() == gathered.read_bytes()
+    write_json(tmp_path / "one.json", mlp_summary(infos))
+    write_json(tmp_path / "gathered.json", mlp_summary(back))
+    assert (tmp_path / "one.json").read_bytes() == (tmp_path / "gathered.json").read_bytes()
+
+
+def test_outer_folds_are_read_from_a_folds_file(tmp_path):
+    csv = tmp_path / "folds.csv"
+    csv.write_text("userid,outer_fold,inner_fold\na,3,1\nb,1,2\nc,3,3\nd,7,1\n")
+    assert outer_fold_numbers(csv) == [1, 3, 7]
+    parquet = tmp_path / "folds.parquet"
+    pd.DataFrame({"userid": ["a", "b"], "outer_fold": [2, 1], "inner_fold": [1, 1]}).to_parquet(
+        parquet
+    )
+    assert outer_fold_numbers(parquet) == [1, 2]
+    csv.write_text("userid,outer_fold,inner_fold\na,3,1\nb,1.5,2\n")
+    with pytest.raises(InputError, match=r"folds.csv: row 2: outer_fold = '1.5', expected an"):
+        outer_fold_numbers(csv)
+    csv.write_text("userid,fold\na,3\n")
+    with pytest.raises(InputError, match="folds.csv: no column 'outer_fold'"):
+        outer_fold_numbers(csv)
+
+
+def test_fold_rows_count_the_training_and_held_out_rows():
+    outer = np.array([1, 1, 2, 2, 2, 3])
+    labelled = {"a": np.array([1, 0, 1, 1, 0, 0], bool), "b": np.array([0, 1, 0, 0, 0, 1], bool)}
+    plan = fold_rows(labelled, outer)
+    assert plan == {1: ({"a": 2, "b": 1}, 2), 2: ({"a": 1, "b": 2}, 2), 3: ({"a": 3, "b": 1}, 1)}
+    train, held = expected_fold_rows({"a": 3000, "b": 300}, 10)
+    assert 2700 <= train["a"] <= 2760 and 270 <= train["b"] <= 290 and 330 <= held <= 400
+
+
+def test_machine_memory_is_capped_by_the_cgroup(tmp_path):
+    physical = machine_memory_mb(tmp_path)  # no cgroup files here: the machine's memory
+    assert physical > 100
+    (tmp_path / "memory.max").write_text("max\n")
+    assert machine_memory_mb(tmp_path) == physical
+    (tmp_path / "memory.max").write_text(f"{2 * 2**30}\n")
+    assert machine_memory_mb(tmp_path) == int(2 * 2**30 * 0.9) // 2**20
+
+
+# ---- the published size: measured peaks (benchmarks/README.md) against the declared memory
+
+#: The samples as benchmarks/README.md's full-size table names them.
+README_SAMPLES = {
+    "UK": "pol_dat_uk",
+    "Canada": "pol_dat_ca",
+    "US Facebook": "pol_fb_us",
+    "US dating": "pol_dat_us",
+}
+PUBLISHED = {
+    "pol_dat_us": 862_770,
+    "pol_fb_us": 108_018,
+    "pol_dat_ca": 57_504,
+    "pol_dat_uk": 57_503,
+}
+
+
+def measured_fold_peaks():
+    """{sample: (training rows, copy's itemsize, peak MiB)} of the full-size run's table."""
+    text = (REPO / "benchmarks" / "README.md").read_text()
+    pattern = re.compile(
+        r"^\| `fit_lasso` (?P<name>[A-Za-z ]+), outer fold 1 \((?P<rows>[\d,]+) rows, "
+        r"(?P<dtype>float\d\d)[^|]*\|[^|]*\|[^|]*\| (?P<peak>[\d,]+) \|$",
+        re.M,
+    )
+    found = {
+        README_SAMPLES[m["name"]]: (
+            int(m["rows"].replace(",", "")),
+            int(m["dtype"][-2:]) // 8,
+            int(m["peak"].replace(",", "")),
+        )
+        for m in pattern.finditer(text)
+    }
+    assert sorted(found) == sorted(PUBLISHED), found
+    return found
+
+
+def test_the_memory_model_is_within_25_percent_above_each_measured_peak():
+    for sample, (rows, itemsize, peak) in measured_fold_peaks().items():
+        declared = fit_memory_mb(
+            n_train=rows,
+            n_predict=36_194,
+            n_cols=2048,
+            itemsize=itemsize,
+            cohort_rows=sum(PUBLISHED.values()),
+        )
+        assert peak <= declared <= 1.25 * peak, (sample, declared, peak)
+
+
+@pytest.mark.workflow
+def test_the_published_size_dag_declares_the_measured_memory(tmp_path):
+    """A dry run of the 30 x 10 study at 1,085,795 x 2,048 (nothing simulated): every LASSO fold
+    job asks for 0-25 % more than the peak measured for its sample."""
+    from workflow_utils import copy_project, snakemake, write_config
+
+    workdir = copy_project(tmp_path)
+    total = sum(PUBLISHED.values())
+    shares = {s: n / total for s, n in PUBLISHED.items()}
+    config = {
+        "cohorts": {
+            "demo": {"simulate": {"n_rows": total, "n_features": 2048, "sample_shares": shares}}
+        },
+        "folds": {"outer": 30, "inner": 10},
+    }
+    write_config(workdir, "published.yaml", config)
+    result = snakemake(
+        workdir, "results/demo/tables/table2.md", "-n", "--configfile", "config/published.yaml"
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    jobs = re.findall(
+        r"rule fit_lasso_fold:.*?wildcards: cohort=demo, sample=(\w+), fold=(\d+).*?"
+        r"resources: [^\n]*?mem_mb=(\d+)",
+        result.stdout,
+        re.S,
+    )
+    assert len(jobs) == 4 * 30, len(jobs)
+    peaks = measured_fold_peaks()
+    for sample, fold, mem_mb in jobs:
+        peak = peaks[sample][2]
+        assert peak <= int(mem_mb) <= 1.25 * peak, (sample, fold, mem_mb, peak)
+    mlp = re.findall(r"rule fit_mlp_fold:.*?wildcards: [^\n]*?fold=(\d+)", result.stdout, re.S)
+    assert len(mlp) == 4 * 30
+
+
+@pytest.mark.workflow
+def test_a_local_run_is_capped_at_the_machines_memory(tmp_path):
+    """Without --resources mem_mb the scheduler's global mem_mb is machine_memory_mb(); with it,
+    the user's value. (Snakemake prints its free resources with --verbose.)"""
+    from workflow_utils import copy_project, snakemake, write_config
+
+    workdir = copy_project(tmp_path)
+    tiny = {"cohorts": {"demo": {"simulate": {"n_rows": 200, "n_features": 16, "seed": 1}}}}
+    write_config(workdir, "tiny.yaml", tiny)
+    target = "results/demo/osf/faces.RData"
+    for extra, expected in (([], machine_memory_mb()), (["--resources", "mem_mb=1234"], 1234)):
+        result = snakemake(
+            workdir, target, "--forceall", "--verbose", *extra, "--configfile", "config/tiny.yaml"
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+        free = re.search(r"Resources before job selection: \{[^}]*'mem_mb': (\d+)", result.stdout)
+        assert free is not None, result.stdout[-3000:]
+        assert int(free[1]) == expected
