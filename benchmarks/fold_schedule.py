@@ -9,14 +9,14 @@ threads, over the load balance of the lockstep's 11 problems on those threads an
 efficiency (an assumption: see --efficiency); an MLP job's, its CPU time over its threads and the
 same efficiency.
 
-The LASSO's fold costs (--lasso): `full`, each sample's outer fold 1 at 1,085,795 x 2,048
+The LASSO's fold costs: `full`, each sample's outer fold 1 at 1,085,795 x 2,048
 (benchmarks/README.md, "The full run"), or `midsize`, the workflow's fit_lasso_fold jobs at
 250,000 x 2,048 (outer folds 1 and 16 of every sample, benchmarks/published_scale.py
---outer-folds) scaled to the published size by each sample's training rows. The MLP's (--mlp-epochs
-E; 0 leaves it out): E epochs of a line through two measured sizes (benchmarks/mlp_epoch.py).
+--outer-folds) scaled to the published size by each sample's training rows. The MLP's: E epochs
+of a line through two measured sizes (benchmarks/mlp_epoch.py). --scenarios picks the columns.
 
     python benchmarks/fold_schedule.py                      # 2, 32 and 256 cores
-    python benchmarks/fold_schedule.py --lasso full --mlp-epochs 0
+    python benchmarks/fold_schedule.py --scenarios full:0 midsize:0 full:5
     python benchmarks/fold_schedule.py --cores 32 --memory-gb 128 --threads 2 4 8
 """
 
@@ -42,10 +42,10 @@ MEASURED = {
 #: Per sample: training rows of a fit_lasso_fold job at 250,000 x 2,048 (outer fold 1) and its
 #: CPU seconds, the mean of outer folds 1 and 16 (measured; 2 threads, a loaded machine).
 MIDSIZE = {
-    "pol_dat_us": (192_018, 934),
-    "pol_fb_us": (24_039, 152),
-    "pol_dat_ca": (12_797, 91),
-    "pol_dat_uk": (12_813, 99),
+    "pol_dat_us": (191_971, 291),
+    "pol_fb_us": (24_081, 110),
+    "pol_dat_ca": (12_790, 67),
+    "pol_dat_uk": (12_824, 76),
 }
 #: The MLP's CPU seconds per epoch = a + b x rows given to the fitter (benchmarks/mlp_epoch.py,
 #: schema defaults, 2 torch threads; measured at MLP_ROWS rows).
@@ -176,47 +176,45 @@ def main() -> None:
         help="CPU seconds per busy thread-second of a fold job (assumed; memory bandwidth)",
     )
     parser.add_argument(
-        "--lasso",
-        choices=("midsize", "full"),
-        default="midsize",
-        help="the LASSO's fold costs: the 250,000-row fold jobs scaled by rows, or the full"
-        " run's outer fold 1",
-    )
-    parser.add_argument(
-        "--mlp-epochs",
-        type=int,
+        "--scenarios",
         nargs="+",
-        default=[0, 1, 30],
-        help="epochs per MLP fold (0: the LASSO alone); one table column each",
+        default=["full:0", "midsize:0", "full:1", "full:30"],
+        metavar="LASSO:EPOCHS",
+        help="one table column each: the LASSO's fold costs (full: the full run's outer fold 1;"
+        " midsize: the 250,000-row fold jobs scaled by rows) and the MLP's epochs per fold"
+        " (0: no MLP)",
     )
     args = parser.parse_args()
     if len(args.memory_gb) != len(args.cores):
         parser.error("give one --memory-gb per --cores")
-    for sample, cpu in lasso_fold_cpu(args.lasso).items():
-        full = MEASURED[sample][2]
-        mlp = ", ".join(f"{e} epochs {mlp_fold_cpu(e)[sample]:,.0f}" for e in args.mlp_epochs if e)
+    scenarios = []
+    for item in args.scenarios:
+        lasso, _, epochs = item.partition(":")
+        if lasso not in ("full", "midsize") or not epochs.isdigit():
+            parser.error(f"--scenarios: {item!r} is not full:E or midsize:E (E epochs, >= 0)")
+        scenarios.append((lasso, int(epochs)))
+    full, mid, mlp1 = lasso_fold_cpu("full"), lasso_fold_cpu("midsize"), mlp_fold_cpu(1)
+    print("| sample | LASSO fold, full run (CPU-s) | 250k fold jobs scaled by rows | ratio |"
+          " MLP per epoch |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|")
+    for sample in MEASURED:
         print(
-            f"{sample}: LASSO fold {cpu:,.0f} CPU-s ({args.lasso}; the full run's fold 1:"
-            f" {full:,}), MLP fold {mlp or '-'} CPU-s"
+            f"| {sample} | {full[sample]:,.0f} | {mid[sample]:,.0f} |"
+            f" {full[sample] / mid[sample]:.2f} | {mlp1[sample]:,.0f} |"
         )
-    columns = [f"LASSO + MLP {e} epochs" if e else "LASSO" for e in args.mlp_epochs]
-    print(
-        "\n| cores | memory | jobs | threads per job | "
-        + " | ".join(f"{c}: wall h (cores busy, jobs at once)" for c in columns)
-        + " |"
-    )
+    columns = [f"LASSO ({lasso})" + (f" + MLP {e} ep." if e else "") for lasso, e in scenarios]
+    print("\nstudy wall hours (cores busy, most jobs at once)")
+    print("| cores | memory | jobs | threads | " + " | ".join(columns) + " |")
     print("|---:|---:|---|---:|" + "---:|" * len(columns))
-    cpu_hours = {}
+    cpu_hours = []
     for cores, memory_gb in zip(args.cores, args.memory_gb, strict=True):
         memory = memory_gb * 1000 * (1 - RESERVED_MEMORY_FRACTION)
         for per_sample in (True, False):
             for threads in sorted({min(t, cores) for t in args.threads}):
-                cells = []
-                for epochs in args.mlp_epochs:
-                    r = simulate(
-                        cores, memory, threads, args.efficiency, per_sample, args.lasso, epochs
-                    )
-                    cpu_hours[epochs] = r["cpu_hours"]
+                cells, cpu_hours = [], []
+                for lasso, epochs in scenarios:
+                    r = simulate(cores, memory, threads, args.efficiency, per_sample, lasso, epochs)
+                    cpu_hours.append(r["cpu_hours"])
                     cells.append(f"{r['hours']:.2f} ({r['busy']:.0%}, {r['most_at_once']})")
                 kind = "one per sample" if per_sample else "one per fold"
                 print(
@@ -224,10 +222,8 @@ def main() -> None:
                     + " | ".join(cells)
                     + " |"
                 )
-    totals = ", ".join(
-        f"{c} {cpu_hours[e]:.1f}" for c, e in zip(columns, args.mlp_epochs, strict=True)
-    )
-    print(f"\nCPU-hours: {totals}; LASSO costs {args.lasso}; efficiency {args.efficiency}")
+    totals = ", ".join(f"{c} {h:.1f}" for c, h in zip(columns, cpu_hours, strict=True))
+    print(f"\nCPU-hours: {totals}; efficiency {args.efficiency}")
 
 
 if __name__ == "__main__":
