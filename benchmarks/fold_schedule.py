@@ -42,14 +42,14 @@ MEASURED = {
 #: Per sample: training rows of a fit_lasso_fold job at 250,000 x 2,048 (outer fold 1) and its
 #: CPU seconds, the mean of outer folds 1 and 16 (measured; 2 threads, a loaded machine).
 MIDSIZE = {
-    "pol_dat_us": (191_971, 291),
-    "pol_fb_us": (24_081, 110),
-    "pol_dat_ca": (12_790, 67),
-    "pol_dat_uk": (12_824, 76),
+    "pol_dat_us": (191_971, 288),
+    "pol_fb_us": (24_081, 109.5),
+    "pol_dat_ca": (12_790, 64.5),
+    "pol_dat_uk": (12_824, 70.5),
 }
 #: The MLP's CPU seconds per epoch = a + b x rows given to the fitter (benchmarks/mlp_epoch.py,
-#: schema defaults, 2 torch threads; measured at MLP_ROWS rows).
-MLP_EPOCH = (1.8, 1.895e-3)
+#: the schema's defaults, 2 torch threads, CPU: 39.2 CPU-s at 20,000 rows, 155.4 at 80,000).
+MLP_EPOCH = (0.52, 1.9355e-3)
 COHORT_ROWS = 1_085_795
 HELD_OUT = 36_194
 OUTER = 30
@@ -178,11 +178,11 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         nargs="+",
-        default=["full:0", "midsize:0", "full:1", "full:30"],
+        default=["full:0", "midsize:0", "full:4", "full:30"],
         metavar="LASSO:EPOCHS",
         help="one table column each: the LASSO's fold costs (full: the full run's outer fold 1;"
         " midsize: the 250,000-row fold jobs scaled by rows) and the MLP's epochs per fold"
-        " (0: no MLP)",
+        " (0: no MLP; early stopping with patience 3 allows 4 to 30)",
     )
     args = parser.parse_args()
     if len(args.memory_gb) != len(args.cores):
@@ -203,7 +203,7 @@ def main() -> None:
             f" {full[sample] / mid[sample]:.2f} | {mlp1[sample]:,.0f} |"
         )
     columns = [f"LASSO ({lasso})" + (f" + MLP {e} ep." if e else "") for lasso, e in scenarios]
-    print("\nstudy wall hours (cores busy, most jobs at once)")
+    print("\nstudy wall hours (cores busy, most jobs at once)\n")
     print("| cores | memory | jobs | threads | " + " | ".join(columns) + " |")
     print("|---:|---:|---|---:|" + "---:|" * len(columns))
     cpu_hours = []

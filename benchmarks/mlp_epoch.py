@@ -11,8 +11,9 @@ labels (the arithmetic of a dense network does not depend on the values), for ``
 (``max_epochs``; early stopping cannot fire before ``patience`` epochs), and measures the process's
 CPU seconds and wall time of the fit (training, the validation pass of each epoch, keeping the
 best weights). A line ``cpu = a + b x rows`` (least squares over the sizes, per epoch) gives the
-CPU seconds of one epoch at a US dating fold's 833,963 training rows, and of a fold of 1 to
-``max_epochs`` epochs. Results go to benchmarks/out/mlp_epoch.json.
+CPU seconds of one epoch at a US dating fold's 833,963 training rows, and of a fold of
+``patience + 1`` epochs (the fewest early stopping allows: the best epoch first, then ``patience``
+without improvement) to ``max_epochs`` epochs. Results go to benchmarks/out/mlp_epoch.json.
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ def main() -> None:
             flush=True,
         )
     out: dict = {"threads": args.threads, "cols": args.cols, "runs": runs}
-    max_epochs = schema_defaults()["max_epochs"]
+    defaults = schema_defaults()
+    max_epochs = defaults["max_epochs"]
+    fewest = min(max_epochs, defaults["patience"] + 1)
     if len(runs) >= 2:
         slope, intercept = np.polyfit(
             [r["rows"] for r in runs], [r["cpu_s_per_epoch"] for r in runs], 1
@@ -103,12 +106,14 @@ def main() -> None:
         per_epoch = {s: intercept + slope * n for s, n in FOLD_ROWS.items()}
         out["line"] = {"intercept_s": intercept, "cpu_s_per_row": slope}
         out["cpu_s_per_epoch"] = per_epoch
-        out["fold_cpu_s_range"] = {s: [e, e * max_epochs] for s, e in per_epoch.items()}
+        out["epochs_range"] = [fewest, max_epochs]
+        out["fold_cpu_s_range"] = {s: [e * fewest, e * max_epochs] for s, e in per_epoch.items()}
         print(f"per epoch: {intercept:.1f} s + {slope * 1e3:.3f} ms x rows")
         for sample, epoch in per_epoch.items():
             print(
                 f"{sample} fold ({FOLD_ROWS[sample]:,} rows): {epoch:,.0f} CPU-s per epoch, "
-                f"{epoch:,.0f}-{epoch * max_epochs:,.0f} CPU-s for 1-{max_epochs} epochs"
+                f"{epoch * fewest:,.0f}-{epoch * max_epochs:,.0f} CPU-s for {fewest}-{max_epochs}"
+                " epochs"
             )
     path = ROOT / "benchmarks" / "out" / "mlp_epoch.json"
     path.parent.mkdir(parents=True, exist_ok=True)

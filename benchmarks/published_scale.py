@@ -372,6 +372,10 @@ def project(runs: list[dict], cols: int, cores: int) -> dict:
     last = max(runs, key=lambda r: r["rows"])
     scale = FULL_ROWS / last["rows"] * cols / last["cols"]
     fold_cpu = {s: f["fit_cpu_s"] * scale for s, f in last["fits"].items()}
+    for sample in PUBLISHED:  # the fold jobs' mean, where the fits were fold jobs
+        jobs = [j["cpu_s"] for j in last.get("fold_jobs", {}).values() if j["sample"] == sample]
+        if jobs and sample not in fold_cpu:
+            fold_cpu[sample] = float(np.mean(jobs)) * scale
     study_cpu = 30 * sum(fold_cpu.values())
     out: dict = {
         "from_rows": last["rows"],
@@ -448,6 +452,18 @@ def main() -> None:
                 f"{f['n_lambdas_fitted']}, early stop {f.get('early_stop_patience')}; "
                 f"the fit alone {f['fit_wall_s']:.0f} s, {f['fit_cpu_s']:.0f} CPU-s) "
                 f"| {f['wall_s']:.0f} | {f['cpu_s']:.0f} | {f['max_rss_mb']:.0f} |"
+            )
+        if run.get("fold_jobs"):
+            print(
+                "\n| fit_lasso_fold | outer fold | training rows | wall s | CPU s | max_rss MB"
+                " | declared mem_mb | mem_mb / max_rss |"
+            )
+            print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for job in run.get("fold_jobs", {}).values():
+            ratio = job["mem_mb"] / job["max_rss_mb"] if job["mem_mb"] else float("nan")
+            print(
+                f"| {job['sample']} | {job['fold']} | {job['n_train']:,} | {job['wall_s']:.0f} |"
+                f" {job['cpu_s']:.0f} | {job['max_rss_mb']:.0f} | {job['mem_mb']} | {ratio:.2f} |"
             )
     print(f"\nprojection to {FULL_ROWS:,} x {args.cols:,}:")
     print(json.dumps(projection, indent=2))
