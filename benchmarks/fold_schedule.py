@@ -1,15 +1,22 @@
-"""Project the 30 x 10 published study's LASSO onto N cores, one job per (sample, outer fold).
+"""Project the 30 x 10 published study onto N cores, one job per (sample, outer fold).
 
-A list-scheduling simulation, not a measurement: the fold jobs of the four samples (30 each), each
-with the CPU time and the declared memory of its sample's measured outer fold 1 at 1,085,795 x
-2,048 (benchmarks/README.md, "The full run"; the memory from polface.models.fitters.fit_memory_mb,
-as the rules declare it), are started longest first, whenever enough cores (the job's threads)
-and memory (the machine's, less the reserve of polface.runtime) are free, as Snakemake's
-scheduler would with `--cores N` and a global mem_mb. A job's wall time is its CPU time over its
+A list-scheduling simulation from measured fold costs: the fold jobs of the four samples (30
+each), each with a CPU time and the memory polface.models.fitters.fit_memory_mb declares for it
+(as the rules do), are started longest first, whenever enough cores (the job's threads) and
+memory (the machine's, less the reserve of polface.runtime) are free, as Snakemake's scheduler
+would with `--cores N` and a global mem_mb. A LASSO job's wall time is its CPU time over its
 threads, over the load balance of the lockstep's 11 problems on those threads and a parallel
-efficiency (an assumption: see --efficiency).
+efficiency (an assumption: see --efficiency); an MLP job's, its CPU time over its threads and the
+same efficiency.
+
+The LASSO's fold costs: `full`, each sample's outer fold 1 at 1,085,795 x 2,048
+(benchmarks/README.md, "The full run"), or `midsize`, the workflow's fit_lasso_fold jobs at
+250,000 x 2,048 (outer folds 1 and 16 of every sample, benchmarks/published_scale.py
+--outer-folds) scaled to the published size by each sample's training rows. The MLP's: E epochs
+of a line through two measured sizes (benchmarks/mlp_epoch.py). --scenarios picks the columns.
 
     python benchmarks/fold_schedule.py                      # 2, 32 and 256 cores
+    python benchmarks/fold_schedule.py --scenarios full:0 midsize:0 full:5
     python benchmarks/fold_schedule.py --cores 32 --memory-gb 128 --threads 2 4 8
 """
 
@@ -32,28 +39,58 @@ MEASURED = {
     "pol_dat_ca": (55_580, 8, 395),
     "pol_dat_uk": (55_651, 8, 432),
 }
+#: Per sample: training rows of a fit_lasso_fold job at 250,000 x 2,048 (outer fold 1) and its
+#: CPU seconds, the mean of outer folds 1 and 16 (measured; 2 threads, a loaded machine).
+MIDSIZE = {
+    "pol_dat_us": (191_971, 288),
+    "pol_fb_us": (24_081, 109.5),
+    "pol_dat_ca": (12_790, 64.5),
+    "pol_dat_uk": (12_824, 70.5),
+}
+#: The MLP's CPU seconds per epoch = a + b x rows given to the fitter (benchmarks/mlp_epoch.py,
+#: the schema's defaults, 2 torch threads, CPU: 39.2 CPU-s at 20,000 rows, 155.4 at 80,000).
+MLP_EPOCH = (0.52, 1.9355e-3)
 COHORT_ROWS = 1_085_795
 HELD_OUT = 36_194
 OUTER = 30
 
 
-def fold_jobs(per_sample: bool = False) -> list[tuple[float, int, str]]:
-    """(CPU seconds, mem_mb, sample) of every fold job; with `per_sample` one job per sample
-    fitting its 30 folds in turn (the workflow before issue 22)."""
+def lasso_fold_cpu(lasso: str) -> dict[str, float]:
+    """Each sample's CPU seconds of a LASSO fold at the published size (`full` or `midsize`)."""
+    if lasso == "full":
+        return {sample: float(cpu) for sample, (_, _, cpu) in MEASURED.items()}
+    return {sample: cpu * MEASURED[sample][0] / rows for sample, (rows, cpu) in MIDSIZE.items()}
+
+
+def mlp_fold_cpu(epochs: int) -> dict[str, float]:
+    """Each sample's CPU seconds of an MLP fold of `epochs` epochs at the published size."""
+    a, b = MLP_EPOCH
+    return {sample: epochs * (a + b * rows) for sample, (rows, _, _) in MEASURED.items()}
+
+
+def fold_jobs(
+    per_sample: bool = False, lasso: str = "midsize", mlp_epochs: int = 0
+) -> list[tuple[float, int, str]]:
+    """(CPU seconds, mem_mb, method) of every fold job; with `per_sample` one job per sample
+    and method fitting its 30 folds in turn (the workflow before issue 22)."""
+    costs = {"lasso": lasso_fold_cpu(lasso)}
+    if mlp_epochs:
+        costs["mlp"] = mlp_fold_cpu(mlp_epochs)
     jobs = []
-    for sample, (rows, itemsize, cpu) in MEASURED.items():
-        mem = fit_memory_mb(
-            n_train=rows,
-            n_predict=HELD_OUT,
-            n_cols=2048,
-            itemsize=itemsize,
-            cohort_rows=COHORT_ROWS,
-        )
-        jobs += (
-            [(float(cpu) * OUTER, mem, sample)]
-            if per_sample
-            else [(float(cpu), mem, sample)] * OUTER
-        )
+    for method, cpu_of in costs.items():
+        for sample, (rows, itemsize, _) in MEASURED.items():
+            mlp = method == "mlp"
+            mem = fit_memory_mb(
+                n_train=rows,
+                n_predict=HELD_OUT,
+                n_cols=2048,
+                itemsize=4 if mlp else itemsize,
+                cohort_rows=COHORT_ROWS,
+                copies=2 if mlp else 1,
+                torch=mlp,
+            )
+            cpu = cpu_of[sample]
+            jobs += [(cpu * OUTER, mem, method)] if per_sample else [(cpu, mem, method)] * OUTER
     return jobs
 
 
@@ -69,11 +106,24 @@ def lockstep_efficiency(threads: int, efficiency: float) -> float:
 
 
 def simulate(
-    cores: int, memory_mb: float, threads: int, efficiency: float, per_sample: bool = False
+    cores: int,
+    memory_mb: float,
+    threads: int,
+    efficiency: float,
+    per_sample: bool = False,
+    lasso: str = "midsize",
+    mlp_epochs: int = 0,
 ) -> dict[str, float]:
     """Longest job first on `cores` cores and `memory_mb` of memory: the makespan and use."""
     threads = min(threads, cores)
-    jobs = sorted(fold_jobs(per_sample), key=lambda job: -job[0])
+
+    def rate(method: str) -> float:
+        """CPU seconds per wall second of a job of `method` on `threads` threads."""
+        if method == "mlp":
+            return threads * efficiency
+        return threads * lockstep_efficiency(threads, efficiency)
+
+    jobs = sorted(fold_jobs(per_sample, lasso, mlp_epochs), key=lambda job: -job[0] / rate(job[2]))
     if max(mem for _, mem, _ in jobs) > memory_mb:
         raise SystemExit(f"a fold job needs more than the {memory_mb:.0f} MB of the machine")
     now, free_cores, free_mem = 0.0, cores, memory_mb
@@ -84,9 +134,9 @@ def simulate(
         started = True
         while started:
             started = False
-            for i, (cpu, mem, _) in enumerate(waiting):
+            for i, (cpu, mem, method) in enumerate(waiting):
                 if threads <= free_cores and mem <= free_mem:
-                    wall = cpu / (threads * lockstep_efficiency(threads, efficiency))
+                    wall = cpu / rate(method)
                     heapq.heappush(running, (now + wall, threads, mem))
                     free_cores -= threads
                     free_mem -= mem
@@ -99,10 +149,11 @@ def simulate(
         free_cores += used
         free_mem += mem
     cpu_total = sum(cpu for cpu, _, _ in jobs)
+    busy = sum(cpu / rate(method) * threads for cpu, _, method in jobs)
     return {
         "hours": now / 3600,
         "cpu_hours": cpu_total / 3600,
-        "busy": cpu_total / (lockstep_efficiency(threads, efficiency) * now * cores),
+        "busy": busy / (now * cores),
         "most_at_once": peak_jobs,
     }
 
@@ -124,25 +175,55 @@ def main() -> None:
         default=0.8,
         help="CPU seconds per busy thread-second of a fold job (assumed; memory bandwidth)",
     )
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        default=["full:0", "midsize:0", "full:4", "full:30"],
+        metavar="LASSO:EPOCHS",
+        help="one table column each: the LASSO's fold costs (full: the full run's outer fold 1;"
+        " midsize: the 250,000-row fold jobs scaled by rows) and the MLP's epochs per fold"
+        " (0: no MLP; early stopping with patience 3 allows 4 to 30)",
+    )
     args = parser.parse_args()
     if len(args.memory_gb) != len(args.cores):
         parser.error("give one --memory-gb per --cores")
-    print(
-        "| cores | memory | jobs | threads per job | study wall (h) | cores allocated"
-        " | jobs at once |"
-    )
-    print("|---:|---:|---|---:|---:|---:|---:|")
+    scenarios = []
+    for item in args.scenarios:
+        lasso, _, epochs = item.partition(":")
+        if lasso not in ("full", "midsize") or not epochs.isdigit():
+            parser.error(f"--scenarios: {item!r} is not full:E or midsize:E (E epochs, >= 0)")
+        scenarios.append((lasso, int(epochs)))
+    full, mid, mlp1 = lasso_fold_cpu("full"), lasso_fold_cpu("midsize"), mlp_fold_cpu(1)
+    print("| sample | LASSO fold, full run (CPU-s) | 250k fold jobs scaled by rows | ratio |"
+          " MLP per epoch |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|")
+    for sample in MEASURED:
+        print(
+            f"| {sample} | {full[sample]:,.0f} | {mid[sample]:,.0f} |"
+            f" {full[sample] / mid[sample]:.2f} | {mlp1[sample]:,.0f} |"
+        )
+    columns = [f"LASSO ({lasso})" + (f" + MLP {e} ep." if e else "") for lasso, e in scenarios]
+    print("\nstudy wall hours (cores busy, most jobs at once)\n")
+    print("| cores | memory | jobs | threads | " + " | ".join(columns) + " |")
+    print("|---:|---:|---|---:|" + "---:|" * len(columns))
+    cpu_hours = []
     for cores, memory_gb in zip(args.cores, args.memory_gb, strict=True):
         memory = memory_gb * 1000 * (1 - RESERVED_MEMORY_FRACTION)
         for per_sample in (True, False):
             for threads in sorted({min(t, cores) for t in args.threads}):
-                r = simulate(cores, memory, threads, args.efficiency, per_sample)
+                cells, cpu_hours = [], []
+                for lasso, epochs in scenarios:
+                    r = simulate(cores, memory, threads, args.efficiency, per_sample, lasso, epochs)
+                    cpu_hours.append(r["cpu_hours"])
+                    cells.append(f"{r['hours']:.2f} ({r['busy']:.0%}, {r['most_at_once']})")
                 kind = "one per sample" if per_sample else "one per fold"
                 print(
-                    f"| {cores} | {memory_gb:g} GB | {kind} | {min(threads, cores)} |"
-                    f" {r['hours']:.2f} | {r['busy']:.0%} | {r['most_at_once']} |"
+                    f"| {cores} | {memory_gb:g} GB | {kind} | {threads} | "
+                    + " | ".join(cells)
+                    + " |"
                 )
-    print(f"\n{r['cpu_hours']:.1f} CPU-hours of LASSO folds; efficiency {args.efficiency}")
+    totals = ", ".join(f"{c} {h:.1f}" for c, h in zip(columns, cpu_hours, strict=True))
+    print(f"\nCPU-hours: {totals}; efficiency {args.efficiency}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,15 @@ copy would exceed the budget at the published size (US dating) is fitted in floa
 Held-out rows are predicted in blocks of 16,384 rows (fixed): below the published size a fold's
 held-out rows are one block, so the line overstates that part a little. The results go to
 benchmarks/out/published_scale.json.
+
+With ``--outer-folds K ...`` the fits are the workflow's own fold jobs instead of library calls:
+snakemake targets the ``fit_lasso_fold`` outputs of those outer folds for every sample (one
+snakemake call per outer fold, in the order given, so each finished fold is recorded before the
+next starts), and each job's wall, CPU and max_rss come from its ``benchmark:`` file, next to the
+mem_mb the rule declared for it (read from snakemake's log; the memory model claims max_rss <=
+mem_mb <= 1.25 x max_rss). table2 and figure2 are not run in this mode.
+
+    nice -n 10 python benchmarks/published_scale.py --rows 250000 --outer-folds 1 16
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -177,7 +187,13 @@ def measured(args: list[str], cwd: Path, env: dict[str, str]) -> dict[str, float
 
 
 def run_size(
-    rows: int, cols: int, cores: int, seed: int, reuse: bool, early_stop: dict[str, int]
+    rows: int,
+    cols: int,
+    cores: int,
+    seed: int,
+    reuse: bool,
+    early_stop: dict[str, int],
+    outer_folds: list[int] | None = None,
 ) -> dict:
     """Simulate, convert and fold with snakemake, then one outer fold of each sample's LASSO.
 
@@ -239,7 +255,12 @@ def run_size(
     if previous is not None:
         run["fits"] = previous["fits"]
         run["rules"].update({k: v for k, v in previous["rules"].items() if k not in RULES})
+        if "fold_jobs" in previous:
+            run["fold_jobs"] = previous["fold_jobs"]
     record.write_text(json.dumps(run, indent=2))
+    if outer_folds:
+        fold_jobs(workdir, run, outer_folds, cores, env)
+        return run
 
     # The merged config with the schema's defaults, as the rules get it.
     sys.path.insert(0, str(workdir / "scripts"))
@@ -288,11 +309,73 @@ def run_size(
     return run
 
 
+def declared_mem_mb(log: str) -> dict[tuple[str, int], int]:
+    """(sample, outer fold) -> the mem_mb of each fit_lasso_fold job in a snakemake log."""
+    declared = {}
+    for block in re.split(r"\n(?=(?:local)?rule )", log):
+        if not block.startswith(("rule fit_lasso_fold:", "localrule fit_lasso_fold:")):
+            continue
+        wildcards = dict(re.findall(r"(\w+)=([^,\s]+)", re.search(r"wildcards: (.*)", block)[1]))
+        mem = re.search(r"mem_mb=(\d+)", block)
+        if mem is not None:
+            declared[wildcards["sample"], int(wildcards["fold"])] = int(mem[1])
+    return declared
+
+
+def fold_jobs(workdir: Path, run: dict, outer_folds: list[int], cores: int, env: dict) -> None:
+    """The workflow's fit_lasso_fold jobs of `outer_folds` for every sample, one snakemake call
+    per outer fold; each job's benchmark file and declared mem_mb go to run["fold_jobs"]."""
+    faces = pd.read_parquet(workdir / "results/published/faces.parquet", columns=list(PUBLISHED))
+    outer = pd.read_parquet(workdir / "results/published/folds.parquet")["outer_fold"].to_numpy()
+    run.setdefault("fold_jobs", {})
+    for fold in outer_folds:
+        if all(f"{s}/{fold}" in run["fold_jobs"] for s in PUBLISHED):
+            continue
+        targets = [f"results/published/lasso/{s}/folds/{fold}/model.npz" for s in PUBLISHED]
+        start = time.perf_counter()
+        load = os.getloadavg()
+        result = subprocess.run(
+            [SNAKEMAKE, *targets, "--cores", str(cores), "--configfile", "config/published.yaml"],
+            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        (workdir / f"snakemake_fold{fold}.log").write_text(result.stdout)
+        if result.returncode:
+            sys.exit(result.stdout[-5000:])
+        declared = declared_mem_mb(result.stdout)
+        for sample in PUBLISHED:
+            bench = workdir / f"results/benchmarks/fit_lasso_fold/published/{sample}/{fold}.tsv"
+            table = pd.read_csv(bench, sep="\t")
+            labelled = faces[sample].notna().to_numpy()
+            job = {
+                "sample": sample,
+                "fold": fold,
+                "n_train": int((labelled & (outer != fold)).sum()),
+                "wall_s": float(table["s"].iloc[0]),
+                "cpu_s": float(table["cpu_time"].iloc[0]),
+                "max_rss_mb": float(table["max_rss"].iloc[0]),
+                "mem_mb": declared.get((sample, fold)),
+                "load_before": load,
+                "load_after": os.getloadavg(),
+            }
+            run["fold_jobs"][f"{sample}/{fold}"] = job
+            print(
+                f"{run['rows']} rows: fit_lasso_fold {sample} {fold} on {job['n_train']:,} rows: "
+                f"{job['wall_s']:.0f} s, {job['cpu_s']:.0f} CPU-s, {job['max_rss_mb']:.0f} MB "
+                f"(declared {job['mem_mb']})", flush=True,
+            )  # fmt: skip
+        print(f"outer fold {fold}: {time.perf_counter() - start:.0f} s, load {load}", flush=True)
+        (workdir / "run.json").write_text(json.dumps(run, indent=2))
+
+
 def project(runs: list[dict], cols: int, cores: int) -> dict:
     """The whole study at the published size from the largest run (and RSS lines when >= 2)."""
     last = max(runs, key=lambda r: r["rows"])
     scale = FULL_ROWS / last["rows"] * cols / last["cols"]
     fold_cpu = {s: f["fit_cpu_s"] * scale for s, f in last["fits"].items()}
+    for sample in PUBLISHED:  # the fold jobs' mean, where the fits were fold jobs
+        jobs = [j["cpu_s"] for j in last.get("fold_jobs", {}).values() if j["sample"] == sample]
+        if jobs and sample not in fold_cpu:
+            fold_cpu[sample] = float(np.mean(jobs)) * scale
     study_cpu = 30 * sum(fold_cpu.values())
     out: dict = {
         "from_rows": last["rows"],
@@ -336,13 +419,21 @@ def main() -> None:
         metavar="SAMPLE=PATIENCE",
         help="fit these samples with lasso.early_stop_patience (default: all exact)",
     )
+    parser.add_argument(
+        "--outer-folds",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="K",
+        help="fit these outer folds of every sample as the workflow's fit_lasso_fold jobs",
+    )
     args = parser.parse_args()
     early_stop = {k: int(v) for k, v in (item.split("=") for item in args.early_stop)}
     unknown = sorted(set(early_stop) - set(PUBLISHED))
     if unknown:
         parser.error(f"--early-stop: unknown samples {unknown} (they are {list(PUBLISHED)})")
     runs = [
-        run_size(rows, args.cols, args.cores, args.seed, args.reuse, early_stop)
+        run_size(rows, args.cols, args.cores, args.seed, args.reuse, early_stop, args.outer_folds)
         for rows in sorted(args.rows)
     ]
     projection = project(runs, args.cols, args.cores)
@@ -361,6 +452,18 @@ def main() -> None:
                 f"{f['n_lambdas_fitted']}, early stop {f.get('early_stop_patience')}; "
                 f"the fit alone {f['fit_wall_s']:.0f} s, {f['fit_cpu_s']:.0f} CPU-s) "
                 f"| {f['wall_s']:.0f} | {f['cpu_s']:.0f} | {f['max_rss_mb']:.0f} |"
+            )
+        if run.get("fold_jobs"):
+            print(
+                "\n| fit_lasso_fold | outer fold | training rows | wall s | CPU s | max_rss MB"
+                " | declared mem_mb | mem_mb / max_rss |"
+            )
+            print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for job in run.get("fold_jobs", {}).values():
+            ratio = job["mem_mb"] / job["max_rss_mb"] if job["mem_mb"] else float("nan")
+            print(
+                f"| {job['sample']} | {job['fold']} | {job['n_train']:,} | {job['wall_s']:.0f} |"
+                f" {job['cpu_s']:.0f} | {job['max_rss_mb']:.0f} | {job['mem_mb']} | {ratio:.2f} |"
             )
     print(f"\nprojection to {FULL_ROWS:,} x {args.cols:,}:")
     print(json.dumps(projection, indent=2))
