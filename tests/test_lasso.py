@@ -378,9 +378,12 @@ def test_torch_fista_matches_coordinate_descent(family: str, polish: bool) -> No
     np.testing.assert_allclose(path.beta, ref.beta, rtol=0, atol=1e-3)
 
 
-def _solver_steps(Xs: np.ndarray, y: np.ndarray, fold: np.ndarray, steps: int) -> list:
+def _solver_steps(
+    Xs: np.ndarray, y: np.ndarray, fold: np.ndarray, steps: int, only: int | None = None
+) -> list:
     """The exact solver's state after each of the first ``steps`` lambdas of the full-data
-    sequence, for the full data and every fold of ``fold`` (standardised copy ``Xs`` given)."""
+    sequence, for the full data and every fold of ``fold`` (standardised copy ``Xs`` given):
+    one list per step of each problem's bytes. With ``only``, that problem alone runs."""
     from polface.models.lasso.driver import CDSolver
     from polface.models.lasso.options import PathOptions
     from polface.models.lasso.problem import lambda_sequence, make_settings, setup
@@ -402,13 +405,40 @@ def _solver_steps(Xs: np.ndarray, y: np.ndarray, fold: np.ndarray, steps: int) -
     pr = setup(Xs, y, train, "binomial", xs)
     sol = CDSolver(pr, st)
     lams = lambda_sequence(float(sol.GA[0].max()), steps + 1, 0.05, st.ctl.eps)
-    running = np.ones(train.shape[0], dtype=np.bool_)
+    K = train.shape[0]
+    running = np.ones(K, dtype=np.bool_) if only is None else np.arange(K) == only
     states = []
     for i in range(1, steps + 1):
-        lam = np.full(train.shape[0], lams[i])
-        sol.step(lam, np.full(train.shape[0], lams[i - 1]), running)
-        states.append(b"".join(a.tobytes() for a in (sol.BETA, sol.B0, sol.ETA, sol.OUT, sol.R)))
+        lam = np.full(K, lams[i])
+        sol.step(lam, np.full(K, lams[i - 1]), running)
+        state = (sol.BETA, sol.B0, sol.ETA, sol.OUT, sol.R)
+        states.append([b"".join(a[k].tobytes() for a in state) for k in range(K)])
     return states
+
+
+def test_a_problem_stepped_alone_has_the_bits_of_the_lockstep() -> None:
+    """One running problem (a path, the last of a CV) is stepped serially without a parallel
+    region, several in parallel: the same kernel per problem gives the same bits."""
+    X, y = _synthetic(263, 41, seed=23, family="binomial")
+    Xs, _, _ = standardise(X, np.float64)
+    fold = np.arange(263) % 4
+    together = _solver_steps(Xs, y, fold, 12)
+    for k in (0, 2):
+        alone = _solver_steps(Xs, y, fold, 12, only=k)
+        assert [step[k] for step in alone] == [step[k] for step in together]
+
+
+def test_path_options_from_keywords() -> None:
+    """The public functions' keywords become PathOptions by name (one constructor for all)."""
+    from polface.models.lasso.options import PathOptions
+
+    keywords = {"nlambda": 7, "lambda_min_ratio": 0.1, "lambdas": None, "dfmax": 3, "pmax": 9}
+    keywords |= {"control": None, "X": np.zeros(2), "polish": True}
+    assert PathOptions.from_keywords(keywords) == PathOptions(7, 0.1, None, 3, 9, None, None)
+    assert PathOptions.from_keywords(keywords | {"type_gaussian": "naive"}).type_gaussian == "naive"
+    del keywords["pmax"]
+    with pytest.raises(TypeError, match="pmax"):
+        PathOptions.from_keywords(keywords)
 
 
 def test_float32_storage_sums_in_float64() -> None:

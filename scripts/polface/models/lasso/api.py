@@ -66,15 +66,7 @@ def lasso_path(
     Returns:
         The path, coefficients on the original scale.
     """
-    path = PathOptions(
-        nlambda=nlambda,
-        lambda_min_ratio=lambda_min_ratio,
-        lambdas=lambdas,
-        dfmax=dfmax,
-        pmax=pmax,
-        type_gaussian=type_gaussian,
-        control=control,
-    )
+    path = PathOptions.from_keywords(locals())
     return fit_path(X, y, family, path, dtype=dtype, solver=CDSolver, overwrite_x=overwrite_x)
 
 
@@ -122,15 +114,7 @@ def cv_lasso(
     Returns:
         The CV curve, lambda.min, lambda.1se and the full-data path.
     """
-    path = PathOptions(
-        nlambda=nlambda,
-        lambda_min_ratio=lambda_min_ratio,
-        lambdas=lambdas,
-        dfmax=dfmax,
-        pmax=pmax,
-        type_gaussian=type_gaussian,
-        control=control,
-    )
+    path = PathOptions.from_keywords(locals())
     cv = CVOptions(fold_lambdas=fold_lambdas, early_stop=early_stop, n_threads=n_threads)
     return cross_validate(
         X, y, foldid, family, path, cv, dtype=dtype, solver=CDSolver, overwrite_x=overwrite_x

@@ -23,6 +23,7 @@ from polface.models.lasso.kernels import (
     gradients,
     permute_rows,
     step_all,
+    step_one,
 )
 from polface.models.lasso.options import CVOptions, EarlyStop, Family, GlmnetControl, PathOptions
 from polface.models.lasso.problem import (
@@ -130,15 +131,21 @@ class CDSolver:
     def step(self, lam: np.ndarray, prev: np.ndarray, running: np.ndarray) -> None:
         """Solve every running problem at its standardised lambda ``lam`` (warm starts)."""
         pr, st, ctl = self.pr, self.st, self.st.ctl
+        args = (
+            st.family == "gaussian", st.screen, self.shr, ctl.pmin, ctl.exmx, ctl.maxit,
+            st.pmax, self.BETA, self.B0, self.ETA, self.R, self.V, self.XV, self.GA,
+            self.STRONG, self.SLIST, self.MM, self.ACT, self.BS, self.IVEC, self.OUT,
+        )  # fmt: skip
+        alone = np.flatnonzero(running)
+        if alone.size == 1:
+            # one problem (a path, or the last of a CV): no parallel region, whose other
+            # threads would only wait for it (the same kernel per problem, so the same bits)
+            step_one(pr.X, pr.Y, pr.W, pr.C, pr.S, pr.JU, pr.lo, pr.hi, lam, prev, alone[0], *args)
+            return
         # one problem per chunk: the threads share the problems dynamically
         chunk = numba.set_parallel_chunksize(1)
         try:
-            step_all(
-                pr.X, pr.Y, pr.W, pr.C, pr.S, pr.JU, pr.lo, pr.hi, lam, prev, running,
-                st.family == "gaussian", st.screen, self.shr, ctl.pmin, ctl.exmx, ctl.maxit,
-                st.pmax, self.BETA, self.B0, self.ETA, self.R, self.V, self.XV, self.GA,
-                self.STRONG, self.SLIST, self.MM, self.ACT, self.BS, self.IVEC, self.OUT,
-            )  # fmt: skip
+            step_all(pr.X, pr.Y, pr.W, pr.C, pr.S, pr.JU, pr.lo, pr.hi, lam, prev, running, *args)
         finally:
             numba.set_parallel_chunksize(chunk)
 

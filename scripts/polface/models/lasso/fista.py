@@ -260,15 +260,7 @@ def lasso_path_torch(
         max_iter: iterations per lambda (and per precision); beyond it the path ends ("maxit").
     """
     solver = _solver(device, dtype, polish, tol, max_iter)
-    path = PathOptions(
-        nlambda=nlambda,
-        lambda_min_ratio=lambda_min_ratio,
-        lambdas=lambdas,
-        dfmax=dfmax,
-        pmax=pmax,
-        type_gaussian=None,
-        control=control,
-    )
+    path = PathOptions.from_keywords(locals())
     return fit_path(X, y, family, path, dtype=_x_dtype(dtype, polish), solver=solver)
 
 
@@ -300,15 +292,7 @@ def cv_lasso_torch(
         device, dtype, polish, tol, max_iter: as in :func:`lasso_path_torch`.
     """
     solver = _solver(device, dtype, polish, tol, max_iter)
-    path = PathOptions(
-        nlambda=nlambda,
-        lambda_min_ratio=lambda_min_ratio,
-        lambdas=lambdas,
-        dfmax=dfmax,
-        pmax=pmax,
-        type_gaussian=None,
-        control=control,
-    )
+    path = PathOptions.from_keywords(locals())
     cv = CVOptions(fold_lambdas=fold_lambdas, early_stop=early_stop, n_threads=None)
     return cross_validate(
         X, y, foldid, family, path, cv, dtype=_x_dtype(dtype, polish), solver=solver

@@ -1,8 +1,9 @@
 """The compiled (numba) kernels of glmnet's coordinate descent, and the status codes they report.
 
 :func:`step_all` advances every running problem of one fit by one lambda, in parallel over the
-problems; :func:`moments` computes each problem's column centres and SDs and :func:`gradients` the
-gradients of the null model, both in parallel over the columns; :func:`permute_rows` puts the rows
+problems (:func:`step_one` a single problem, serially); :func:`moments` computes each problem's
+column centres and SDs and :func:`gradients` the gradients of the null model, both in parallel
+over the columns; :func:`permute_rows` puts the rows
 of X in fold order, so that a fold's held-out rows are one block that its sums skip. The status
 of one problem at one lambda (``OUT[k, 0]`` after a step, written by any solver the driver runs)
 is one of :data:`STATUS_OK`, :data:`STATUS_MAXIT` (more than ``maxit`` passes),
@@ -394,6 +395,21 @@ def step_all(
                 screen, shr[k], pmin, exmx, maxit, nx, BETA[k], B0[k:k + 1], ETA[k], R[k],
                 V[k], XV[k], GA[k], STRONG[k], SLIST[k], MM[k], ACT[k], BS[k], IVEC[k], OUT[k],
             )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def step_one(
+    X, Y, W, C, S, JU, LO, HI, lam, lam_prev, k, gaussian, screen, shr, pmin, exmx, maxit,
+    nx, BETA, B0, ETA, R, V, XV, GA, STRONG, SLIST, MM, ACT, BS, IVEC, OUT,
+):  # pragma: no cover - compiled  # fmt: skip
+    """Advance problem k alone by one lambda on the calling thread: :func:`step_all`'s work for
+    one problem (the same :func:`_solve_lambda`, so the same bits) without a parallel region,
+    whose idle threads would wait (and spin) while the one problem is solved."""
+    _solve_lambda(
+        X, Y[k], W[k], C[k], S[k], JU[k], LO[k], HI[k], lam[k], lam_prev[k], gaussian,
+        screen, shr[k], pmin, exmx, maxit, nx, BETA[k], B0[k:k + 1], ETA[k], R[k],
+        V[k], XV[k], GA[k], STRONG[k], SLIST[k], MM[k], ACT[k], BS[k], IVEC[k], OUT[k],
+    )  # fmt: skip
 
 
 @njit(cache=True, parallel=True)

@@ -5,7 +5,8 @@ and the early stop of the cross-validation (:class:`EarlyStop`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 Family = Literal["binomial", "gaussian"]
@@ -42,9 +43,10 @@ class GlmnetControl:
 class PathOptions:
     """The lambda path of one fit, as :func:`polface.models.lasso.lasso_path` documents each.
 
-    Built by the public functions from their keywords (R glmnet's defaults there) and handed
-    whole to the driver: ``nlambda``, ``lambda_min_ratio``, ``lambdas`` (a user sequence),
-    ``dfmax``, ``pmax``, ``type_gaussian`` and ``control`` (None: the default named there).
+    Built by the public functions from their keywords (R glmnet's defaults there:
+    :meth:`from_keywords`) and handed whole to the driver: ``nlambda``, ``lambda_min_ratio``,
+    ``lambdas`` (a user sequence), ``dfmax``, ``pmax``, ``type_gaussian`` and ``control``
+    (None: the default named there).
     """
 
     nlambda: int
@@ -54,6 +56,17 @@ class PathOptions:
     pmax: int | None
     type_gaussian: Literal["covariance", "naive"] | None
     control: GlmnetControl | None
+
+    @classmethod
+    def from_keywords(cls, keywords: Mapping[str, Any]) -> PathOptions:
+        """The path options among a public function's keywords (its ``locals()``), by name;
+        other names are ignored, and ``type_gaussian`` is None where the function has none."""
+        missing = [
+            f.name for f in fields(cls) if f.name != "type_gaussian" and f.name not in keywords
+        ]
+        if missing:
+            raise TypeError(f"PathOptions.from_keywords: no keyword {', '.join(missing)}")
+        return cls(**{f.name: keywords.get(f.name) for f in fields(cls)})
 
 
 @dataclass(frozen=True)

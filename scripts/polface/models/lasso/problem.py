@@ -129,8 +129,8 @@ def setup(
     C = np.zeros((K, p))
     S = np.ones((K, p))
     JU = np.zeros((K, p), dtype=np.bool_)
-    moments(Xs, W, C, S, JU)
-    # the full data is standardised exactly (Xs itself)
+    # the full data is standardised exactly (Xs itself): only the folds' moments are computed
+    moments(Xs, W[1:], C[1:], S[1:], JU[1:])
     C[0] = 0.0
     S[0] = 1.0
     JU[0] = xs > 0
