@@ -620,19 +620,10 @@ EXPECTED_NOT_REPRODUCED = {
 
 
 @pytest.fixture(scope="module")
-def finetuning_run(finetuning_dir: Path, omi_dir: Path, tmp_path_factory) -> Path:
-    from workflow_utils import copy_project
-
-    workdir = copy_project(tmp_path_factory.mktemp("claims"))
-    study = yaml.safe_load((REPO / "config/facial_finetuning.yaml").read_text())
-    data = study["facial_finetuning"]["data"]
-    for key, value in data.items():
-        data[key] = str((REPO / value).resolve())
-    study["facial_finetuning"]["evaluation"] = {"bootstrap": 200}
-    study["facial_finetuning"]["noise_ceiling"] = {"splits": 4}
-    study["facial_finetuning"]["baseline_models"] = {"image_set": None}
-    study.pop("image_sets")
-    return _claims_run(workdir, study)
+def finetuning_run(finetuning_study: Path) -> Path:
+    """The Facial Finetuning study's run (tests/conftest.py; its default targets hold
+    results/claims.md), shared with tests/test_finetuning_workflow.py."""
+    return finetuning_study
 
 
 def _claims_run(workdir: Path, study: dict) -> Path:

@@ -8,63 +8,24 @@ any value of ``name2``, the candidates' personal identifier.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
-from conftest import REPO
 from polface.data.omi import read_omi_ratings
 from polface.data.rdata import read_data_frame
 from polface.io import read_metadata
 from polface.models.artifacts import load_trait_models
-from workflow_utils import copy_project, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
 
 @pytest.fixture(scope="module")
-def run(finetuning_dir: Path, omi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = copy_project(tmp_path_factory.mktemp("finetuning"))
-    study = yaml.safe_load((REPO / "config/facial_finetuning.yaml").read_text())
-    data = study["facial_finetuning"]["data"]
-    for key, value in data.items():
-        data[key] = str((REPO / value).resolve())
-    assert Path(data["training"]).parent == finetuning_dir.resolve()
-    assert Path(data["omi"]) == omi_dir.resolve()
-    study["facial_finetuning"]["evaluation"] = {"bootstrap": 200}
-    study["facial_finetuning"]["noise_ceiling"] = {"splits": 4}
-    # no embedding baselines here (embedding the 856 faces takes minutes): tests/test_facial_
-    # finetuning.py checks them on planted embeddings; tests/test_trait_scoring_workflow.py
-    # scores photographs with them); the perceived gender + age model scores three OMI faces
-    study["facial_finetuning"]["baseline_models"] = {"image_set": None, "apply_to": ["omi_few"]}
-    study.pop("image_sets")
-    # the whole training procedure, augmentation included, on the tiny random backbone
-    study["facial_finetuning"]["regressor"] = {
-        "enabled": True,
-        "backbone": "tiny",
-        "apply_to": ["photos"],
-        "training": {"hidden": 8, "max_epochs": 2, "patience": 1},
-    }
-    photos = workdir / "photos"
-    photos.mkdir()
-    # Copies: a symlink out of an image folder is refused (a row, never read).
-    for name in ("5.jpg", "17.jpg", "600.jpg"):
-        shutil.copyfile(omi_dir / "images" / name, photos / name)
-    (photos / "broken.jpg").write_bytes(b"not a jpeg")
-    study["image_sets"] = {
-        "photos": {"folder": {"path": "photos"}},
-        "omi_few": {"omi": {"path": str(omi_dir.resolve())}, "limit": 3},
-    }
-    config = write_config(workdir, "finetuning_test.yaml", study)
-    done = snakemake(workdir, "--cores", "2", "--configfile", str(config))
-    assert done.returncode == 0, done.stdout[-4000:]
-    again = snakemake(workdir, "--cores", "2", "--configfile", str(config), "-n")
-    assert again.returncode == 0 and planned_jobs(again.stdout) == {}, again.stdout[-2000:]
-    return workdir
+def run(finetuning_study: Path) -> Path:
+    """The study's run (tests/conftest.py), which tests/test_claims.py reads as well."""
+    return finetuning_study
 
 
 def test_the_study_writes_its_tables_and_figure(run: Path) -> None:

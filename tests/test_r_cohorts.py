@@ -143,6 +143,7 @@ def test_the_cohorts_are_the_pinned_ones(cohorts, pin: pd.DataFrame) -> None:
     assert len(pin) == 16 * len(r_cohorts.COHORTS)
 
 
+@pytest.mark.slow
 def test_live_r_reference_equals_the_pin(cohorts, pin: pd.DataFrame) -> None:
     """Where R is installed, R's Table 2 on the R-written files is the pinned one."""
     if cohorts["r"] is None:

@@ -302,14 +302,13 @@ def plain_env() -> dict[str, str]:
     return {**env, "PYTHONUNBUFFERED": "1"}
 
 
-# The default workflow at a small size (every rule, a smaller cohort), as in test_workflow.py: the
-# embedded default cohort takes many minutes per run on two cores.
-SMALL = {"cohorts": {"demo": {"simulate": {"n_rows": 400, "n_features": 64, "seed": 7}}}}
+# The default workflow at the small size of test_workflow.py (every rule; its three outer folds
+# still give every sample and model several fold jobs, one of which is cancelled below).
 SMALL_ARGS = ["--configfile", "config/slurm_test.yaml"]
 
 
 def copy_workflow(dest: Path) -> Path:
-    from workflow_utils import copy_project, write_config
+    from workflow_utils import SMALL, copy_project, write_config
 
     work = copy_project(dest)
     write_config(work, "slurm_test.yaml", SMALL)
@@ -353,8 +352,8 @@ def check_same_results(run: Run, reference: Run, only_ours: bool = False) -> Non
             assert path.read_bytes() == theirs[name].read_bytes(), f"{name} differs"
 
 
-#: The outer folds of SMALL (the schema's default folds.outer) and its samples.
-OUTER_FOLDS = ["1", "2", "3", "4", "5"]
+#: The outer folds of SMALL (its folds.outer) and its samples.
+OUTER_FOLDS = ["1", "2", "3"]
 SAMPLES = ["pol_dat_ca", "pol_dat_uk", "pol_dat_us", "pol_fb_us"]
 
 
@@ -395,7 +394,7 @@ def test_workflow_on_slurm_matches_local_run(slurm, local_run, tmp_path):
     on_slurm = check_ran_under_slurm(run, slurm)
     assert "simulate_cohort" in on_slurm and "rdata_to_parquet" in on_slurm, on_slurm
     check_same_results(run, local_run)
-    # one SLURM job per (sample, outer fold) of each model, K = folds.outer (5 by default)
+    # one SLURM job per (sample, outer fold) of each model, K = folds.outer (3 in SMALL)
     for rule in ("fit_lasso_fold", "fit_mlp_fold"):
         assert fold_jobs(run, rule) == {s: OUTER_FOLDS for s in SAMPLES}, rule
     print(

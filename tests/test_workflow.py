@@ -14,16 +14,10 @@ import pytest
 from polface.config import validate_config
 from polface.data.simulate import simulate_cohort
 from polface.io import read_metadata
-from workflow_utils import copy_project, planned_jobs, snakemake, write_config
+from workflow_utils import SMALL, copy_project, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
-SMALL = {
-    "cohorts": {"demo": {"simulate": {"n_rows": 400, "n_features": 64, "seed": 7}}},
-    "folds": {"outer": 3, "inner": 3},
-    "mlp": {"hidden": 32, "max_epochs": 3, "patience": 2},
-    "baselines": {"permutations": 50},
-}
 TABLES = ("table1", "table2", "table_s1")
 
 

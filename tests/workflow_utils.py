@@ -15,6 +15,17 @@ from conftest import REPO
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 
+#: The default workflow at a small size (every rule; three outer and three inner folds, a narrow
+#: MLP): tests/test_workflow.py and the SLURM runs of tests/test_slurm.py. The default cohort
+#: takes many minutes per run on two cores.
+SMALL = {
+    "cohorts": {"demo": {"simulate": {"n_rows": 400, "n_features": 64, "seed": 7}}},
+    "folds": {"outer": 3, "inner": 3},
+    "mlp": {"hidden": 32, "max_epochs": 3, "patience": 2},
+    "baselines": {"permutations": 50},
+}
+
+
 def copy_project(dest: Path) -> Path:
     """Copy what the workflow needs (workflow/, scripts/, config/, environment.yml) into `dest`."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -78,3 +89,12 @@ def planned_jobs(output: str) -> dict[str, int]:
             break
         jobs[parts[0]] = int(parts[1])
     return jobs
+
+
+def build(workdir: Path, *args: str, timeout: int = 900) -> None:
+    """Run snakemake in `workdir` with `args` (targets before --configfile), then check that a dry
+    run with the same arguments has nothing left to do."""
+    done = snakemake(workdir, *args, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-4000:]
+    again = snakemake(workdir, *args, "-n")
+    assert again.returncode == 0 and planned_jobs(again.stdout) == {}, again.stdout[-2000:]
