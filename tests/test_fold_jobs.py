@@ -3,7 +3,10 @@ outer folds planned from a folds file, and the memory each fold job declares (is
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -158,6 +161,55 @@ def test_mlp_fold_files_gather_to_the_same_weights_and_summary(tmp_path):
     write_json(tmp_path / "one.json", mlp_summary(infos))
     write_json(tmp_path / "gathered.json", mlp_summary(back))
     assert (tmp_path / "one.json").read_bytes() == (tmp_path / "gathered.json").read_bytes()
+
+
+def test_gathers_and_lasso_folds_start_without_torch_or_scipy_stats(tmp_path):
+    """A job's start is paid once per (sample, outer fold): the gather and LASSO jobs' scripts
+    import no torch (about 1 CPU-s), and gathering MLP folds and their validation AUC need
+    neither torch nor scipy.stats (0.7 CPU-s). The gathered weights are the bytes of one job's."""
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(1)
+    infos = [
+        {
+            "outer_fold": k,
+            "n_train": 40,
+            "state": {"0.weight": torch.randn(3, 2, generator=gen), "3.bias": torch.zeros(1)},
+            "history": {"epoch": [1], "val_auc": [0.5], "best_epoch": 1},
+            "best_epoch": 1,
+        }
+        for k in (1, 2)
+    ]
+    paths = [str(tmp_path / f"{info['outer_fold']}.safetensors") for info in infos]
+    for info, path in zip(infos, paths, strict=True):
+        save_mlp_fold(info, path)
+    save_mlp_folds(infos, tmp_path / "one.safetensors")
+    scripts = [
+        str(REPO / "scripts" / f"{rule}.py")
+        for rule in (
+            "fit_lasso_fold",
+            "fit_interpretable_fold",
+            "fit_lasso",
+            "fit_mlp",
+            "fit_interpretable",
+        )
+    ]
+    code = f"""
+import runpy, sys
+for script in {scripts!r}:
+    runpy.run_path(script)  # its imports: main() runs only as __main__
+from polface.metrics import auc
+from polface.models.artifacts import load_mlp_fold, save_mlp_folds
+save_mlp_folds([load_mlp_fold(p) for p in {paths!r}], {str(tmp_path / "gathered.safetensors")!r})
+auc([0, 1, 1, 0], [0.1, 0.4, 0.3, 0.3])
+print(sorted(m for m in ("torch", "scipy.stats") if m in sys.modules))
+"""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
+    gathered = (tmp_path / "gathered.safetensors").read_bytes()
+    assert gathered == (tmp_path / "one.safetensors").read_bytes()
 
 
 def test_outer_folds_are_read_from_a_folds_file(tmp_path):

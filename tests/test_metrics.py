@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import norm, pearsonr
+from scipy.stats import norm, pearsonr, rankdata
 
 from polface.metrics import (
     auc,
     delong_ci,
     demographic_strata,
     majority_accuracy,
+    midranks,
     paired_accuracy,
     pearson_ci,
     permutation_auc,
@@ -70,6 +71,24 @@ def _cases(seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
 def test_auc_matches_pair_count() -> None:
     for y, s in _cases(1):
         assert auc(y, s) == pytest.approx(_psi(y, s).mean(), abs=1e-12)
+
+
+def test_midranks_are_scipys_average_ranks_exactly() -> None:
+    """The AUCs rank without scipy.stats (0.7 CPU-s to import in an MLP fold job): the same
+    float64 ranks as scipy.stats.rankdata, ties (and -0.0 with 0.0) given their mean rank."""
+    rng = np.random.default_rng(5)
+    for _, s in _cases(2):
+        assert np.array_equal(midranks(s), rankdata(s))
+    for values in (
+        np.array([2.0]),
+        np.array([0.0, -0.0, 1.0, 0.0]),
+        np.array([3.0, 1.0, 3.0, 1.0, 3.0]),
+        rng.integers(0, 3, size=1001).astype(np.float32),
+    ):
+        ranks = midranks(values)
+        assert ranks.dtype == np.float64
+        assert np.array_equal(ranks, rankdata(values))
+    assert midranks(np.array([0.0, -0.0, 1.0, 0.0])).tolist() == [2.0, 2.0, 4.0, 2.0]
 
 
 def test_auc_input_checks() -> None:

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy.stats import binom, binomtest, chi2, chi2_contingency, norm, rankdata
+
+# scipy.stats (about 0.7 CPU-s to import) is imported by the functions that use it: a process that
+# only needs the AUC (an MLP fold job's validation) does not pay for it.
 
 
 def _check_binary(y: ArrayLike, score: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -37,6 +39,18 @@ def _check_binary(y: ArrayLike, score: ArrayLike) -> tuple[np.ndarray, np.ndarra
         i = int(np.flatnonzero(bad_s)[0])
         raise ValueError(f"score must be finite; position {i} holds {s_arr[i]!r}")
     return y_arr == 1.0, s_arr
+
+
+def midranks(values: np.ndarray) -> np.ndarray:
+    """The 1-based ranks of ``values``, ties given their mean rank (``scipy.stats.rankdata``'s
+    "average", exactly: every rank is a whole or half number, stored exactly in float64)."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], ordered.size]
+    ranks = np.empty(ordered.size)
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return ranks
 
 
 def _class_counts(positive: np.ndarray) -> tuple[int, int]:
@@ -62,7 +76,7 @@ def auc(y: ArrayLike, score: ArrayLike) -> float:
     """
     positive, s = _check_binary(y, score)
     n1, n0 = _class_counts(positive)
-    ranks = rankdata(s)
+    ranks = midranks(s)
     return float((ranks[positive].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 
 
@@ -79,10 +93,10 @@ def delong_placements(y: ArrayLike, score: ArrayLike) -> tuple[float, np.ndarray
     """
     positive, s = _check_binary(y, score)
     n1, n0 = _class_counts(positive)
-    tz = rankdata(s)
+    tz = midranks(s)
     x, z = s[positive], s[~positive]
-    v10 = (tz[positive] - rankdata(x)) / n0
-    v01 = 1.0 - (tz[~positive] - rankdata(z)) / n1
+    v10 = (tz[positive] - midranks(x)) / n0
+    v01 = 1.0 - (tz[~positive] - midranks(z)) / n1
     return float(v10.mean()), v10, v01
 
 
@@ -104,6 +118,8 @@ def delong_ci(
     Returns:
         ``(auc, lo, hi, se)``.
     """
+    from scipy.stats import norm
+
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
     value, v10, v01 = delong_placements(y, score)
@@ -317,7 +333,7 @@ def permuted_aucs(y: ArrayLike, score: ArrayLike, n_permutations: int, seed: int
     positive, s = _check_binary(y, score)
     n1, n0 = _class_counts(positive)
     n = len(s)
-    ranks = rankdata(s)
+    ranks = midranks(s)
     rng = np.random.default_rng(seed)
     offset = n1 * (n1 + 1) / 2.0
     threshold = round(65536 * n1 / n)
@@ -367,6 +383,8 @@ def pearson_ci(y: Sequence[float], prediction: Sequence[float], level: float = 0
     ``tanh(atanh(r) ± z_{(1+level)/2} / sqrt(n - 3))``; the interval is NaN for n ≤ 3, and r is
     NaN when either variable is constant.
     """
+    from scipy.stats import norm
+
     a = np.asarray(y, dtype=np.float64)
     b = np.asarray(prediction, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
@@ -457,6 +475,8 @@ def mcnemar_exact(b: int, c: int) -> float:
     Computed as statsmodels' ``mcnemar(table, exact=True)`` does (``scipy.stats.binom.cdf``), so
     its floats equal those Khan et al. printed. No discordant pair gives 1.
     """
+    from scipy.stats import binom
+
     if b < 0 or c < 0:
         raise ValueError(f"counts must be >= 0, got {b}, {c}")
     if b + c == 0:
@@ -475,6 +495,8 @@ def mcnemar_as_printed(b: int, c: int) -> tuple[float, float]:
 
 def mcnemar_chi2(b: int, c: int, correction: bool = True) -> tuple[float, float]:
     """Asymptotic McNemar: ``(|b − c| − 1)² / (b + c)`` (Edwards) or without the 1; χ²(1) p."""
+    from scipy.stats import chi2
+
     if b + c == 0:
         return 0.0, 1.0
     diff = abs(b - c) - (1.0 if correction else 0.0)
@@ -491,12 +513,16 @@ def marginal_chi2(
     it. Note it treats the before and after photographs as independent samples, which paired
     data are not; McNemar's test is the paired test of the same margins.
     """
+    from scipy.stats import chi2_contingency
+
     result = chi2_contingency(np.array([before, after], dtype=float), correction=correction)
     return float(result[0]), float(result[1])
 
 
 def proportion_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Clopper–Pearson (exact) interval of a proportion ``k / n``."""
+    from scipy.stats import binomtest
+
     if n <= 0 or not 0 <= k <= n:
         raise ValueError(f"need 0 <= k <= n and n > 0, got k={k}, n={n}")
     ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="exact")
@@ -521,6 +547,8 @@ def cohen_kappa(before: ArrayLike, after: ArrayLike, level: float = 0.95) -> Kap
     − (κ − p_e (1 − κ))²] / (n (1 − p_e)²)``; the interval is ``κ ± z · SE``. NaN when
     ``p_e = 1`` (both arms constant and equal).
     """
+    from scipy.stats import norm
+
     table = paired_table(before, after).astype(float)
     n = table.sum()
     if n == 0:

@@ -303,10 +303,11 @@ def save_mlp_fold(info: Mapping[str, Any], weights_path: str | Path) -> None:
 
 
 def load_mlp_fold(path: str | Path) -> dict[str, Any]:
-    """The info that :func:`save_mlp_fold` wrote: ``state`` (tensors) and the training facts."""
+    """The info that :func:`save_mlp_fold` wrote: ``state`` (numpy arrays, so that the gather
+    rule ``fit_mlp`` does not import torch) and the training facts."""
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as handle:
+    with safe_open(str(path), framework="np") as handle:
         header = json.loads((handle.metadata() or {}).get("polface", "{}"))
         if header.get("model") != MLP_MODEL or "fold" not in header:
             raise ValueError(f"{path}: not a fit_mlp_fold weights file (metadata {header})")
