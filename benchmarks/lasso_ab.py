@@ -1,0 +1,56 @@
+"""CPU seconds of ``lasso_path`` and the exact ``cv_lasso`` of one checkout, for paired A/B runs.
+
+Times the code under ``CHECKOUT/scripts`` on ``glmnet_vs_r.py``'s problem (the same seed), in
+this process: the path ``--paths`` times, then the exact 10-fold CV once on ``--threads`` cores
+(numba's compilation happens before the timings). Run it for two checkouts one after the other,
+several times, and compare like with like:
+
+    for r in 1 2; do for c in ../old .; do python benchmarks/lasso_ab.py $c; done; done
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("checkout", type=Path, help="the project checkout whose code is timed")
+    ap.add_argument("--rows", type=int, default=10_000)
+    ap.add_argument("--cols", type=int, default=1_024)
+    ap.add_argument("--paths", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="cores for cv_lasso (default all)")
+    ap.add_argument("--seed", type=int, default=2021)
+    args = ap.parse_args()
+    sys.path.insert(0, str(args.checkout.resolve() / "scripts"))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from glmnet_vs_r import make_problem
+
+    from polface.models.lasso import cv_lasso, lasso_path
+
+    X, y, fold = make_problem(args.rows, args.cols, args.seed)
+    Xw, yw, fw = make_problem(200, 30, 1)
+    cv_lasso(Xw, yw, fw)
+    lasso_path(Xw, yw)
+    line = [str(args.checkout)]
+    for _ in range(args.paths):
+        cpu, wall = cpu_seconds(), time.perf_counter()
+        lasso_path(X, y)
+        line.append(f"path {cpu_seconds() - cpu:.2f} s CPU / {time.perf_counter() - wall:.2f} s")
+    cpu, wall = cpu_seconds(), time.perf_counter()
+    cv_lasso(X, y, fold, n_threads=args.threads)
+    line.append(f"cv {cpu_seconds() - cpu:.2f} s CPU / {time.perf_counter() - wall:.2f} s")
+    print("  ".join(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()
