@@ -7,17 +7,11 @@ suppressPackageStartupMessages({
   library(sandwich)
 })
 args <- commandArgs(trailingOnly = TRUE)
-load(args[1])
-df <- df[df$image_missing == 0 & df$image_bad == 0 & df$image_text == 0, ]
-parts <- lapply(split(df, df$election), function(e) {
-  e$percentile_rank_std <- as.numeric(scale(e$percentile_rank))
-  e$personal_votes_std <- as.numeric(scale(log(e$personal_votes)))
-  e
-})
-df <- do.call(rbind, parts[c("FV22", "KV21")])
-df$election_type <- factor(df$election_type)
-df2 <- df[df$no_candidates_on_ballot != 1, ]
-stopifnot(nrow(df) == 7080, nrow(df2) == 7055)
+here <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
+source(file.path(here, "candidate_data.R"))
+candidates <- load_candidates(args[1])
+df <- candidates$df
+df2 <- candidates$df2
 moderator <- c(attractiveness = "gender", trustworthiness = "gender",
                dominance = "party_ideology")
 rows <- list()

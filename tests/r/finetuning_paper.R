@@ -8,17 +8,11 @@
 # Usage: Rscript finetuning_paper.R Candidate_data.RData coefficients.csv levels.csv
 suppressPackageStartupMessages(library(sandwich))
 args <- commandArgs(trailingOnly = TRUE)
-load(args[1])
-df <- df[df$image_missing == 0 & df$image_bad == 0 & df$image_text == 0, ]
-parts <- lapply(split(df, df$election), function(e) {
-  e$percentile_rank_std <- as.numeric(scale(e$percentile_rank))
-  e$personal_votes_std <- as.numeric(scale(log(e$personal_votes)))
-  e
-})
-df <- do.call(rbind, parts[c("FV22", "KV21")])
-df$election_type <- factor(df$election_type)
-df2 <- df[df$no_candidates_on_ballot != 1, ]
-stopifnot(nrow(df) == 7080, nrow(df2) == 7055)
+here <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
+source(file.path(here, "candidate_data.R"))
+candidates <- load_candidates(args[1])
+df <- candidates$df
+df2 <- candidates$df2
 coefs <- list()
 levels_out <- list()
 fit_one <- function(family, trait, outcome, model, formula, data) {

@@ -4,15 +4,11 @@
 # package). Every trait and outcome; a kd that implies R2_{D~Z|X} >= 1 gives NA.
 # Usage: Rscript finetuning_sensitivity.R Candidate_data.RData out.csv
 args <- commandArgs(trailingOnly = TRUE)
-load(args[1])
-df <- df[df$image_missing == 0 & df$image_bad == 0 & df$image_text == 0, ]
-parts <- lapply(split(df, df$election), function(e) {
-  e$percentile_rank_std <- as.numeric(scale(e$percentile_rank))
-  e$personal_votes_std <- as.numeric(scale(log(e$personal_votes)))
-  e
-})
-df <- do.call(rbind, parts[c("FV22", "KV21")])
-df2 <- df[df$no_candidates_on_ballot != 1, ]
+here <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
+source(file.path(here, "candidate_data.R"))
+candidates <- load_candidates(args[1])
+df <- candidates$df
+df2 <- candidates$df2
 pr2 <- function(t, dof) t^2 / (t^2 + dof)
 rv <- function(t, dof, q = 1, alpha = NULL) {
   f <- q * abs(t) / sqrt(dof)
