@@ -21,6 +21,7 @@ from polface.data import finetuning as fd
 from polface.data.rdata import read_data_frame, write_rdata
 from polface.studies import candidate_regressions as cr
 from polface.studies import facial_finetuning as ff
+from r_cohorts import run_r
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 FF = SCHEMA["$defs"]["facial_finetuning"]["properties"]
@@ -210,15 +211,8 @@ def test_regressions_equal_r_lm_and_sandwich_vcovcl(
             "Rscript with sandwich not found (install r-cran-sandwich): R comparison skipped"
         )
     out = tmp_path / "r.csv"
-    subprocess.run(
-        [
-            rscript,
-            str(REPO / "tests/r/candidate_regressions.R"),
-            str(finetuning_dir / "Candidate_data.RData"),
-            str(out),
-        ],
-        check=True,
-        capture_output=True,
+    run_r(
+        rscript, "candidate_regressions.R", [str(finetuning_dir / "Candidate_data.RData"), str(out)]
     )
     ours = cr.candidate_regressions(sample)
     ours = ours[ours["sample"] == "as published"]

@@ -21,6 +21,7 @@ import pytest
 from conftest import REPO
 from polface.data import finetuning as fd
 from polface.studies import finetuning_paper as fp
+from r_cohorts import run_r
 
 PIN_COEFFICIENTS = REPO / "tests/data/r_finetuning_paper_coefficients.csv"
 PIN_LEVELS = REPO / "tests/data/r_finetuning_paper_levels.csv"
@@ -88,16 +89,10 @@ def test_live_r_gives_the_pin(finetuning_dir: Path, tmp_path: Path) -> None:
     if rscript is None:
         pytest.skip("Rscript with sandwich not found: the pinned R reference is used as it is")
     coefficients, levels = tmp_path / "coefficients.csv", tmp_path / "levels.csv"
-    subprocess.run(
-        [
-            rscript,
-            str(REPO / "tests/r/finetuning_paper.R"),
-            str(finetuning_dir / "Candidate_data.RData"),
-            str(coefficients),
-            str(levels),
-        ],
-        check=True,
-        capture_output=True,
+    run_r(
+        rscript,
+        "finetuning_paper.R",
+        [str(finetuning_dir / "Candidate_data.RData"), str(coefficients), str(levels)],
     )
     for live, pin, key in (
         (coefficients, PIN_COEFFICIENTS, COEFFICIENT_KEY),
@@ -172,15 +167,10 @@ def test_live_r_gives_the_sensitivity_pin(finetuning_dir: Path, tmp_path: Path) 
     if rscript is None:
         pytest.skip("Rscript not found: the pinned R reference is used as it is")
     out = tmp_path / "sensitivity.csv"
-    subprocess.run(
-        [
-            rscript,
-            str(REPO / "tests/r/finetuning_sensitivity.R"),
-            str(finetuning_dir / "Candidate_data.RData"),
-            str(out),
-        ],
-        check=True,
-        capture_output=True,
+    run_r(
+        rscript,
+        "finetuning_sensitivity.R",
+        [str(finetuning_dir / "Candidate_data.RData"), str(out)],
     )
     live, pin = pd.read_csv(out), pd.read_csv(PIN_SENSITIVITY)
     assert list(live.columns) == list(pin.columns)
