@@ -380,36 +380,36 @@ def _solve_lambda(
     out[4] = xmz
 
 
-@njit(cache=True, parallel=True)
-def step_all(
-    X, Y, W, C, S, JU, LO, HI, lam, lam_prev, run, gaussian, screen, shr, pmin, exmx, maxit,
-    nx, BETA, B0, ETA, R, V, XV, GA, STRONG, SLIST, MM, ACT, BS, IVEC, OUT,
-):  # pragma: no cover - compiled  # fmt: skip
-    """Advance every running problem k by one lambda, in parallel over problems (problem k's
-    rows [LO[k], HI[k]) have weight 0)."""
-    K = Y.shape[0]
-    for k in prange(K):
-        if run[k]:
-            _solve_lambda(
-                X, Y[k], W[k], C[k], S[k], JU[k], LO[k], HI[k], lam[k], lam_prev[k], gaussian,
-                screen, shr[k], pmin, exmx, maxit, nx, BETA[k], B0[k:k + 1], ETA[k], R[k],
-                V[k], XV[k], GA[k], STRONG[k], SLIST[k], MM[k], ACT[k], BS[k], IVEC[k], OUT[k],
-            )  # fmt: skip
-
-
 @njit(cache=True, nogil=True)
 def step_one(
     X, Y, W, C, S, JU, LO, HI, lam, lam_prev, k, gaussian, screen, shr, pmin, exmx, maxit,
     nx, BETA, B0, ETA, R, V, XV, GA, STRONG, SLIST, MM, ACT, BS, IVEC, OUT,
 ):  # pragma: no cover - compiled  # fmt: skip
-    """Advance problem k alone by one lambda on the calling thread: :func:`step_all`'s work for
-    one problem (the same :func:`_solve_lambda`, so the same bits) without a parallel region,
-    whose idle threads would wait (and spin) while the one problem is solved."""
+    """Advance problem k by one lambda on the calling thread (problem k's rows [LO[k], HI[k])
+    have weight 0): :func:`step_all` runs it for each running problem in parallel, and the driver
+    calls it alone for a single running problem, without a parallel region whose idle threads
+    would wait (and spin) while that problem is solved."""
     _solve_lambda(
         X, Y[k], W[k], C[k], S[k], JU[k], LO[k], HI[k], lam[k], lam_prev[k], gaussian,
         screen, shr[k], pmin, exmx, maxit, nx, BETA[k], B0[k:k + 1], ETA[k], R[k],
         V[k], XV[k], GA[k], STRONG[k], SLIST[k], MM[k], ACT[k], BS[k], IVEC[k], OUT[k],
     )  # fmt: skip
+
+
+@njit(cache=True, parallel=True)
+def step_all(
+    X, Y, W, C, S, JU, LO, HI, lam, lam_prev, run, gaussian, screen, shr, pmin, exmx, maxit,
+    nx, BETA, B0, ETA, R, V, XV, GA, STRONG, SLIST, MM, ACT, BS, IVEC, OUT,
+):  # pragma: no cover - compiled  # fmt: skip
+    """Advance every running problem by one lambda (:func:`step_one`), in parallel over the
+    problems."""
+    K = Y.shape[0]
+    for k in prange(K):
+        if run[k]:
+            step_one(
+                X, Y, W, C, S, JU, LO, HI, lam, lam_prev, k, gaussian, screen, shr, pmin, exmx,
+                maxit, nx, BETA, B0, ETA, R, V, XV, GA, STRONG, SLIST, MM, ACT, BS, IVEC, OUT,
+            )  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
