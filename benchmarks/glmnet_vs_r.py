@@ -5,7 +5,9 @@ descriptors of the US dating sample) and 10 folds, writes it under benchmarks/ou
 then alternates, ``--repeats`` times: R (``glmnet(x, y, family = "binomial")`` and
 ``cv.glmnet(x, y, family = "binomial", foldid = foldid, keep = TRUE)``, each timed inside R with
 ``system.time``) and this project (``lasso_path``; ``cv_lasso`` exactly as cv.glmnet; and
-``cv_lasso`` with the default ``EarlyStop``). It prints the median wall-clock and CPU times and
+``cv_lasso`` with the default ``EarlyStop``; ``--dtype float32``: the features are rounded to
+float32, as the feature files store them, R fits their exact doubles and polface stores them
+as float32). It prints the median wall-clock and CPU times and
 their ratios (R / ours) for the path, the exact CV and the early-stopped CV, the load average of
 the machine around each timing (``os.getloadavg``: the machine may be shared), both lambda.min
 (and its step), both CV deviances and out-of-fold AUCs at lambda.min, the largest coefficient
@@ -175,7 +177,12 @@ def main() -> None:
     ap.add_argument("--cols", type=int, default=2_048)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None, help="cores for cv_lasso (default all)")
-    ap.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    ap.add_argument(
+        "--dtype",
+        choices=["float64", "float32"],
+        default="float64",
+        help="float32: the features are float32 values and polface stores them so",
+    )
     ap.add_argument("--seed", type=int, default=2021)
     ap.add_argument("--skip-r", action="store_true", help="time this project only")
     ap.add_argument(
@@ -187,7 +194,11 @@ def main() -> None:
     OUT = OUT_ROOT / f"glmnet_{args.rows}x{args.cols}"
     OUT.mkdir(parents=True, exist_ok=True)
     X, y, fold = make_problem(args.rows, args.cols, args.seed)
-    np.asfortranarray(X).T.tofile(OUT / "x.bin")  # column-major doubles for R's readBin
+    if args.dtype == "float32":
+        # float32 features, as the feature files store them (embeddings; convert.precision
+        # float32): R reads their exact doubles, polface fits X's own float32 values
+        X = X.astype(np.float32)
+    np.asfortranarray(X, dtype=np.float64).T.tofile(OUT / "x.bin")  # column-major, for readBin
     pd.DataFrame({"y": y, "fold": fold}).to_csv(OUT / "y.csv", index=False)
     # compile (numba cache) outside the timings
     Xw, yw, fw = make_problem(200, 30, 1)

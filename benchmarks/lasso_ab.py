@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -30,6 +32,12 @@ def main() -> None:
     ap.add_argument("--paths", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="cores for cv_lasso (default all)")
     ap.add_argument("--seed", type=int, default=2021)
+    ap.add_argument(
+        "--dtype",
+        choices=["float64", "float32"],
+        default="float64",
+        help="float32: float32 features, stored so (glmnet_vs_r.py --dtype float32)",
+    )
     args = ap.parse_args()
     sys.path.insert(0, str(args.checkout.resolve() / "scripts"))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,16 +46,18 @@ def main() -> None:
     from polface.models.lasso import cv_lasso, lasso_path
 
     X, y, fold = make_problem(args.rows, args.cols, args.seed)
+    dtype = np.float32 if args.dtype == "float32" else np.float64
+    X = X.astype(dtype)
     Xw, yw, fw = make_problem(200, 30, 1)
-    cv_lasso(Xw, yw, fw)
-    lasso_path(Xw, yw)
+    cv_lasso(Xw.astype(dtype), yw, fw, dtype=dtype)
+    lasso_path(Xw.astype(dtype), yw, dtype=dtype)
     line = [str(args.checkout)]
     for _ in range(args.paths):
         cpu, wall = cpu_seconds(), time.perf_counter()
-        lasso_path(X, y)
+        lasso_path(X, y, dtype=dtype)
         line.append(f"path {cpu_seconds() - cpu:.2f} s CPU / {time.perf_counter() - wall:.2f} s")
     cpu, wall = cpu_seconds(), time.perf_counter()
-    cv_lasso(X, y, fold, n_threads=args.threads)
+    cv_lasso(X, y, fold, n_threads=args.threads, dtype=dtype)
     line.append(f"cv {cpu_seconds() - cpu:.2f} s CPU / {time.perf_counter() - wall:.2f} s")
     print("  ".join(line), flush=True)
 

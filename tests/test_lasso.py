@@ -174,15 +174,23 @@ write.csv(data.frame(lambda_min = cv$lambda.min, lambda_1se = cv$lambda.1se),
 
 
 @pytest.mark.parametrize(
-    ("family", "n", "p"),
-    [("gaussian", 150, 40), ("gaussian", 80, 600), ("binomial", 300, 60)],
+    ("family", "n", "p", "dtype"),
+    [
+        ("gaussian", 150, 40, np.float64),
+        ("gaussian", 80, 600, np.float64),
+        ("binomial", 300, 60, np.float64),
+        # float32 features (R reads their exact doubles), fitted from X's own float32 values
+        ("gaussian", 80, 600, np.float32),
+        ("binomial", 300, 60, np.float32),
+    ],
 )
-def test_against_r_glmnet(tmp_path: Path, family: str, n: int, p: int) -> None:
+def test_against_r_glmnet(tmp_path: Path, family: str, n: int, p: int, dtype: type) -> None:
     """Path and cv.glmnet(foldid) against R glmnet run here (skips when R is absent)."""
     rscript = shutil.which("Rscript")
     if rscript is None:
         pytest.skip("Rscript not found: R glmnet comparison skipped (install r-cran-glmnet)")
     X, y = _synthetic(n, p, seed=n + p, family=family)
+    X = X.astype(dtype)
     fold = np.arange(n) % 5 + 1
     np.random.default_rng(7).shuffle(fold)
     np.savetxt(tmp_path / "x.csv", X, delimiter=",", fmt="%.17g")
@@ -197,7 +205,7 @@ def test_against_r_glmnet(tmp_path: Path, family: str, n: int, p: int) -> None:
     assert done.returncode == 0, done.stderr
     r_path = pd.read_csv(tmp_path / "path.csv")
     r_beta = pd.read_csv(tmp_path / "beta.csv").to_numpy()
-    path = lasso_path(X, y, family)
+    path = lasso_path(X, y, family, dtype=dtype)
     assert len(path.lambdas) == len(r_path)
     np.testing.assert_allclose(path.lambdas, r_path["lambda"], rtol=1e-10)
     np.testing.assert_allclose(path.beta, r_beta, rtol=0, atol=1e-6)
@@ -206,7 +214,7 @@ def test_against_r_glmnet(tmp_path: Path, family: str, n: int, p: int) -> None:
     np.testing.assert_array_equal(path.df, r_path["df"])
     r_cv = pd.read_csv(tmp_path / "cv.csv")
     r_opt = pd.read_csv(tmp_path / "cvopt.csv")
-    cv = cv_lasso(X, y, fold, family)
+    cv = cv_lasso(X, y, fold, family, dtype=dtype)
     np.testing.assert_allclose(cv.lambdas, r_cv["lambda"], rtol=1e-10)
     np.testing.assert_allclose(cv.cvm, r_cv["cvm"], rtol=1e-6)
     np.testing.assert_allclose(cv.cvsd, r_cv["cvsd"], rtol=1e-5)
@@ -450,6 +458,44 @@ def test_float32_storage_sums_in_float64() -> None:
     fold = np.arange(251) % 5
     wide = np.asfortranarray(Xs.astype(np.float64))
     assert _solver_steps(Xs, y, fold, 12) == _solver_steps(wide, y, fold, 12)
+
+
+@pytest.mark.parametrize(("family", "n", "p"), [("binomial", 700, 90), ("gaussian", 120, 300)])
+def test_float32_features_fit_exactly_from_their_own_values(family: str, n: int, p: int) -> None:
+    """Float32 features fitted from X's own float32 values (standardised inside the float64
+    sums) give the fit of their exact float64 image through glmnet's standardised copy: the
+    same lambdas, the same nonzero set at every lambda and the same lambda.min, coefficients,
+    CV curve and held-out predictions to rounding (1e-12), reruns the same bits."""
+    X, y = _synthetic(n, p, seed=31, family=family)
+    X32 = X.astype(np.float32)  # columns with nonzero means and unequal SDs
+    fold = np.arange(n) % 5
+    exact = cv_lasso(X32.astype(np.float64), y, fold, family)
+    single = cv_lasso(X32, y, fold, family, dtype=np.float32)
+    np.testing.assert_allclose(single.lambdas, exact.lambdas, rtol=1e-13)
+    assert single.index_min == exact.index_min and single.index_1se == exact.index_1se
+    np.testing.assert_array_equal(single.path.beta != 0, exact.path.beta != 0)
+    scale = max(1.0, float(np.abs(exact.path.beta).max()))
+    np.testing.assert_allclose(single.path.beta, exact.path.beta, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(single.path.a0, exact.path.a0, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(single.cvm, exact.cvm, rtol=1e-12)
+    np.testing.assert_allclose(single.oof_link, exact.oof_link, rtol=1e-12, atol=1e-12)
+    again = cv_lasso(X32, y, fold, family, dtype=np.float32)
+    assert again.path.beta.tobytes() == single.path.beta.tobytes()
+    assert again.cvm.tobytes() == single.cvm.tobytes()
+    # the path alone, and X left as it was (a float32 copy, not X itself, was fitted)
+    kept = X32.copy()
+    path = lasso_path(X32, y, family, dtype=np.float32)
+    assert np.array_equal(X32, kept)
+    np.testing.assert_allclose(path.beta, exact.path.beta, rtol=0, atol=1e-12 * scale)
+    # float64 features stored as float32: the fit is that of X rounded to float32
+    rounded = lasso_path(X, y, family, dtype=np.float32)
+    assert rounded.beta.tobytes() == path.beta.tobytes()
+    # with overwrite_x a Fortran-ordered float32 X is the stored copy itself, values unchanged
+    F = np.asfortranarray(X32)
+    stored, xm, xs = standardise(F, np.float32, overwrite=True, implicit=True)
+    assert stored is F and np.array_equal(F, X32)
+    assert np.array_equal(xm, X32.mean(axis=0, dtype=np.float64))
+    np.testing.assert_allclose(xs, X32.astype(np.float64).std(axis=0), rtol=1e-14)
 
 
 def test_sums_do_not_depend_on_memory_alignment() -> None:

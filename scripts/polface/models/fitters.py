@@ -41,12 +41,14 @@ MIN_COMPLETE_ROWS = 20
 
 def lasso_train_order(solver: str) -> str:
     """The memory order a LASSO's training rows are read in: Fortran for the numba solver, which
-    then standardises the array read in place (a fit holds its training rows once, not twice)."""
+    then standardises the array read in place, or fits a float32 one as read (a fit holds its
+    training rows once, not twice)."""
     return "F" if solver == "numba" else "C"
 
 
 def lasso_copy_dtype(n_rows: int, n_cols: int, *, precision: str, memory_budget_mb: float) -> type:
-    """The storage type of the standardised copy of an ``n_rows x n_cols`` training split.
+    """The storage type of an ``n_rows x n_cols`` training split for the numba solver (float64:
+    a standardised copy; float32: its own values, see :func:`polface.models.lasso.lasso_path`).
 
     ``precision`` (the config's ``lasso.precision``), except that a float64 copy larger than
     ``memory_budget_mb`` MiB is stored in float32.
@@ -142,9 +144,9 @@ def lasso_train_dtype(
 ) -> Callable[[int, int], Any]:
     """The type a LASSO's training rows (and the rows it predicts) are read in, by split size.
 
-    The type of the standardised copy (:func:`lasso_copy_dtype`) for the numba solver, so that,
-    read in :func:`lasso_train_order`, the rows are standardised in place; for the torch solver
-    None (as stored).
+    The storage type (:func:`lasso_copy_dtype`) for the numba solver, so that, read in
+    :func:`lasso_train_order`, the rows are standardised in place (float64) or fitted as read
+    (float32); for the torch solver None (as stored).
     """
 
     def dtype(n_rows: int, n_cols: int) -> Any:
@@ -203,12 +205,12 @@ def lasso_fitter(
     The settings are the config's ``lasso`` block (defaults in the schema). ``solver="numba"`` is
     glmnet's coordinate descent (exact); ``"torch"`` solves all CV problems as one batched
     proximal-gradient problem in torch, on the GPU when there is one. ``precision`` and
-    ``memory_budget_mb`` give the storage type of the standardised copy of X
-    (:func:`lasso_copy_dtype`); ``family`` is ``"binomial"`` (0/1 samples) or ``"gaussian"``
-    (ratings). The numba solver standardises a Fortran-ordered X of the copy's type in place
+    ``memory_budget_mb`` give the storage type of X (:func:`lasso_copy_dtype`); ``family`` is
+    ``"binomial"`` (0/1 samples) or ``"gaussian"`` (ratings). The numba solver standardises a
+    Fortran-ordered float64 X in place, and fits a float32 one as it is
     (:func:`lasso_train_order`; the fitter owns its X, see :data:`polface.models.nested.Fitter`).
     The info of each fit holds ``a0`` and ``beta`` (original scale), ``lambda``, ``step``, the
-    CV curve and ``x_dtype``, the type the copy was stored in.
+    CV curve and ``x_dtype``, the type X was stored in.
     """
     from polface.models.lasso import EarlyStop, cv_lasso
 

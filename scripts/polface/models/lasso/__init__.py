@@ -34,9 +34,13 @@ conventions documented for R's ``glmnet``/``cv.glmnet`` (4.1) and ``glmnet.contr
 
 All problems of one CV (the full data and every fold) are solved in lockstep, one lambda at a
 time, in parallel over the cores (numba ``prange``); a fold is a set of observation weights over
-one shared standardised copy of X, and each fold's own standardisation is applied implicitly as
-``(Xs - c) / s``, so no per-fold copy of X is made (``dtype=np.float32`` stores that copy in
-single precision; sums are always accumulated in float64). The kernels add in an order fixed by
+one shared copy of X, and each fold's own standardisation is applied implicitly as
+``(Xs - c) / s``, so no per-fold copy of X is made. With ``dtype=np.float64`` the copy is
+standardised (glmnet's arithmetic); with ``dtype=np.float32`` it holds X's own values in single
+precision and the full data is standardised implicitly too: half the memory and half the memory
+traffic, and the same fit to rounding when X's values are float32, as feature files store them
+(``tests/test_lasso.py::test_float32_features_fit_exactly_from_their_own_values``). Sums are
+always accumulated in float64. The kernels add in an order fixed by
 the source (32 interleaved partial sums combined pairwise, vectorised without reassociation; see
 :mod:`polface.models.lasso.kernels`), so a rerun gives the same bits; on the test problems the
 path agrees with R's glmnet to 1e-10 (relative) in lambda, 1e-6 (absolute) in the coefficients

@@ -45,7 +45,8 @@ def lasso_path(
     """Fit the lasso path as ``glmnet(X, y, family, alpha = 1, standardize = TRUE)``.
 
     Args:
-        X: (n, p) features (float32 or float64), any memory order; one standardised copy is made.
+        X: (n, p) features (float32 or float64), any memory order; one copy is made (see
+            ``dtype``).
         y: (n,) response, 0/1 for binomial.
         family: ``"binomial"`` or ``"gaussian"``.
         nlambda: length of the computed lambda sequence.
@@ -58,16 +59,29 @@ def lasso_path(
             "naive"); both are computed with naive updates, "covariance" reproduces its iterates
             by visiting every variable in each full pass (it has no strong-rule screening).
         control: internal parameters (:class:`GlmnetControl`).
-        dtype: storage type of the standardised copy of X (float64, or float32 to halve memory;
-            accumulations are always float64).
-        overwrite_x: standardise X in place when it is Fortran-ordered and of type ``dtype``
-            (then X is overwritten and no copy is made; the results are the same bits).
+        dtype: how the copy of X is stored. float64: standardised, glmnet's own arithmetic.
+            float32: X's own values in single precision, half the memory and half the memory
+            traffic of the coordinate descent, standardised inside the float64 sums (as every
+            CV fold is); exact when X's values are float32 (as the feature files store them),
+            otherwise the fit sees X rounded to float32. Every product and sum is float64.
+        overwrite_x: use X itself when it is Fortran-ordered and of type ``dtype`` (float64:
+            standardised in place), so no copy is made; the results are the same bits.
 
     Returns:
         The path, coefficients on the original scale.
     """
     path = PathOptions.from_keywords(locals())
-    return fit_path(X, y, family, path, dtype=dtype, solver=CDSolver, overwrite_x=overwrite_x)
+    return fit_path(
+        X, y, family, path, dtype=dtype, solver=CDSolver, overwrite_x=overwrite_x,
+        implicit=_implicit(dtype),
+    )  # fmt: skip
+
+
+def _implicit(dtype: type) -> bool:
+    """Whether the exact solver keeps X's own values (float32) rather than a standardised copy."""
+    if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype).name}")
+    return np.dtype(dtype) == np.float32
 
 
 def cv_lasso(
@@ -117,5 +131,6 @@ def cv_lasso(
     path = PathOptions.from_keywords(locals())
     cv = CVOptions(fold_lambdas=fold_lambdas, early_stop=early_stop, n_threads=n_threads)
     return cross_validate(
-        X, y, foldid, family, path, cv, dtype=dtype, solver=CDSolver, overwrite_x=overwrite_x
-    )
+        X, y, foldid, family, path, cv, dtype=dtype, solver=CDSolver, overwrite_x=overwrite_x,
+        implicit=_implicit(dtype),
+    )  # fmt: skip

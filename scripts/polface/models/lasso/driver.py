@@ -342,13 +342,15 @@ def fit_path(
     dtype: type,
     solver: Any,
     overwrite_x: bool = False,
+    implicit: bool = False,
 ) -> LassoPath:
-    """:func:`lasso_path` with a given solver class."""
-    Xs, xm, xs = standardise(X, dtype, overwrite=overwrite_x)
+    """:func:`lasso_path` with a given solver class (``implicit``: X is stored as its own
+    values and standardised inside the sums, :func:`standardise`)."""
+    Xs, xm, xs = standardise(X, dtype, overwrite=overwrite_x, implicit=implicit)
     n, p = Xs.shape
     y = check_y(y, n, family)
     st = make_settings(family, n, p, path)
-    pr = setup(Xs, y, np.ones((1, n), dtype=bool), family, xs)
+    pr = setup(Xs, y, np.ones((1, n), dtype=bool), family, xs, xm if implicit else None)
     tracks, _, _ = _drive(pr, st, check_lambdas(path.lambdas), False, None, solver)
     return _finish_path(tracks[0], family, xm, xs, pr, n)
 
@@ -364,9 +366,10 @@ def cross_validate(
     dtype: type,
     solver: Any,
     overwrite_x: bool = False,
+    implicit: bool = False,
 ) -> CVResult:
-    """:func:`cv_lasso` with a given solver class."""
-    Xs, xm, xs = standardise(X, dtype, overwrite=overwrite_x)
+    """:func:`cv_lasso` with a given solver class (``implicit`` as in :func:`fit_path`)."""
+    Xs, xm, xs = standardise(X, dtype, overwrite=overwrite_x, implicit=implicit)
     n, p = Xs.shape
     y = check_y(y, n, family)
     foldid = np.asarray(foldid).ravel()
@@ -387,7 +390,7 @@ def cross_validate(
     for k, f in enumerate(folds):
         train[k + 1] = foldid != f
     _set_threads(cv.n_threads)
-    pr = setup(Xs, y, train, family, xs)
+    pr = setup(Xs, y, train, family, xs, xm if implicit else None)
     fold_n = (~train[1:]).sum(axis=1).astype(np.float64)
     tracks, fold_meas, stop_m = _drive(
         pr,

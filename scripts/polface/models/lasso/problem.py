@@ -1,4 +1,5 @@
-"""Problem setup: checks of X and y, the one standardised copy of X, the K problems of one fit
+"""Problem setup: checks of X and y, the one copy of X (standardised, or X's own values), the K
+problems of one fit
 over it (:class:`Problems`: the full data and the folds, as observation weights), glmnet's lambda
 sequence and the path settings (:class:`Settings`) with glmnet's defaults filled in.
 """
@@ -36,13 +37,17 @@ def column_means(X: np.ndarray) -> np.ndarray:
 
 
 def standardise(
-    X: np.ndarray, dtype: type, *, overwrite: bool = False
+    X: np.ndarray, dtype: type, *, overwrite: bool = False, implicit: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (Xs, xm, xs): one Fortran-ordered standardised copy and the column moments.
+    """Return (Xs, xm, xs): one Fortran-ordered copy of X in ``dtype`` and its column moments.
 
-    With ``overwrite``, a Fortran-ordered X of type ``dtype`` is standardised in place and
-    returned as Xs (no copy: half the memory of a fit); any other X is copied as without it. The
-    bits are the same either way.
+    The copy is standardised, ``(X - xm) / xs`` rounded to ``dtype``; with ``implicit`` it holds
+    X's own values (rounded to ``dtype``: none are changed when X's values are of that type)
+    and the fit applies the standardisation in float64 inside its sums, as it does for every
+    fold (:func:`setup` with ``centre=xm``). With ``overwrite``, a Fortran-ordered X of type
+    ``dtype`` is standardised in place (or, with ``implicit``, used as it is) and returned as
+    Xs (no copy: half the memory of a fit); any other X is copied as without it. The bits are
+    the same either way.
     """
     X = np.asarray(X)
     if X.ndim != 2:
@@ -51,32 +56,42 @@ def standardise(
     for start in range(0, X.shape[0], CHECK_ROWS):
         if not np.isfinite(X[start : start + CHECK_ROWS]).all():
             raise ValueError("X contains NaN or infinite values")
+    in_place = overwrite and X.dtype == dtype and X.flags.f_contiguous
+    if implicit:
+        if in_place:
+            Xs = X
+        else:
+            Xs = np.empty(X.shape, dtype=dtype, order="F")
+            Xs[...] = X
+        # the moments of the values the fit sees (X's own when they are of type dtype)
+        xm = column_means(Xs)
+        return Xs, xm, _column_sds(Xs, xm)
     xm = column_means(X)
-    if overwrite and X.dtype == dtype and X.flags.f_contiguous:
+    if in_place:
         Xs = X
         Xs -= xm.astype(dtype)
     else:
         Xs = np.empty(X.shape, dtype=dtype, order="F")
         np.subtract(X, xm.astype(dtype), out=Xs, casting="same_kind")
-    if Xs.dtype == np.float64:
-        squares = np.einsum("ij,ij->j", Xs, Xs)
-    else:
-        # einsum would cast the whole float32 copy to float64 first; a block of columns at a
-        # time holds one block in float64 and gives the same sums
-        squares = np.concatenate(
-            [
-                np.einsum(
-                    "ij,ij->j",
-                    Xs[:, j : j + SQUARE_COLS],
-                    Xs[:, j : j + SQUARE_COLS],
-                    dtype=np.float64,
-                )
-                for j in range(0, Xs.shape[1], SQUARE_COLS)
-            ]
-        )
-    xs = np.sqrt(squares / X.shape[0])
+    xs = _column_sds(Xs, None)
     Xs /= np.where(xs > 0, xs, 1.0).astype(dtype)
     return Xs, xm, xs
+
+
+def _column_sds(Xc: np.ndarray, centre: np.ndarray | None) -> np.ndarray:
+    """Population SDs in float64 of the columns of Xc less ``centre`` (None: Xc is centred)."""
+    if centre is None and Xc.dtype == np.float64:
+        squares = np.einsum("ij,ij->j", Xc, Xc)
+    else:
+        # einsum would cast a whole float32 X to float64 first; a block of columns at a time
+        # holds one block in float64 and gives the same sums
+        squares = np.empty(Xc.shape[1])
+        for j in range(0, Xc.shape[1], SQUARE_COLS):
+            block = Xc[:, j : j + SQUARE_COLS]
+            if centre is not None:
+                block = block - centre[j : j + SQUARE_COLS]  # float64
+            squares[j : j + SQUARE_COLS] = np.einsum("ij,ij->j", block, block, dtype=np.float64)
+    return np.sqrt(squares / Xc.shape[0])
 
 
 def check_y(y: np.ndarray, n: int, family: Family) -> np.ndarray:
@@ -98,7 +113,8 @@ def check_y(y: np.ndarray, n: int, family: Family) -> np.ndarray:
 
 @dataclass
 class Problems:
-    """K problems over one shared standardised X: problem k trains on the rows with W[k] > 0."""
+    """K problems over one shared X (standardised, or X's own values): problem k trains on the
+    rows with W[k] > 0."""
 
     X: np.ndarray
     Y: np.ndarray  # (K, n) response (gaussian: standardised by each problem's training rows)
@@ -117,9 +133,18 @@ class Problems:
 
 
 def setup(
-    Xs: np.ndarray, y: np.ndarray, train: np.ndarray, family: Family, xs: np.ndarray
+    Xs: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    family: Family,
+    xs: np.ndarray,
+    centre: np.ndarray | None = None,
 ) -> Problems:
-    """Problem k trains on rows ``train[k]`` (bool, (K, n)); problem 0 must be the full data."""
+    """Problem k trains on rows ``train[k]`` (bool, (K, n)); problem 0 must be the full data.
+
+    ``xs`` are the full data's column SDs; ``centre`` its column means when Xs holds X's own
+    values (:func:`standardise` with ``implicit``), None when Xs is standardised.
+    """
     K, n = train.shape
     p = Xs.shape[1]
     nk = train.sum(axis=1)
@@ -129,11 +154,16 @@ def setup(
     C = np.zeros((K, p))
     S = np.ones((K, p))
     JU = np.zeros((K, p), dtype=np.bool_)
-    # the full data is standardised exactly (Xs itself): only the folds' moments are computed
+    # the full data's moments are known (Xs itself is standardised when centre is None): only
+    # the folds' are computed
     moments(Xs, W[1:], C[1:], S[1:], JU[1:])
-    C[0] = 0.0
-    S[0] = 1.0
     JU[0] = xs > 0
+    if centre is None:
+        C[0] = 0.0
+        S[0] = 1.0
+    else:
+        C[0] = centre
+        S[0] = np.where(JU[0], xs, 1.0)
     Y = np.empty((K, n))
     ym = np.zeros(K)
     ys = np.ones(K)
