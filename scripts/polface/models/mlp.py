@@ -23,6 +23,7 @@ summary.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -34,6 +35,7 @@ from torch import nn
 
 from polface.device import autocast_dtype, resolve_device
 from polface.metrics import auc
+from polface.models.optim import EagerAdam
 
 StateDict = dict[str, torch.Tensor]
 
@@ -61,11 +63,25 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
     was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+        _deterministic_algorithms(True, warn_only=device.type == "cuda")
         try:
             yield
         finally:
-            torch.use_deterministic_algorithms(was_deterministic, warn_only=was_warn_only)
+            _deterministic_algorithms(was_deterministic, warn_only=was_warn_only)
+
+
+def _deterministic_algorithms(mode: bool, *, warn_only: bool) -> None:
+    """``torch.use_deterministic_algorithms`` for eager code, without importing torch._inductor.
+
+    The public function also sets ``torch._inductor.config.deterministic``, for compiled code,
+    and its import brings in torch._dynamo (about 1 CPU-s per MLP fold job, as torch.optim.Adam
+    did: :mod:`polface.models.optim`). The fits compile nothing; where inductor is loaded already
+    (compiled code elsewhere in the process), the public function runs so that both agree.
+    """
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        torch._C._set_deterministic_algorithms(mode, warn_only=warn_only)
 
 
 def _as_features(X: ArrayLike, name: str) -> np.ndarray:
@@ -215,7 +231,7 @@ def fit_mlp(
     order_generator = torch.Generator().manual_seed(seed)
     with _seeded(seed, dev):
         model = build_mlp(X.shape[1], hidden, dropout).to(dev)
-        optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+        optimiser = EagerAdam(model.parameters(), lr=lr)
         loss_fn = nn.BCEWithLogitsLoss()
         best_loss, best_epoch, waited = math.inf, 0, 0
         best_state = {k: v.detach().float().cpu().clone() for k, v in model.state_dict().items()}
@@ -225,7 +241,7 @@ def fit_mlp(
             total = torch.zeros((), dtype=torch.float64, device=dev)  # no per-step sync
             for start in range(0, len(order), batch_size):
                 rows = train_rows[order[start : start + batch_size]]
-                optimiser.zero_grad(set_to_none=True)
+                optimiser.zero_grad()
                 with torch.autocast("cuda", dtype=amp, enabled=amp is not None):
                     logits = model(X_all[rows]).squeeze(1)
                 loss = loss_fn(logits.float(), y_all[rows])

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from polface.images.resnet import ResNet50, imagenet_normalise
+from polface.models.optim import EagerAdam
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +332,7 @@ def fit_trait_regressor(
     if settings.augmentation:
         cached = None
     head = TraitHead(val_features.shape[1], settings.hidden, settings.dropout).to(device)
-    optimiser = torch.optim.Adam(head.parameters(), lr=settings.learning_rate, eps=1e-7)
+    optimiser = EagerAdam(head.parameters(), lr=settings.learning_rate, eps=1e-7)
 
     def penalty() -> torch.Tensor:
         return settings.l2 * head.dense.weight.pow(2).sum()
@@ -360,7 +361,7 @@ def fit_trait_regressor(
                 features = flat_features(backbone, preprocess(x, preprocessing))
             mse = F.mse_loss(head(features), yt[index.to(device)])
             loss = mse + penalty()
-            optimiser.zero_grad(set_to_none=True)
+            optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             total_loss += float(loss.detach()) * len(index)
@@ -386,8 +387,7 @@ def fit_trait_regressor(
             best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
         if factor != 1.0:
             lr *= factor
-            for group in optimiser.param_groups:
-                group["lr"] = lr
+            optimiser.lr = lr
         if progress is not None:
             progress(epoch + 1, record)
         if stop:
