@@ -1,4 +1,4 @@
-"""Rule fit_interpretable_fold: the LASSO on one interpretable feature set, one outer fold."""
+"""Rule fit_interpretable_fold: the LASSO on every interpretable feature set, one outer fold."""
 
 import pandas as pd
 import pyarrow as pa
@@ -11,29 +11,31 @@ from polface.runtime import rule_logging
 
 def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule):
-        feature_set = snakemake.wildcards.feature_set
         faces = pd.read_parquet(snakemake.input.faces)
         folds = pd.read_parquet(snakemake.input.folds)
-        features = interpretable_features(faces, feature_set)
-        predictions = feature_set_predictions(
-            features,
-            faces,
-            folds,
-            feature_set=feature_set,
-            samples=snakemake.params.samples,
-            fit=lasso_fitter(
-                **snakemake.params.lasso, n_threads=snakemake.threads, family="binomial"
-            ),
-            id_column=snakemake.params.id_column,
-            target_column=SAMPLE_COLUMN,
-            outer_folds=[int(snakemake.wildcards.fold)],
-            files={"faces": snakemake.input.faces, "folds": snakemake.input.folds},
-        )
-        write_parquet(
-            pa.Table.from_pandas(predictions, preserve_index=False),
-            snakemake.output.predictions,
-            metadata={"columns": list(features.columns)},
-        )
+        fit = lasso_fitter(**snakemake.params.lasso, n_threads=snakemake.threads, family="binomial")
+        # one feature set at a time, each written (atomically) as soon as it is fitted
+        for feature_set, path in zip(
+            snakemake.params.feature_sets, snakemake.output.predictions, strict=True
+        ):
+            features = interpretable_features(faces, feature_set)
+            predictions = feature_set_predictions(
+                features,
+                faces,
+                folds,
+                feature_set=feature_set,
+                samples=snakemake.params.samples,
+                fit=fit,
+                id_column=snakemake.params.id_column,
+                target_column=SAMPLE_COLUMN,
+                outer_folds=[int(snakemake.wildcards.fold)],
+                files={"faces": snakemake.input.faces, "folds": snakemake.input.folds},
+            )
+            write_parquet(
+                pa.Table.from_pandas(predictions, preserve_index=False),
+                path,
+                metadata={"columns": list(features.columns)},
+            )
 
 
 if __name__ == "__main__":

@@ -296,13 +296,21 @@ def test_the_memory_model_is_within_25_percent_above_each_measured_peak():
         assert peak <= declared <= 1.25 * peak, (sample, declared, peak)
 
 
+def dry_run(tmp_path, config, *targets):
+    """What `snakemake -n` plans for `config` (written as a config file) in a copy of the repo."""
+    from workflow_utils import copy_project, snakemake, write_config
+
+    workdir = copy_project(tmp_path)
+    write_config(workdir, "planned.yaml", config)
+    result = snakemake(workdir, *targets, "-n", "--configfile", "config/planned.yaml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    return result.stdout
+
+
 @pytest.mark.workflow
 def test_the_published_size_dag_declares_the_measured_memory(tmp_path):
     """A dry run of the 30 x 10 study at 1,085,795 x 2,048 (nothing simulated): every LASSO fold
     job asks for 0-25 % more than the peak measured for its sample."""
-    from workflow_utils import copy_project, snakemake, write_config
-
-    workdir = copy_project(tmp_path)
     total = sum(PUBLISHED.values())
     shares = {s: n / total for s, n in PUBLISHED.items()}
     config = {
@@ -311,15 +319,11 @@ def test_the_published_size_dag_declares_the_measured_memory(tmp_path):
         },
         "folds": {"outer": 30, "inner": 10},
     }
-    write_config(workdir, "published.yaml", config)
-    result = snakemake(
-        workdir, "results/demo/tables/table2.md", "-n", "--configfile", "config/published.yaml"
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
+    planned = dry_run(tmp_path, config, "results/demo/tables/table2.md")
     jobs = re.findall(
         r"rule fit_lasso_fold:.*?wildcards: cohort=demo, sample=(\w+), fold=(\d+).*?"
         r"resources: [^\n]*?mem_mb=(\d+)",
-        result.stdout,
+        planned,
         re.S,
     )
     assert len(jobs) == 4 * 30, len(jobs)
@@ -327,8 +331,64 @@ def test_the_published_size_dag_declares_the_measured_memory(tmp_path):
     for sample, fold, mem_mb in jobs:
         peak = peaks[sample][2]
         assert peak <= int(mem_mb) <= 1.25 * peak, (sample, fold, mem_mb, peak)
-    mlp = re.findall(r"rule fit_mlp_fold:.*?wildcards: [^\n]*?fold=(\d+)", result.stdout, re.S)
+    mlp = re.findall(r"rule fit_mlp_fold:.*?wildcards: [^\n]*?fold=(\d+)", planned, re.S)
     assert len(mlp) == 4 * 30
+
+
+@pytest.mark.workflow
+def test_one_interpretable_job_per_cohort_and_outer_fold_declares_its_largest_fit(tmp_path):
+    """A dry run of two cohorts with 4 outer folds: one fit_interpretable_fold job per (cohort,
+    fold), writing every feature set's fold file in FEATURE_SETS' order, whose mem_mb is the fit
+    of the largest sample on the feature set with the most columns (at the published size that
+    is above the fit of the smallest set, so taking any one set's columns would fail here)."""
+    from polface.data.osf import FEATURE_SETS
+    from polface.data.simulate import sample_sizes
+
+    total = sum(PUBLISHED.values())
+    shares = {s: n / total for s, n in PUBLISHED.items()}
+    cohorts = {
+        "demo": {"n_rows": 3000, "n_features": 64, "sample_shares": shares},
+        "big": {"n_rows": total, "n_features": 2048, "sample_shares": shares},
+    }
+    config = {
+        "cohorts": {name: {"simulate": settings} for name, settings in cohorts.items()},
+        "folds": {"outer": 4, "inner": 3},
+    }
+    jobs = re.findall(
+        r"rule fit_interpretable_fold:\n    input: [^\n]*\n    output: ([^\n]*)\n.*?"
+        r"wildcards: ([^\n]*)\n.*?resources: [^\n]*?mem_mb=(\d+)",
+        dry_run(tmp_path, config),
+        re.S,
+    )
+    planned = {}
+    for outputs, wildcards, mem_mb in jobs:
+        found = re.fullmatch(r"cohort=(\w+), fold=(\d+)", wildcards)
+        assert found, wildcards  # no feature_set wildcard: one job fits every set
+        cohort, fold = found.groups()
+        assert outputs.split(", ") == [
+            f"results/{cohort}/interpretable/{name}/folds/{fold}/predictions.parquet"
+            for name in FEATURE_SETS
+        ]
+        planned.setdefault(cohort, {})[int(fold)] = int(mem_mb)
+    assert {c: sorted(f) for c, f in planned.items()} == {c: [1, 2, 3, 4] for c in cohorts}
+
+    def declared(settings, n_cols):
+        train, held = expected_fold_rows(sample_sizes(settings), 4)
+        return fit_memory_mb(
+            n_train=max(train.values()),
+            n_predict=held,
+            n_cols=n_cols,
+            itemsize=8,
+            cohort_rows=settings["n_rows"],
+            copies=2,
+        )
+
+    widest = max(len(columns) for columns in FEATURE_SETS.values())
+    assert widest == len(FEATURE_SETS["all"])
+    for cohort, settings in cohorts.items():
+        assert set(planned[cohort].values()) == {declared(settings, widest)}, planned[cohort]
+    narrowest = min(len(columns) for columns in FEATURE_SETS.values())
+    assert planned["big"][1] > declared(cohorts["big"], narrowest)
 
 
 @pytest.mark.workflow

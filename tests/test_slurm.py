@@ -361,16 +361,17 @@ def job_wildcards(job: Job) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in job.fields.get("wildcards", "").split(", "))
 
 
-def fold_jobs(run: Run, rule: str) -> dict[str, list[str]]:
-    """{sample: its outer folds} of the jobs of a fold rule that ran in SLURM jobs of their own."""
+def fold_jobs(run: Run, rule: str, by: str = "sample") -> dict[str, list[str]]:
+    """{sample (or the wildcard `by`): its outer folds} of the jobs of a fold rule that ran in
+    SLURM jobs of their own."""
     submitted = slurm_jobs(run)
     folds: dict[str, list[str]] = {}
     for jobid, job in snakemake_jobs(run).items():
         if job.rule == rule:
             assert jobid in submitted, f"{rule} job {jobid} was not a SLURM job of its own"
             wildcards = job_wildcards(job)
-            folds.setdefault(wildcards["sample"], []).append(wildcards["fold"])
-    return {sample: sorted(found, key=int) for sample, found in folds.items()}
+            folds.setdefault(wildcards[by], []).append(wildcards["fold"])
+    return {key: sorted(found, key=int) for key, found in folds.items()}
 
 
 def slowest_job(run: Run) -> Job:
@@ -397,6 +398,8 @@ def test_workflow_on_slurm_matches_local_run(slurm, local_run, tmp_path):
     # one SLURM job per (sample, outer fold) of each model, K = folds.outer (3 in SMALL)
     for rule in ("fit_lasso_fold", "fit_mlp_fold"):
         assert fold_jobs(run, rule) == {s: OUTER_FOLDS for s in SAMPLES}, rule
+    # and one per outer fold for every interpretable feature set together
+    assert fold_jobs(run, "fit_interpretable_fold", by="cohort") == {"demo": OUTER_FOLDS}
     print(
         f"default workflow on SLURM: {run.seconds:.0f} s ({len(slurm_jobs(run))} SLURM jobs; "
         f"locally {local_run.seconds:.0f} s)"

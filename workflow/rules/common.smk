@@ -185,10 +185,11 @@ def fold_mem_mb(method):
         rows, n_cols, plan = cohort_fold_plan(wildcards.cohort)
         train, held = plan[int(wildcards.fold)]
         if method == "interpretable":
-            # every sample of the feature set in turn: the largest one's fit
+            # one job fits every feature set on every sample in turn, one fit at a time: its
+            # largest fit is the largest sample on the feature set with the most columns
             n_train = max(train.values())
-            n_cols = len(osf.FEATURE_SETS[wildcards.feature_set])
-            # the feature set's columns of the whole cohort, and each fit's rows of them
+            n_cols = max(len(columns) for columns in osf.FEATURE_SETS.values())
+            # that set's columns of the whole cohort, and each fit's rows of them
             itemsize, copies, torch = 8, 2, False
         else:
             n_train = train[wildcards.sample]

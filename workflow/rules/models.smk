@@ -120,22 +120,32 @@ rule fit_mlp:
         "../../scripts/fit_mlp.py"
 
 
+# The interpretable feature sets' fits take milliseconds to seconds each: one job per (cohort,
+# outer fold) fits every feature set (in FEATURE_SETS' order) and writes each set's fold file,
+# so the job's start (pandas, numba's kernels) is paid once per fold, not once per feature set.
+
+
 rule fit_interpretable_fold:
     input:
         faces="results/{cohort}/faces.parquet",
         folds="results/{cohort}/folds.parquet",
     output:
-        predictions="results/{cohort}/interpretable/{feature_set}/folds/{fold}/predictions.parquet",
+        predictions=expand(
+            "results/{cohort}/interpretable/{feature_set}/folds/{fold}/predictions.parquet",
+            feature_set=FEATURE_SETS,
+            allow_missing=True,
+        ),
     log:
-        "results/logs/fit_interpretable_fold/{cohort}/{feature_set}/{fold}.log",
+        "results/logs/fit_interpretable_fold/{cohort}/{fold}.log",
     benchmark:
-        "results/benchmarks/fit_interpretable_fold/{cohort}/{feature_set}/{fold}.tsv"
+        "results/benchmarks/fit_interpretable_fold/{cohort}/{fold}.tsv"
     conda:
         "../../environment.yml"
     threads: 2
     resources:
         mem_mb=fold_mem_mb("interpretable"),
     params:
+        feature_sets=FEATURE_SETS,
         lasso=config["lasso"],
         samples=config["samples"],
         id_column=get_id_column,
