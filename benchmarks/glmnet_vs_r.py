@@ -33,6 +33,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
+from polface.metrics import auc  # noqa: E402
 from polface.models.lasso import EarlyStop, cv_lasso, lasso_path  # noqa: E402
 
 OUT_ROOT = Path(__file__).resolve().parent / "out"
@@ -81,23 +82,6 @@ def make_problem(rows: int, cols: int, seed: int) -> tuple[np.ndarray, np.ndarra
     y = (rng.random(rows) < 1.0 / (1.0 + np.exp(-(0.27 + eta)))).astype(float)
     fold = rng.permutation(np.arange(rows) % 10) + 1
     return X, y, fold
-
-
-def auc(y: np.ndarray, score: np.ndarray) -> float:
-    """Mann-Whitney AUC (ties count one half)."""
-    order = np.argsort(score, kind="mergesort")
-    ranks = np.empty(score.size)
-    s = score[order]
-    i = 0
-    while i < s.size:
-        j = i
-        while j + 1 < s.size and s[j + 1] == s[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    pos = y == 1
-    n1, n0 = pos.sum(), (~pos).sum()
-    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 
 
 def load() -> str:

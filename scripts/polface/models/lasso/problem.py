@@ -58,11 +58,8 @@ def standardise(
             raise ValueError("X contains NaN or infinite values")
     in_place = overwrite and X.dtype == dtype and X.flags.f_contiguous
     if implicit:
-        if in_place:
-            Xs = X
-        else:
-            Xs = np.empty(X.shape, dtype=dtype, order="F")
-            Xs[...] = X
+        # a copy unless overwrite: the fit puts the rows of Xs in fold order in place
+        Xs = X if in_place else np.array(X, dtype=dtype, order="F")
         # the moments of the values the fit sees (X's own when they are of type dtype)
         xm = column_means(Xs)
         return Xs, xm, _column_sds(Xs, xm)
