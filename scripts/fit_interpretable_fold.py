@@ -5,7 +5,7 @@ import pyarrow as pa
 
 from polface.data.osf import SAMPLE_COLUMN, interpretable_features
 from polface.io import write_parquet
-from polface.models.fitters import feature_set_predictions, lasso_fitter
+from polface.models.fitters import feature_set_predictions, lasso_fitter, lasso_train_order
 from polface.runtime import rule_logging
 
 
@@ -30,6 +30,7 @@ def main(snakemake) -> None:
                 target_column=SAMPLE_COLUMN,
                 outer_folds=[int(snakemake.wildcards.fold)],
                 files={"faces": snakemake.input.faces, "folds": snakemake.input.folds},
+                train_order=lasso_train_order(snakemake.params.lasso["solver"]),
             )
             write_parquet(
                 pa.Table.from_pandas(predictions, preserve_index=False),

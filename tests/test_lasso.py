@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -568,3 +571,46 @@ def test_standardising_in_place_gives_the_bits_of_a_copy(dtype: type) -> None:
     assert a.path.beta.tobytes() == b.path.beta.tobytes()
     assert a.cvm.tobytes() == b.cvm.tobytes()
     assert np.array_equal(a.oof_link, b.oof_link, equal_nan=True)
+
+
+#: Run by each of two processes started together: a small CV through the kernels of a fresh copy
+#: of the package, printing the compilations each kernel made (numba's cache misses) and the fit.
+TWO_JOBS = """
+import json
+import numpy as np
+from polface.models.lasso import cv_lasso, kernels
+
+rng = np.random.default_rng(5)
+X = np.asfortranarray(rng.normal(size=(300, 12)))
+y = (X[:, 0] + rng.normal(size=300) > 0).astype(float)
+fit = cv_lasso(X, y, foldid=np.arange(300) % 4, family="binomial", n_threads=2)
+names = ("step_one", "step_all", "moments", "gradients", "permute_rows", "column_sums_by_column")
+misses = {n: sum(getattr(kernels, n).kernel.stats.cache_misses.values()) for n in names}
+print(json.dumps({"misses": misses, "beta": fit.path.beta.tolist()}))
+"""
+
+
+@pytest.mark.slow
+def test_two_jobs_started_together_compile_the_kernels_once(tmp_path):
+    """Fold jobs start together with an empty numba cache (a new checkout): one compiles each
+    kernel under the lock, the other waits and loads it from the cache, so each kernel is
+    compiled once in all (about 13 CPU-s saved per extra job); and step_all's problems call the
+    one compiled step_one (an unsigned prange index used to compile a second)."""
+    shutil.copytree(
+        Path(__file__).parents[1] / "scripts" / "polface",
+        tmp_path / "polface",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "NUMBA_NUM_THREADS": "2"}
+    env.pop("NUMBA_CACHE_DIR", None)
+    jobs = [
+        subprocess.Popen(
+            [sys.executable, "-c", TWO_JOBS], cwd=tmp_path, env=env, stdout=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    outputs = [json.loads(job.communicate(timeout=600)[0]) for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0]
+    assert outputs[0]["beta"] == outputs[1]["beta"]
+    for name in outputs[0]["misses"]:
+        assert sum(out["misses"][name] for out in outputs) == 1, (name, outputs)

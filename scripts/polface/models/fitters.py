@@ -435,14 +435,16 @@ def feature_set_predictions(
     target_column: str,
     outer_folds: Sequence[int] | None = None,
     files: Mapping[str, Any] | None = None,
+    train_order: str = "C",
 ) -> pd.DataFrame:
     """Table S1's models: one feature set, fitted and scored within each sample.
 
     ``features`` are the set's columns, aligned with ``faces`` and ``folds``. Rows with a missing
     feature are left out; a sample with fewer than
     :data:`MIN_COMPLETE_ROWS` complete rows is skipped (logged). ``outer_folds`` (default all:
-    the rule fits one per job) and ``files`` as in
-    :func:`polface.models.nested.nested_predictions`.
+    the rule fits one per job), ``files`` and ``train_order`` as in
+    :func:`polface.models.nested.nested_predictions` (the rule asks for the LASSO's
+    :func:`lasso_train_order`, so that its kernels are the ones the LASSO's fold jobs compiled).
 
     Returns:
         ``feature_set, <target_column>, <id_column>, outer_fold, y, score``.
@@ -475,6 +477,7 @@ def feature_set_predictions(
             own_sample_only=True,
             outer_folds=outer_folds,
             files=files,
+            train_order=train_order,
         )
         frames.append(predictions)
     if not frames:

@@ -34,7 +34,13 @@ cache directory where that is not writable (``NUMBA_CACHE_DIR`` overrides both).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
+import hashlib
 import math
+import tempfile
+from pathlib import Path
 
 import numpy as np
 from numba import njit, prange
@@ -46,6 +52,57 @@ STATUS_PMAX = 2  #: more than ``pmax`` variables would be active (the path ends:
 STATUS_SATURATED = 3  #: binomial: the IRLS weights fell to their floor (the path ends)
 
 NSUM = 32  #: partial sums of every row sum (a power of two; see the module docstring)
+
+
+def _lock_path() -> Path:
+    """The lock file of this copy of the module (named by its path's hash, in the temporary
+    directory): the fold jobs of one checkout on one machine share it."""
+    digest = hashlib.sha256(str(Path(__file__).resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"polface-numba-{digest}.lock"
+
+
+@contextlib.contextmanager
+def _compile_lock():
+    """Hold the module's inter-process compile lock (``flock``); where it cannot be taken (a
+    lock file of another user, a file system without ``flock``), go on without it: two processes
+    then compile the same kernel, as numba alone would."""
+    with contextlib.ExitStack() as stack:
+        try:
+            fcntl.flock(stack.enter_context(_lock_path().open("a")), fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+
+
+def compile_once(kernel):
+    """Wrap a cached kernel that Python calls so that, on a machine, only one process compiles it
+    for a given set of argument types.
+
+    numba compiles a kernel at its first call with new argument types, unless its cache already
+    holds that compilation. Fold jobs started together with an empty cache (a new checkout, a
+    changed kernel) would each compile the same kernels (about 15 CPU-s for the LASSO's). Here the
+    first call with new types compiles, or loads from the cache, under :func:`_compile_lock`, so
+    the other jobs wait and then load what the first one wrote; the call itself runs outside the
+    lock. The check is made once per type and memory order of the first argument, X, the only one
+    whose type differs between fits (a call whose other types were new would still be compiled,
+    by numba alone, without the lock). The compiled kernel is the wrapper's ``kernel``, for other
+    kernels to call.
+    """
+    checked = set()
+
+    @functools.wraps(kernel.py_func)
+    def call(X, *args):
+        key = (X.dtype, X.ndim, X.flags.c_contiguous, X.flags.f_contiguous)
+        if key not in checked:
+            types = tuple(kernel.typeof_pyval(arg) for arg in (X, *args))
+            if types not in kernel.overloads:
+                with _compile_lock():
+                    kernel.compile(types)
+            checked.add(key)
+        return kernel(X, *args)
+
+    call.kernel = kernel
+    return call
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -380,6 +437,7 @@ def _solve_lambda(
     out[4] = xmz
 
 
+@compile_once
 @njit(cache=True, nogil=True)
 def step_one(
     X, Y, W, C, S, JU, LO, HI, lam, lam_prev, k, gaussian, screen, shr, pmin, exmx, maxit,
@@ -396,6 +454,10 @@ def step_one(
     )  # fmt: skip
 
 
+_step_one = step_one.kernel  # what step_all calls
+
+
+@compile_once
 @njit(cache=True, parallel=True)
 def step_all(
     X, Y, W, C, S, JU, LO, HI, lam, lam_prev, run, gaussian, screen, shr, pmin, exmx, maxit,
@@ -406,12 +468,16 @@ def step_all(
     K = Y.shape[0]
     for k in prange(K):
         if run[k]:
-            step_one(
-                X, Y, W, C, S, JU, LO, HI, lam, lam_prev, k, gaussian, screen, shr, pmin, exmx,
-                maxit, nx, BETA, B0, ETA, R, V, XV, GA, STRONG, SLIST, MM, ACT, BS, IVEC, OUT,
+            # the kernel itself (not the Python wrapper), with the index as int64: prange's
+            # index is unsigned, and an unsigned k would compile a second step_one
+            _step_one(
+                X, Y, W, C, S, JU, LO, HI, lam, lam_prev, np.int64(k), gaussian, screen, shr,
+                pmin, exmx, maxit, nx, BETA, B0, ETA, R, V, XV, GA, STRONG, SLIST, MM, ACT, BS,
+                IVEC, OUT,
             )  # fmt: skip
 
 
+@compile_once
 @njit(cache=True, parallel=True)
 def moments(X, W, C, S, JU):  # pragma: no cover - compiled
     """Weighted column means and population SDs of X for every problem (weights sum to 1)."""
@@ -442,6 +508,7 @@ def moments(X, W, C, S, JU):  # pragma: no cover - compiled
                 JU[k, j] = False
 
 
+@compile_once
 @njit(cache=True, parallel=True)
 def gradients(X, R, C, S, JU, GA):  # pragma: no cover - compiled
     """|x_j' r| on each problem's standardised scale, for every problem and column."""
@@ -456,6 +523,7 @@ def gradients(X, R, C, S, JU, GA):  # pragma: no cover - compiled
             GA[k, j] = abs(_dot_centred(R[k], X[:, j], C[k, j], n, n, acc)) / S[k, j]
 
 
+@compile_once
 @njit(cache=True, parallel=True)
 def permute_rows(X, order):  # pragma: no cover - compiled
     """X[:] = X[order] in place, one column at a time (one column of scratch per thread)."""
@@ -468,6 +536,7 @@ def permute_rows(X, order):  # pragma: no cover - compiled
             X[i, j] = col[i]
 
 
+@compile_once
 @njit(cache=True, parallel=True)
 def column_sums_by_column(X, out):  # pragma: no cover - compiled
     """out[j] = X[0, j] + X[1, j] + ... in increasing row order, in float64 (X Fortran-ordered)."""
@@ -479,6 +548,7 @@ def column_sums_by_column(X, out):  # pragma: no cover - compiled
         out[j] = s
 
 
+@compile_once
 @njit(cache=True)
 def column_sums_by_row(X, out):  # pragma: no cover - compiled
     """The sums of :func:`column_sums_by_column`, the same additions a row at a time (C order)."""
