@@ -25,8 +25,10 @@ from polface.models.artifacts import (
     save_mlp_folds,
 )
 from polface.models.fitters import (
+    SERIAL_FIT_VALUES,
     expected_fold_rows,
     fit_memory_mb,
+    fit_threads,
     fold_rows,
     gather_sample_predictions,
     lasso_summary,
@@ -409,3 +411,53 @@ def test_a_local_run_is_capped_at_the_machines_memory(tmp_path):
         free = re.search(r"Resources before job selection: \{[^}]*'mem_mb': (\d+)", result.stdout)
         assert free is not None, result.stdout[-3000:]
         assert int(free[1]) == expected
+
+
+def test_a_small_lasso_fit_asks_for_one_thread():
+    """Below SERIAL_FIT_VALUES training values a LASSO (or interpretable) fold job asks for one
+    thread; at and above it, and for the MLP at any size, the threads it is given."""
+    assert SERIAL_FIT_VALUES == 2**20
+    assert fit_threads("lasso", 1023, 1024, 2) == 1
+    assert fit_threads("lasso", 1024, 1024, 2) == 2
+    assert fit_threads("interpretable", 266, 12, 8) == 1
+    assert fit_threads("interpretable", 862_770, 12, 8) == 8
+    assert fit_threads("mlp", 266, 64, 2) == 2
+
+
+@pytest.mark.workflow
+def test_fold_jobs_ask_for_threads_by_the_size_of_their_fit(tmp_path):
+    """A dry run of a toy cohort (400 x 64) and the published size: the toy's LASSO and
+    interpretable fold jobs ask for one thread (two run side by side on 2 cores), the published
+    ones for two; every MLP fold job for two (its bits depend on torch's threads)."""
+    total = sum(PUBLISHED.values())
+    shares = {s: n / total for s, n in PUBLISHED.items()}
+    config = {
+        "cohorts": {
+            "toy": {"simulate": {"n_rows": 400, "n_features": 64, "seed": 7}},
+            "big": {"simulate": {"n_rows": total, "n_features": 2048, "sample_shares": shares}},
+        },
+        "folds": {"outer": 3, "inner": 3},
+    }
+    planned = dry_run(tmp_path, config)
+    threads = {}
+    for block in planned.split("\n\n"):
+        found = re.search(r"^rule (fit_\w+_fold):", block, re.M)
+        if found:
+            cohort = re.search(r"wildcards: cohort=(\w+)", block)[1]
+            # snakemake prints no threads line for a one-thread job
+            count = re.search(r"^    threads: (\d+)$", block, re.M)
+            if cohort in ("toy", "big"):  # not the default config's demo cohort
+                threads.setdefault((found[1], cohort), []).append(int(count[1]) if count else 1)
+    expected = {
+        ("fit_lasso_fold", "toy"): 1,
+        ("fit_interpretable_fold", "toy"): 1,
+        ("fit_mlp_fold", "toy"): 2,
+        ("fit_lasso_fold", "big"): 2,
+        ("fit_interpretable_fold", "big"): 2,
+        ("fit_mlp_fold", "big"): 2,
+    }
+    assert {key: set(values) for key, values in threads.items()} == {
+        key: {value} for key, value in expected.items()
+    }
+    assert len(threads[("fit_lasso_fold", "toy")]) == 4 * 3
+    assert len(threads[("fit_interpretable_fold", "big")]) == 3

@@ -125,6 +125,7 @@ from polface.models.fitters import (  # noqa: E402
     expected_fold_rows,
     fit_memory_mb,
     fold_rows,
+    fit_threads,
     lasso_copy_dtype,
 )
 
@@ -219,6 +220,32 @@ def fold_mem_mb(method):
         )
 
     return mem_mb
+
+
+#: The threads of a fold job whose fit is large enough to share out (the LASSO's lockstep of
+#: problems, torch's batches); --set-threads or a profile's set-threads overrides it.
+FOLD_THREADS = 2
+
+
+def fold_threads(method):
+    """The threads of a fold job of `method`: FOLD_THREADS, or one for a small LASSO fit
+    (polface.models.fitters.fit_threads). A cohort read from RData asks for FOLD_THREADS until
+    its converted files exist."""
+
+    def threads(wildcards):
+        try:
+            rows, n_cols, plan = cohort_fold_plan(wildcards.cohort)
+        except FileNotFoundError:
+            return FOLD_THREADS
+        train, held = plan[int(wildcards.fold)]
+        if method == "interpretable":
+            n_train = max(train.values())
+            n_cols = max(len(columns) for columns in osf.FEATURE_SETS.values())
+        else:
+            n_train = train[wildcards.sample]
+        return fit_threads(method, n_train, n_cols, FOLD_THREADS)
+
+    return threads
 
 
 # A local run never starts more jobs at once than their mem_mb fits in this machine's memory

@@ -40,7 +40,7 @@ rule fit_lasso_fold:
         "results/benchmarks/fit_lasso_fold/{cohort}/{sample}/{fold}.tsv"
     conda:
         "../../environment.yml"
-    threads: 2
+    threads: fold_threads("lasso")
     resources:
         mem_mb=fold_mem_mb("lasso"),
     params:
@@ -87,7 +87,7 @@ rule fit_mlp_fold:
         "results/benchmarks/fit_mlp_fold/{cohort}/{sample}/{fold}.tsv"
     conda:
         "../../environment.yml"
-    threads: 2
+    threads: fold_threads("mlp")
     resources:
         mem_mb=fold_mem_mb("mlp"),
     params:
@@ -141,7 +141,7 @@ rule fit_interpretable_fold:
         "results/benchmarks/fit_interpretable_fold/{cohort}/{fold}.tsv"
     conda:
         "../../environment.yml"
-    threads: 2
+    threads: fold_threads("interpretable")
     resources:
         mem_mb=fold_mem_mb("interpretable"),
     params:

@@ -58,6 +58,29 @@ def lasso_copy_dtype(n_rows: int, n_cols: int, *, precision: str, memory_budget_
     return np.float64
 
 
+#: A LASSO fit of fewer training values than this (rows x columns) asks for one thread: its
+#: fold job's start (about 1 CPU-s) outweighs what a second thread saves (see :func:`fit_threads`).
+SERIAL_FIT_VALUES = 2**20
+
+
+def fit_threads(method: str, n_train: int, n_cols: int, threads: int) -> int:
+    """The threads a fold job of ``method`` asks for: ``threads``, or one for a small LASSO fit.
+
+    A LASSO fit (a sample's, or the interpretable models' largest) of fewer than
+    :data:`SERIAL_FIT_VALUES` training values asks for one thread. On a quiet 2-core machine a
+    second thread saves at most a few hundred milliseconds there (``benchmarks/lasso_threads.py``:
+    the 3-fold CV at 1,000 x 256 in 107 instead of 181 ms) against a job's start of about a
+    second, and one-thread jobs run side by side. On a busy machine a second thread is worse:
+    every lambda opens a parallel region that waits for it (266 x 64 took 347 ms on two threads
+    and 33 ms on one, at load 2-3). The fits' bits do not depend on the threads. The MLP keeps
+    ``threads``: torch splits its sums over a batch by thread, so its weights' last bits would
+    change.
+    """
+    if method in ("lasso", "interpretable") and n_train * n_cols < SERIAL_FIT_VALUES:
+        return 1
+    return threads
+
+
 # ---- the memory of one fit (one sample, one outer fold), declared by the fold rules
 #
 # Calibrated on the full-size run of benchmarks/README.md (1,085,795 x 2,048, outer fold 1 of each
