@@ -1,5 +1,6 @@
 """One job per (sample, outer fold): the gathered files equal one job's, the fold files, the
-outer folds planned from a folds file, and the memory each fold job declares (issue 22)."""
+outer folds planned from a folds file, and the memory and wall time each fold job declares
+(issue 22)."""
 
 from __future__ import annotations
 
