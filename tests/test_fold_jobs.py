@@ -1,5 +1,6 @@
 """One job per (sample, outer fold): the gathered files equal one job's, the fold files, the
-outer folds planned from a folds file, and the memory each fold job declares (issue 22)."""
+outer folds planned from a folds file, and the memory and wall time each fold job declares
+(issue 22)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ import pyarrow as pa
 import pytest
 
 from conftest import REPO
+from polface.data.osf import (
+    FEATURE_SETS,
+    faces_text_levels,
+    feature_set_width,
+    interpretable_features,
+    text_levels,
+)
+from polface.data.simulate import plan_cohort
 from polface.errors import InputError
 from polface.io import write_json, write_parquet
 from polface.models.artifacts import (
@@ -25,9 +34,15 @@ from polface.models.artifacts import (
     save_mlp_folds,
 )
 from polface.models.fitters import (
+    MLP_EPOCH_CPU_S,
+    MLP_ROW_CPU_S,
+    RUNTIME_FLOOR_MIN,
+    RUNTIME_SAFETY,
     SERIAL_FIT_VALUES,
     expected_fold_rows,
+    fit_cpu_s,
     fit_memory_mb,
+    fit_runtime_min,
     fit_threads,
     fold_rows,
     gather_sample_predictions,
@@ -298,13 +313,140 @@ def test_the_memory_model_is_within_25_percent_above_each_measured_peak():
         assert peak <= declared <= 1.25 * peak, (sample, declared, peak)
 
 
-def dry_run(tmp_path, config, *targets):
+# ---- the published size: measured CPU seconds (benchmarks/README.md) against the wall time
+
+
+def measured_fold_cpu():
+    """[(sample, training rows, cohort rows, CPU-s)] of the full run's and the 250,000-row run's
+    LASSO folds, as benchmarks/README.md's tables give them."""
+    text = (REPO / "benchmarks" / "README.md").read_text()
+    full = re.compile(
+        r"^\| `fit_lasso` (?P<name>[A-Za-z ]+), outer fold 1 \((?P<rows>[\d,]+) rows,"
+        r"[^|]*\| [\d,]+ \| (?P<cpu>[\d,]+) \|",
+        re.M,
+    )
+    mid = re.compile(
+        r"^\| (?:`fit_lasso_fold` )?(?P<name>US dating|US Facebook|Canada|UK), fold \d+[^|]*"
+        r"\| (?P<rows>[\d,]+) \| [\d,]+ \| (?P<cpu>[\d,]+) \|",
+        re.M,
+    )
+
+    def number(value):
+        return int(value.replace(",", ""))
+
+    found = [
+        (README_SAMPLES[m["name"]], number(m["rows"]), cohort_rows, number(m["cpu"]))
+        for pattern, cohort_rows in ((full, sum(PUBLISHED.values())), (mid, 250_000))
+        for m in pattern.finditer(text)
+    ]
+    assert sorted(c for *_, c, _ in found) == [250_000] * 8 + [sum(PUBLISHED.values())] * 4
+    return found
+
+
+def test_the_lasso_cpu_model_is_above_each_measured_fold():
+    """The projection is at or above every LASSO fold measured at 250,000 and 1,085,795 rows
+    (the former's CPU seconds miss up to 18 s of a job's end, benchmarks/README.md says), and
+    within 10 % of each fold of the full run: not a line through the small folds, which falls
+    3.2x short of the full-size US dating fold."""
+    for sample, rows, cohort_rows, cpu in measured_fold_cpu():
+        projected = fit_cpu_s(
+            method="lasso", n_train=rows, n_predict=36_194, n_cols=2048, cohort_rows=cohort_rows
+        )
+        if cohort_rows == 250_000:
+            assert projected >= cpu + 18, (sample, rows, projected, cpu)
+        else:
+            assert cpu <= projected <= 1.1 * cpu, (sample, rows, projected, cpu)
+
+
+def test_the_interpretable_cpu_model_is_above_each_measured_job():
+    """The fold job of all 8 feature sets on every sample, at or above each size of
+    benchmarks/README.md's interpretable_fold.py table (and within 2x at the published size)."""
+    text = (REPO / "benchmarks" / "README.md").read_text()
+    rows = re.findall(r"^\| ([\d,]+) \| ([\d,]+) \| ([\d.]+) \| [\d.]+ \| [\d.]+ \|$", text, re.M)
+    assert [r[0] for r in rows] == ["100,000", "400,000", "1,085,795"], rows
+    for _, training, cpu in rows:
+        projected = len(FEATURE_SETS) * fit_cpu_s(
+            method="interpretable",
+            n_train=int(training.replace(",", "")),
+            n_predict=0,
+            n_cols=27,
+            cohort_rows=0,
+        )
+        assert float(cpu) <= projected, (training, projected, cpu)
+    assert projected <= 2 * float(cpu)
+
+
+#: The full run's US dating LASSO fold: 4,055 CPU-s, 68 CPU-minutes (benchmarks/README.md).
+US_DATING_FOLD_CPU_MIN = 68
+
+
+def test_the_full_size_us_dating_lasso_fold_gets_twice_its_measured_time():
+    """At least 2 x its measured 68 CPU-minutes over its threads, whatever the threads; a small
+    fold gets the floor, and a retry more."""
+    cpu = fit_cpu_s(
+        method="lasso", n_train=833_963, n_predict=36_194, n_cols=2048, cohort_rows=1_085_795
+    )
+    for threads in (1, 2, 4, 8, 11, 16, 32):
+        minutes = fit_runtime_min(method="lasso", cpu_s=cpu, threads=threads)
+        assert minutes >= 2 * US_DATING_FOLD_CPU_MIN / threads, (threads, minutes)
+        assert fit_runtime_min(method="lasso", cpu_s=cpu, threads=threads, attempt=2) == (
+            2 * minutes
+        )
+    # the lockstep's 11 problems: threads past 11 do not shorten the budget
+    assert fit_runtime_min(method="lasso", cpu_s=cpu, threads=16) == fit_runtime_min(
+        method="lasso", cpu_s=cpu, threads=11
+    )
+    small = fit_cpu_s(method="lasso", n_train=200, n_predict=70, n_cols=64, cohort_rows=300)
+    assert fit_runtime_min(method="lasso", cpu_s=small, threads=2) == RUNTIME_FLOOR_MIN
+    assert fit_runtime_min(method="lasso", cpu_s=small, threads=2, attempt=3) == (
+        3 * RUNTIME_FLOOR_MIN
+    )
+
+
+def mlp_epoch_cpu_s(rows):
+    """benchmarks/README.md's measured MLP epoch: 0.52 CPU-s + 1.9355 ms per row (2,048 x 2,048)."""
+    return 0.52 + 1.9355e-3 * rows
+
+
+def test_the_mlp_fold_gets_every_epoch_it_may_run():
+    """max_epochs x the measured epoch cost at its rows, x the safety factor, over its threads
+    (a 240-minute flat budget ran out after about 14 epochs of a US dating fold on 4 threads)."""
+    assert (MLP_EPOCH_CPU_S, MLP_ROW_CPU_S) == (0.52, 1.9355e-3)
+    for rows, epochs, threads in ((833_963, 30, 4), (833_963, 4, 2), (104_407, 30, 8)):
+        cpu = fit_cpu_s(
+            method="mlp",
+            n_train=rows,
+            n_predict=36_194,
+            n_cols=2048,
+            cohort_rows=1_085_795,
+            max_epochs=epochs,
+        )
+        minutes = fit_runtime_min(method="mlp", cpu_s=cpu, threads=threads)
+        needed = RUNTIME_SAFETY * epochs * mlp_epoch_cpu_s(rows) / threads / 60
+        assert needed <= minutes <= 1.1 * needed, (rows, epochs, threads, minutes, needed)
+    # half the hidden units, half the per-row cost
+    wide, narrow = (
+        fit_cpu_s(
+            method="mlp",
+            n_train=10_000,
+            n_predict=0,
+            n_cols=2048,
+            cohort_rows=0,
+            max_epochs=1,
+            hidden=hidden,
+        )
+        for hidden in (2048, 1024)
+    )
+    assert narrow - MLP_EPOCH_CPU_S == pytest.approx((wide - MLP_EPOCH_CPU_S) / 2)
+
+
+def dry_run(tmp_path, config, *targets, extra=()):
     """What `snakemake -n` plans for `config` (written as a config file) in a copy of the repo."""
     from workflow_utils import copy_project, snakemake, write_config
 
     workdir = copy_project(tmp_path)
     write_config(workdir, "planned.yaml", config)
-    result = snakemake(workdir, *targets, "-n", "--configfile", "config/planned.yaml")
+    result = snakemake(workdir, *targets, "-n", "--configfile", "config/planned.yaml", *extra)
     assert result.returncode == 0, result.stdout[-3000:]
     return result.stdout
 
@@ -338,12 +480,66 @@ def test_the_published_size_dag_declares_the_measured_memory(tmp_path):
 
 
 @pytest.mark.workflow
+def test_the_published_size_dag_declares_wall_times_from_the_work(tmp_path):
+    """A dry run of the 30 x 10 study at 1,085,795 x 2,048 beside a small cohort, with the SLURM
+    profile's threads: each fold job's runtime is the rule's own (the profile sets none). The US
+    dating LASSO fold gets at least 2 x its measured 68 CPU-minutes over its threads, each MLP
+    fold max_epochs x the measured epoch at its rows over its threads (x the safety factor), and
+    the small cohort's folds the floor."""
+    import yaml
+
+    total = sum(PUBLISHED.values())
+    shares = {s: n / total for s, n in PUBLISHED.items()}
+    cohorts = {
+        "demo": {"n_rows": total, "n_features": 2048, "sample_shares": shares},
+        "small": {"n_rows": 3000, "n_features": 64, "sample_shares": shares},
+    }
+    config = {
+        "cohorts": {name: {"simulate": settings} for name, settings in cohorts.items()},
+        "folds": {"outer": 30, "inner": 10},
+    }
+    profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
+    threads = {rule: profile["set-threads"][rule] for rule in FOLD_RULES}
+    extra = ["--cores", "16", "--set-threads", *(f"{r}={t}" for r, t in threads.items())]
+    planned = dry_run(tmp_path, config, extra=extra)
+    jobs = re.findall(
+        r"rule (fit_\w+_fold):\n.*?wildcards: ([^\n]*)\n.*?threads: (\d+)\n"
+        r"    resources: [^\n]*?runtime=(\d+)",
+        planned,
+        re.S,
+    )
+    assert len(jobs) == 2 * (4 * 30 * 2 + 30), len(jobs)
+    epochs = 30  # the schema's mlp.max_epochs
+    for rule, wildcards, used, runtime in jobs:
+        used, runtime = int(used), int(runtime)
+        assert used == threads[rule], (rule, wildcards, used)
+        found = dict(part.split("=") for part in wildcards.split(", "))
+        if found["cohort"] == "small":
+            assert runtime == RUNTIME_FLOOR_MIN, (rule, wildcards, runtime)
+            continue
+        assert RUNTIME_FLOOR_MIN <= runtime, (rule, wildcards, runtime)
+        if rule == "fit_lasso_fold" and found["sample"] == "pol_dat_us":
+            assert runtime >= 2 * US_DATING_FOLD_CPU_MIN / used, (wildcards, runtime)
+        if rule == "fit_mlp_fold":
+            rows = PUBLISHED[found["sample"]] * 29 / 30
+            needed = RUNTIME_SAFETY * epochs * mlp_epoch_cpu_s(rows) / used / 60
+            assert needed <= runtime <= 1.1 * needed, (wildcards, runtime, needed)
+    # a flat 240 minutes was too short for the US dating MLP fold, too long for a small LASSO
+    # fold of the published cohort
+    us = {r: t for rule, w, _, t in jobs for r in [rule] if "demo, sample=pol_dat_us, fold=1" in w}
+    assert int(us["fit_mlp_fold"]) > 240 * 2 and int(us["fit_lasso_fold"]) < 240
+
+
+#: The fold rules, whose memory and wall time the rules declare from the work.
+FOLD_RULES = ("fit_lasso_fold", "fit_mlp_fold", "fit_interpretable_fold")
+
+
+@pytest.mark.workflow
 def test_one_interpretable_job_per_cohort_and_outer_fold_declares_its_largest_fit(tmp_path):
     """A dry run of two cohorts with 4 outer folds: one fit_interpretable_fold job per (cohort,
     fold), writing every feature set's fold file in FEATURE_SETS' order, whose mem_mb is the fit
     of the largest sample on the feature set with the most columns (at the published size that
     is above the fit of the smallest set, so taking any one set's columns would fail here)."""
-    from polface.data.osf import FEATURE_SETS
     from polface.data.simulate import sample_sizes
 
     total = sum(PUBLISHED.values())
@@ -385,12 +581,70 @@ def test_one_interpretable_job_per_cohort_and_outer_fold_declares_its_largest_fi
             copies=2,
         )
 
-    widest = max(len(columns) for columns in FEATURE_SETS.values())
-    assert widest == len(FEATURE_SETS["all"])
+    # the columns the fit builds: a simulated cohort's Face++ ethnicity (4 values) is 3 indicators
+    faces = plan_cohort(validated_simulate(cohorts["demo"]), block_mb=1).faces
+    widths = {name: interpretable_features(faces, name).shape[1] for name in FEATURE_SETS}
+    widest = max(widths.values())
+    assert widest == widths["all"] == len(FEATURE_SETS["all"]) + 2
     for cohort, settings in cohorts.items():
         assert set(planned[cohort].values()) == {declared(settings, widest)}, planned[cohort]
-    narrowest = min(len(columns) for columns in FEATURE_SETS.values())
+    narrowest = min(widths.values())
+    assert planned["big"][1] > declared(cohorts["big"], widest - 1)
     assert planned["big"][1] > declared(cohorts["big"], narrowest)
+
+
+def validated_simulate(settings):
+    """A cohort's simulate settings with the schema's defaults filled in."""
+    from polface.config import validate_config
+
+    config = {"cohorts": {"c": {"simulate": dict(settings)}}}
+    validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    return config["cohorts"]["c"]["simulate"]
+
+
+def test_feature_set_width_counts_the_columns_the_fit_builds():
+    """One column per numeric column, one indicator per value but the first of a text column:
+    on a simulated cohort (its text columns known before it is simulated) and on a release whose
+    Face++ gender is words."""
+    from polface.data.simulate import TEXT_FEATURE_LEVELS
+
+    faces = plan_cohort(validated_simulate({"n_rows": 500, "n_features": 16}), block_mb=1).faces
+    levels = {column: len(values) for column, values in TEXT_FEATURE_LEVELS.items()}
+    words = faces.assign(**{"gender.value": np.where(faces["gender.value"] > 0, "Female", "Male")})
+    words.loc[::7, "gender.value"] = None
+    for frame, text in ((faces, levels), (words, {**levels, "gender.value": 2})):
+        for column in {c for columns in FEATURE_SETS.values() for c in columns}:
+            found = text_levels(frame[column])
+            assert (found is None) == (column not in text), column
+            assert found is None or len(found) == text[column], column
+        for name in FEATURE_SETS:
+            built = interpretable_features(frame, name).shape[1]
+            assert feature_set_width(name, text) == built, name
+    # gender, age and 3 indicators of the 4 ethnicities
+    assert feature_set_width("demographics", levels) == 5
+
+
+def test_a_faces_files_text_columns_are_counted_as_the_fit_sees_them(tmp_path):
+    """What the rule reads of a converted cohort's faces file: the text feature columns and
+    their values (NA not a value), numeric ones (float or integer) left out."""
+    faces = pd.DataFrame(
+        {
+            "ethnicity.value": ["white", "black", None, "asian", "white"],
+            "gender.value": ["Male", "Female", "Female", None, "Male"],
+            "age.value": [30.0, 41.0, None, 25.0, 60.0],
+            "facial_hair": pd.array([0, 1, None, 0, 1], dtype="Int32"),
+            "country": ["us", "uk", "us", "ca", "us"],  # text, but in no feature set
+        }
+    )
+    path = tmp_path / "faces.parquet"
+    write_parquet(pa.Table.from_pandas(faces, preserve_index=False), path)
+    levels = faces_text_levels(path)
+    assert levels == {"ethnicity.value": 3, "gender.value": 2}
+    assert feature_set_width("demographics", levels) == 1 + 1 + 2
+    assert (
+        feature_set_width("demographics", levels)
+        == (interpretable_features(faces, "demographics").shape[1])
+    )
 
 
 @pytest.mark.workflow

@@ -54,6 +54,9 @@ def test_profile_options_exist():
 #: Rules whose memory the workflow computes from the config or the fold sizes (the profile sets
 #: none for them).
 RULE_MEMORY = {"simulate_cohort", "fit_lasso_fold", "fit_mlp_fold", "fit_interpretable_fold"}
+#: Rules whose wall time the workflow computes from the fold sizes and their threads
+#: (fitters.fit_runtime_min; the profile sets none for them).
+RULE_RUNTIME = {"fit_lasso_fold", "fit_mlp_fold", "fit_interpretable_fold"}
 
 
 def test_profile_settings_that_matter():
@@ -67,7 +70,9 @@ def test_profile_settings_that_matter():
     assert conf["retries"] >= 1
     assert not any("account" in str(key) for key in conf.get("default-resources", []))
     for rule, resources in conf["set-resources"].items():
-        assert "runtime" in resources, rule
+        # a rule that computes its wall time from the work keeps it (a flat number in the
+        # profile was too short for an MLP fold of many epochs, too long for a small LASSO fold)
+        assert ("runtime" in resources) != (rule in RULE_RUNTIME), rule
         # a rule that computes its memory from the config keeps it (the profile cannot read it)
         assert ("mem_mb" in resources) != (rule in RULE_MEMORY), rule
         assert "slurm_account" not in resources, rule
@@ -81,7 +86,8 @@ PLANNED_RULES: set[str] = set()
 
 
 def test_profile_covers_the_workflow_rules(tmp_path):
-    """Every rule has wall time, memory and threads in the profile; no name there is a typo."""
+    """Every rule has wall time, memory and threads in the profile, or (the fold jobs) computes
+    them; no name there is a typo."""
     from workflow_utils import copy_project
 
     work = copy_project(tmp_path / "work")
@@ -98,7 +104,10 @@ def test_profile_covers_the_workflow_rules(tmp_path):
     conf = profile()
     named = set(conf["set-resources"]) | set(conf["set-threads"]) | set(conf["groups"])
     assert named - rules <= PLANNED_RULES, f"not rules of the workflow: {named - rules}"
-    assert rules <= set(conf["set-resources"]), rules - set(conf["set-resources"])
+    # the rules that compute both their memory and their wall time need no entry
+    computed = RULE_MEMORY & RULE_RUNTIME
+    assert rules - computed <= set(conf["set-resources"]), rules - set(conf["set-resources"])
+    assert RULE_RUNTIME <= rules
     assert rules <= set(conf["set-threads"]), rules - set(conf["set-threads"])
     assert set(conf["group-components"]) <= set(conf["groups"].values())
 

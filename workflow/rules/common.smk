@@ -114,18 +114,21 @@ def fold_files(kind, leaf):
     return files
 
 
-# ---- the memory of a fold job, from the rows it trains and predicts (fitters.fit_memory_mb)
+# ---- the memory and wall time of a fold job, from the rows it trains and predicts
+# (fitters.fit_memory_mb, fitters.fit_runtime_min)
 
 import functools  # noqa: E402
 
 import numpy as np  # noqa: E402
-from polface.data.simulate import sample_sizes  # noqa: E402
+from polface.data.simulate import TEXT_FEATURE_LEVELS, sample_sizes  # noqa: E402
 from polface.errors import InputError  # noqa: E402
 from polface.models.fitters import (  # noqa: E402
     expected_fold_rows,
+    fit_cpu_s,
     fit_memory_mb,
-    fold_rows,
+    fit_runtime_min,
     fit_threads,
+    fold_rows,
     lasso_copy_dtype,
 )
 
@@ -149,6 +152,24 @@ def _feature_columns(path, stamp):
         if hasattr(field.type, "list_size"):
             return int(field.type.list_size)
     raise WorkflowError(f"{path}: no fixed-size list column of descriptors")
+
+
+@functools.cache
+def _text_feature_levels(path, stamp):
+    return osf.faces_text_levels(path)
+
+
+def cohort_text_levels(cohort):
+    """{column: number of values} of the text columns that the interpretable fits expand into
+    indicators: a simulated cohort's from its generator (before anything is simulated), a
+    converted one's counted in its faces file (FileNotFoundError until it exists, as below).
+    """
+    if config["cohorts"][cohort].get("simulate") is not None:
+        return {c: len(values) for c, values in TEXT_FEATURE_LEVELS.items()}
+    path = Path(f"results/{cohort}/faces.parquet")
+    if not path.exists():
+        raise FileNotFoundError(str(path))
+    return _text_feature_levels(str(path), path.stat().st_mtime_ns)
 
 
 def cohort_fold_plan(cohort):
@@ -179,21 +200,29 @@ def cohort_fold_plan(cohort):
     return rows, _feature_columns(paths[2], stamps[2]), plan
 
 
+def largest_fold_fit(method, wildcards):
+    """(cohort rows, training rows, columns, held-out rows) of a fold job's largest fit."""
+    rows, n_cols, plan = cohort_fold_plan(wildcards.cohort)
+    train, held = plan[int(wildcards.fold)]
+    if method != "interpretable":
+        return rows, train[wildcards.sample], n_cols, held
+    # one job fits every feature set on every sample in turn, one fit at a time: its largest
+    # fit is the largest sample on the feature set with the most columns, as the fit builds
+    # them (a text column: one indicator per value but the first)
+    levels = cohort_text_levels(wildcards.cohort)
+    n_cols = max(osf.feature_set_width(name, levels) for name in osf.FEATURE_SETS)
+    return rows, max(train.values()), n_cols, held
+
+
 def fold_mem_mb(method):
     """The mem_mb of a fold job of `method` (lasso, mlp or interpretable), grown by attempt."""
 
     def mem_mb(wildcards, attempt):
-        rows, n_cols, plan = cohort_fold_plan(wildcards.cohort)
-        train, held = plan[int(wildcards.fold)]
+        rows, n_train, n_cols, held = largest_fold_fit(method, wildcards)
         if method == "interpretable":
-            # one job fits every feature set on every sample in turn, one fit at a time: its
-            # largest fit is the largest sample on the feature set with the most columns
-            n_train = max(train.values())
-            n_cols = max(len(columns) for columns in osf.FEATURE_SETS.values())
             # that set's columns of the whole cohort, and each fit's rows of them
             itemsize, copies, torch = 8, 2, False
         else:
-            n_train = train[wildcards.sample]
             torch = method == "mlp"
             copies = 2 if torch else 1
             lasso = config["lasso"]
@@ -222,6 +251,40 @@ def fold_mem_mb(method):
     return mem_mb
 
 
+def fold_runtime_min(method):
+    """The runtime (minutes) of a fold job of `method`, from its work on its threads, by attempt."""
+
+    def runtime(wildcards, threads, attempt):
+        rows, n_cols, plan = cohort_fold_plan(wildcards.cohort)
+        train, held = plan[int(wildcards.fold)]
+        work = {"n_predict": held, "n_cols": n_cols, "cohort_rows": rows}
+        if method == "interpretable":
+            # every feature set on every sample, in turn
+            cpu = len(osf.FEATURE_SETS) * sum(
+                fit_cpu_s(method=method, n_train=n, **work) for n in train.values()
+            )
+        elif method == "mlp":
+            mlp = config["mlp"]
+            cpu = fit_cpu_s(
+                method=method,
+                n_train=train[wildcards.sample],
+                max_epochs=mlp["max_epochs"],
+                hidden=mlp["hidden"],
+                **work,
+            )
+        else:
+            cpu = fit_cpu_s(method=method, n_train=train[wildcards.sample], **work)
+        return fit_runtime_min(
+            method=method,
+            cpu_s=cpu,
+            threads=threads,
+            attempt=attempt,
+            inner_folds=config["folds"]["inner"],
+        )
+
+    return runtime
+
+
 #: The threads of a fold job whose fit is large enough to share out (the LASSO's lockstep of
 #: problems, torch's batches); --set-threads or a profile's set-threads overrides it.
 FOLD_THREADS = 2
@@ -234,15 +297,9 @@ def fold_threads(method):
 
     def threads(wildcards):
         try:
-            rows, n_cols, plan = cohort_fold_plan(wildcards.cohort)
+            _, n_train, n_cols, _ = largest_fold_fit(method, wildcards)
         except FileNotFoundError:
             return FOLD_THREADS
-        train, held = plan[int(wildcards.fold)]
-        if method == "interpretable":
-            n_train = max(train.values())
-            n_cols = max(len(columns) for columns in osf.FEATURE_SETS.values())
-        else:
-            n_train = train[wildcards.sample]
         return fit_threads(method, n_train, n_cols, FOLD_THREADS)
 
     return threads

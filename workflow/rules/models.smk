@@ -22,8 +22,9 @@ rule make_folds:
 # One job per (sample, outer fold), each writing its fold's predictions and model atomically;
 # a small job per sample gathers them into the files of a whole sample (predictions.parquet,
 # models.npz or weights.safetensors, summary.json), the same bytes as one job fitting every
-# fold. Memory is declared from the rows each fold trains and predicts (fold_mem_mb,
-# polface.models.fitters.fit_memory_mb), so a profile needs no size formula.
+# fold. Memory and wall time are declared from the rows each fold trains and predicts (fold_mem_mb,
+# fold_runtime_min: polface.models.fitters.fit_memory_mb, fit_runtime_min), so a profile needs no
+# size formula.
 
 
 rule fit_lasso_fold:
@@ -43,6 +44,7 @@ rule fit_lasso_fold:
     threads: fold_threads("lasso")
     resources:
         mem_mb=fold_mem_mb("lasso"),
+        runtime=fold_runtime_min("lasso"),
     params:
         lasso=config["lasso"],
         samples=config["samples"],
@@ -90,6 +92,7 @@ rule fit_mlp_fold:
     threads: fold_threads("mlp")
     resources:
         mem_mb=fold_mem_mb("mlp"),
+        runtime=fold_runtime_min("mlp"),
     params:
         mlp=config["mlp"],
         samples=config["samples"],
@@ -144,6 +147,7 @@ rule fit_interpretable_fold:
     threads: fold_threads("interpretable")
     resources:
         mem_mb=fold_mem_mb("interpretable"),
+        runtime=fold_runtime_min("interpretable"),
     params:
         feature_sets=FEATURE_SETS,
         lasso=config["lasso"],

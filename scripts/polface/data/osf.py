@@ -8,6 +8,9 @@ feature sets of Table S1 / Figure 3.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import pandas as pd
 
 from polface.frames import MissingColumnsError
@@ -96,6 +99,47 @@ FEATURE_SETS["all"] = tuple(
 )
 
 
+def text_levels(series: pd.Series) -> list[str] | None:
+    """The values (as text, sorted) of a column that :func:`interpretable_features` turns into
+    indicators, one per value but the first; None for a numeric column, which it keeps."""
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return None
+    text = series.astype(object).where(series.notna())
+    return sorted(map(str, text.dropna().unique()))
+
+
+def feature_set_width(feature_set: str, n_levels: Mapping[str, int]) -> int:
+    """How many columns :func:`interpretable_features` makes of ``feature_set``: one per numeric
+    column, and for a text column (a key of ``n_levels``, its number of values) one per value but
+    the first. Without the data, an upper bound on the values gives an upper bound."""
+    return sum(
+        max(n_levels[column] - 1, 0) if column in n_levels else 1
+        for column in FEATURE_SETS[feature_set]
+    )
+
+
+def faces_text_levels(path: str | Path) -> dict[str, int]:
+    """{column: number of values} of the feature-set columns that a faces parquet file holds as
+    text (which :func:`interpretable_features` expands into indicators); reads only those."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    wanted = sorted({column for columns in FEATURE_SETS.values() for column in columns})
+    text = [
+        column
+        for column in wanted
+        if column in schema.names
+        and not pa.types.is_integer(schema.field(column).type)
+        and not pa.types.is_floating(schema.field(column).type)
+    ]
+    if not text:
+        return {}
+    frame = pd.read_parquet(path, columns=text)
+    levels = {column: text_levels(frame[column]) for column in text}
+    return {column: len(values) for column, values in levels.items() if values is not None}
+
+
 def interpretable_features(faces: pd.DataFrame, feature_set: str) -> pd.DataFrame:
     """The columns of one interpretable feature set, as float64 (head pose as absolute angles).
 
@@ -121,12 +165,12 @@ def interpretable_features(faces: pd.DataFrame, feature_set: str) -> pd.DataFram
     parts = []
     for column in columns:
         series = faces[column]
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        levels = text_levels(series)
+        if levels is None:
             values = pd.to_numeric(series).astype(float)
             parts.append(values.abs() if column.startswith("headpose.") else values)
             continue
         text = series.astype(object).where(series.notna())
-        levels = sorted(map(str, text.dropna().unique()))
         for level in levels[1:]:
             indicator = (text.astype(str) == level).astype(float).where(text.notna())
             parts.append(indicator.rename(f"{column}={level}"))

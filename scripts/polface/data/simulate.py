@@ -58,6 +58,10 @@ SAMPLE_DATABASE = {
 }
 ETHNICITIES = ("white", "black", "asian", "india")
 ETHNICITY_SHARES = (0.75, 0.10, 0.10, 0.05)
+#: The interpretable feature columns (osf.FEATURE_SETS) a simulated cohort holds as text, and
+#: their values (the other ones are numeric): what a fit's design matrix is made of, known before
+#: the cohort is simulated.
+TEXT_FEATURE_LEVELS: dict[str, tuple[str, ...]] = {"ethnicity.value": ETHNICITIES}
 
 
 @dataclass(frozen=True)

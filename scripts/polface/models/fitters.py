@@ -5,10 +5,11 @@ keeping about the fit. The rules ``fit_lasso_fold``, ``fit_mlp_fold`` and
 ``fit_interpretable_fold`` call :func:`load_modelling_inputs`, a fitter, and
 :func:`fit_sample_models` or :func:`feature_set_predictions` for one outer fold each; the rules
 ``fit_lasso``, ``fit_mlp`` and ``fit_interpretable`` gather a sample's folds
-(:func:`gather_sample_predictions`), declaring each fold job's memory with
-:func:`fit_memory_mb`; the model artifacts are written and read by
-:mod:`polface.models.artifacts`, the summaries' contents are made here (:func:`lasso_summary`,
-:func:`mlp_summary`) and written by :func:`polface.io.write_json`. Beside them, two generic
+(:func:`gather_sample_predictions`); the fold rules declare each job's memory with
+:func:`fit_memory_mb` and its wall time with :func:`fit_runtime_min` (of :func:`fit_cpu_s`). The
+model artifacts are written and read by :mod:`polface.models.artifacts`, the summaries' contents
+are made here (:func:`lasso_summary`, :func:`mlp_summary`) and written by
+:func:`polface.io.write_json`. Beside them, two generic
 pieces for any nested CV: :func:`mean_fitter` (guess the training split's mean) and
 :func:`standardised` (record each training column's mean and SD in a fitter's info).
 """
@@ -126,6 +127,118 @@ def fit_memory_mb(
     total = fixed + cohort_rows * COHORT_ROW_BYTES + max(train, predict)
     total += n_predict * PREDICT_ROW_BYTES
     return int(np.ceil(total * MEMORY_MARGIN / 2**20))
+
+
+# ---- the wall time of a fold job, declared by the fold rules (their SLURM `runtime`)
+#
+# A fit's CPU seconds are projected from the measured ones of benchmarks/README.md (CPU seconds
+# on 2 threads of the development machine, a loaded one); a job's budget is SAFETY_FACTOR times
+# that over the speedup its threads can give. Descriptors are DESCRIPTOR_COLS columns unless said.
+
+#: The descriptor columns the calibration was measured at (VGGFace2's 2,048).
+DESCRIPTOR_COLS = 2048
+#: A LASSO fold's CPU seconds per training row and descriptor column: the full run's US dating
+#: outer fold 1, 4,055 CPU-s for 833,963 rows x 2,048 (the exact cv.glmnet procedure, lambda.min
+#: at step 57 of 74). Taken from the largest fold measured, not from a line through small ones:
+#: the 250,000-row run's folds scaled by rows fall 1.4-3.2x short of the full run's.
+LASSO_CELL_CPU_S = 4055 / (833_963 * DESCRIPTOR_COLS)
+#: A fold job's CPU seconds per cohort row and descriptor column besides its fit (reading the
+#: cohort's features, its tables, predicting the held-out rows): the largest excess of the full
+#: run's smaller folds over the slope above, the UK's 432 CPU-s less 55,651 rows x that slope,
+#: 162 s for the cohort's 1,085,795 x 2,048 (Canada 125 s, US Facebook 153 s). With both terms
+#: the projection is 0-10 % above each fold of the full run and above each of the 250,000-row run.
+COHORT_CELL_CPU_S = 162 / (1_085_795 * DESCRIPTOR_COLS)
+#: The MLP's CPU seconds per epoch (benchmarks/mlp_epoch.py: 2 torch threads, the schema's
+#: hidden 2,048 and batches of 64, at 2,048 columns): 0.52 s plus 1.9355 ms per row given to the
+#: fitter (a US dating fold's 833,963 rows: 1,615 CPU-s an epoch). The per-row part scales with
+#: columns x hidden units (the first layer's products and Adam's update of its weights).
+MLP_EPOCH_CPU_S = 0.52
+MLP_ROW_CPU_S = 1.9355e-3
+MLP_HIDDEN = 2048
+#: The interpretable models' CPU seconds per training row and feature set (one sample's fit of
+#: one set: a LASSO path of a few columns costs its passes over the rows, hardly its width):
+#: benchmarks/interpretable_fold.py, the fold job of all 8 sets, the highest per row of the three
+#: sizes measured, 17.5 CPU-s for the 97,003 training rows of a 100,000-row cohort (400,000 rows:
+#: 43.4 CPU-s; the published 1,085,795: 107.7 CPU-s, 0.57x this rate).
+INTERPRETABLE_ROW_CPU_S = 17.5 / (97_003 * 8)
+#: A fold job's start (interpreter, pandas, numba's cached kernels, torch): 1.3-3.6 CPU-s measured.
+JOB_START_CPU_S = 10.0
+#: The budget is this times the projected wall time: the projection's CPU seconds are from a
+#: loaded 2-core machine, another node's core may be slower, the parallel efficiency of the
+#: threads (assumed 0.8 in benchmarks/fold_schedule.py) was not measured, and folds differ.
+RUNTIME_SAFETY = 3.0
+#: No fold job asks for less (minutes): SLURM's scheduling and the job's start are not free.
+RUNTIME_FLOOR_MIN = 15
+
+
+def fit_cpu_s(
+    *,
+    method: str,
+    n_train: int,
+    n_predict: int,
+    n_cols: int,
+    cohort_rows: int,
+    max_epochs: int = 1,
+    hidden: int = MLP_HIDDEN,
+) -> float:
+    """The projected CPU seconds of one fit (one sample, one outer fold) on 2 threads.
+
+    ``method``: ``lasso`` (the path and its inner CV on ``n_train`` rows of ``n_cols``
+    descriptors, in a job that reads a cohort of ``cohort_rows`` rows), ``mlp`` (``max_epochs``
+    epochs, the most early stopping lets it run, of a network of ``hidden`` units, and the
+    forward pass over ``n_predict`` held-out rows, counted at a training row's cost: an upper
+    bound) or ``interpretable`` (one feature set on one sample; ``n_cols`` does not enter).
+    Calibrated on CPUs: the MLP on a GPU (``device: auto`` takes one when present) was not
+    measured, and this is an upper bound for it. See the constants above for the calibration.
+    """
+    if method == "interpretable":
+        return INTERPRETABLE_ROW_CPU_S * n_train
+    read = COHORT_CELL_CPU_S * cohort_rows * n_cols
+    if method == "lasso":
+        return read + LASSO_CELL_CPU_S * n_train * n_cols
+    if method == "mlp":
+        row = MLP_ROW_CPU_S * (n_cols * hidden) / (DESCRIPTOR_COLS * MLP_HIDDEN)
+        return read + max_epochs * (MLP_EPOCH_CPU_S + row * n_train) + row * n_predict
+    raise ValueError(f"method {method!r}: expected lasso, mlp or interpretable")
+
+
+def fit_speedup(method: str, threads: int, *, inner_folds: int = 10) -> float:
+    """How much faster than on one thread a fold job's fit runs on ``threads`` threads, at best.
+
+    The LASSO (and the interpretable models, LASSOs too) solves its path and ``inner_folds``
+    inner fits in lockstep, one problem per thread at a time, so ``threads`` t give
+    problems / ceil(problems / t) (11 problems: 1.83 on 2 threads, 5.5 on 8, nothing past 11); the
+    MLP's torch threads are counted whole.
+    """
+    threads = max(1, int(threads))
+    if method == "mlp":
+        return float(threads)
+    problems = inner_folds + 1
+    return problems / -(-problems // threads)
+
+
+def fit_runtime_min(
+    *,
+    method: str,
+    cpu_s: float,
+    threads: int,
+    attempt: int = 1,
+    inner_folds: int = 10,
+) -> int:
+    """The wall time (minutes) of a fold job: its rule's ``runtime`` (SLURM's ``sbatch -t``).
+
+    ``cpu_s``: the job's projected CPU seconds (:func:`fit_cpu_s`, summed over its fits). The
+    budget is :data:`RUNTIME_SAFETY` times the job's start and ``cpu_s`` spread over its
+    ``threads`` as far as the work allows (:func:`fit_speedup`), in whole minutes rounded up, at
+    least :data:`RUNTIME_FLOOR_MIN`, times ``attempt`` (a job killed at its limit asks for more).
+    For the MLP on a GPU it is the CPU's budget, an upper bound.
+    """
+    seconds = (
+        RUNTIME_SAFETY
+        * (JOB_START_CPU_S + cpu_s)
+        / fit_speedup(method, threads, inner_folds=inner_folds)
+    )
+    return int(attempt) * max(RUNTIME_FLOOR_MIN, int(np.ceil(seconds / 60)))
 
 
 def expected_fold_rows(sample_rows: Mapping[str, int], n_outer: int) -> tuple[dict[str, int], int]:
