@@ -145,8 +145,9 @@ def test_a_killed_job_leaves_nothing_complete_and_the_rerun_is_identical(cohort_
 
 def test_a_killed_fold_job_loses_only_its_fold(cohort_run):
     """The US dating LASSO from scratch, its two outer folds one job each (one at a time on two
-    cores): SIGKILL while the second fold fits. The rerun fits that fold alone (the finished
-    fold's files are not rewritten) and gives the reference bytes."""
+    cores: the test gives each both, where a fold this small asks for one thread and the two
+    would run side by side): SIGKILL while the second fold fits. The rerun fits that fold alone
+    (the finished fold's files are not rewritten) and gives the reference bytes."""
     workdir, reference = cohort_run
     base = workdir / "results/demo"
     names = OUTPUTS["fit_lasso"] + OUTPUTS["fit_lasso_fold"]
@@ -165,7 +166,7 @@ def test_a_killed_fold_job_loses_only_its_fold(cohort_run):
         return other.is_file() and "on host" in other.read_text(errors="replace")
 
     targets = [f"results/demo/{name}" for name in OUTPUTS["fit_lasso"]]
-    kill_mid_job(workdir, targets, one_done_other_fitting)
+    kill_mid_job(workdir, [*targets, "--set-threads", "fit_lasso_fold=2"], one_done_other_fitting)
     done = next(k for k in (1, 2) if (folds / f"{k}/predictions.parquet").exists())
     killed = 3 - done
     kept = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (folds / str(done)).iterdir()}

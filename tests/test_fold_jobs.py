@@ -667,22 +667,20 @@ def test_a_local_run_is_capped_at_the_machines_memory(tmp_path):
         assert int(free[1]) == expected
 
 
-def test_a_small_lasso_fit_asks_for_one_thread():
-    """Below SERIAL_FIT_VALUES training values a LASSO (or interpretable) fold job asks for one
-    thread; at and above it, and for the MLP at any size, the threads it is given."""
+def test_a_small_fit_asks_for_one_thread():
+    """Below SERIAL_FIT_VALUES training values a fold job asks for one thread; at and above it,
+    the threads it is given."""
     assert SERIAL_FIT_VALUES == 2**20
-    assert fit_threads("lasso", 1023, 1024, 2) == 1
-    assert fit_threads("lasso", 1024, 1024, 2) == 2
-    assert fit_threads("interpretable", 266, 12, 8) == 1
-    assert fit_threads("interpretable", 862_770, 12, 8) == 8
-    assert fit_threads("mlp", 266, 64, 2) == 2
+    assert fit_threads(1023, 1024, 2) == 1
+    assert fit_threads(1024, 1024, 2) == 2
+    assert fit_threads(266, 12, 8) == 1
+    assert fit_threads(862_770, 12, 8) == 8
 
 
 @pytest.mark.workflow
 def test_fold_jobs_ask_for_threads_by_the_size_of_their_fit(tmp_path):
-    """A dry run of a toy cohort (400 x 64) and the published size: the toy's LASSO and
-    interpretable fold jobs ask for one thread (two run side by side on 2 cores), the published
-    ones for two; every MLP fold job for two (its bits depend on torch's threads)."""
+    """A dry run of a toy cohort (400 x 64) and the published size: the toy's fold jobs ask for
+    one thread (two run side by side on 2 cores), the published ones for two."""
     total = sum(PUBLISHED.values())
     shares = {s: n / total for s, n in PUBLISHED.items()}
     config = {
@@ -705,7 +703,7 @@ def test_fold_jobs_ask_for_threads_by_the_size_of_their_fit(tmp_path):
     expected = {
         ("fit_lasso_fold", "toy"): 1,
         ("fit_interpretable_fold", "toy"): 1,
-        ("fit_mlp_fold", "toy"): 2,
+        ("fit_mlp_fold", "toy"): 1,
         ("fit_lasso_fold", "big"): 2,
         ("fit_interpretable_fold", "big"): 2,
         ("fit_mlp_fold", "big"): 2,

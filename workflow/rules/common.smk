@@ -291,7 +291,7 @@ FOLD_THREADS = 2
 
 
 def fold_threads(method):
-    """The threads of a fold job of `method`: FOLD_THREADS, or one for a small LASSO fit
+    """The threads of a fold job of `method`: FOLD_THREADS, or one for a small fit
     (polface.models.fitters.fit_threads). A cohort read from RData asks for FOLD_THREADS until
     its converted files exist."""
 
@@ -300,7 +300,7 @@ def fold_threads(method):
             _, n_train, n_cols, _ = largest_fold_fit(method, wildcards)
         except FileNotFoundError:
             return FOLD_THREADS
-        return fit_threads(method, n_train, n_cols, FOLD_THREADS)
+        return fit_threads(n_train, n_cols, FOLD_THREADS)
 
     return threads
 

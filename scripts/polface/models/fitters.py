@@ -59,25 +59,29 @@ def lasso_copy_dtype(n_rows: int, n_cols: int, *, precision: str, memory_budget_
     return np.float64
 
 
-#: A LASSO fit of fewer training values than this (rows x columns) asks for one thread: its
-#: fold job's start (about 1 CPU-s) outweighs what a second thread saves (see :func:`fit_threads`).
+#: A fit of fewer training values than this (rows x columns) asks for one thread: its fold job's
+#: start (about a CPU-second) outweighs what a second thread saves (see :func:`fit_threads`).
 SERIAL_FIT_VALUES = 2**20
 
 
-def fit_threads(method: str, n_train: int, n_cols: int, threads: int) -> int:
-    """The threads a fold job of ``method`` asks for: ``threads``, or one for a small LASSO fit.
+def fit_threads(n_train: int, n_cols: int, threads: int) -> int:
+    """The threads a fold job asks for: ``threads``, or one for a fit of fewer than
+    :data:`SERIAL_FIT_VALUES` training values (a sample's; the interpretable job's largest).
 
-    A LASSO fit (a sample's, or the interpretable models' largest) of fewer than
-    :data:`SERIAL_FIT_VALUES` training values asks for one thread. On a quiet 2-core machine a
-    second thread saves at most a few hundred milliseconds there (``benchmarks/lasso_threads.py``:
-    the 3-fold CV at 1,000 x 256 in 107 instead of 181 ms) against a job's start of about a
-    second, and one-thread jobs run side by side. On a busy machine a second thread is worse:
-    every lambda opens a parallel region that waits for it (266 x 64 took 347 ms on two threads
-    and 33 ms on one, at load 2-3). The fits' bits do not depend on the threads. The MLP keeps
-    ``threads``: torch splits its sums over a batch by thread, so its weights' last bits would
-    change.
+    On a quiet 2-core machine a second thread saves at most a few hundred milliseconds there,
+    against a job's start of about a CPU-second, and one-thread jobs run side by side. The
+    LASSO's 3-fold CV (``benchmarks/lasso_threads.py``): 1,000 x 256 in 174 ms on one thread and
+    104 ms on two, 2,000 x 512 in 598 and 336 ms, 4,000 x 1,024 in 3.5 and 2.0 s. With both cores
+    busy a second thread costs more than it gives, since every lambda opens a parallel region that
+    waits for it: 266 x 64 took 75 ms on one thread and 167 ms (3.3x the CPU) on two. The MLP
+    (``benchmarks/mlp_epoch.py --cols 64``, the schema's 2,048 hidden units): 0.029 ms of CPU per
+    row and epoch on one thread, 0.052 on two, the same wall time. The LASSO's bits do not depend
+    on the threads. The MLP's validation loss, which its early stopping compares, can (on a US
+    Facebook fold of the toy cohort of ``tests/test_workflow.py``, 0.7597634792 on one thread and
+    0.7597635388 on two; the weights were the same), so a small MLP fit on one thread also gives
+    the same history on any machine.
     """
-    if method in ("lasso", "interpretable") and n_train * n_cols < SERIAL_FIT_VALUES:
+    if n_train * n_cols < SERIAL_FIT_VALUES:
         return 1
     return threads
 

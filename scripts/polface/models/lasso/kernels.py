@@ -29,7 +29,9 @@ fit, once per lambda) stay plain loops, and so do the column sums of the standar
 the additions numpy makes for ``X.mean(axis=0)`` of a C-ordered X, whatever the order of X).
 
 numba caches the compiled kernels beside this file (``cache=True``), or in its user-wide
-cache directory where that is not writable (``NUMBA_CACHE_DIR`` overrides both).
+cache directory where that is not writable (``NUMBA_CACHE_DIR`` overrides both); the kernels
+that Python calls are wrapped by :func:`compile_once`, so that the processes of one machine
+started together with an empty cache compile each of them once, not once each.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def compile_once(kernel):
 
     numba compiles a kernel at its first call with new argument types, unless its cache already
     holds that compilation. Fold jobs started together with an empty cache (a new checkout, a
-    changed kernel) would each compile the same kernels (about 15 CPU-s for the LASSO's). Here the
+    changed kernel) would each compile the same kernels (13-15 CPU-s for the LASSO's). Here the
     first call with new types compiles, or loads from the cache, under :func:`_compile_lock`, so
     the other jobs wait and then load what the first one wrote; the call itself runs outside the
     lock. The check is made once per type and memory order of the first argument, X, the only one
