@@ -22,9 +22,9 @@ rule make_folds:
 # One job per (sample, outer fold), each writing its fold's predictions and model atomically;
 # a small job per sample gathers them into the files of a whole sample (predictions.parquet,
 # models.npz or weights.safetensors, summary.json), the same bytes as one job fitting every
-# fold. Memory and wall time are declared from the rows each fold trains and predicts (fold_mem_mb,
-# fold_runtime_min: polface.models.fitters.fit_memory_mb, fit_runtime_min), so a profile needs no
-# size formula.
+# fold. Memory, wall time and threads are declared from the rows each fold trains and predicts
+# (fold_mem_mb, fold_runtime_min, fold_threads: polface.models.fitters.fit_memory_mb,
+# fit_runtime_min, fit_threads), so a profile needs no size formula.
 
 
 rule fit_lasso_fold:
