@@ -670,11 +670,11 @@ def test_a_local_run_is_capped_at_the_machines_memory(tmp_path):
 def test_a_small_fit_asks_for_one_thread():
     """Below SERIAL_FIT_VALUES training values a fold job asks for one thread; at and above it,
     the threads it is given."""
-    assert SERIAL_FIT_VALUES == 2**20
-    assert fit_threads(1023, 1024, 2) == 1
-    assert fit_threads(1024, 1024, 2) == 2
+    assert SERIAL_FIT_VALUES == 2**23
+    assert fit_threads(4095, 2048, 2) == 1
+    assert fit_threads(4096, 2048, 2) == 2
     assert fit_threads(266, 12, 8) == 1
-    assert fit_threads(862_770, 12, 8) == 8
+    assert fit_threads(862_770, 27, 8) == 8
 
 
 @pytest.mark.workflow

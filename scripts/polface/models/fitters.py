@@ -59,27 +59,29 @@ def lasso_copy_dtype(n_rows: int, n_cols: int, *, precision: str, memory_budget_
     return np.float64
 
 
-#: A fit of fewer training values than this (rows x columns) asks for one thread: its fold job's
-#: start (about a CPU-second) outweighs what a second thread saves (see :func:`fit_threads`).
-SERIAL_FIT_VALUES = 2**20
+#: A fit of fewer training values than this (rows x columns) asks for one thread: a few seconds
+#: of fitting, where a job's start and its serial parts weigh (see :func:`fit_threads`).
+SERIAL_FIT_VALUES = 2**23
 
 
 def fit_threads(n_train: int, n_cols: int, threads: int) -> int:
     """The threads a fold job asks for: ``threads``, or one for a fit of fewer than
     :data:`SERIAL_FIT_VALUES` training values (a sample's; the interpretable job's largest).
 
-    On a quiet 2-core machine a second thread saves at most a few hundred milliseconds there,
-    against a job's start of about a CPU-second, and one-thread jobs run side by side. The
-    LASSO's 3-fold CV (``benchmarks/lasso_threads.py``): 1,000 x 256 in 174 ms on one thread and
-    104 ms on two, 2,000 x 512 in 598 and 336 ms, 4,000 x 1,024 in 3.5 and 2.0 s. With both cores
-    busy a second thread costs more than it gives, since every lambda opens a parallel region that
-    waits for it: 266 x 64 took 75 ms on one thread and 167 ms (3.3x the CPU) on two. The MLP
-    (``benchmarks/mlp_epoch.py --cols 64``, the schema's 2,048 hidden units): 0.029 ms of CPU per
-    row and epoch on one thread, 0.052 on two, the same wall time. The LASSO's bits do not depend
-    on the threads. The MLP's validation loss, which its early stopping compares, can (on a US
-    Facebook fold of the toy cohort of ``tests/test_workflow.py``, 0.7597634792 on one thread and
-    0.7597635388 on two; the weights were the same), so a small MLP fit on one thread also gives
-    the same history on any machine.
+    Such a fit takes seconds (the LASSO's 3-fold CV at 4,000 x 1,024: 3.5 s on one thread, 2.0 s
+    on two, ``benchmarks/lasso_threads.py``), and its job also spends about a CPU-second starting
+    and some more reading and predicting, on one thread. When more fold jobs are ready than there
+    are cores, one-thread jobs side by side finish sooner than two-thread jobs in turn: the
+    default run (the 3,000 x 2,048 demo cohort, 5 outer folds, 2 cores) took 118 s with this
+    threshold and 149-151 s with 2^20, where its two larger samples' folds asked for two threads
+    and ran one at a time (``benchmarks/README.md``). Small fits gain least from a second thread:
+    266 x 64 took 35 ms on one and 29 ms on two, 1,000 x 256 174 and 104 ms; with both cores busy
+    a second thread costs more than it gives, since every lambda opens a parallel region that
+    waits for it (266 x 64: 75 ms on one thread, 167 ms and 3.3x the CPU on two). The MLP at 64
+    columns (``benchmarks/mlp_epoch.py --cols 64``): 0.029 ms of CPU per row and epoch on one
+    thread, 0.052 on two, the same wall time. The LASSO's bits do not depend on the threads; the
+    MLP's can (a validation loss, and on the demo cohort the Canada and UK samples' weights, in
+    their last bits), so a small MLP fit on one thread also gives the same bits on any machine.
     """
     if n_train * n_cols < SERIAL_FIT_VALUES:
         return 1

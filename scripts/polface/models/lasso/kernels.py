@@ -90,6 +90,9 @@ def compile_once(kernel):
     by numba alone, without the lock). The compiled kernel is the wrapper's ``kernel``, for other
     kernels to call.
     """
+    if not hasattr(kernel, "overloads"):  # NUMBA_DISABLE_JIT=1: the plain Python function
+        kernel.kernel = kernel
+        return kernel
     checked = set()
 
     @functools.wraps(kernel.py_func)
