@@ -72,7 +72,7 @@ def fit_threads(n_train: int, n_cols: int, threads: int) -> int:
     on two, ``benchmarks/lasso_threads.py``), and its job also spends about a CPU-second starting
     and some more reading and predicting, on one thread. When more fold jobs are ready than there
     are cores, one-thread jobs side by side finish sooner than two-thread jobs in turn: the
-    default run (the 3,000 x 2,048 demo cohort, 5 outer folds, 2 cores) took 118 s with this
+    default run (the 3,000 x 2,048 demo cohort, 5 outer folds, 2 cores) took 116-118 s with this
     threshold and 149-151 s with 2^20, where its two larger samples' folds asked for two threads
     and ran one at a time (``benchmarks/README.md``). Small fits gain least from a second thread:
     266 x 64 took 35 ms on one and 29 ms on two, 1,000 x 256 174 and 104 ms; with both cores busy
