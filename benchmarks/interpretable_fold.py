@@ -31,6 +31,7 @@ from polface.models.fitters import (  # noqa: E402
     expected_fold_rows,
     feature_set_predictions,
     lasso_fitter,
+    lasso_train_order,
 )
 from polface.models.folds import make_folds  # noqa: E402
 
@@ -70,6 +71,7 @@ def time_job(rows: int, threads: int) -> dict:
             id_column="userid",
             target_column=SAMPLE_COLUMN,
             outer_folds=[1],
+            train_order=lasso_train_order(config["lasso"]["solver"]),
         )
         sets[name] = {"columns": features.shape[1], "cpu_s": time.process_time() - cpu}
     train, _ = expected_fold_rows(sample_sizes(settings), 30)
