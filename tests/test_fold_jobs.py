@@ -451,6 +451,27 @@ def dry_run(tmp_path, config, *targets, extra=()):
     return result.stdout
 
 
+def planned_fold_jobs(planned):
+    """(rule, {wildcard: value}, threads, runtime or None) of each fold job a dry run planned."""
+    jobs = []
+    for block in planned.split("\n\n"):
+        rule = re.search(r"^rule (fit_\w+_fold):", block, re.M)
+        if rule:
+            wildcards = re.search(r"wildcards: ([^\n]*)", block)[1]
+            # snakemake prints no threads line for a one-thread job
+            threads = re.search(r"^    threads: (\d+)$", block, re.M)
+            runtime = re.search(r"resources: [^\n]*?runtime=(\d+)", block)
+            jobs.append(
+                (
+                    rule[1],
+                    dict(part.split("=") for part in wildcards.split(", ")),
+                    int(threads[1]) if threads else 1,
+                    int(runtime[1]) if runtime else None,
+                )
+            )
+    return jobs
+
+
 @pytest.mark.workflow
 def test_the_published_size_dag_declares_the_measured_memory(tmp_path):
     """A dry run of the 30 x 10 study at 1,085,795 x 2,048 (nothing simulated): every LASSO fold
@@ -505,41 +526,30 @@ def test_the_published_size_dag_declares_wall_times_from_the_work(tmp_path):
     given = {rule: t for rule, t in threads.items() if t is not None}
     extra = ["--cores", "16", "--set-threads", *(f"{r}={t}" for r, t in given.items())]
     planned = dry_run(tmp_path, config, extra=extra)
-    jobs = []
-    for block in planned.split("\n\n"):
-        found = re.search(r"^rule (fit_\w+_fold):", block, re.M)
-        if found:
-            # snakemake prints no threads line for a one-thread job
-            used = re.search(r"^    threads: (\d+)$", block, re.M)
-            jobs.append(
-                (
-                    found[1],
-                    re.search(r"wildcards: ([^\n]*)", block)[1],
-                    used[1] if used else "1",
-                    re.search(r"resources: [^\n]*?runtime=(\d+)", block)[1],
-                )
-            )
+    jobs = planned_fold_jobs(planned)
     assert len(jobs) == 2 * (4 * 30 * 2 + 30), len(jobs)
     epochs = 30  # the schema's mlp.max_epochs
-    for rule, wildcards, used, runtime in jobs:
-        used, runtime = int(used), int(runtime)
-        found = dict(part.split("=") for part in wildcards.split(", "))
+    for rule, found, used, runtime in jobs:
         expected = threads[rule] or (1 if found["cohort"] == "small" else 2)
-        assert used == expected, (rule, wildcards, used)
+        assert used == expected, (rule, found, used)
         if found["cohort"] == "small":
-            assert runtime == RUNTIME_FLOOR_MIN, (rule, wildcards, runtime)
+            assert runtime == RUNTIME_FLOOR_MIN, (rule, found, runtime)
             continue
-        assert RUNTIME_FLOOR_MIN <= runtime, (rule, wildcards, runtime)
+        assert RUNTIME_FLOOR_MIN <= runtime, (rule, found, runtime)
         if rule == "fit_lasso_fold" and found["sample"] == "pol_dat_us":
-            assert runtime >= 2 * US_DATING_FOLD_CPU_MIN / used, (wildcards, runtime)
+            assert runtime >= 2 * US_DATING_FOLD_CPU_MIN / used, (found, runtime)
         if rule == "fit_mlp_fold":
             rows = PUBLISHED[found["sample"]] * 29 / 30
             needed = RUNTIME_SAFETY * epochs * mlp_epoch_cpu_s(rows) / used / 60
-            assert needed <= runtime <= 1.1 * needed, (wildcards, runtime, needed)
+            assert needed <= runtime <= 1.1 * needed, (found, runtime, needed)
     # a flat 240 minutes was too short for the US dating MLP fold, too long for a small LASSO
     # fold of the published cohort
-    us = {r: t for rule, w, _, t in jobs for r in [rule] if "demo, sample=pol_dat_us, fold=1" in w}
-    assert int(us["fit_mlp_fold"]) > 240 * 2 and int(us["fit_lasso_fold"]) < 240
+    us = {
+        rule: runtime
+        for rule, found, _, runtime in jobs
+        if found == {"cohort": "demo", "sample": "pol_dat_us", "fold": "1"}
+    }
+    assert us["fit_mlp_fold"] > 240 * 2 and us["fit_lasso_fold"] < 240
 
 
 #: The fold rules, whose memory and wall time the rules declare from the work.
@@ -704,14 +714,9 @@ def test_fold_jobs_ask_for_threads_by_the_size_of_their_fit(tmp_path):
     }
     planned = dry_run(tmp_path, config)
     threads = {}
-    for block in planned.split("\n\n"):
-        found = re.search(r"^rule (fit_\w+_fold):", block, re.M)
-        if found:
-            cohort = re.search(r"wildcards: cohort=(\w+)", block)[1]
-            # snakemake prints no threads line for a one-thread job
-            count = re.search(r"^    threads: (\d+)$", block, re.M)
-            if cohort in ("toy", "big"):  # not the default config's demo cohort
-                threads.setdefault((found[1], cohort), []).append(int(count[1]) if count else 1)
+    for rule, wildcards, used, _ in planned_fold_jobs(planned):
+        if wildcards["cohort"] in ("toy", "big"):  # not the default config's demo cohort
+            threads.setdefault((rule, wildcards["cohort"]), []).append(used)
     expected = {
         ("fit_lasso_fold", "toy"): 1,
         ("fit_interpretable_fold", "toy"): 1,
