@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from polface.errors import InputError
+
 #: Change categories in the order of their tables (order of first appearance in batch_preds.csv).
 CATEGORIES: tuple[str, ...] = ("haircut", "makeup", "beard", "drag", "hairdoo", "glasses")
 #: Their spelling fixes of a stem's first word.
@@ -48,7 +50,7 @@ MODELS = {"lasso": "lasso_results", "nn": "nn_results"}
 PAIR_COLUMNS = ("pair", "category", "lasso_before", "lasso_after", "nn_before", "nn_after")
 
 
-class KhanDataError(ValueError):
+class KhanDataError(InputError):
     """A released file is not in the layout these readers expect (the message says where)."""
 
 

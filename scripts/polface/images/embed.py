@@ -58,6 +58,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from polface.device import autocast_dtype, describe_device, resolve_device
+from polface.errors import InputError
 from polface.frames import IMAGE_ID
 from polface.images.crop import FaceCrop, model_file
 from polface.images.load import ImageRejected, decode_rgb, image_from, open_photograph, opened_image
@@ -179,9 +180,9 @@ class CropDataset(Dataset):
             with image_from(io.BytesIO(data), path, max_pixels=None) as im:
                 array = np.asarray(im.convert("RGB"))
         except ImageRejected as err:
-            raise ValueError(f"crop {path} listed in the manifest: {err.detail}") from err
+            raise InputError(f"crop {path} listed in the manifest: {err.detail}") from err
         if array.shape != (self.size, self.size, 3):
-            raise ValueError(
+            raise InputError(
                 f"crop {path} is {array.shape[1]}x{array.shape[0]}; expected "
                 f"{self.size}x{self.size} like the first crop"
             )
@@ -205,14 +206,14 @@ class ChipDataset(Dataset):
             with open_photograph(source) as fh:
                 digest = hashlib.file_digest(fh, "sha256").hexdigest()
                 if digest != row["sha256"]:
-                    raise ValueError(
+                    raise InputError(
                         f"source image {source} of ok row {row['image_id']!r} has SHA-256 "
                         f"{digest}, not the manifest's {row['sha256']}: rerun crop_faces"
                     )
                 fh.seek(0)
                 rgb = decode_rgb(fh, source, min_side=1, max_pixels=None)
         except ImageRejected as err:
-            raise ValueError(f"source image of ok row {row['image_id']!r}: {err}") from err
+            raise InputError(f"source image of ok row {row['image_id']!r}: {err}") from err
         chip = dlib_chip(
             rgb,
             (row["box_left"], row["box_top"], row["box_right"], row["box_bottom"]),

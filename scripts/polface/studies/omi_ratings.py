@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from polface.data.omi import CONTROLS, EMBEDDING, rating_targets
-from polface.frames import IMAGE_ID
+from polface.data.omi import CONTROLS, EMBEDDING, rating_targets, ratings_source
+from polface.frames import IMAGE_ID, MissingColumnsError
 from polface.io import write_parquet
 from polface.metrics import child_seed, delong_ci, pearson_ci, permutation_auc
 from polface.models.artifacts import save_rating_models
@@ -90,7 +90,10 @@ def rating_predictions(
     if controls:
         absent = [c for c in controls if c not in ratings.columns]
         if absent:
-            raise KeyError(f"the ratings have no control column(s) {absent}")
+            raise MissingColumnsError(
+                f"{ratings_source(ratings)}: no control column(s) {absent} (omi.ratings.controls);"
+                f" found {list(ratings.columns)}"
+            )
         Z = ratings.loc[list(ids), list(controls)].to_numpy(dtype=np.float64)
         feature_sets[CONTROLS] = np.nan_to_num(Z)
         usable[CONTROLS] = ~np.isnan(Z).any(axis=1)
