@@ -347,6 +347,38 @@ def test_a_published_khan_table_with_other_rows_names_the_file():
     assert "column 'extra' is not in polface's lasso_marginal" in _expected(info)
 
 
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b"\x80\x02}q\x00", "x/data.pkl: Ran out of input (expected a torch.save tensor)"),
+        (b"\x80\x02\xfe", "x/data.pkl: invalid load key, '\\xfe'. (expected a torch.save tensor)"),
+    ],
+)
+def test_a_damaged_khan_tensor_file_names_the_file(tmp_path, payload, expected):
+    import zipfile
+
+    from polface.data.khan import read_tensor_file
+
+    path = tmp_path / "list_of_tensors.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x/data.pkl", payload)
+    with pytest.raises(pickle.UnpicklingError) as info:
+        read_tensor_file(path)
+    assert _expected(info) == f"{path}: {expected}"
+
+
+def test_a_damaged_khan_model_pickle_names_the_file(tmp_path):
+    from polface.data.khan import read_sgd_model
+
+    path = tmp_path / "sgd.joblib"
+    path.write_bytes(b"\x80\x02\xff")
+    with pytest.raises(InputError) as info:
+        read_sgd_model(path)
+    assert _expected(info) == (
+        f"{path}: not a readable pickle (at position 2, opcode b'\\xff' unknown)"
+    )
+
+
 def test_a_claims_ledger_with_a_bad_header_is_an_input_error(tmp_path):
     from polface.data.claims import read_ledger
 
