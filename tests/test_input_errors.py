@@ -246,6 +246,41 @@ def test_an_interpretable_feature_set_names_the_faces_file_that_lacks_its_column
     )
 
 
+def test_too_few_faces_for_the_folds_name_the_file_and_the_setting(tmp_path):
+    from polface.models.folds import make_folds
+
+    path = tmp_path / "faces.parquet"
+    pd.DataFrame({"userid": [f"u{i}" for i in range(12)]}).to_parquet(path)
+    ids = pd.read_parquet(path)["userid"]
+    with pytest.raises(InputError) as info:
+        make_folds(
+            ids,
+            id_column="userid",
+            n_outer=20,
+            n_inner=3,
+            seed=1,
+            source=str(path),
+            setting="folds",
+        )
+    assert _expected(info) == (
+        f"{path}: folds.outer must be between 2 and the number of rows (12), got 20"
+    )
+    with pytest.raises(InputError) as info:
+        make_folds(
+            ids,
+            id_column="userid",
+            n_outer=4,
+            n_inner=10,
+            seed=1,
+            source=str(path),
+            setting="folds",
+        )
+    assert _expected(info) == (
+        f"{path}: folds.inner must be between 3 and the rows of the smallest outer training"
+        " split (9 of 12 rows with 4 outer folds), got 10"
+    )
+
+
 # --- OMI ratings ------------------------------------------------------------------------------
 
 
@@ -293,6 +328,34 @@ def test_ratings_without_a_control_column_name_the_ratings_file(tmp_path):
         )
     assert _expected(info).startswith(
         f"{path}: no control column(s) ['gender'] (omi.ratings.controls); found"
+    )
+
+
+def test_an_image_set_without_an_embedded_face_names_the_setting(tmp_path):
+    """Every photograph refused (no ok face): the rating models have no row to fold."""
+    from polface.data.omi import read_omi_ratings
+    from polface.studies.omi_ratings import rating_predictions
+
+    path = tmp_path / "attribute_means.csv"
+    path.write_text("stimulus,trustworthy\n1,3.5\n2,4.5\n")
+    with pytest.raises(InputError) as info:
+        rating_predictions(
+            [],
+            np.zeros((0, 4)),
+            read_omi_ratings(path),
+            binary=[],
+            continuous=["trustworthy"],
+            controls=[],
+            outer=5,
+            inner=3,
+            seed=0,
+            lasso={},
+            n_threads=1,
+            progress=False,
+        )
+    assert _expected(info) == (
+        "the embedded faces of the image set: omi.ratings.outer must be between 2 and the number"
+        " of rows (0), got 5"
     )
 
 

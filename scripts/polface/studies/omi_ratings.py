@@ -83,7 +83,15 @@ def rating_predictions(
     if len(ids) != len(X):
         raise ValueError(f"{len(ids)} ids but {len(X)} embedding rows")
     targets, medians = rating_targets(ratings, ids, binary, continuous)
-    folds = make_folds(list(ids), id_column=IMAGE_ID, n_outer=outer, n_inner=inner, seed=seed)
+    folds = make_folds(
+        list(ids),
+        id_column=IMAGE_ID,
+        n_outer=outer,
+        n_inner=inner,
+        seed=seed,
+        source="the embedded faces of the image set",
+        setting="omi.ratings",
+    )
     feature_sets = {EMBEDDING: np.asarray(X, dtype=np.float64)}
     usable = {EMBEDDING: None}
     columns: dict[str, list[str] | None] = {EMBEDDING: None}
