@@ -246,39 +246,30 @@ def test_an_interpretable_feature_set_names_the_faces_file_that_lacks_its_column
     )
 
 
-def test_too_few_faces_for_the_folds_name_the_file_and_the_setting(tmp_path):
+@pytest.mark.parametrize(
+    ("n_outer", "n_inner", "expected"),
+    [
+        (20, 3, "folds.outer must be between 2 and the number of rows (12), got 20"),
+        (
+            4,
+            10,
+            "folds.inner must be between 3 and the rows of the smallest outer training split"
+            " (9 of 12 rows with 4 outer folds), got 10",
+        ),
+    ],
+)
+def test_too_few_faces_for_the_folds_name_the_file_and_the_setting(
+    tmp_path, n_outer, n_inner, expected
+):
     from polface.models.folds import make_folds
 
     path = tmp_path / "faces.parquet"
     pd.DataFrame({"userid": [f"u{i}" for i in range(12)]}).to_parquet(path)
     ids = pd.read_parquet(path)["userid"]
+    settings = {"n_outer": n_outer, "n_inner": n_inner, "seed": 1, "setting": "folds"}
     with pytest.raises(InputError) as info:
-        make_folds(
-            ids,
-            id_column="userid",
-            n_outer=20,
-            n_inner=3,
-            seed=1,
-            source=str(path),
-            setting="folds",
-        )
-    assert _expected(info) == (
-        f"{path}: folds.outer must be between 2 and the number of rows (12), got 20"
-    )
-    with pytest.raises(InputError) as info:
-        make_folds(
-            ids,
-            id_column="userid",
-            n_outer=4,
-            n_inner=10,
-            seed=1,
-            source=str(path),
-            setting="folds",
-        )
-    assert _expected(info) == (
-        f"{path}: folds.inner must be between 3 and the rows of the smallest outer training"
-        " split (9 of 12 rows with 4 outer folds), got 10"
-    )
+        make_folds(ids, id_column="userid", source=str(path), **settings)
+    assert _expected(info) == f"{path}: {expected}"
 
 
 # --- OMI ratings ------------------------------------------------------------------------------
