@@ -103,25 +103,29 @@ def test_two_photographs_with_one_id_name_the_folder_and_both_files(tmp_path):
 
 
 def test_a_photograph_changed_since_crop_faces_names_the_file_and_the_row(tmp_path):
-    from polface.images.embed import ChipDataset
+    from polface.images.embed import ChipDataset, raise_refused
 
     photo = tmp_path / "7.jpg"
     photo.write_bytes(b"a photograph that changed after crop_faces read it")
     rows = pd.DataFrame({"image_id": ["7"], "source": [str(photo)], "sha256": ["ab" * 32]})
+    chip, key = ChipDataset(rows)[0]  # handed to the main process as data (workers)
+    assert chip.shape == (150, 150, 3) and not chip.any()
     with pytest.raises(InputError) as info:
-        ChipDataset(rows)[0]
+        raise_refused(["0" * 64, key])
     message = _expected(info)
     assert message.startswith(f"source image {photo} of ok row '7' has SHA-256 ")
     assert message.endswith(f"not the manifest's {'ab' * 32}: rerun crop_faces")
 
 
 def test_a_crop_that_is_not_an_image_names_the_crop(tmp_path):
-    from polface.images.embed import CropDataset
+    from polface.images.embed import CropDataset, raise_refused
 
     crop = tmp_path / "7.png"
     crop.write_text("not a png\n")
+    image, key = CropDataset([str(crop)], size=224)[0]
+    assert image.shape == (224, 224, 3)
     with pytest.raises(InputError) as info:
-        CropDataset([str(crop)], size=224)[0]
+        raise_refused([key])
     assert _expected(info).startswith(f"crop {crop} listed in the manifest: ")
 
 
