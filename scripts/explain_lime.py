@@ -19,7 +19,9 @@ def main(snakemake) -> None:
         backend, name = snakemake.wildcards.backend, snakemake.wildcards.model
         torch.set_num_threads(snakemake.threads)
         faces = faces_to_explain(
-            pd.read_parquet(snakemake.input.manifest), settings["images"], source="manifest"
+            pd.read_parquet(snakemake.input.manifest),
+            settings["images"],
+            source=f"the manifest {snakemake.input.manifest}",
         )
         embedder = load_embedder(
             backend,

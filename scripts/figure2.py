@@ -26,6 +26,7 @@ def main(snakemake) -> None:
             n_permutations=snakemake.params.baselines["permutations"],
             seed=snakemake.params.baselines["seed"],
             n_bootstrap=snakemake.params.baselines["bootstrap"],
+            source=snakemake.input.faces,
         )
         with atomic_output(snakemake.output.table) as tmp:
             summary.to_csv(tmp, index=False, lineterminator="\n")

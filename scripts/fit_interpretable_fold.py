@@ -18,7 +18,7 @@ def main(snakemake) -> None:
         for feature_set, path in zip(
             snakemake.params.feature_sets, snakemake.output.predictions, strict=True
         ):
-            features = interpretable_features(faces, feature_set)
+            features = interpretable_features(faces, feature_set, source=snakemake.input.faces)
             predictions = feature_set_predictions(
                 features,
                 faces,

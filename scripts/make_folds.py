@@ -23,6 +23,8 @@ def main(snakemake) -> None:
                 n_outer=settings["outer"],
                 n_inner=settings["inner"],
                 seed=settings["seed"],
+                source=snakemake.input.faces,
+                setting="folds",
             )
         log.info(
             "%d rows, %d outer and %d inner folds",

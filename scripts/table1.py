@@ -11,7 +11,10 @@ def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule):
         faces = pd.read_parquet(snakemake.input.faces)
         table = table1(
-            faces, samples=snakemake.params.samples, id_column=snakemake.params.id_column
+            faces,
+            samples=snakemake.params.samples,
+            id_column=snakemake.params.id_column,
+            source=snakemake.input.faces,
         )
         write_table(
             table,

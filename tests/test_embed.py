@@ -28,6 +28,7 @@ from safetensors.numpy import save_file
 from image_settings import CROP as SCHEMA_CROP
 from image_settings import LOAD, crop_run, embed_run
 from polface.device import resolve_device
+from polface.errors import InputError, is_expected
 from polface.images.crop import crop_faces
 from polface.images.embed import BACKENDS, dlib_chip, embed_crops, load_embedder
 from polface.images.load import read_rgb
@@ -478,3 +479,28 @@ def test_dlib_chips_come_only_from_the_bytes_crop_faces_hashed(
     changed.at[0, "sha256"] = "0" * 64
     with pytest.raises(ValueError, match=r"1\.jpg of ok row '1' has SHA-256 .* not the manifest"):
         embed_crops(changed, "dlib", out_path=tmp_path / "d.parquet", progress=False, **embed_run())
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_an_input_error_in_a_loader_worker_keeps_its_one_line_message(
+    manifest: pd.DataFrame, tmp_path: Path, num_workers: int
+) -> None:
+    """A DataLoader worker re-raises its error with the worker's traceback in the message; the
+    embedder's errors come back as the worker's one-line InputError, as without workers."""
+    changed = _subset(manifest, ["1"])
+    changed.at[0, "sha256"] = "0" * 64
+    with pytest.raises(InputError) as info:
+        embed_crops(
+            changed,
+            "dlib",
+            out_path=tmp_path / "d.parquet",
+            progress=False,
+            **embed_run(),
+            num_workers=num_workers,
+        )
+    assert is_expected(info.value)
+    source = changed.at[0, "source"]
+    assert str(info.value) == (
+        f"source image {source} of ok row '1' has SHA-256 {_sha(source)}, not the manifest's"
+        f" {'0' * 64}: rerun crop_faces"
+    )

@@ -47,6 +47,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from polface.errors import InputError
+
 LEDGER_COLUMNS: tuple[str, ...] = (
     "id",
     "study",
@@ -94,7 +96,7 @@ _FILTER = re.compile(r"(?P<key>[^=!]+)(?P<op>!=|=)(?P<value>.*)")
 _COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z_][A-Za-z0-9_]*)?")
 
 
-class LedgerError(ValueError):
+class LedgerError(InputError):
     """The claims ledger does not hold what it must (the message names the file, row and column)."""
 
 

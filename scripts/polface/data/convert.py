@@ -27,6 +27,8 @@ from polface.data.rdata.objects import (
     XDR_UINT,
 )
 from polface.data.rdata.stream import XdrInput, open_decompressed, read_header
+from polface.errors import InputError
+from polface.frames import MissingColumnsError
 from polface.io import atomic_output, file_sha256, write_parquet
 
 #: errno values that mean the disk (or the file size limit, or the quota) is full.
@@ -69,21 +71,26 @@ def column_summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_ids(frame: pd.DataFrame, id_column: str, source: str) -> pd.Series:
-    """The id column must exist, have no missing value and no duplicate."""
+    """The id column must exist, have no missing value and no duplicate.
+
+    Raises:
+        MissingColumnsError: no column ``id_column`` (a ``KeyError`` too).
+        InputError: an NA or a repeated id, naming ``source``, the row and the value.
+    """
     if id_column not in frame.columns:
-        raise KeyError(
+        raise MissingColumnsError(
             f"{source}: id column {id_column!r} not found; columns are: {', '.join(frame.columns)}"
         )
     ids = frame[id_column]
     missing = ids.isna().to_numpy()
     if missing.any():
-        raise ValueError(
+        raise InputError(
             f"{source}: id column {id_column!r} is NA in row {int(missing.argmax()) + 1}"
         )
     duplicated = ids.duplicated().to_numpy()
     if duplicated.any():
         row = int(duplicated.argmax())
-        raise ValueError(
+        raise InputError(
             f"{source}: id column {id_column!r} repeats value {ids.iloc[row]!r} in row {row + 1}"
         )
     return ids

@@ -16,6 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from polface.data.omi import OMI_IMAGES, OMI_RATINGS, read_omi_ratings
+from polface.errors import InputError
 from polface.io import download_once, file_sha256, write_atomic
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def list_images(folder: Path | str, *, pattern: str, limit: int | None) -> dict[
 
     Raises:
         FileNotFoundError: the folder does not exist.
-        ValueError: two files share an id (e.g. ``a.jpg`` and ``a.png``), naming both.
+        InputError: two files share an id (e.g. ``a.jpg`` and ``a.png``), naming both.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -49,7 +50,7 @@ def list_images(folder: Path | str, *, pattern: str, limit: int | None) -> dict[
             continue
         image_id = path.stem
         if image_id in found:
-            raise ValueError(
+            raise InputError(
                 f"{root}: {found[image_id].name} and {path.relative_to(root)} share the image id"
                 f" {image_id!r}; rename one or narrow the pattern {pattern!r}"
             )

@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from polface.errors import InputError
+
 #: Change categories in the order of their tables (order of first appearance in batch_preds.csv).
 CATEGORIES: tuple[str, ...] = ("haircut", "makeup", "beard", "drag", "hairdoo", "glasses")
 #: Their spelling fixes of a stem's first word.
@@ -48,11 +50,18 @@ MODELS = {"lasso": "lasso_results", "nn": "nn_results"}
 PAIR_COLUMNS = ("pair", "category", "lasso_before", "lasso_after", "nn_before", "nn_after")
 
 
-class KhanDataError(ValueError):
+class KhanDataError(InputError):
     """A released file is not in the layout these readers expect (the message says where)."""
 
 
-class ForbiddenGlobalError(pickle.UnpicklingError):
+class KhanPickleError(pickle.UnpicklingError, InputError):
+    """A released pickle is damaged or holds what these readers refuse (the message names it).
+
+    An ``UnpicklingError`` (what the unpickler raises) that is also an :class:`InputError`.
+    """
+
+
+class ForbiddenGlobalError(KhanPickleError):
     """A pickle names a global outside the allow-list; nothing it names was resolved or run."""
 
 
@@ -325,7 +334,15 @@ def read_tensor_file(path: str | Path) -> np.ndarray:
             raise KhanDataError(f"{source}: expected one <name>/data.pkl, found {pickles}")
         prefix = pickles[0][: -len("data.pkl")]
         payload = archive.read(pickles[0])
-        value = TensorUnpickler(io.BytesIO(payload), archive, prefix, source).load()
+        try:
+            value = TensorUnpickler(io.BytesIO(payload), archive, prefix, source).load()
+        except KhanPickleError:
+            raise
+        except Exception as err:  # whatever a damaged pickle makes the unpickler raise
+            detail = str(err) or type(err).__name__
+            if not detail.startswith(source):
+                detail = f"{source}: {pickles[0]}: {detail}"
+            raise KhanPickleError(f"{detail} (expected a torch.save tensor)") from err
     if not isinstance(value, np.ndarray):
         raise KhanDataError(f"{source}: the pickle holds {type(value).__name__}, not a tensor")
     return value
@@ -552,7 +569,12 @@ def read_sgd_model(path: str | Path) -> SgdModel:
     data = Path(path).read_bytes()
     if data[:1] != b"\x80":
         raise KhanDataError(f"{source}: not an uncompressed joblib pickle (protocol 2+)")
-    top = _walk(data, source)
+    try:
+        top = _walk(data, source)
+    except ValueError as err:  # pickletools' words for an unknown opcode or a cut argument
+        if isinstance(err, InputError):
+            raise
+        raise KhanDataError(f"{source}: not a readable pickle ({err})") from err
     if not (
         isinstance(top, Call)
         and isinstance(top.func, Global)

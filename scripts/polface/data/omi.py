@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from polface.errors import InputError
-from polface.frames import IMAGE_ID
+from polface.frames import IMAGE_ID, MissingColumnsError
 
 #: The OMI ratings file and images folder, inside a local copy or resources/omi/.
 OMI_RATINGS = "attribute_means.csv"
@@ -39,7 +39,8 @@ def read_omi_ratings(path: Path | str) -> pd.DataFrame:
 
     The one place OMI image ids enter polface (a mirror's download included): each must be an
     integer from 1 to 1004 written plainly (``7``, not ``07``, ``7.0`` or ``../7``), since it
-    becomes a file name.
+    becomes a file name. The frame's ``attrs["source"]`` is ``path``, which the errors of
+    :func:`rating_targets` name.
 
     Raises:
         InputError: no ``stimulus`` column, an id that is not an OMI image number (naming the
@@ -60,7 +61,14 @@ def read_omi_ratings(path: Path | str) -> pd.DataFrame:
             )
     if ids.duplicated().any():
         raise InputError(f"{path}: stimulus {ids[ids.duplicated()].iloc[0]!r} appears twice")
-    return ratings.drop(columns=[OMI_ID_COLUMN]).set_index(pd.Index(ids, name=IMAGE_ID))
+    ratings = ratings.drop(columns=[OMI_ID_COLUMN]).set_index(pd.Index(ids, name=IMAGE_ID))
+    ratings.attrs["source"] = str(path)
+    return ratings
+
+
+def ratings_source(ratings: pd.DataFrame) -> str:
+    """The file the ratings were read from (:func:`read_omi_ratings`), for messages."""
+    return str(ratings.attrs.get("source", "the ratings"))
 
 
 def rating_targets(
@@ -70,13 +78,24 @@ def rating_targets(
 
     Returns a frame ``image_id, <target>...`` (:data:`polface.frames.IMAGE_ID`) in the order of
     ``ids`` and the median of each binary target (over the rated faces among ``ids``).
+
+    Raises:
+        MissingColumnsError: a target (the config's ``omi.ratings``) is not a column of the
+            ratings; the message names their file (:func:`ratings_source`).
+        InputError: a face of ``ids`` (the image set's photographs) has no row in the ratings.
     """
     absent = [c for c in [*binary, *continuous] if c not in ratings.columns]
     if absent:
-        raise KeyError(f"the ratings have no column(s) {absent}; found {list(ratings.columns)}")
+        raise MissingColumnsError(
+            f"{ratings_source(ratings)}: no column(s) {absent} (the targets of omi.ratings);"
+            f" found {list(ratings.columns)}"
+        )
     unrated = [i for i in ids if i not in ratings.index]
     if unrated:
-        raise ValueError(f"{len(unrated)} face(s) have no ratings, e.g. {unrated[:5]}")
+        raise InputError(
+            f"{ratings_source(ratings)}: {len(unrated)} face(s) of the image set have no row,"
+            f" e.g. {OMI_ID_COLUMN} {unrated[:5]}; expected a rating of every face"
+        )
     rows = ratings.loc[list(ids)]
     targets = pd.DataFrame({IMAGE_ID: list(ids)})
     medians = {}

@@ -140,7 +140,9 @@ def faces_text_levels(path: str | Path) -> dict[str, int]:
     return {column: len(values) for column, values in levels.items() if values is not None}
 
 
-def interpretable_features(faces: pd.DataFrame, feature_set: str) -> pd.DataFrame:
+def interpretable_features(
+    faces: pd.DataFrame, feature_set: str, *, source: str = "faces"
+) -> pd.DataFrame:
     """The columns of one interpretable feature set, as float64 (head pose as absolute angles).
 
     Head-pose angles enter as absolute values (wherever the set holds them). A column of text or
@@ -150,6 +152,7 @@ def interpretable_features(faces: pd.DataFrame, feature_set: str) -> pd.DataFram
     Args:
         faces: the ``faces`` table.
         feature_set: a key of :data:`FEATURE_SETS`.
+        source: the file ``faces`` was read from, named when it lacks a column of the set.
 
     Returns:
         DataFrame with the set's columns, aligned with ``faces`` (NA kept).
@@ -160,7 +163,8 @@ def interpretable_features(faces: pd.DataFrame, feature_set: str) -> pd.DataFram
     absent = [c for c in columns if c not in faces.columns]
     if absent:
         raise MissingColumnsError(
-            f"faces lacks the column(s) {absent} of feature set {feature_set!r}"
+            f"{source} lacks the column(s) {absent} of feature set {feature_set!r}; expected"
+            f" the columns {columns}"
         )
     parts = []
     for column in columns:

@@ -26,6 +26,7 @@ import pandas as pd
 from scipy.stats import t as student_t
 from tqdm import tqdm
 
+from polface.errors import InputError
 from polface.explain.chain import FaceChain
 from polface.explain.explanations import explain_face
 from polface.explain.segments import (
@@ -89,7 +90,8 @@ def faces_to_explain(
 ) -> dict[str, str]:
     """``{image_id: photograph}`` of the faces to explain: ``images`` (all ``ok`` faces if None).
 
-    A listed id that is not in the manifest, or whose status is not ``ok``, is an error naming it.
+    A listed id that is not in the manifest, or whose status is not ``ok``, is an
+    :class:`~polface.errors.InputError` naming it, its status and ``source`` (the manifest).
     """
     rows = manifest.assign(**{IMAGE_ID: manifest[IMAGE_ID].astype(str)}).set_index(IMAGE_ID)
     wanted = (
@@ -98,7 +100,10 @@ def faces_to_explain(
     bad = [i for i in wanted if i not in rows.index or rows.loc[i, "status"] != "ok"]
     if bad:
         found = {i: rows.loc[i, "status"] if i in rows.index else "absent" for i in bad}
-        raise ValueError(f"lime.images: no ok face in the {source} for {found}")
+        raise InputError(
+            f"lime.images: no ok face in {source} for {found}; expected the ids of faces whose"
+            " status is 'ok'"
+        )
     return {i: str(rows.loc[i, "source"]) for i in wanted}
 
 

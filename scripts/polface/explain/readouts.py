@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from polface.data.omi import EMBEDDING, rating_targets
+from polface.errors import InputError
 from polface.explain.explanations import Readout
 from polface.metrics import child_seed
 from polface.models.artifacts import LinearModel, RatingModels
@@ -160,9 +161,9 @@ def cohort_readouts(
     """
     model = folds[min(folds)]
     if len(model.coef) != dim:
-        raise ValueError(
+        raise InputError(
             f"lime.cohort_models.{name}: the model has {len(model.coef)} coefficients but the "
-            f"backend embeds {dim} dimensions"
+            f"backend embeds {dim} dimensions; expected a model of this backend's embeddings"
         )
     out = [Readout(name, MODEL, LinkReadout(model).quantity, LinkReadout(model))]
     if random:

@@ -58,6 +58,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from polface.device import autocast_dtype, describe_device, resolve_device
+from polface.errors import InputError
 from polface.frames import IMAGE_ID
 from polface.images.crop import FaceCrop, model_file
 from polface.images.load import ImageRejected, decode_rgb, image_from, open_photograph, opened_image
@@ -159,17 +160,48 @@ def _dlib_input_key(row: pd.Series) -> str:
     return hashlib.sha256(f"{row['sha256']}|{landmarks}".encode()).hexdigest()
 
 
-class CropDataset(Dataset):
+#: The key of a dataset item whose input was refused, before the refusal's message. A DataLoader
+#: worker re-raises an exception with the worker's traceback in its message, so the datasets hand
+#: an :class:`InputError` to the main process as data, and :func:`raise_refused` raises it there
+#: with its one-line message (with or without workers). A real key is a SHA-256 in hex.
+REFUSED = "refused: "
+
+
+def raise_refused(keys: Sequence[str]) -> None:
+    """Raise the :class:`InputError` of the first refused item of a batch's ``keys``, if any."""
+    for key in keys:
+        if key.startswith(REFUSED):
+            raise InputError(key[len(REFUSED) :])
+
+
+class _InputDataset(Dataset):
+    """A dataset of ``uint8`` images of one ``shape`` and their keys; an item whose input is
+    refused (an :class:`InputError`) is a blank image with the key ``REFUSED + message``."""
+
+    shape: tuple[int, int, int]
+
+    def _item(self, index: int) -> tuple[torch.Tensor, str]:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
+        try:
+            return self._item(index)
+        except InputError as err:
+            return torch.zeros(self.shape, dtype=torch.uint8), f"{REFUSED}{err}"
+
+
+class CropDataset(_InputDataset):
     """Reads crop PNGs as ``uint8`` ``(S, S, 3)`` tensors with the SHA-256 of each file."""
 
     def __init__(self, paths: Sequence[str], size: int) -> None:
         self.paths = list(paths)
         self.size = size
+        self.shape = (size, size, 3)
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
+    def _item(self, index: int) -> tuple[torch.Tensor, str]:
         path = self.paths[index]
         try:
             data = Path(path).read_bytes()
@@ -179,17 +211,19 @@ class CropDataset(Dataset):
             with image_from(io.BytesIO(data), path, max_pixels=None) as im:
                 array = np.asarray(im.convert("RGB"))
         except ImageRejected as err:
-            raise ValueError(f"crop {path} listed in the manifest: {err.detail}") from err
+            raise InputError(f"crop {path} listed in the manifest: {err.detail}") from err
         if array.shape != (self.size, self.size, 3):
-            raise ValueError(
+            raise InputError(
                 f"crop {path} is {array.shape[1]}x{array.shape[0]}; expected "
                 f"{self.size}x{self.size} like the first crop"
             )
         return torch.from_numpy(array.copy()), hashlib.sha256(data).hexdigest()
 
 
-class ChipDataset(Dataset):
+class ChipDataset(_InputDataset):
     """Cuts dlib face chips from source photographs using the manifest's box and landmarks."""
+
+    shape = (DLIB_CHIP_SIZE, DLIB_CHIP_SIZE, 3)
 
     def __init__(self, rows: pd.DataFrame) -> None:
         self.rows = rows.reset_index(drop=True)
@@ -197,7 +231,7 @@ class ChipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
+    def _item(self, index: int) -> tuple[torch.Tensor, str]:
         row = self.rows.iloc[index]
         source = row["source"]
         try:
@@ -205,14 +239,14 @@ class ChipDataset(Dataset):
             with open_photograph(source) as fh:
                 digest = hashlib.file_digest(fh, "sha256").hexdigest()
                 if digest != row["sha256"]:
-                    raise ValueError(
+                    raise InputError(
                         f"source image {source} of ok row {row['image_id']!r} has SHA-256 "
                         f"{digest}, not the manifest's {row['sha256']}: rerun crop_faces"
                     )
                 fh.seek(0)
                 rgb = decode_rgb(fh, source, min_side=1, max_pixels=None)
         except ImageRejected as err:
-            raise ValueError(f"source image of ok row {row['image_id']!r}: {err}") from err
+            raise InputError(f"source image of ok row {row['image_id']!r}: {err}") from err
         chip = dlib_chip(
             rgb,
             (row["box_left"], row["box_top"], row["box_right"], row["box_bottom"]),
@@ -584,6 +618,7 @@ def embed_crops(
             total=len(todo), desc=f"embed_faces[{backend}]", unit="img", disable=not progress
         )
         for batch, keys in loader:
+            raise_refused(keys)
             n = len(keys)
             buffer_ids.extend(todo[IMAGE_ID].iloc[position : position + n].tolist())
             buffer_keys.extend(keys)

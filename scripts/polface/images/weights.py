@@ -68,13 +68,21 @@ def check_sha256(path: Path | str, expected: str | None, *, setting: str) -> Non
         return
     actual = file_sha256(path)
     if actual != expected.lower():
-        raise ValueError(
+        raise InputError(
             f"{path}: SHA-256 {actual} differs from the configured {setting}.sha256 {expected}"
         )
 
 
 class WeightsMismatchError(InputError):
     """The weights do not fit the model: lists missing and unexpected keys and wrong shapes."""
+
+
+class UnreadableWeightsError(pickle.UnpicklingError, InputError):
+    """A weights pickle that is damaged, truncated or names a global outside the allow-list.
+
+    An ``UnpicklingError`` (what the unpickler raises) that is also an :class:`InputError`: the
+    file is at fault, and the message names it (the config key that named it).
+    """
 
 
 def _where(path: Path | str, setting: str | None) -> str:
@@ -216,7 +224,7 @@ def _check_regular(path: Path, where: str) -> None:
     except FileNotFoundError:
         raise FileNotFoundError(f"weights file not found: {where}") from None
     if not stat.S_ISREG(mode):
-        raise ValueError(f"{where}: not a regular file")
+        raise InputError(f"{where}: not a regular file")
 
 
 def load_pickle_weights(path: Path | str, *, setting: str | None = None) -> dict[str, np.ndarray]:
@@ -229,7 +237,7 @@ def load_pickle_weights(path: Path | str, *, setting: str | None = None) -> dict
     Raises:
         pickle.UnpicklingError: the file names a global outside :data:`ALLOWED_GLOBALS`, declares
             more data than it holds, or is not a pickle; the message names the file.
-        ValueError: the content is not a mapping from names to numpy arrays.
+        InputError: the content is not a mapping from names to numpy arrays.
     """
     where = _where(path, setting)
     _check_regular(Path(path), where)
@@ -237,7 +245,7 @@ def load_pickle_weights(path: Path | str, *, setting: str | None = None) -> dict
     try:
         obj = RestrictedUnpickler(io.BytesIO(data), budget=len(data), encoding="latin1").load()
     except EOFError as err:
-        raise pickle.UnpicklingError(
+        raise UnreadableWeightsError(
             f"{where}: the file ends before its pickle does (truncated, or a length it declares"
             " is longer than the data it holds)"
         ) from err
@@ -245,14 +253,14 @@ def load_pickle_weights(path: Path | str, *, setting: str | None = None) -> dict
         detail = (
             str(err) if isinstance(err, pickle.UnpicklingError) else f"{type(err).__name__}: {err}"
         )
-        raise pickle.UnpicklingError(f"{where}: {detail}") from err
+        raise UnreadableWeightsError(f"{where}: {detail}") from err
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{where}: expected a dict of numpy arrays, got {type(obj).__name__}")
+        raise InputError(f"{where}: expected a dict of numpy arrays, got {type(obj).__name__}")
     arrays: dict[str, np.ndarray] = {}
     for key, value in obj.items():
         name = key.decode("latin1") if isinstance(key, bytes) else key
         if not isinstance(name, str) or not isinstance(value, np.ndarray):
-            raise ValueError(
+            raise InputError(
                 f"{where}: entry {key!r} is {type(value).__name__}; expected str -> numpy array"
             )
         arrays[name] = value
@@ -378,7 +386,7 @@ def load_weights(
         WeightsMismatchError: names or shapes do not fit (nothing is loaded into ``model``).
         pickle.UnpicklingError: a pickle names a global outside the allow-list, declares more
             data than it holds, or is damaged.
-        ValueError: not a regular file, or a file that cannot be read as weights.
+        InputError: not a regular file, or a file that cannot be read as weights.
     """
     path = Path(weights_path)
     where = _where(path, setting)
@@ -402,7 +410,7 @@ def load_weights(
         try:
             stored = load_safetensors(str(path))
         except Exception as err:  # safetensors' error names no file
-            raise ValueError(f"{where}: cannot be read as safetensors: {err}") from err
+            raise InputError(f"{where}: cannot be read as safetensors: {err}") from err
         tensors = {k: torch.from_numpy(v.copy()) for k, v in stored.items()}
     else:
         try:
@@ -410,13 +418,13 @@ def load_weights(
                 io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True
             )
         except pickle.UnpicklingError as err:  # torch's refusal names no file
-            raise pickle.UnpicklingError(f"{where}: {err}") from err
+            raise UnreadableWeightsError(f"{where}: {err}") from err
         except Exception as err:  # nor does any other error of torch.load
-            raise ValueError(f"{where}: cannot be read as a torch state dict: {err}") from err
+            raise InputError(f"{where}: cannot be read as a torch state dict: {err}") from err
         if isinstance(loaded, Mapping) and "state_dict" in loaded:
             loaded = loaded["state_dict"]
         if not isinstance(loaded, Mapping):
-            raise ValueError(f"{where}: expected a state dict, got {type(loaded).__name__}")
+            raise InputError(f"{where}: expected a state dict, got {type(loaded).__name__}")
         tensors = {str(k): v for k, v in loaded.items()}
     source = _where(read_from, setting) if from_cache else where
     check_state_dict(tensors, expected, source=source)

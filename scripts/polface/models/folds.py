@@ -53,6 +53,8 @@ def make_folds(
     n_outer: int,
     n_inner: int,
     seed: int,
+    source: str | None = None,
+    setting: str | None = None,
 ) -> pd.DataFrame:
     """Assign every person to an outer and an inner fold, balanced and reproducible.
 
@@ -73,6 +75,9 @@ def make_folds(
         n_inner: number of inner folds (≥ :data:`MIN_INNER_FOLDS`, ≤ number of rows in the
             smallest outer training split).
         seed: seed of the random generator (numpy PCG64).
+        source: where the ids come from (a file), and ``setting``: the config block that gave
+            ``n_outer`` and ``n_inner`` (e.g. ``folds``); both named by the
+            :class:`~polface.errors.InputError` of too few rows for the folds.
 
     Returns:
         DataFrame with columns ``id_column`` (str), ``outer_fold`` and ``inner_fold`` (int64,
@@ -80,14 +85,18 @@ def make_folds(
     """
     ids = _as_ids(ids, id_column)
     n = len(ids)
+    where = f"{source}: " if source else ""
+    outer, inner = (f"{setting}.outer", f"{setting}.inner") if setting else ("n_outer", "n_inner")
     if n_outer < 2 or n_outer > n:
-        raise InputError(f"n_outer must be between 2 and the number of rows ({n}), got {n_outer}")
+        raise InputError(
+            f"{where}{outer} must be between 2 and the number of rows ({n}), got {n_outer}"
+        )
     smallest_training = n - (n + n_outer - 1) // n_outer
     if n_inner < MIN_INNER_FOLDS or n_inner > smallest_training:
         raise InputError(
-            f"n_inner must be between {MIN_INNER_FOLDS} and the smallest outer training split"
-            f" ({smallest_training}),"
-            f" got {n_inner}"
+            f"{where}{inner} must be between {MIN_INNER_FOLDS} and the rows of the smallest"
+            f" outer training split ({smallest_training} of {n} rows with {n_outer} outer"
+            f" folds), got {n_inner}"
         )
     rng = np.random.default_rng(seed)
     order = np.argsort(ids, kind="stable")  # positions of the ids in sorted order

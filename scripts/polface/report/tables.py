@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from polface.data.osf import FEMALE_CODE, ORIENTATIONS
+from polface.errors import InputError
 from polface.frames import AUC_COLUMNS, auc_columns, require_columns
 from polface.metrics import (
     child_seed,
@@ -33,7 +34,27 @@ def _numeric(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series.astype(object), errors="raise").astype(float)
 
 
-def table1(faces: pd.DataFrame, *, samples: Sequence[str], id_column: str) -> pd.DataFrame:
+def _require_numeric(
+    faces: pd.DataFrame, columns: Sequence[str], *, id_column: str, source: str
+) -> None:
+    """Raise InputError naming ``source``, the column, the row and its id at a value that is
+    neither a number nor missing (e.g. ``age`` = ``'thirty'``)."""
+    for column in columns:
+        values = faces[column].astype(object)
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = np.flatnonzero(numbers.isna().to_numpy() & values.notna().to_numpy())
+        if len(bad):
+            i = int(bad[0])
+            raise InputError(
+                f"{source}: column {column!r}, row {i + 1} ({id_column}"
+                f" {faces[id_column].iloc[i]!r}) is {values.iloc[i]!r}; expected a number (or"
+                " missing)"
+            )
+
+
+def table1(
+    faces: pd.DataFrame, *, samples: Sequence[str], id_column: str, source: str = "faces"
+) -> pd.DataFrame:
     """Sample description (Kosinski 2021, Table 1): one row per sample × orientation.
 
     Rows of a sample are those where its column (e.g. ``pol_dat_us``) is not NA; orientation comes
@@ -44,6 +65,7 @@ def table1(faces: pd.DataFrame, *, samples: Sequence[str], id_column: str) -> pd
             ``ethnicity.value`` and the sample columns).
         samples: sample columns to describe, in display order.
         id_column: the id column of ``faces`` (named in errors).
+        source: the file ``faces`` was read from, named in errors.
 
     ``gender`` counts as female where it equals :data:`polface.data.osf.FEMALE_CODE`.
 
@@ -54,7 +76,8 @@ def table1(faces: pd.DataFrame, *, samples: Sequence[str], id_column: str) -> pd
         type-7 quantiles, as ``summary()``; NA ignored) and ``age_mean``.
     """
     needed = [id_column, "pol", "gender", "age", "country", "database", "ethnicity.value"]
-    require_columns(faces, [*needed, *samples], table="faces (for Table 1)")
+    require_columns(faces, [*needed, *samples], table=f"{source} (for Table 1)")
+    _require_numeric(faces, ["gender", "age", *samples], id_column=id_column, source=source)
     pol = faces["pol"].astype(object)
     rows = []
     for sample in samples:
@@ -64,8 +87,8 @@ def table1(faces: pd.DataFrame, *, samples: Sequence[str], id_column: str) -> pd
         mismatch = member & (pol.to_numpy() != expected)
         if mismatch.any():
             i = int(np.flatnonzero(mismatch)[0])
-            raise ValueError(
-                f"faces row {i + 1} ({id_column} {faces[id_column].iloc[i]!r}): {sample} = "
+            raise InputError(
+                f"{source}: row {i + 1} ({id_column} {faces[id_column].iloc[i]!r}): {sample} = "
                 f"{code.iloc[i]:g} but pol = {pol.iloc[i]!r}"
                 " (expected 0 = liberal, 1 = conservative)"
             )
@@ -233,6 +256,7 @@ def figure2_table(
     seed: int,
     level: float = 0.95,
     n_bootstrap: int = 0,
+    source: str = "faces",
 ) -> pd.DataFrame:
     """The numbers behind Figure 2: per sample, the within-sample model's AUC and its controls.
 
@@ -255,6 +279,8 @@ def figure2_table(
         n_bootstrap: resamples of the paired accuracy's interval (a bootstrap over faces within
             strata, :func:`polface.metrics.paired_accuracy_interval`, sub-seed
             :func:`child_seed` ``(seed, 1000 + k)``); 0 leaves it NaN.
+        source: the file ``faces`` was read from, named in errors (a missing strata column, an
+            age that is not a number).
 
     Ties count one half in ``paired_accuracy``; ``paired_accuracy_published`` counts them 0, as
     Kosinski's code does (a pair is right only when the conservative scores strictly higher).
@@ -268,7 +294,9 @@ def figure2_table(
     require_columns(
         predictions, ["model", target_column, id_column, "y", "score"], table="predictions"
     )
-    require_columns(faces, [id_column], table="faces")
+    strata_columns = ["gender", "ethnicity.value", "age.value"]  # demographic_strata's defaults
+    require_columns(faces, [id_column, *strata_columns], table=f"{source} (for Figure 2)")
+    _require_numeric(faces, ["age.value"], id_column=id_column, source=source)
     strata = demographic_strata(faces)
     strata.index = pd.Index(faces[id_column].astype(str), name=id_column)
     if strata.index.has_duplicates:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from polface.data.claims import NUMERIC_TESTS, Locator, parse_locators
+from polface.errors import InputError
 
 VERDICTS: tuple[str, ...] = ("reproduced", "differs", "not computable here", "synthetic data")
 #: z of the 95% normal interval of ``column±se`` locators.
@@ -54,7 +55,7 @@ CLAIMS_COLUMNS: tuple[str, ...] = (
 )
 
 
-class ClaimsError(ValueError):
+class ClaimsError(InputError):
     """An output does not hold what a claim's locator names (the message names both)."""
 
 

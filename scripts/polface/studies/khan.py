@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from polface import metrics
-from polface.data.khan import CATEGORIES, MODELS, SgdModel
+from polface.data.khan import CATEGORIES, MODELS, KhanDataError, SgdModel
 
 #: polface's names of their two models, as the tables print them.
 MODEL_LABELS = {"lasso": "lasso (SGD, L2)", "nn": "network"}
@@ -198,12 +198,16 @@ def check_against_published(
             continue
         published, computed = theirs[source], ours[name]
         if list(published.index) != list(computed.index):
-            raise ValueError(
-                f"{source}: rows {list(published.index)}, polface has {list(computed.index)}"
+            raise KhanDataError(
+                f"{source}: rows {list(published.index)}; expected polface's rows"
+                f" {list(computed.index)}"
             )
         for column in published.columns:
             if column not in computed.columns:
-                raise ValueError(f"{source}: column {column!r} is not in polface's {name}")
+                raise KhanDataError(
+                    f"{source}: column {column!r} is not in polface's {name}; expected one of"
+                    f" {list(computed.columns)}"
+                )
             for row in published.index:
                 add(
                     source,

@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from polface.data.omi import CONTROLS, EMBEDDING, rating_targets
-from polface.frames import IMAGE_ID
+from polface.data.omi import CONTROLS, EMBEDDING, rating_targets, ratings_source
+from polface.frames import IMAGE_ID, MissingColumnsError
 from polface.io import write_parquet
 from polface.metrics import child_seed, delong_ci, pearson_ci, permutation_auc
 from polface.models.artifacts import save_rating_models
@@ -83,14 +83,25 @@ def rating_predictions(
     if len(ids) != len(X):
         raise ValueError(f"{len(ids)} ids but {len(X)} embedding rows")
     targets, medians = rating_targets(ratings, ids, binary, continuous)
-    folds = make_folds(list(ids), id_column=IMAGE_ID, n_outer=outer, n_inner=inner, seed=seed)
+    folds = make_folds(
+        list(ids),
+        id_column=IMAGE_ID,
+        n_outer=outer,
+        n_inner=inner,
+        seed=seed,
+        source="the embedded faces of the image set",
+        setting="omi.ratings",
+    )
     feature_sets = {EMBEDDING: np.asarray(X, dtype=np.float64)}
     usable = {EMBEDDING: None}
     columns: dict[str, list[str] | None] = {EMBEDDING: None}
     if controls:
         absent = [c for c in controls if c not in ratings.columns]
         if absent:
-            raise KeyError(f"the ratings have no control column(s) {absent}")
+            raise MissingColumnsError(
+                f"{ratings_source(ratings)}: no control column(s) {absent} (omi.ratings.controls);"
+                f" found {list(ratings.columns)}"
+            )
         Z = ratings.loc[list(ids), list(controls)].to_numpy(dtype=np.float64)
         feature_sets[CONTROLS] = np.nan_to_num(Z)
         usable[CONTROLS] = ~np.isnan(Z).any(axis=1)
