@@ -33,7 +33,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     paths = list(list_images(args.omi_dir / "images", pattern="*.jpg", limit=None).values())
-    images = [read_rgb(p, min_side=1, max_pixels=None) for p in paths[:: args.step]]
+    images = [
+        read_rgb(p, min_side=1, max_pixels=None, folder=args.omi_dir / "images")
+        for p in paths[:: args.step]
+    ]
     print(f"{len(images)} photographs ({images[0].shape[1]} px)")
     print("| max_side | upsample | ms per image | no face | one face | several |")
     print("|---|---|---|---|---|---|")

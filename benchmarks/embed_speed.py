@@ -83,6 +83,7 @@ def main() -> None:
         work / "crops",
         CropSettings.from_config(crop),
         num_workers=args.crop_workers,
+        folder=args.omi_dir / "images",
         progress=False,
     )
     t_crop = time.perf_counter() - start
@@ -103,6 +104,7 @@ def main() -> None:
             backend,
             weights_path=weights if backend != "dlib" else None,
             out_path=work / f"{backend}.parquet",
+            image_folder=args.omi_dir / "images",
             device=args.device,
             batch_size=args.batch_size,
             crop_settings=crop,

@@ -138,7 +138,12 @@ def main() -> None:
             ours, theirs, passes = [], [], 0.0
             report_passes = None
             for i in range(1, args.n + 1):
-                rgb = read_rgb(args.omi_dir / "images" / f"{i}.jpg", min_side=1, max_pixels=None)
+                rgb = read_rgb(
+                    args.omi_dir / "images" / f"{i}.jpg",
+                    min_side=1,
+                    max_pixels=None,
+                    folder=args.omi_dir / "images",
+                )
                 image, affine, cropped = network_input(chain, rgb)
                 seg = quickshift_segments(image, **lime["quickshift"])
 

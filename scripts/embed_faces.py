@@ -5,6 +5,7 @@ import torch
 
 from polface.images.embed import embed_crops
 from polface.images.weights import check_sha256
+from polface.io import read_metadata
 from polface.runtime import rule_logging
 
 
@@ -17,10 +18,13 @@ def main(snakemake) -> None:
             check_sha256(weights, snakemake.params.weights_sha256, setting=setting)
         # Runtime knobs (threads, resources), not rerun triggers; the device goes in the metadata.
         torch.set_num_threads(snakemake.threads)
+        manifest = snakemake.input.manifest
         result = embed_crops(
-            pd.read_parquet(snakemake.input.manifest),
+            pd.read_parquet(manifest),
             backend,
             out_path=snakemake.output.embeddings,
+            # The image set's root folder crop_faces checked the photographs against.
+            image_folder=read_metadata(manifest)["source"]["folder"],
             weights_path=weights,
             device=snakemake.resources.embed_device,
             batch_size=snakemake.resources.embed_batch_size,

@@ -4,7 +4,6 @@ The saved heads and the same frozen backbone (its weights file must have the SHA
 training); every photograph of the set is resized whole to 224 px, as in training.
 """
 
-import functools
 from pathlib import Path
 
 import pyarrow as pa
@@ -46,7 +45,8 @@ def main(snakemake) -> None:
             backbone,
             paths,
             # A photograph that resolves outside the set's folder is a row, never read.
-            load=functools.partial(load_resized, folder=source["folder"]),
+            folder=source["folder"],
+            load=load_resized,
             preprocessing=meta["preprocessing"],
             batch_size=snakemake.resources.regressor_batch_size,
             device=device,

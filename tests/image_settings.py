@@ -46,3 +46,12 @@ def embed_run(**changes: Any) -> dict[str, Any]:
         "crop_settings": CROP,
     }
     return {**settings, **changes}
+
+
+def lime_settings(**changes: Any) -> dict[str, Any]:
+    """The schema's lime defaults (nested blocks too), changed where a test needs it."""
+    lime = _DEFS["lime"]["properties"]
+    out = {key: spec.get("default") for key, spec in lime.items()}
+    for block in ("quickshift", "controls", "trust"):
+        out[block] = {key: spec["default"] for key, spec in lime[block]["properties"].items()}
+    return {**out, **changes}

@@ -29,9 +29,10 @@ def written(omi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[pd
     """What the rules' library calls write for OMI 1-8: the manifest and dlib embeddings."""
     work = tmp_path_factory.mktemp("chain")
     paths = {i: omi_dir / "images" / f"{i}.jpg" for i in IDS}
-    manifest = crop_faces(paths, work / "crops", **crop_run(), progress=False)
+    images = omi_dir / "images"
+    manifest = crop_faces(paths, work / "crops", **crop_run(), folder=images, progress=False)
     out = work / "embeddings_dlib.parquet"
-    embed_crops(manifest, "dlib", out_path=out, **embed_run(), progress=False)
+    embed_crops(manifest, "dlib", out_path=out, **embed_run(image_folder=images), progress=False)
     return manifest, out
 
 
@@ -42,7 +43,8 @@ def test_chain_gives_the_workflow_vectors_bit_for_bit(
     ids, vectors = read_features(out, "image_id")
     assert ids == IDS
     chain = FaceChain(load_embedder("dlib", weights_path=None, device="cpu"), crop=FACE)
-    images = [read_rgb(omi_dir / "images" / f"{i}.jpg", **LOAD) for i in IDS]
+    folder = omi_dir / "images"
+    images = [read_rgb(folder / f"{i}.jpg", **LOAD, folder=folder) for i in IDS]
     crops, embedded = chain.embed(images)
     assert [c.status for c in crops] == ["ok"] * len(IDS)
     assert embedded.dtype == np.float32 and np.array_equal(embedded, vectors)

@@ -40,7 +40,13 @@ def _omi(omi_dir: Path, number: int) -> Path:
 @pytest.fixture(scope="module")
 def omi_manifest(omi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     out = tmp_path_factory.mktemp("crops")
-    return crop_faces([_omi(omi_dir, i) for i in OMI_IDS], out, **crop_run(), progress=False)
+    return crop_faces(
+        [_omi(omi_dir, i) for i in OMI_IDS],
+        out,
+        **crop_run(),
+        folder=omi_dir / "images",
+        progress=False,
+    )
 
 
 def test_omi_faces_are_found_and_cropped(omi_manifest: pd.DataFrame, omi_dir: Path) -> None:
@@ -71,7 +77,7 @@ def test_crop_face_in_memory_is_what_crop_faces_writes(
 ) -> None:
     """The per-photograph call of crop_faces, on an array: same crop, box and landmarks."""
     for row in omi_manifest.head(3).itertuples():
-        result = crop_face(read_rgb(row.source, **LOAD), FACE)
+        result = crop_face(read_rgb(row.source, **LOAD, folder=Path(row.source).parent), FACE)
         assert result.ok and result.status == "ok" and result.n_faces == row.n_faces
         assert result.crop.dtype == np.uint8 and result.crop.shape == (224, 224, 3)
         assert np.array_equal(result.crop, np.asarray(Image.open(row.crop)))
@@ -87,7 +93,7 @@ def test_crop_face_in_memory_is_what_crop_faces_writes(
 
 
 def test_affine_maps_original_points_into_the_crop(omi_dir: Path) -> None:
-    rgb = read_rgb(_omi(omi_dir, 3), **LOAD)
+    rgb = read_rgb(_omi(omi_dir, 3), **LOAD, folder=omi_dir / "images")
     result = crop_face(rgb, FACE)
     affine = result.affine
     assert affine.shape == (2, 3) and affine.dtype == np.float64
@@ -126,7 +132,7 @@ def test_crop_face_statuses_and_argument_errors() -> None:
 
 
 def test_crop_follows_vggface2_geometry(omi_dir: Path) -> None:
-    rgb = read_rgb(_omi(omi_dir, 1), **LOAD)
+    rgb = read_rgb(_omi(omi_dir, 1), **LOAD, folder=omi_dir / "images")
     face = detect_faces(rgb, max_side=FACE.max_side, upsample=FACE.upsample)[0]
     # With no rotation, the crop must equal: box x1.3 about its centre, shorter side 256,
     # centre 224 -- computed here independently with plain Pillow crop and resize.
@@ -153,6 +159,7 @@ def test_alignment_levels_a_tilted_face(omi_dir: Path, tmp_path: Path) -> None:
         {"tilted": tmp_path / "tilted.png", "upright": tmp_path / "upright.png"},
         tmp_path / "crops",
         **crop_run(),
+        folder=tmp_path,
         progress=False,
     ).set_index("image_id")
     assert (m["status"] == "ok").all(), m[["status", "detail"]]
@@ -194,6 +201,7 @@ def test_exif_rotated_photo_is_found(omi_dir: Path, tmp_path: Path) -> None:
         [tmp_path / "phone.jpg", tmp_path / "noexif.jpg"],
         tmp_path / "c",
         **crop_run(),
+        folder=tmp_path,
         progress=False,
     ).set_index("image_id")
     assert m.loc["phone", "status"] == "ok"
@@ -207,7 +215,11 @@ def test_panorama_box_maps_to_original_pixels(omi_dir: Path, tmp_path: Path) -> 
     panorama.save(tmp_path / "pano.jpg", quality=90)
     expected = detect_faces(np.asarray(face), max_side=400, upsample=1)[0]
     m = crop_faces(
-        [tmp_path / "pano.jpg"], tmp_path / "c", **crop_run(max_side=2_500), progress=False
+        [tmp_path / "pano.jpg"],
+        tmp_path / "c",
+        **crop_run(max_side=2_500),
+        folder=tmp_path,
+        progress=False,
     )
     row = m.iloc[0]
     assert row["status"] == "ok" and (row["width"], row["height"]) == (10_000, 600)
@@ -256,7 +268,8 @@ def test_bad_images_are_statuses_not_exceptions(omi_dir: Path, tmp_path: Path) -
     paths["absent"] = src / "absent.jpg"
 
     out = tmp_path / "crops"
-    m = crop_faces(paths, out, **crop_run(min_face=80), progress=False).set_index("image_id")
+    m = crop_faces(paths, out, **crop_run(min_face=80), folder=src, progress=False)
+    m = m.set_index("image_id")
     status = m["status"].to_dict()
     assert status == {
         "bomb": "too_large",
@@ -277,7 +290,11 @@ def test_bad_images_are_statuses_not_exceptions(omi_dir: Path, tmp_path: Path) -
     assert sorted(p.name for p in out.iterdir()) == ["pair.png"]  # no temporary files left
 
     skip = crop_faces(
-        {"pair": src / "pair.png"}, tmp_path / "skip", **crop_run(multiple="skip"), progress=False
+        {"pair": src / "pair.png"},
+        tmp_path / "skip",
+        **crop_run(multiple="skip"),
+        folder=src,
+        progress=False,
     )
     assert skip["status"].tolist() == ["multiple_faces"]
     assert skip["n_faces"].tolist() == [2] and skip["crop"].isna().all()
@@ -289,12 +306,13 @@ def test_argument_errors(tmp_path: Path) -> None:
             [tmp_path / "a" / "1.jpg", tmp_path / "b" / "1.jpg"],
             tmp_path,
             **crop_run(),
+            folder=tmp_path,
             progress=False,
         )
     with pytest.raises(ValueError, match="multiple"):
-        crop_faces([], tmp_path, **crop_run(multiple="all"), progress=False)
+        crop_faces([], tmp_path, **crop_run(multiple="all"), folder=tmp_path, progress=False)
     with pytest.raises(ValueError, match="crop_size"):
-        crop_faces([], tmp_path, **crop_run(crop_size=300), progress=False)
+        crop_faces([], tmp_path, **crop_run(crop_size=300), folder=tmp_path, progress=False)
     assert upsample_passes("auto") == (0, 1) and upsample_passes(2) == (2,)
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="upsample"):
@@ -302,7 +320,7 @@ def test_argument_errors(tmp_path: Path) -> None:
 
 
 def test_landmarks_do_not_depend_on_detection_scale(omi_dir: Path) -> None:
-    rgb = read_rgb(_omi(omi_dir, 2), **LOAD)
+    rgb = read_rgb(_omi(omi_dir, 2), **LOAD, folder=omi_dir / "images")
     full = detect_faces(rgb, max_side=1024, upsample="auto")[0]
     half = detect_faces(rgb, max_side=512, upsample=1)[0]
     assert abs(full.left - half.left) < 40 and abs(full.right - half.right) < 40
@@ -314,7 +332,11 @@ def test_worker_processes_give_the_same_manifest(
     omi_manifest: pd.DataFrame, omi_dir: Path, tmp_path: Path
 ) -> None:
     parallel = crop_faces(
-        [_omi(omi_dir, i) for i in OMI_IDS], tmp_path, **crop_run(num_workers=2), progress=False
+        [_omi(omi_dir, i) for i in OMI_IDS],
+        tmp_path,
+        **crop_run(num_workers=2),
+        folder=omi_dir / "images",
+        progress=False,
     )
     assert parallel["image_id"].tolist() == omi_manifest["image_id"].tolist()
     pd.testing.assert_frame_equal(

@@ -51,17 +51,23 @@ def _sha(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def manifest(omi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    """Crops of OMI 1-6, a mirrored copy of OMI 1, OMI 1 a second time, and a broken file."""
+def photos(omi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An image set's folder: OMI 1-6, a mirrored copy of OMI 1 and a broken file."""
     src = tmp_path_factory.mktemp("src")
-    Image.open(omi_dir / "images" / "1.jpg").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
-        src / "mirror.png"
-    )
+    for i in range(1, 7):
+        shutil.copyfile(omi_dir / "images" / f"{i}.jpg", src / f"{i}.jpg")
+    Image.open(src / "1.jpg").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(src / "mirror.png")
     (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    paths = {str(i): omi_dir / "images" / f"{i}.jpg" for i in range(1, 7)}
-    paths.update(again=omi_dir / "images" / "1.jpg", mirror=src / "mirror.png")
-    paths["broken"] = src / "broken.jpg"
-    m = crop_faces(paths, tmp_path_factory.mktemp("crops"), **crop_run(**CROP), progress=False)
+    return src
+
+
+@pytest.fixture(scope="module")
+def manifest(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """Crops of OMI 1-6, a mirrored copy of OMI 1, OMI 1 a second time, and a broken file."""
+    paths = {str(i): photos / f"{i}.jpg" for i in range(1, 7)}
+    paths.update(again=photos / "1.jpg", mirror=photos / "mirror.png", broken=photos / "broken.jpg")
+    out = tmp_path_factory.mktemp("crops")
+    m = crop_faces(paths, out, **crop_run(**CROP), folder=photos, progress=False)
     assert (m["status"] == "ok").sum() == 8
     return m
 
@@ -174,10 +180,16 @@ def test_torchvision_layout_from_safetensors_and_weights_only_torch_load(tmp_pat
 # ---------------------------------------------------------------- dlib backend
 
 
-def test_dlib_embeddings_of_real_faces(manifest: pd.DataFrame, tmp_path: Path) -> None:
+def test_dlib_embeddings_of_real_faces(
+    manifest: pd.DataFrame, photos: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "dlib.parquet"
     result = embed_crops(
-        manifest, "dlib", out_path=out, **embed_run(crop_settings=CROP), progress=False
+        manifest,
+        "dlib",
+        out_path=out,
+        **embed_run(crop_settings=CROP, image_folder=photos),
+        progress=False,
     )
     assert result.n_rows == 8 and result.n_computed == 8
     ids, vectors, meta = read_embeddings(out)
@@ -204,13 +216,13 @@ def test_dlib_embeddings_of_real_faces(manifest: pd.DataFrame, tmp_path: Path) -
 
 
 def test_dlib_resume_keys_on_source_hash_and_landmarks(
-    manifest: pd.DataFrame, tmp_path: Path
+    manifest: pd.DataFrame, photos: Path, tmp_path: Path
 ) -> None:
     kwargs = dict(
         out_path=tmp_path / "d.parquet",
         keep_parts=True,
         progress=False,
-        **embed_run(crop_settings=CROP),
+        **embed_run(crop_settings=CROP, image_folder=photos),
     )
     first = embed_crops(_subset(manifest, ["1", "2"]), "dlib", **kwargs)
     grown = embed_crops(_subset(manifest, ["1", "2", "3"]), "dlib", **kwargs)
@@ -232,6 +244,7 @@ def test_dlib_resume_keys_on_source_hash_and_landmarks(
 @pytest.fixture(scope="module")
 def vgg_reference(
     manifest: pd.DataFrame,
+    photos: Path,
     vgg_pickle: tuple[Path, dict[str, np.ndarray]],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Path, list[str], np.ndarray, dict[str, str]]:
@@ -244,6 +257,7 @@ def vgg_reference(
         out_path=out,
         batch_size=1,
         device="cpu",
+        image_folder=photos,
         crop_settings=CROP,
         progress=False,
     )
@@ -253,6 +267,7 @@ def vgg_reference(
 
 def test_vggface2_parquet_metadata_and_rerun(
     manifest: pd.DataFrame,
+    photos: Path,
     vgg_pickle: tuple[Path, dict[str, np.ndarray]],
     vgg_reference: tuple[Path, list[str], np.ndarray, dict[str, str]],
     tmp_path: Path,
@@ -282,6 +297,7 @@ def test_vggface2_parquet_metadata_and_rerun(
         out_path=rerun,
         batch_size=1,
         device="cpu",
+        image_folder=photos,
         crop_settings=CROP,
         progress=False,
     )
@@ -291,6 +307,7 @@ def test_vggface2_parquet_metadata_and_rerun(
 
 def test_resume_after_interruption_computes_only_missing(
     manifest: pd.DataFrame,
+    photos: Path,
     vgg_pickle: tuple[Path, dict[str, np.ndarray]],
     vgg_reference: tuple[Path, list[str], np.ndarray, dict[str, str]],
     tmp_path: Path,
@@ -305,6 +322,7 @@ def test_resume_after_interruption_computes_only_missing(
         batch_size=1,
         chunk_size=1,
         device="cpu",
+        image_folder=photos,
         crop_settings=CROP,
         progress=False,
     )
@@ -333,6 +351,7 @@ def test_resume_after_interruption_computes_only_missing(
 @pytest.mark.slow
 def test_kept_parts_reuse_only_unchanged_inputs_and_settings(
     manifest: pd.DataFrame,
+    photos: Path,
     vgg_pickle: tuple[Path, dict[str, np.ndarray]],
     vgg_reference: tuple[Path, list[str], np.ndarray, dict[str, str]],
     tmp_path: Path,
@@ -344,6 +363,7 @@ def test_kept_parts_reuse_only_unchanged_inputs_and_settings(
         batch_size=1,
         keep_parts=True,
         device="cpu",
+        image_folder=photos,
         crop_settings=CROP,
         progress=False,
     )
@@ -376,7 +396,9 @@ def test_kept_parts_reuse_only_unchanged_inputs_and_settings(
     assert (scratch.n_computed, scratch.n_reused) == (1, 0)
 
 
-def test_imagenet_backend_with_local_safetensors(manifest: pd.DataFrame, tmp_path: Path) -> None:
+def test_imagenet_backend_with_local_safetensors(
+    manifest: pd.DataFrame, photos: Path, tmp_path: Path
+) -> None:
     torch.manual_seed(4)
     state = ResNet50("torchvision").state_dict()
     weights = tmp_path / "imagenet.safetensors"
@@ -389,6 +411,7 @@ def test_imagenet_backend_with_local_safetensors(manifest: pd.DataFrame, tmp_pat
         out_path=out,
         device="cpu",
         batch_size=2,
+        image_folder=photos,
         crop_settings=CROP,
         progress=False,
     )
@@ -398,19 +421,25 @@ def test_imagenet_backend_with_local_safetensors(manifest: pd.DataFrame, tmp_pat
     assert meta["weights_sha256"] == _sha(weights)
 
 
-def test_argument_errors(manifest: pd.DataFrame, tmp_path: Path) -> None:
+def test_argument_errors(manifest: pd.DataFrame, photos: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="needs weights_path"):
         embed_crops(
-            manifest, "vggface2", out_path=tmp_path / "x.parquet", **embed_run(), progress=False
+            manifest,
+            "vggface2",
+            out_path=tmp_path / "x.parquet",
+            **embed_run(image_folder=photos),
+            progress=False,
         )
     with pytest.raises(ValueError, match="unknown backend"):
-        embed_crops(manifest, "facenet", out_path=tmp_path / "x.parquet", **embed_run())  # type: ignore[arg-type]
+        embed_crops(
+            manifest, "facenet", out_path=tmp_path / "x.parquet", **embed_run(image_folder=photos)
+        )  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lacks column"):
         embed_crops(
             manifest.drop(columns=["landmarks"]),
             "dlib",
             out_path=tmp_path / "x.parquet",
-            **embed_run(),
+            **embed_run(image_folder=photos),
         )
     assert set(BACKENDS) == {"vggface2", "imagenet", "dlib"}
     if not torch.cuda.is_available():
@@ -423,10 +452,16 @@ def test_argument_errors(manifest: pd.DataFrame, tmp_path: Path) -> None:
 
 
 def test_dlib_embedder_on_chips_is_what_embed_crops_writes(
-    manifest: pd.DataFrame, tmp_path: Path
+    manifest: pd.DataFrame, photos: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "dlib.parquet"
-    embed_crops(manifest, "dlib", out_path=out, **embed_run(crop_settings=CROP), progress=False)
+    embed_crops(
+        manifest,
+        "dlib",
+        out_path=out,
+        **embed_run(crop_settings=CROP, image_folder=photos),
+        progress=False,
+    )
     ids, written, meta = read_embeddings(out)
     embedder = load_embedder("dlib", weights_path=None, device="auto")
     assert embedder.dim == 128 and embedder.uses_chips and embedder.device.type == "cpu"
@@ -436,7 +471,7 @@ def test_dlib_embedder_on_chips_is_what_embed_crops_writes(
     chips = np.stack(
         [
             dlib_chip(
-                read_rgb(row.source, **LOAD),
+                read_rgb(row.source, **LOAD, folder=photos),
                 (row.box_left, row.box_top, row.box_right, row.box_bottom),
                 np.asarray(row.landmarks).reshape(5, 2),
             )
@@ -472,18 +507,24 @@ def test_resnet_embedder_on_crops_is_what_embed_crops_writes(
 
 
 def test_dlib_chips_come_only_from_the_bytes_crop_faces_hashed(
-    manifest: pd.DataFrame, tmp_path: Path
+    manifest: pd.DataFrame, photos: Path, tmp_path: Path
 ) -> None:
     # A source replaced after cropping (its landmarks describe other pixels) stops the job.
     changed = _subset(manifest, ["1"])
     changed.at[0, "sha256"] = "0" * 64
     with pytest.raises(ValueError, match=r"1\.jpg of ok row '1' has SHA-256 .* not the manifest"):
-        embed_crops(changed, "dlib", out_path=tmp_path / "d.parquet", progress=False, **embed_run())
+        embed_crops(
+            changed,
+            "dlib",
+            out_path=tmp_path / "d.parquet",
+            progress=False,
+            **embed_run(image_folder=photos),
+        )
 
 
 @pytest.mark.parametrize("num_workers", [0, 1])
 def test_an_input_error_in_a_loader_worker_keeps_its_one_line_message(
-    manifest: pd.DataFrame, tmp_path: Path, num_workers: int
+    manifest: pd.DataFrame, photos: Path, tmp_path: Path, num_workers: int
 ) -> None:
     """A DataLoader worker re-raises its error with the worker's traceback in the message; the
     embedder's errors come back as the worker's one-line InputError, as without workers."""
@@ -495,7 +536,7 @@ def test_an_input_error_in_a_loader_worker_keeps_its_one_line_message(
             "dlib",
             out_path=tmp_path / "d.parquet",
             progress=False,
-            **embed_run(),
+            **embed_run(image_folder=photos),
             num_workers=num_workers,
         )
     assert is_expected(info.value)

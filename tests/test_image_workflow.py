@@ -172,7 +172,12 @@ def test_the_chain_in_memory_gives_the_workflow_vectors(run: Path, omi_dir: Path
     chain = FaceChain(embedder, crop=CropSettings.from_config(crop))
     first = ids[:8]
     images = [
-        read_rgb(omi_dir / "images" / f"{i}.jpg", min_side=crop["min_face"], max_pixels=None)
+        read_rgb(
+            omi_dir / "images" / f"{i}.jpg",
+            min_side=crop["min_face"],
+            max_pixels=None,
+            folder=omi_dir / "images",
+        )
         for i in first
     ]
     cropped, vectors = chain.embed(images)
@@ -289,7 +294,10 @@ def test_an_interrupted_embedding_job_resumes_from_its_parts(run: Path) -> None:
         out_path=run / "scratch.parquet",
         work_dir=base / ".embed_dlib.parts",
         keep_parts=True,
-        **embed_run(crop_settings=settings),
+        **embed_run(
+            crop_settings=settings,
+            image_folder=run / read_metadata(base / "manifest.parquet")["source"]["folder"],
+        ),
         progress=False,
     )
     output.unlink()

@@ -47,7 +47,7 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def test_real_omi_image_loads(omi_dir: Path) -> None:
-    rgb, reason = load_image(omi_dir / "images" / "1.jpg", **LOAD)
+    rgb, reason = load_image(omi_dir / "images" / "1.jpg", **LOAD, folder=omi_dir / "images")
     assert reason == "ok"
     assert rgb is not None and rgb.dtype == np.uint8 and rgb.shape == (1024, 1024, 3)
     assert 20 < rgb.mean() < 235
@@ -59,9 +59,9 @@ def test_missing_empty_and_garbage_files_are_unreadable(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.jpg"
     garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
     for path in (tmp_path / "absent.jpg", empty, garbage):
-        assert load_image(path, **LOAD) == (None, "unreadable")
+        assert load_image(path, **LOAD, folder=path.parent) == (None, "unreadable")
     with pytest.raises(ImageRejected) as info:
-        read_rgb(garbage, **LOAD)
+        read_rgb(garbage, **LOAD, folder=garbage.parent)
     assert info.value.reason == "unreadable" and "garbage.jpg" in str(info.value)
 
 
@@ -70,9 +70,9 @@ def test_truncated_jpeg_is_unreadable(tmp_path: Path, omi_dir: Path) -> None:
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(data[: len(data) // 2])
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
-    assert load_image(cut, **LOAD) == (None, "unreadable")
+    assert load_image(cut, **LOAD, folder=cut.parent) == (None, "unreadable")
     with pytest.raises(ImageRejected, match="truncated"):
-        read_rgb(cut, **LOAD)
+        read_rgb(cut, **LOAD, folder=cut.parent)
 
 
 def test_png_alpha_is_composited_on_white(tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ def test_png_alpha_is_composited_on_white(tmp_path: Path) -> None:
     rgba[:, 40:, 3] = 128
     path = tmp_path / "alpha.png"
     Image.fromarray(rgba, mode="RGBA").save(path)
-    rgb, reason = load_image(path, **LOAD)
+    rgb, reason = load_image(path, **LOAD, folder=path.parent)
     assert reason == "ok" and rgb is not None and rgb.shape == (60, 60, 3)
     assert (rgb[:, :20] == 255).all()
     assert (rgb[:, 20:40] == (255, 0, 0)).all()
@@ -97,7 +97,7 @@ def test_palette_png_with_transparent_colour(tmp_path: Path) -> None:
     pal.paste(0, (0, 0, 25, 50))
     path = tmp_path / "pal.png"
     pal.save(path, transparency=0)
-    rgb = read_rgb(path, **LOAD)
+    rgb = read_rgb(path, **LOAD, folder=path.parent)
     assert (rgb[:, :25] == 255).all()  # transparent green -> white
     assert (rgb[:, 25:] == (200, 0, 0)).all()
 
@@ -108,7 +108,7 @@ def test_cmyk_and_grayscale_jpegs_become_rgb(tmp_path: Path) -> None:
     original.convert("CMYK").save(cmyk, quality=95)
     with Image.open(cmyk) as im:
         assert im.mode == "CMYK"
-    rgb = read_rgb(cmyk, **LOAD)
+    rgb = read_rgb(cmyk, **LOAD, folder=cmyk.parent)
     assert rgb.shape == (60, 80, 3)
     diff = np.abs(rgb[:, 5:35].astype(int) - (255, 0, 0)).mean()
     assert diff < 12, diff
@@ -116,7 +116,7 @@ def test_cmyk_and_grayscale_jpegs_become_rgb(tmp_path: Path) -> None:
 
     gray = tmp_path / "gray.jpg"
     Image.fromarray(np.tile(np.arange(0, 250, 2, dtype=np.uint8), (50, 1)), mode="L").save(gray)
-    rgb = read_rgb(gray, **LOAD)
+    rgb = read_rgb(gray, **LOAD, folder=gray.parent)
     assert rgb.shape == (50, 125, 3)
     assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
 
@@ -127,7 +127,7 @@ def test_sixteen_bit_grayscale_is_rescaled_not_clipped(tmp_path: Path) -> None:
     values[:, 40:] = 65535
     path = tmp_path / "deep.png"
     Image.fromarray(values).save(path)
-    rgb = read_rgb(path, **LOAD)
+    rgb = read_rgb(path, **LOAD, folder=path.parent)
     assert (rgb[:, :20] == 0).all()
     assert (rgb[:, 20:40] == 128).all()
     assert (rgb[:, 40:] == 255).all()
@@ -140,7 +140,7 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     exif[0x0112] = 6
     path = tmp_path / "phone.jpg"
     stored.save(path, exif=exif, quality=95)
-    rgb = read_rgb(path, **LOAD)
+    rgb = read_rgb(path, **LOAD, folder=path.parent)
     assert rgb.shape == (80, 50, 3)
     # Rotating clockwise moves the left (red) half to the top.
     assert rgb[:30, :, 0].mean() > 200 and rgb[:30, :, 2].mean() < 50
@@ -150,10 +150,10 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
 def test_thumbnail_is_too_small(tmp_path: Path) -> None:
     path = tmp_path / "thumb.jpg"
     _halves(20, 20).save(path)
-    assert load_image(path, **LOAD) == (None, "too_small")
-    assert load_image(path, **{**LOAD, "min_side": 16})[1] == "ok"
+    assert load_image(path, **LOAD, folder=path.parent) == (None, "too_small")
+    assert load_image(path, **{**LOAD, "min_side": 16}, folder=path.parent)[1] == "ok"
     with pytest.raises(ImageRejected, match="20x20 is below the minimum side of 40"):
-        read_rgb(path, **LOAD)
+        read_rgb(path, **LOAD, folder=path.parent)
 
 
 def test_decompression_bomb_is_refused_without_decoding(tmp_path: Path) -> None:
@@ -166,15 +166,18 @@ def test_decompression_bomb_is_refused_without_decoding(tmp_path: Path) -> None:
         + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
         + _png_chunk(b"IEND", b"")
     )
-    assert load_image(bomb, **LOAD) == (None, "too_large")
+    assert load_image(bomb, **LOAD, folder=bomb.parent) == (None, "too_large")
     with pytest.raises(ImageRejected) as info:
-        read_rgb(bomb, **LOAD)
+        read_rgb(bomb, **LOAD, folder=bomb.parent)
     assert info.value.reason == "too_large" and "100000" in info.value.detail
 
     ordinary = tmp_path / "ordinary.png"
     _halves(300, 200).save(ordinary)
-    assert load_image(ordinary, **{**LOAD, "max_pixels": 50_000}) == (None, "too_large")
-    assert load_image(ordinary, **LOAD)[1] == "ok"
+    assert load_image(ordinary, **{**LOAD, "max_pixels": 50_000}, folder=ordinary.parent) == (
+        None,
+        "too_large",
+    )
+    assert load_image(ordinary, **LOAD, folder=ordinary.parent)[1] == "ok"
 
 
 def test_panorama_loads_and_downscale_maps_back(tmp_path: Path) -> None:
@@ -182,7 +185,7 @@ def test_panorama_loads_and_downscale_maps_back(tmp_path: Path) -> None:
     array[100:300, 6_000:6_200] = 255
     path = tmp_path / "panorama.jpg"
     Image.fromarray(array).save(path, quality=90)
-    rgb = read_rgb(path, **LOAD)
+    rgb = read_rgb(path, **LOAD, folder=path.parent)
     assert rgb.shape == (400, 10_000, 3)
     small, scale = downscale(rgb, 1000)
     assert small.shape == (40, 1000, 3) and scale == pytest.approx(10.0)
@@ -242,9 +245,10 @@ def test_postscript_named_jpg_is_refused_before_any_decoder(tmp_path: Path) -> N
     # A fresh process whose PATH has a `gs`: polface refuses the file and never runs it.
     code = (
         "from polface.images.load import load_image, ImageRejected, read_rgb\n"
-        f"print(load_image({str(photo)!r}, min_side=1, max_pixels=None))\n"
+        f"args = dict(min_side=1, max_pixels=None, folder={str(photo.parent)!r})\n"
+        f"print(load_image({str(photo)!r}, **args))\n"
         "try:\n"
-        f"    read_rgb({str(photo)!r}, min_side=1, max_pixels=None)\n"
+        f"    read_rgb({str(photo)!r}, **args)\n"
         "except ImageRejected as err:\n"
         "    print(err.detail)\n"
     )
@@ -268,10 +272,10 @@ def test_postscript_named_jpg_is_refused_before_any_decoder(tmp_path: Path) -> N
 def test_every_decoder_polface_runs_is_behind_the_allow_list(tmp_path: Path) -> None:
     photo = _postscript_photo(tmp_path, tmp_path / "written")
     with pytest.raises(ImageRejected, match="detected as EPS"):
-        load_resized(photo)
+        load_resized(photo, folder=photo.parent)
     with (
         pytest.raises(ImageRejected, match="detected as EPS"),
-        opened_image(photo, max_pixels=None),
+        opened_image(photo, max_pixels=None, folder=photo.parent),
     ):
         pass
     assert "JPEG" in ALLOWED_FORMATS and "EPS" not in ALLOWED_FORMATS

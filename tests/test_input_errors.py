@@ -108,7 +108,7 @@ def test_a_photograph_changed_since_crop_faces_names_the_file_and_the_row(tmp_pa
     photo = tmp_path / "7.jpg"
     photo.write_bytes(b"a photograph that changed after crop_faces read it")
     rows = pd.DataFrame({"image_id": ["7"], "source": [str(photo)], "sha256": ["ab" * 32]})
-    chip, key = ChipDataset(rows)[0]  # handed to the main process as data (workers)
+    chip, key = ChipDataset(rows, tmp_path)[0]  # handed to the main process as data (workers)
     assert chip.shape == (150, 150, 3) and not chip.any()
     with pytest.raises(InputError) as info:
         raise_refused(["0" * 64, key])
@@ -122,7 +122,7 @@ def test_a_crop_that_is_not_an_image_names_the_crop(tmp_path):
 
     crop = tmp_path / "7.png"
     crop.write_text("not a png\n")
-    image, key = CropDataset([str(crop)], size=224)[0]
+    image, key = CropDataset([str(crop)], size=224, folder=tmp_path)[0]
     assert image.shape == (224, 224, 3)
     with pytest.raises(InputError) as info:
         raise_refused([key])

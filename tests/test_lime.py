@@ -51,7 +51,7 @@ TRUST = {"min_heldout_r2": 0.5, "max_local_error": 0.25, "min_spearman": 0.5}
 @pytest.fixture(scope="module")
 def face(omi_dir: Path):
     """OMI face 3 (tilted, glasses): photograph, FaceCrop and the 68 landmarks in the crop."""
-    rgb = read_rgb(omi_dir / "images" / "3.jpg", **LOAD)
+    rgb = read_rgb(omi_dir / "images" / "3.jpg", **LOAD, folder=omi_dir / "images")
     cropped = crop_face(rgb, FACE)
     assert cropped.ok
     original, in_crop = input_landmarks(rgb, cropped.face, cropped.affine)

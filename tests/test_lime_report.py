@@ -25,7 +25,7 @@ import yaml
 from safetensors.torch import save_file
 
 from conftest import REPO
-from image_settings import FACE, LOAD
+from image_settings import FACE, LOAD, lime_settings
 from polface.data.omi import EMBEDDING
 from polface.explain.chain import FaceChain
 from polface.explain.explanations import Readout, explain_face
@@ -56,16 +56,7 @@ from polface.models.lasso import lasso_path
 from polface.studies.lime_report import STEREOTYPE_STATEMENT, write_report
 
 _SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-_LIME = _SCHEMA["$defs"]["lime"]
 LASSO = {k: v["default"] for k, v in _SCHEMA["properties"]["lasso"]["properties"].items()}
-
-
-def lime_settings(**changes):
-    """The schema's lime defaults (nested blocks too), changed where a test needs it."""
-    out = {k: v.get("default") for k, v in _LIME["properties"].items()}
-    for block in ("quickshift", "controls", "trust"):
-        out[block] = {k: v["default"] for k, v in _LIME["properties"][block]["properties"].items()}
-    return {**out, **changes}
 
 
 TINY = {
@@ -151,12 +142,12 @@ def test_a_cohort_model_of_the_backend_width_is_explained_with_its_statement(
     photo = omi_dir / "images" / "3.jpg"
     result = explain_faces(
         {"3": str(photo)}, chain, lambda _: readouts, settings=lime_settings(**TINY),
-        progress=False,
+        folder=photo.parent, progress=False,
     )  # fmt: skip
     scores = result["scores"]
     assert list(scores["arm"]) == [MODEL, RANDOM]
     # Row 0 is the unperturbed crop: the model's logit of the face the chain embeds.
-    cropped = crop_face(read_rgb(photo, **LOAD), FACE)
+    cropped = crop_face(read_rgb(photo, **LOAD, folder=photo.parent), FACE)
     logit = folds[1].link(embedder.embed(cropped.crop[None]))[0]
     assert scores["model_output"].iloc[0] == pytest.approx(logit, abs=1e-4)
     statement = "The model kosinski_us was trained on another pipeline's descriptors."

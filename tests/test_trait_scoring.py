@@ -38,10 +38,11 @@ PARTS = {"train": 60, "validation": 20, "test": 6}
 SETTINGS = {"ridge_alphas": [0.1, 10.0, 1000.0, 100000.0], "lasso_nlambda": 30, "spline_knots": 4}
 
 
-def _embed(paths: dict[str, Path], where: Path) -> tuple[pd.DataFrame, Path]:
-    manifest = crop_faces(paths, where / "crops", **crop_run(**CROP), progress=False)
+def _embed(paths: dict[str, Path], folder: Path, where: Path) -> tuple[pd.DataFrame, Path]:
+    manifest = crop_faces(paths, where / "crops", **crop_run(**CROP), folder=folder, progress=False)
     out = where / "embeddings_dlib.parquet"
-    embed_crops(manifest, "dlib", out_path=out, **embed_run(crop_settings=CROP), progress=False)
+    settings = embed_run(crop_settings=CROP, image_folder=folder)
+    embed_crops(manifest, "dlib", out_path=out, **settings, progress=False)
     return manifest, out
 
 
@@ -57,7 +58,7 @@ def trained(finetuning_dir: Path, omi_dir: Path, tmp_path_factory: pytest.TempPa
     )
     where = tmp_path_factory.mktemp("training")
     paths = {i: omi_dir / "images" / f"{i}.jpg" for i in split[IMAGE_ID]}
-    _, embeddings = _embed(paths, where)
+    _, embeddings = _embed(paths, omi_dir / "images", where)
     ids, X = read_features(embeddings, IMAGE_ID)
     kept = split[split[IMAGE_ID].isin(ids)].reset_index(drop=True)  # faces dlib found
     predictions, _, models = fit_baselines(kept, {"dlib": (ids, X)}, **SETTINGS)
@@ -79,7 +80,7 @@ def scored_set(trained, omi_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     Image.new("RGB", (300, 300), (128, 128, 128)).save(folder / "blank.jpg")
     paths = {p.stem: p for p in sorted(folder.glob("*.jpg"))}
-    manifest, embeddings = _embed(paths, tmp_path_factory.mktemp("photos_branch"))
+    manifest, embeddings = _embed(paths, folder, tmp_path_factory.mktemp("photos_branch"))
     return test_ids, manifest, embeddings
 
 

@@ -32,8 +32,9 @@ def list_images(folder: Path | str, *, pattern: str, limit: int | None) -> dict[
     """The photographs of a folder matching a glob ``pattern``: ``{image_id: path}``.
 
     Hidden files and folders are skipped. Everything else the pattern matches is listed, also
-    what cannot be read (a FIFO, a device, a dangling symlink, a symlink out of the folder), so
-    that it gets a manifest row saying why (:func:`polface.images.load.open_photograph`, which
+    what cannot be read (a FIFO, a device, a dangling symlink, a symlink out of the folder, a
+    file in a subfolder that is a symlink to elsewhere), so that it gets a manifest row saying
+    why (:func:`polface.images.load.open_photograph` with ``folder`` as the set's root, which
     never opens such a file); nothing is opened here. Ids are the file names without their
     extension, in natural order; ``limit`` keeps the first ``limit`` of them.
 

@@ -11,10 +11,11 @@ workflow writes (bit for bit on the CPU, for the same crop settings and backend;
    weights loaded once; the input is the crop, or for ``dlib`` the chip cut from the photograph.
 
 Read photographs with :func:`polface.images.load.read_rgb` and the crop settings' ``min_face``
-and ``max_pixels``, as crop_faces does. LIME perturbs the network input of a face
-(:func:`polface.explain.faces.network_input`) and reads the embeddings of the perturbed inputs
-out with the readouts of :mod:`polface.explain.readouts`; any loaded model's ``predict`` applies
-to the embeddings of :meth:`FaceChain.embed` in the same way.
+and ``max_pixels``, and the image set's root folder as ``folder``, as crop_faces does. LIME
+perturbs the network input of a face (:func:`polface.explain.faces.network_input`) and reads
+the embeddings of the perturbed inputs out with the readouts of :mod:`polface.explain.readouts`;
+any loaded model's ``predict`` applies to the embeddings of :meth:`FaceChain.embed` in the same
+way.
 """
 
 from __future__ import annotations

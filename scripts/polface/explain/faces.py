@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,9 +114,14 @@ def explain_faces(
     readouts_of: Any,
     *,
     settings: Mapping[str, Any],
+    folder: str | Path,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Explain each face ``{image_id: photograph path}`` for the readouts ``readouts_of(id)``.
+
+    Each photograph is read only if it resolves inside ``folder``, the root folder of its image
+    set (:func:`polface.images.load.checked_photograph`); one that does not stops the run with
+    :class:`~polface.images.load.ImageRejected` naming the file and the folder.
 
     Returns the three tables (``weights``, ``scores``, ``curves`` as DataFrames) and, per
     face, the network input and its segmentations for the pictures (``inputs``).
@@ -144,7 +150,7 @@ def explain_faces(
     records: dict[str, list[dict[str, Any]]] = {"weights": [], "scores": [], "curves": []}
     inputs = {}
     for image_id, path in tqdm(faces.items(), desc="faces", disable=not progress):
-        rgb = read_rgb(path, min_side=1, max_pixels=None)
+        rgb = read_rgb(path, min_side=1, max_pixels=None, folder=folder)
         image, affine, cropped = network_input(chain, rgb)
         segs = segmentations_of(
             rgb,

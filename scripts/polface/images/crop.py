@@ -450,12 +450,12 @@ def process_image(
     path: Path,
     out_dir: Path,
     settings: CropSettings,
-    folder: Path | str | None = None,
+    folder: Path | str,
 ) -> dict[str, object]:
     """Read one photograph, :func:`crop_face` it, write the crop; return its manifest row.
 
-    ``folder`` is the image folder (see :func:`~polface.images.load.open_photograph`; ``None``:
-    the photograph's own folder).
+    ``folder`` is the root folder of the image set (see
+    :func:`~polface.images.load.checked_photograph`).
     """
     row = _empty_row(image_id, path)
     try:
@@ -495,7 +495,7 @@ def process_image(
 
 
 def _process_pair(
-    pair: tuple[str, Path], out_dir: Path, settings: CropSettings, folder: Path | str | None
+    pair: tuple[str, Path], out_dir: Path, settings: CropSettings, folder: Path | str
 ) -> dict[str, object]:
     """:func:`process_image` on an ``(image_id, path)`` pair (picklable for worker processes)."""
     image_id, path = pair
@@ -519,7 +519,7 @@ def crop_faces(
     settings: CropSettings,
     *,
     num_workers: int,
-    folder: Path | str | None = None,
+    folder: Path | str,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Detect, align and crop one face per image; write PNG crops; return the manifest.
@@ -530,10 +530,11 @@ def crop_faces(
             to a temporary name and renamed).
         settings: the config's ``crop`` block (:class:`CropSettings`).
         num_workers: worker processes (0 or 1: in this process). Rows come back in input order.
-        folder: the image folder the photographs were listed from; a photograph that resolves
-            outside it (a symlink out of it) is ``unreadable`` and never read. ``None``: each
-            photograph's own folder. Anything that is not a regular file (a FIFO, a device) is
-            ``unreadable`` and never opened.
+        folder: the root folder of the image set the photographs were listed from (its
+            ``folder.path``, or the OMI ``images`` folder); a photograph that resolves outside
+            it (a symlink out of it, or a file in a subfolder that is a symlink to elsewhere)
+            is ``unreadable`` and never read; a real subfolder is inside it. Anything that is
+            not a regular file (a FIFO, a device) is ``unreadable`` and never opened.
         progress: show a tqdm progress bar.
 
     Returns:

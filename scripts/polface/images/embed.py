@@ -61,7 +61,14 @@ from polface.device import autocast_dtype, describe_device, resolve_device
 from polface.errors import InputError
 from polface.frames import IMAGE_ID
 from polface.images.crop import FaceCrop, model_file
-from polface.images.load import ImageRejected, decode_rgb, image_from, open_photograph, opened_image
+from polface.images.load import (
+    ImageRejected,
+    decode_rgb,
+    image_from,
+    open_photograph,
+    opened_image,
+    readable_photograph,
+)
 from polface.images.resnet import Layout, ResNet50, preprocess
 from polface.images.weights import load_weights
 from polface.io import (
@@ -190,13 +197,39 @@ class _InputDataset(Dataset):
             return torch.zeros(self.shape, dtype=torch.uint8), f"{REFUSED}{err}"
 
 
-class CropDataset(_InputDataset):
-    """Reads crop PNGs as ``uint8`` ``(S, S, 3)`` tensors with the SHA-256 of each file."""
+def crops_folder(crops: Sequence[str]) -> Path:
+    """The one folder that holds every crop of a manifest, in which each crop is checked.
 
-    def __init__(self, paths: Sequence[str], size: int) -> None:
+    crop_faces writes every crop of a manifest into its ``out_dir`` as ``{image_id}.png`` (an
+    id is a file name without its extension, so never a subfolder), each to a temporary name
+    renamed into place (a rename replaces a symlink, never writes through it), and Snakemake
+    empties that folder before the rule runs: it holds only regular files crop_faces wrote. A
+    crop that resolves outside it (a symlink put there later) is then refused like a photograph
+    outside its image set.
+
+    Raises:
+        ValueError: the crops lie in more than one folder (not a crop_faces manifest).
+    """
+    parents = sorted({str(Path(crop).parent) for crop in crops})
+    if len(parents) > 1:
+        raise ValueError(
+            f"the manifest's crops lie in {len(parents)} folders ({parents[:3]}); crop_faces "
+            "writes every crop of a manifest into one folder"
+        )
+    return Path(parents[0]) if parents else Path()
+
+
+class CropDataset(_InputDataset):
+    """Reads crop PNGs as ``uint8`` ``(S, S, 3)`` tensors with the SHA-256 of each file.
+
+    Each crop must be a regular file inside ``folder`` (:func:`crops_folder`).
+    """
+
+    def __init__(self, paths: Sequence[str], size: int, folder: Path | str) -> None:
         self.paths = list(paths)
         self.size = size
         self.shape = (size, size, 3)
+        self.folder = folder
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -204,7 +237,14 @@ class CropDataset(_InputDataset):
     def _item(self, index: int) -> tuple[torch.Tensor, str]:
         path = self.paths[index]
         try:
-            data = Path(path).read_bytes()
+            with open_photograph(path, folder=self.folder) as fh:
+                data = fh.read()
+        except ImageRejected as err:
+            if not os.path.lexists(path):  # gone since crop_faces wrote it
+                raise FileNotFoundError(
+                    f"crop {path} listed in the manifest cannot be read: {err.detail}"
+                ) from err
+            raise InputError(f"crop {path} listed in the manifest: {err.detail}") from err
         except OSError as err:
             raise FileNotFoundError(f"crop {path} listed in the manifest cannot be read") from err
         try:
@@ -221,12 +261,17 @@ class CropDataset(_InputDataset):
 
 
 class ChipDataset(_InputDataset):
-    """Cuts dlib face chips from source photographs using the manifest's box and landmarks."""
+    """Cuts dlib face chips from source photographs using the manifest's box and landmarks.
+
+    Each photograph must be a regular file inside ``folder``, the image set's root folder
+    (:func:`polface.images.load.checked_photograph`), as crop_faces checked it.
+    """
 
     shape = (DLIB_CHIP_SIZE, DLIB_CHIP_SIZE, 3)
 
-    def __init__(self, rows: pd.DataFrame) -> None:
+    def __init__(self, rows: pd.DataFrame, folder: Path | str) -> None:
         self.rows = rows.reset_index(drop=True)
+        self.folder = folder
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -235,8 +280,9 @@ class ChipDataset(_InputDataset):
         row = self.rows.iloc[index]
         source = row["source"]
         try:
-            # The bytes crop_faces hashed and accepted, or nothing (its folder checks held them).
-            with open_photograph(source) as fh:
+            # The bytes crop_faces hashed and accepted, or nothing: checked again against the
+            # image set's root (a subfolder made a symlink since then resolves outside it).
+            with open_photograph(source, folder=self.folder) as fh:
                 digest = hashlib.file_digest(fh, "sha256").hexdigest()
                 if digest != row["sha256"]:
                     raise InputError(
@@ -478,6 +524,7 @@ def embed_crops(
     backend: BackendName,
     *,
     out_path: Path | str,
+    image_folder: Path | str,
     weights_path: Path | str | None,
     device: str,
     batch_size: int,
@@ -502,6 +549,10 @@ def embed_crops(
             ``source``, ``sha256``, box and ``landmarks``).
         backend: ``vggface2``, ``imagenet`` or ``dlib`` (see :data:`BACKENDS`).
         out_path: the parquet file to write (atomically).
+        image_folder: the root folder of the image set the manifest's photographs were listed
+            from (crop_faces' ``folder``; the manifest's ``source.folder`` metadata): ``dlib``
+            reads a photograph only if it resolves inside it. The crops are read only from the
+            one folder crop_faces wrote them to (:func:`crops_folder`).
         weights_path: network weights (required for ``vggface2``: the ``resnet50_ft`` pickle or
             its safetensors; for ``imagenet``: a torchvision-layout state dict as safetensors or
             ``.pth``; for ``dlib`` an optional override of the bundled ``.dat``).
@@ -539,6 +590,7 @@ def embed_crops(
     work.mkdir(parents=True, exist_ok=True)
 
     rows = _ok_rows(manifest, spec)
+    crops = crops_folder(rows["crop"].tolist()) if spec.layout is not None else None
     embedder = load_embedder(
         backend,
         weights_path=weights_path,
@@ -552,7 +604,8 @@ def embed_crops(
     if spec.layout is None:
         input_size = DLIB_CHIP_SIZE
     elif len(rows):
-        with opened_image(rows["crop"].iloc[0], max_pixels=None) as first:
+        assert crops is not None
+        with opened_image(rows["crop"].iloc[0], max_pixels=None, folder=crops) as first:
             input_size = first.size[0]
     else:
         input_size = 0
@@ -572,9 +625,12 @@ def embed_crops(
         held = rows[rows[IMAGE_ID].isin(list(where))]
         current = {r[IMAGE_ID]: _dlib_input_key(r) for _, r in held.iterrows()}
     else:
+        assert crops is not None
         crop_of = dict(zip(rows[IMAGE_ID], rows["crop"], strict=True))
         current = {
-            i: file_sha256(crop_of[i]) for i in ids if i in where and Path(crop_of[i]).is_file()
+            i: file_sha256(crop_of[i])
+            for i in ids
+            if i in where and readable_photograph(crop_of[i], crops)
         }
     reused = {i for i in ids if i in where and where[i][1] == current.get(i)}
     todo = rows[~rows[IMAGE_ID].isin(reused)].reset_index(drop=True)
@@ -582,9 +638,10 @@ def embed_crops(
 
     if len(todo):
         if spec.layout is None:
-            dataset: Dataset = ChipDataset(todo)
+            dataset: Dataset = ChipDataset(todo, image_folder)
         else:
-            dataset = CropDataset(todo["crop"].tolist(), input_size)
+            assert crops is not None
+            dataset = CropDataset(todo["crop"].tolist(), input_size, crops)
         loader = DataLoader(
             dataset,
             batch_size=batch_size,

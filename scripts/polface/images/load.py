@@ -8,7 +8,8 @@ reasons are manifest statuses (:mod:`polface.images.status`):
 ``ok``          decoded into an ``H x W x 3`` ``uint8`` RGB array.
 ``unreadable``  missing, empty, not an image, corrupt or truncated (Pillow raised while decoding);
                 not a regular file (a FIFO, a device, a socket: never opened); a path that
-                resolves outside its image folder (a symlink out of it: never read); or a format
+                resolves outside its image folder (a symlink out of it, or through a
+                symlinked subfolder: never read); or a format
                 outside :data:`ALLOWED_FORMATS` (the format Pillow would have used is named).
 ``too_small``   the shorter side is below ``min_side`` pixels (no face of that size can be in it).
 ``too_large``   more pixels than ``max_pixels``: Pillow's decompression-bomb guard (by default
@@ -122,18 +123,24 @@ def _file_kind(mode: int) -> str:
     return "not a regular file"
 
 
-def checked_photograph(path: Path | str, *, folder: Path | str | None = None) -> Path:
+def checked_photograph(path: Path | str, *, folder: Path | str) -> Path:
     """The real path of a photograph that may be opened; nothing is opened or read.
 
     The path must resolve (following every symlink, its own and its folders') to a regular
-    file under ``folder`` (``None``: the photograph's own folder).
+    file under ``folder`` resolved. ``folder`` is the root of the image set the photograph
+    was listed from (an image set's ``folder.path``, the OMI ``images`` folder), never the
+    photograph's own folder: a subfolder of the set that is a symlink to elsewhere
+    (``set/sub -> /home/user/private``) resolves outside the root, so ``set/sub/x.jpg`` is
+    refused, while a real subfolder (``**/*.jpg``) is inside it. There is no default, so that
+    no caller can forget it; a caller that reads one file it was given passes that file's
+    folder explicitly.
 
     Raises:
         ImageRejected: ``unreadable``, with the reason (not found, a symlink to a missing file
             or to outside the folder, not a regular file, or the operating system's error).
     """
     path = Path(path)
-    base = Path(folder) if folder is not None else path.parent
+    base = Path(folder)
     try:
         real = path.resolve(strict=True)
     except FileNotFoundError:
@@ -149,11 +156,11 @@ def checked_photograph(path: Path | str, *, folder: Path | str | None = None) ->
             path, STATUS_UNREADABLE, f"image folder {base} cannot be resolved: {err}"
         ) from err
     if not real.is_relative_to(inside):
+        how = "'..' leads" if ".." in path.parts else "symlink"
         raise ImageRejected(
             path,
             STATUS_UNREADABLE,
-            f"symlink to outside the image folder: resolves to {real}, not under {inside};"
-            " not read",
+            f"{how} to outside the image folder: resolves to {real}, not under {inside}; not read",
         )
     try:
         mode = os.stat(real).st_mode
@@ -166,7 +173,7 @@ def checked_photograph(path: Path | str, *, folder: Path | str | None = None) ->
     return real
 
 
-def readable_photograph(path: Path | str, folder: Path | str | None = None) -> bool:
+def readable_photograph(path: Path | str, folder: Path | str) -> bool:
     """Whether :func:`checked_photograph` lets the photograph be opened (nothing is opened)."""
     try:
         checked_photograph(path, folder=folder)
@@ -175,7 +182,7 @@ def readable_photograph(path: Path | str, folder: Path | str | None = None) -> b
     return True
 
 
-def open_photograph(path: Path | str, *, folder: Path | str | None = None) -> BinaryIO:
+def open_photograph(path: Path | str, *, folder: Path | str) -> BinaryIO:
     """Open a photograph for reading, only if it is a regular file inside its image folder.
 
     Checked before anything is opened (:func:`checked_photograph`), so nothing here can block
@@ -185,7 +192,8 @@ def open_photograph(path: Path | str, *, folder: Path | str | None = None) -> Bi
 
     Args:
         path: the photograph.
-        folder: the image folder it was listed from; ``None``: the photograph's own folder.
+        folder: the root folder of the image set it was listed from (not its own folder,
+            see :func:`checked_photograph`).
 
     Raises:
         ImageRejected: ``unreadable``, with the reason.
@@ -312,11 +320,12 @@ def decode_rgb(
 
 @contextmanager
 def opened_image(
-    path: Path | str, *, max_pixels: int | None, folder: Path | str | None = None
+    path: Path | str, *, max_pixels: int | None, folder: Path | str
 ) -> Iterator[Image.Image]:
     """:func:`open_photograph` and :func:`image_from` in one: an image file, read safely.
 
-    For every image polface decodes other than through :func:`read_rgb`.
+    For every image polface decodes other than through :func:`read_rgb`; ``folder`` as in
+    :func:`checked_photograph` (for a crop: the crops folder crop_faces wrote).
     """
     with (
         open_photograph(path, folder=folder) as fh,
@@ -330,7 +339,7 @@ def read_rgb(
     *,
     min_side: int,
     max_pixels: int | None,
-    folder: Path | str | None = None,
+    folder: Path | str,
 ) -> np.ndarray:
     """Decode ``path`` into an upright ``H x W x 3`` ``uint8`` RGB array.
 
@@ -340,8 +349,8 @@ def read_rgb(
             settings' ``min_face``.
         max_pixels: largest accepted ``width * height``; ``None`` uses Pillow's
             ``Image.MAX_IMAGE_PIXELS`` (its decompression-bomb warning threshold).
-        folder: the image folder ``path`` belongs to (see :func:`open_photograph`); ``None``:
-            the file's own folder.
+        folder: the root folder of the image set ``path`` belongs to (see
+            :func:`checked_photograph`).
 
     Raises:
         ImageRejected: with ``reason`` ``unreadable``, ``too_small`` or ``too_large``.
@@ -355,13 +364,14 @@ def load_image(
     *,
     min_side: int,
     max_pixels: int | None,
+    folder: Path | str,
 ) -> tuple[np.ndarray | None, str]:
     """Load an image as RGB, returning ``(array, "ok")`` or ``(None, reason)``; never raises.
 
     ``reason`` is one of ``unreadable``, ``too_small``, ``too_large`` (see :func:`read_rgb`).
     """
     try:
-        return read_rgb(path, min_side=min_side, max_pixels=max_pixels), STATUS_OK
+        return read_rgb(path, min_side=min_side, max_pixels=max_pixels, folder=folder), STATUS_OK
     except ImageRejected as rejected:
         return None, rejected.reason
 

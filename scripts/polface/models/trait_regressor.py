@@ -51,13 +51,11 @@ INPUT_SIZE = 224
 META_KEY = "polface.trait_regressor"
 
 
-def load_resized(
-    path: str | Path, size: int = INPUT_SIZE, *, folder: str | Path | None = None
-) -> np.ndarray:
+def load_resized(path: str | Path, size: int = INPUT_SIZE, *, folder: str | Path) -> np.ndarray:
     """The whole image as ``size x size x 3`` uint8 RGB, resized by nearest neighbour.
 
-    Read with :func:`polface.images.load.opened_image` (a regular file inside ``folder``, or
-    the file's own folder when ``None``; only the allowed image formats). Raises
+    Read with :func:`polface.images.load.opened_image` (a regular file inside ``folder``, the
+    root folder of its image set; only the allowed image formats). Raises
     :class:`~polface.images.load.ImageRejected` for a file that cannot be used.
     """
     from PIL import Image

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from polface.data.finetuning import TRAITS, FacialFinetuningDataError
 from polface.errors import InputError
 from polface.frames import IMAGE_ID
-from polface.images.load import ImageRejected
+from polface.images.load import ImageRejected, checked_photograph
 from polface.images.status import STATUS_OK
 from polface.images.weights import check_sha256, load_weights
 from polface.models.artifacts import TraitModel
@@ -43,19 +43,34 @@ from polface.models.trait_regressor import (
 
 
 def split_images(
-    split: pd.DataFrame, folder: str | Path, *, load: Callable[[Path], np.ndarray]
+    split: pd.DataFrame, folder: str | Path, *, load: Callable[..., np.ndarray]
 ) -> dict[str, np.ndarray]:
-    """Every face of the split loaded by ``load`` (e.g. resized to 224 px), per part, in order."""
+    """Every face of the split loaded by ``load`` (e.g. resized to 224 px), per part, in order.
+
+    ``load(path, folder=folder)`` reads one face (e.g.
+    :func:`polface.models.trait_regressor.load_resized`). The file names come from the
+    authors' RData file: each must name a regular file inside ``folder`` (the OMI images
+    folder), not one reached through ``..`` or a symlink out of it
+    (:func:`polface.images.load.checked_photograph`).
+
+    Raises:
+        FacialFinetuningDataError: faces without a usable file, each with the reason.
+    """
     out = {}
     for part in ("train", "validation", "test"):
         names = split.loc[split["split"] == part, "Filename"]
-        missing = [n for n in names if not (Path(folder) / n).is_file()]
-        if missing:
+        refused = []
+        for name in names:
+            try:
+                checked_photograph(Path(folder) / name, folder=folder)
+            except ImageRejected as err:
+                refused.append(f"{name} ({err.detail})")
+        if refused:
             raise FacialFinetuningDataError(
-                f"{folder}: no image file for {len(missing)} {part} faces: {missing[:10]}"
+                f"{folder}: no usable image file for {len(refused)} {part} faces: {refused[:10]}"
             )
         out[part] = np.stack(
-            [load(Path(folder) / n) for n in tqdm(names, desc=f"load {part} images")]
+            [load(Path(folder) / n, folder=folder) for n in tqdm(names, desc=f"load {part} images")]
         )
     return out
 
@@ -157,20 +172,25 @@ def apply_regressors(
     backbone: torch.nn.Module,
     paths: Mapping[str, Path],
     *,
-    load: Callable[[Path], np.ndarray],
+    folder: str | Path,
+    load: Callable[..., np.ndarray],
     preprocessing: str,
     batch_size: int,
     device: torch.device,
 ) -> pd.DataFrame:
     """Every trait predicted for every photograph (``image_id`` → path), long.
 
-    A file that cannot be read becomes a row with ``status`` = ``unreadable`` and its reason in
-    ``detail`` (no prediction), never a crash of the whole set.
+    ``load(path, folder=folder)`` reads one photograph (e.g.
+    :func:`polface.models.trait_regressor.load_resized`); ``folder`` is the root folder of the
+    image set, and a photograph that resolves outside it (a symlink out of it, or a file in a
+    subfolder that is a symlink to elsewhere) is never read. A file that cannot be read becomes
+    a row with ``status`` = ``unreadable`` and its reason in ``detail`` (no prediction), never
+    a crash of the whole set.
     """
     rows, ok_ids, arrays = [], [], []
     for image_id, path in tqdm(paths.items(), desc="load images"):
         try:
-            arrays.append(load(path))
+            arrays.append(load(path, folder=folder))
             ok_ids.append(image_id)
         except (ImageRejected, OSError, ValueError) as err:
             detail = f"{type(err).__name__}: {err}"
