@@ -12,10 +12,12 @@ from polface.models.fitters import (
     mlp_fitter,
     mlp_train_dtype,
 )
-from polface.runtime import rule_logging
+from polface.runtime import rule_logging, thread_invariant_torch
 
 
 def main(snakemake) -> None:
+    # before torch's first computation: MKL reads its reproducibility mode once, then
+    thread_invariant_torch()
     with rule_logging(snakemake.log[0], snakemake.rule):
         torch.set_num_threads(snakemake.threads)
         faces, X, folds = load_modelling_inputs(

@@ -520,18 +520,16 @@ def test_the_published_size_dag_declares_wall_times_from_the_work(tmp_path):
         "folds": {"outer": 30, "inner": 10},
     }
     profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
-    # the profile's threads; the MLP's are the rule's own (fit_threads), as in a local run
-    threads = {rule: profile["set-threads"].get(rule) for rule in FOLD_RULES}
-    assert threads["fit_mlp_fold"] is None
-    given = {rule: t for rule, t in threads.items() if t is not None}
-    extra = ["--cores", "16", "--set-threads", *(f"{r}={t}" for r, t in given.items())]
+    # the profile's threads (the MLP's too: its bits do not depend on them)
+    threads = {rule: profile["set-threads"][rule] for rule in FOLD_RULES}
+    assert threads["fit_mlp_fold"] == 4
+    extra = ["--cores", "16", "--set-threads", *(f"{r}={t}" for r, t in threads.items())]
     planned = dry_run(tmp_path, config, extra=extra)
     jobs = planned_fold_jobs(planned)
     assert len(jobs) == 2 * (4 * 30 * 2 + 30), len(jobs)
     epochs = 30  # the schema's mlp.max_epochs
     for rule, found, used, runtime in jobs:
-        expected = threads[rule] or (1 if found["cohort"] == "small" else 2)
-        assert used == expected, (rule, found, used)
+        assert used == threads[rule], (rule, found, used)
         if found["cohort"] == "small":
             assert runtime == RUNTIME_FLOOR_MIN, (rule, found, runtime)
             continue

@@ -57,9 +57,6 @@ RULE_MEMORY = {"simulate_cohort", "fit_lasso_fold", "fit_mlp_fold", "fit_interpr
 #: Rules whose wall time the workflow computes from the fold sizes and their threads
 #: (fitters.fit_runtime_min; the profile sets none for them).
 RULE_RUNTIME = {"fit_lasso_fold", "fit_mlp_fold", "fit_interpretable_fold"}
-#: Rules whose threads the workflow computes and the profile leaves alone (fitters.fit_threads):
-#: the MLP's bits can depend on torch's threads, and a SLURM run must give a local run's bytes.
-RULE_THREADS = {"fit_mlp_fold"}
 
 
 def test_profile_settings_that_matter():
@@ -90,7 +87,8 @@ PLANNED_RULES: set[str] = set()
 
 def test_profile_covers_the_workflow_rules(tmp_path):
     """Every rule has wall time, memory and threads in the profile, or (the fold jobs) computes
-    them; no name there is a typo; the MLP's fold jobs keep the threads a local run gives them."""
+    them; no name there is a typo. Every rule's threads are set, the MLP's fold jobs' too: their
+    bits do not depend on the threads (tests/test_mlp_threads.py)."""
     from workflow_utils import copy_project
 
     work = copy_project(tmp_path / "work")
@@ -111,8 +109,7 @@ def test_profile_covers_the_workflow_rules(tmp_path):
     computed = RULE_MEMORY & RULE_RUNTIME
     assert rules - computed <= set(conf["set-resources"]), rules - set(conf["set-resources"])
     assert RULE_RUNTIME <= rules
-    assert rules - RULE_THREADS <= set(conf["set-threads"]), rules - set(conf["set-threads"])
-    assert not RULE_THREADS & set(conf["set-threads"]), RULE_THREADS & set(conf["set-threads"])
+    assert rules <= set(conf["set-threads"]), rules - set(conf["set-threads"])
     assert set(conf["group-components"]) <= set(conf["groups"].values())
 
 

@@ -92,3 +92,25 @@ def machine_memory_mb(cgroup_root: str | Path = "/sys/fs/cgroup") -> int:
         if text.isdigit():
             total = min(total, int(text))
     return int(total * (1 - RESERVED_MEMORY_FRACTION)) // 2**20
+
+
+#: Intel MKL's Conditional Numerical Reproducibility, strict mode, on the branch MKL picks for
+#: this processor (``MKL_CBWR``). MKL documents strict mode as bitwise reproducible whatever the
+#: number of threads for ``?gemm`` on its AVX2 and AVX-512 branches; torch's CPU matrix products
+#: (every linear layer, forward and backward) are MKL ``sgemm`` calls.
+MKL_CBWR = "AUTO,STRICT"
+
+
+def thread_invariant_torch() -> None:
+    """Make torch's matrix products on the CPU give the same bits on any number of threads.
+
+    Without it MKL's ``sgemm`` may compute a product another way on another number of threads: a
+    batch of 5-11 rows through a linear layer gives other last bits on 2 threads than on 1
+    (``benchmarks/mlp_threads.py``), and the weights of a fit differ from there on. It sets
+    :data:`MKL_CBWR` in the environment, which MKL reads once, at its first computation: call it
+    before the process's first torch operation on the CPU (importing torch is fine). Rule
+    ``fit_mlp_fold`` calls it first; ``tests/test_mlp_threads.py`` runs that rule's script on 1, 2
+    and 4 threads and finds the same bytes. Across processors the bits may still differ (MKL's
+    branch follows the instruction set), as before.
+    """
+    os.environ["MKL_CBWR"] = MKL_CBWR

@@ -79,9 +79,9 @@ def fit_threads(n_train: int, n_cols: int, threads: int) -> int:
     a second thread costs more than it gives, since every lambda opens a parallel region that
     waits for it (266 x 64: 75 ms on one thread, 167 ms and 3.3x the CPU on two). The MLP at 64
     columns (``benchmarks/mlp_epoch.py --cols 64``): 0.029 ms of CPU per row and epoch on one
-    thread, 0.052 on two, the same wall time. The LASSO's bits do not depend on the threads; the
-    MLP's can (a validation loss, and on the demo cohort the Canada and UK samples' weights, in
-    their last bits), so a small MLP fit on one thread also gives the same bits on any machine.
+    thread, 0.052 on two, the same wall time. The bits of neither depend on the threads (the
+    MLP's since rule ``fit_mlp_fold`` turns on MKL's strict reproducibility mode:
+    :func:`polface.runtime.thread_invariant_torch`), so the SLURM profile may give a fold more.
     """
     if n_train * n_cols < SERIAL_FIT_VALUES:
         return 1

@@ -9,11 +9,15 @@ of a seeded, class-stratified validation split carved out of the training rows, 
 the best epoch are returned.
 
 Reproducibility: every random draw (initial weights, dropout masks, batch order, validation split)
-comes from ``seed``. On CPU a rerun with the same seed, data and thread count gives bit-identical
-weights. On CUDA, training uses autocast (bfloat16, or float16 where the GPU lacks it; see
-:mod:`polface.device`) and deterministic algorithms where PyTorch has them (``warn_only``), so
-reruns agree closely but bitwise identity is not promised. The functions restore PyTorch's
-global random state and determinism flag when they return.
+comes from ``seed``. On CPU a rerun with the same seed and data gives bit-identical weights, on
+any number of torch threads when MKL's strict reproducibility mode is on
+(:func:`polface.runtime.thread_invariant_torch`, which rule ``fit_mlp_fold`` calls first; without
+it a batch of 5-11 rows through a linear layer gives other last bits on 2 threads than on 1) and
+the validation loss is summed on one thread (:func:`_mean_loss`). On CUDA, training uses autocast
+(bfloat16, or float16 where the GPU lacks it; see :mod:`polface.device`) and deterministic
+algorithms where PyTorch has them (``warn_only``), so reruns agree closely but bitwise identity
+is not promised. The functions restore PyTorch's global random state and determinism flag when
+they return.
 
 The workflow stores the weights of every outer fold in one safetensors file and reads them back
 with :mod:`polface.models.artifacts` (never pickle); the training histories go to the rule's JSON
@@ -136,15 +140,32 @@ def validation_split(y: ArrayLike, val_fraction: float, seed: int) -> tuple[np.n
 def _mean_loss(
     model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch: int, amp: torch.dtype | None
 ) -> tuple[float, np.ndarray]:
-    """Mean BCE-with-logits loss and the logits of ``X`` in evaluation mode."""
+    """Mean BCE-with-logits loss and the logits of ``X`` in evaluation mode.
+
+    The mean is taken on one torch thread: torch splits a sum of more than 32,768 values between
+    its threads, so its last bits would follow their number (a published-size US dating fold
+    validates on about 90,000 rows).
+    """
     model.eval()
     logits = []
     with torch.no_grad(), torch.autocast("cuda", dtype=amp, enabled=amp is not None):
         for start in range(0, len(X), batch):
             logits.append(model(X[start : start + batch]).squeeze(1).float())
     joined = torch.cat(logits)
-    loss = nn.functional.binary_cross_entropy_with_logits(joined, y, reduction="mean")
+    with _one_thread():
+        loss = nn.functional.binary_cross_entropy_with_logits(joined, y, reduction="mean")
     return float(loss), joined.cpu().numpy()
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """torch's intra-op threads (and MKL's) set to one for the block, then restored."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def fit_mlp(
