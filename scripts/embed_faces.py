@@ -3,9 +3,9 @@
 import pandas as pd
 import torch
 
+from polface.images.crop import manifest_image_folder
 from polface.images.embed import embed_crops
 from polface.images.weights import check_sha256
-from polface.io import read_metadata
 from polface.runtime import rule_logging
 
 
@@ -23,8 +23,7 @@ def main(snakemake) -> None:
             pd.read_parquet(manifest),
             backend,
             out_path=snakemake.output.embeddings,
-            # The image set's root folder crop_faces checked the photographs against.
-            image_folder=read_metadata(manifest)["source"]["folder"],
+            image_folder=manifest_image_folder(manifest),
             weights_path=weights,
             device=snakemake.resources.embed_device,
             batch_size=snakemake.resources.embed_batch_size,

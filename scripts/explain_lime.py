@@ -6,9 +6,8 @@ import torch
 from polface.explain.chain import FaceChain
 from polface.explain.faces import explain_faces, faces_to_explain
 from polface.explain.readouts import cohort_readouts
-from polface.images.crop import CropSettings
+from polface.images.crop import CropSettings, manifest_image_folder
 from polface.images.embed import load_embedder
-from polface.io import read_metadata
 from polface.models.artifacts import load_lasso_folds
 from polface.runtime import rule_logging
 from polface.studies.lime_report import rating_readouts_of, write_report
@@ -67,7 +66,7 @@ def main(snakemake) -> None:
 
         log.info("explaining %d faces with %s / %s", len(faces), backend, name)
         # Each photograph is read only inside the image set's root folder, as crop_faces read it.
-        folder = read_metadata(snakemake.input.manifest)["source"]["folder"]
+        folder = manifest_image_folder(snakemake.input.manifest)
         result = explain_faces(faces, chain, readouts_of, settings=settings, folder=folder)
         scores = result["scores"]
         log.info("%d explanations, %d trustworthy", len(scores), int(scores["trustworthy"].sum()))

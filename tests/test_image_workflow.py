@@ -21,7 +21,7 @@ from PIL import Image
 
 from image_settings import embed_run
 from polface.explain.chain import FaceChain
-from polface.images.crop import CropSettings
+from polface.images.crop import CropSettings, manifest_image_folder
 from polface.images.embed import embed_crops, load_embedder
 from polface.images.load import read_rgb
 from polface.images.resnet import ResNet50
@@ -296,7 +296,7 @@ def test_an_interrupted_embedding_job_resumes_from_its_parts(run: Path) -> None:
         keep_parts=True,
         **embed_run(
             crop_settings=settings,
-            image_folder=run / read_metadata(base / "manifest.parquet")["source"]["folder"],
+            image_folder=run / manifest_image_folder(base / "manifest.parquet"),
         ),
         progress=False,
     )

@@ -298,28 +298,36 @@ def test_ratings_without_a_target_or_a_face_name_the_ratings_file(tmp_path):
     )
 
 
+def _rating_models(ids, ratings, *, binary=(), continuous=(), controls=(), outer=3):
+    """rule fit_omi_ratings' library call on ``ids`` (zero embeddings), 3 inner folds, 1 thread."""
+    from polface.studies.omi_ratings import rating_predictions
+
+    return rating_predictions(
+        ids,
+        np.zeros((len(ids), 4)),
+        ratings,
+        binary=list(binary),
+        continuous=list(continuous),
+        controls=list(controls),
+        outer=outer,
+        inner=3,
+        seed=0,
+        lasso={},
+        n_threads=1,
+        progress=False,
+    )
+
+
 def test_ratings_without_a_control_column_name_the_ratings_file(tmp_path):
     from polface.data.omi import read_omi_ratings
-    from polface.studies.omi_ratings import rating_predictions
 
     path = tmp_path / "attribute_means.csv"
     rows = "\n".join(f"{i},{i % 7},{20 + i}" for i in range(1, 31))
     path.write_text("stimulus,trustworthy,age\n" + rows + "\n")
     ids = [str(i) for i in range(1, 31)]
     with pytest.raises(MissingColumnsError) as info:
-        rating_predictions(
-            ids,
-            np.zeros((30, 4)),
-            read_omi_ratings(path),
-            binary=["trustworthy"],
-            continuous=[],
-            controls=["age", "gender"],
-            outer=3,
-            inner=3,
-            seed=0,
-            lasso={},
-            n_threads=1,
-            progress=False,
+        _rating_models(
+            ids, read_omi_ratings(path), binary=["trustworthy"], controls=["age", "gender"]
         )
     assert _expected(info).startswith(
         f"{path}: no control column(s) ['gender'] (omi.ratings.controls); found"
@@ -329,25 +337,11 @@ def test_ratings_without_a_control_column_name_the_ratings_file(tmp_path):
 def test_an_image_set_without_an_embedded_face_names_the_setting(tmp_path):
     """Every photograph refused (no ok face): the rating models have no row to fold."""
     from polface.data.omi import read_omi_ratings
-    from polface.studies.omi_ratings import rating_predictions
 
     path = tmp_path / "attribute_means.csv"
     path.write_text("stimulus,trustworthy\n1,3.5\n2,4.5\n")
     with pytest.raises(InputError) as info:
-        rating_predictions(
-            [],
-            np.zeros((0, 4)),
-            read_omi_ratings(path),
-            binary=[],
-            continuous=["trustworthy"],
-            controls=[],
-            outer=5,
-            inner=3,
-            seed=0,
-            lasso={},
-            n_threads=1,
-            progress=False,
-        )
+        _rating_models([], read_omi_ratings(path), continuous=["trustworthy"], outer=5)
     assert _expected(info) == (
         "the embedded faces of the image set: omi.ratings.outer must be between 2 and the number"
         " of rows (0), got 5"

@@ -252,12 +252,16 @@ def paired_accuracy_interval(
     return float(lo), float(hi)
 
 
+#: The ``faces`` columns :func:`demographic_strata` reads by default: gender, ethnicity, age.
+STRATA_COLUMNS = ("gender", "ethnicity.value", "age.value")
+
+
 def demographic_strata(
     faces: pd.DataFrame,
     *,
-    gender: str = "gender",
-    ethnicity: str = "ethnicity.value",
-    age: str = "age.value",
+    gender: str = STRATA_COLUMNS[0],
+    ethnicity: str = STRATA_COLUMNS[1],
+    age: str = STRATA_COLUMNS[2],
     age_decimals: int = 0,
 ) -> pd.DataFrame:
     """The strata of Kosinski's controlled comparison: same gender, ethnicity and (rounded) age.

@@ -87,7 +87,7 @@ from polface.images.status import (
     STATUS_TOO_SMALL,
     STATUS_UNREADABLE,
 )
-from polface.io import atomic_output
+from polface.io import atomic_output, read_metadata
 
 log = logging.getLogger(__name__)
 
@@ -404,6 +404,16 @@ def crop_face(rgb: np.ndarray, settings: CropSettings) -> FaceCrop:
 
 
 ImagePaths = Mapping[str, Path | str] | Iterable[Path | str]
+
+
+def manifest_image_folder(manifest_path: Path | str) -> str:
+    """The image set's root folder that a manifest's photographs were checked against.
+
+    Rule crop_faces writes its image set (``folder``, ``pattern``, ``limit``) into the manifest's
+    metadata as ``source``; the stages that read the photographs again (the dlib embedding,
+    LIME) read them only inside that folder (:func:`polface.images.load.checked_photograph`).
+    """
+    return str(read_metadata(manifest_path)["source"]["folder"])
 
 
 def _image_ids(image_paths: ImagePaths) -> list[tuple[str, Path]]:

@@ -16,6 +16,7 @@ from polface.data.osf import FEMALE_CODE, ORIENTATIONS
 from polface.errors import InputError
 from polface.frames import AUC_COLUMNS, auc_columns, require_columns
 from polface.metrics import (
+    STRATA_COLUMNS,
     child_seed,
     delong_ci,
     demographic_strata,
@@ -294,9 +295,8 @@ def figure2_table(
     require_columns(
         predictions, ["model", target_column, id_column, "y", "score"], table="predictions"
     )
-    strata_columns = ["gender", "ethnicity.value", "age.value"]  # demographic_strata's defaults
-    require_columns(faces, [id_column, *strata_columns], table=f"{source} (for Figure 2)")
-    _require_numeric(faces, ["age.value"], id_column=id_column, source=source)
+    require_columns(faces, [id_column, *STRATA_COLUMNS], table=f"{source} (for Figure 2)")
+    _require_numeric(faces, [STRATA_COLUMNS[2]], id_column=id_column, source=source)  # the age
     strata = demographic_strata(faces)
     strata.index = pd.Index(faces[id_column].astype(str), name=id_column)
     if strata.index.has_duplicates:
