@@ -14,7 +14,9 @@ def main(snakemake) -> None:
         id_column = snakemake.params.id_column
         ids = pd.read_parquet(snakemake.input.faces, columns=[id_column])[id_column].astype(str)
         if snakemake.input.get("file"):
-            folds = read_folds(snakemake.input.file, ids, id_column=id_column)
+            folds = read_folds(
+                snakemake.input.file, ids, id_column=id_column, ids_source=snakemake.input.faces
+            )
             log.info("folds read from %s", snakemake.input.file)
         else:
             folds = make_folds(

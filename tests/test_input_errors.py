@@ -276,6 +276,42 @@ def test_too_few_faces_for_the_folds_name_the_file_and_the_setting(
     assert _expected(info) == f"{path}: {expected}"
 
 
+@pytest.mark.parametrize(
+    ("userids", "expected"),
+    [
+        (
+            ["u1", "", "u3", None],
+            "userid is missing (NA or empty) in 2 row(s): 2, 4; expected a userid in every row",
+        ),
+        (
+            ["u1", "u2", "u1", "u2", "u1"],
+            "5 rows share a userid (2 userid(s) appear more than once): 'u1' in rows 1, 3, 5;"
+            " 'u2' in rows 2, 4; expected each userid once",
+        ),
+        (
+            [f"u{i % 7}" for i in range(14)],
+            "14 rows share a userid (7 userid(s) appear more than once): 'u0' in rows 1, 8;"
+            " 'u1' in rows 2, 9; 'u2' in rows 3, 10; 'u3' in rows 4, 11; 'u4' in rows 5, 12;"
+            " and 2 more; expected each userid once",
+        ),
+    ],
+)
+def test_missing_or_repeated_ids_name_the_faces_file_the_folds_read(tmp_path, userids, expected):
+    from polface.models.folds import make_folds, read_folds
+
+    faces = tmp_path / "faces.parquet"
+    pd.DataFrame({"userid": pd.array(userids, dtype="string")}).to_parquet(faces)
+    ids = pd.read_parquet(faces)["userid"]
+    with pytest.raises(InputError) as info:  # rule make_folds draws the folds
+        make_folds(ids, id_column="userid", n_outer=2, n_inner=3, seed=1, source=str(faces))
+    assert _expected(info) == f"{faces}: {expected}"
+    folds = tmp_path / "folds.csv"  # ... or reads them from a file
+    folds.write_text("userid,outer_fold,inner_fold\nu1,1,1\n")
+    with pytest.raises(InputError) as info:
+        read_folds(folds, ids, id_column="userid", ids_source=str(faces))
+    assert _expected(info) == f"{faces}: {expected}"
+
+
 # --- OMI ratings ------------------------------------------------------------------------------
 
 
