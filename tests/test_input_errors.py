@@ -436,6 +436,74 @@ def test_a_published_khan_table_with_other_rows_names_the_file():
 
 
 @pytest.mark.parametrize(
+    ("name", "header", "missing", "expected"),
+    [
+        (
+            "log_Contingency.csv",
+            ",total,blal,blac,bcal",
+            ["bcac"],
+            ["total", "blal", "blac", "bcac", "bcal"],
+        ),
+        (
+            "before_after_log.csv",
+            ",before liberal,before conservative,after liberal,after conservative",
+            ["total"],
+            [
+                "total",
+                "before liberal",
+                "before conservative",
+                "after liberal",
+                "after conservative",
+            ],
+        ),
+        (
+            "lasso_mcnemar.csv",
+            ",total,blal,blac,bcac,bcal",
+            ["statistic", "pvalue"],
+            ["total", "blal", "blac", "bcac", "bcal", "statistic", "pvalue"],
+        ),
+    ],
+)
+def test_a_khan_results_csv_without_a_column_names_the_file_and_the_columns(
+    tmp_path, name, header, missing, expected
+):
+    from polface.data.khan import read_results_table
+
+    path = tmp_path / name  # the name says which columns (rule khan_retest_reproduction)
+    path.write_text(header + "\n" + "haircut" + ",1.0" * header.count(",") + "\n")
+    with pytest.raises(InputError) as info:  # was a KeyError in check_against_published
+        read_results_table(path)
+    assert _expected(info) == (
+        f"{path}: no column(s) {missing}; expected the columns {expected} (a printed"
+        " '(statistic, pvalue)' column counts as statistic and pvalue)"
+    )
+
+
+def test_khan_log_model_csvs_with_other_rows_or_a_repeated_row_name_the_file(tmp_path):
+    from polface.data.khan import read_results_table
+    from polface.studies.khan import check_against_published
+
+    marginal = tmp_path / "before_after_log.csv"
+    marginal.write_text(
+        ",total,before liberal,before conservative,after liberal,after conservative\n"
+        "haircut,2.0,1.0,1.0,1.0,1.0\nbeard,2.0,1.0,1.0,1.0,1.0\n"
+    )
+    table = tmp_path / "log_Contingency.csv"
+    table.write_text(",total,blal,blac,bcac,bcal\nhaircut,2.0,1.0,0.0,1.0,0.0\n")
+    theirs = {path.name: read_results_table(path) for path in (marginal, table)}
+    with pytest.raises(InputError) as info:
+        check_against_published({}, theirs)
+    assert _expected(info) == (
+        "log_Contingency.csv: no row(s) ['beard']; expected the rows of before_after_log.csv"
+        " ['haircut', 'beard']"
+    )
+    table.write_text(",total,blal,blac,bcac,bcal\nbeard,2,1,0,1,0\nbeard,2,1,0,1,0\n")
+    with pytest.raises(InputError) as info:
+        read_results_table(table)
+    assert _expected(info) == f"{table}: row label(s) ['beard'] repeat; expected each row once"
+
+
+@pytest.mark.parametrize(
     ("payload", "expected"),
     [
         (b"\x80\x02}q\x00", "x/data.pkl: Ran out of input (expected a torch.save tensor)"),
