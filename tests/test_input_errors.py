@@ -501,6 +501,10 @@ def test_khan_log_model_csvs_with_other_rows_or_a_repeated_row_name_the_file(tmp
     with pytest.raises(InputError) as info:
         read_results_table(table)
     assert _expected(info) == f"{table}: row label(s) ['beard'] repeat; expected each row once"
+    table.write_bytes(b",total\nbeard,2\xe9\n")  # Latin-1, not UTF-8
+    with pytest.raises(InputError) as info:
+        read_results_table(table)
+    assert _expected(info).startswith(f"{table}: not a UTF-8 CSV file ('utf-8' codec can't ")
 
 
 @pytest.mark.parametrize(

@@ -150,8 +150,11 @@ def read_batch_preds(path: str | Path) -> pd.DataFrame:
 
 def _read_csv_cells(path: str | Path) -> pd.DataFrame:
     """Every cell of a CSV as text, the header as written (an empty first name stays empty)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except (UnicodeDecodeError, csv.Error) as err:  # another encoding, a NUL byte
+        raise KhanDataError(f"{path}: not a UTF-8 CSV file ({err})") from None
     if not rows:
         raise KhanDataError(f"{path}: empty file")
     header, body = rows[0], rows[1:]
