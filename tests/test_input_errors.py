@@ -129,6 +129,54 @@ def test_a_crop_that_is_not_an_image_names_the_crop(tmp_path):
     assert _expected(info).startswith(f"crop {crop} listed in the manifest: ")
 
 
+def test_a_crop_deleted_since_crop_faces_names_the_crop_and_the_manifest(tmp_path):
+    from PIL import Image
+    from torch.utils.data import DataLoader
+
+    from polface.images.embed import CropDataset, raise_refused
+
+    crops, manifest = tmp_path / "crops", tmp_path / "crops.parquet"
+    crops.mkdir()
+    Image.new("RGB", (8, 8)).save(crops / "1.png")
+    gone = crops / "2.png"  # listed in the manifest, deleted since
+    dataset = CropDataset([str(crops / "1.png"), str(gone)], 8, crops, str(manifest))
+    for workers in (0, 1):  # read in the main process, or in a DataLoader worker
+        loader = DataLoader(dataset, batch_size=2, num_workers=workers)
+        keys = [key for _, batch in loader for key in batch]
+        with pytest.raises(InputError) as info:
+            raise_refused(keys)
+        assert _expected(info) == (
+            f"crop {gone} listed in the manifest {manifest}, and gone since crop_faces wrote it"
+            f" (rerun crop_faces): file not found ({os.strerror(2)})"
+        )
+
+
+def test_lime_on_a_photograph_deleted_since_crop_faces_names_the_manifest(tmp_path):
+    from image_settings import FACE, lime_settings
+    from polface.explain.chain import FaceChain
+    from polface.explain.faces import explain_faces
+    from polface.images.embed import load_embedder
+
+    folder, manifest = tmp_path / "set", tmp_path / "crops.parquet"
+    folder.mkdir()
+    gone = folder / "7.jpg"
+    chain = FaceChain(load_embedder("dlib", weights_path=None, device="cpu"), crop=FACE)
+    with pytest.raises(InputError) as info:
+        explain_faces(
+            {"7": str(gone)},
+            chain,
+            lambda image_id: [],
+            settings=lime_settings(),
+            folder=folder,
+            manifest=manifest,
+            progress=False,
+        )
+    assert _expected(info) == (
+        f"{gone}: unreadable: file not found ({os.strerror(2)}); the photograph of ok row '7'"
+        f" listed in the manifest {manifest}, and gone since crop_faces wrote it (rerun crop_faces)"
+    )
+
+
 # --- a cohort's data file -----------------------------------------------------------------------
 
 
