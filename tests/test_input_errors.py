@@ -177,6 +177,40 @@ def test_lime_on_a_photograph_deleted_since_crop_faces_names_the_manifest(tmp_pa
     )
 
 
+def test_a_training_split_naming_a_face_outside_the_images_folder_is_refused(tmp_path):
+    from polface.data.finetuning import read_training_split
+    from polface.data.rdata.writer import write_rdata
+
+    images, secret = tmp_path / "images", tmp_path / "secret.jpg"
+    images.mkdir()
+    secret.write_bytes(b"not a face of the set")
+    (images / "1.jpg").write_bytes(b"a face")
+    (images / "2.jpg").symlink_to(secret)
+    names = ["1.jpg", "2.jpg", "../secret.jpg"]
+    omi_df = pd.DataFrame(
+        {
+            "Filename": names,
+            **{trait: [0.5, 0.6, 0.7] for trait in ("attractiveness", "trustworthiness")},
+            **{column: [0.5, 0.6, 0.7] for column in ("dominance", "gender", "age")},
+            "image_folder": ["train", "validation", "test"],
+        }
+    )
+    path = tmp_path / "OMI_training_data.RData"
+    write_rdata(path, {"omi_df": omi_df})
+    counts = {"train": 1, "validation": 1, "test": 1}
+    with pytest.raises(InputError) as info:
+        read_training_split(path, expected_counts=counts, image_folder=images)
+    message = _expected(info)
+    assert message.startswith(
+        f"{path}: column 'Filename': 2 faces of the split have no usable image file in {images}:"
+    )
+    assert f"2.jpg (symlink to outside the image folder: resolves to {secret.resolve()}," in message
+    assert "../secret.jpg ('..' leads to outside the image folder: resolves to " in message
+    assert message.count(f"not under {images.resolve()}; not read)") == 2
+    assert "'1.jpg" not in message  # a regular file inside the folder
+    assert len(read_training_split(path, expected_counts=counts, image_folder=None)) == 3
+
+
 # --- a cohort's data file -----------------------------------------------------------------------
 
 
