@@ -31,6 +31,7 @@ def main(snakemake) -> None:
             work_dir=snakemake.params.parts,
             cache_path=snakemake.params.cache,
             weights_setting=f"{setting}.path",
+            manifest_path=manifest,
         )
         log.info(
             "%d faces embedded: %d computed, %d reused from an interrupted run",

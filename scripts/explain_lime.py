@@ -67,7 +67,14 @@ def main(snakemake) -> None:
         log.info("explaining %d faces with %s / %s", len(faces), backend, name)
         # Each photograph is read only inside the image set's root folder, as crop_faces read it.
         folder = manifest_image_folder(snakemake.input.manifest)
-        result = explain_faces(faces, chain, readouts_of, settings=settings, folder=folder)
+        result = explain_faces(
+            faces,
+            chain,
+            readouts_of,
+            settings=settings,
+            folder=folder,
+            manifest=snakemake.input.manifest,
+        )
         scores = result["scores"]
         log.info("%d explanations, %d trustworthy", len(scores), int(scores["trustworthy"].sum()))
         out = snakemake.output

@@ -66,6 +66,7 @@ import importlib.util
 import logging
 import math
 import multiprocessing
+import os
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
@@ -414,6 +415,18 @@ def manifest_image_folder(manifest_path: Path | str) -> str:
     LIME) read them only inside that folder (:func:`polface.images.load.checked_photograph`).
     """
     return str(read_metadata(manifest_path)["source"]["folder"])
+
+
+def listed_in_manifest(path: Path | str, manifest: Path | str | None) -> str:
+    """Words for the error of a file a manifest lists (a crop, a photograph) that cannot be read.
+
+    ``listed in the manifest <manifest>``, and for a file that no longer exists (deleted or moved
+    since crop_faces wrote the manifest) that it is gone and crop_faces must run again.
+    """
+    where = "listed in the manifest" if manifest is None else f"listed in the manifest {manifest}"
+    if os.path.lexists(path):
+        return where
+    return f"{where}, and gone since crop_faces wrote it (rerun crop_faces)"
 
 
 def _image_ids(image_paths: ImagePaths) -> list[tuple[str, Path]]:

@@ -60,7 +60,7 @@ from tqdm import tqdm
 from polface.device import autocast_dtype, describe_device, resolve_device
 from polface.errors import InputError
 from polface.frames import IMAGE_ID
-from polface.images.crop import FaceCrop, model_file
+from polface.images.crop import FaceCrop, listed_in_manifest, model_file
 from polface.images.load import (
     ImageRejected,
     decode_rgb,
@@ -219,17 +219,27 @@ def crops_folder(crops: Sequence[str]) -> Path:
     return Path(parents[0]) if parents else Path()
 
 
+def crop_refused(path: str, manifest: str | None, detail: str) -> InputError:
+    """The error of a crop that cannot be read: the crop, the manifest that listed it, why."""
+    return InputError(f"crop {path} {listed_in_manifest(path, manifest)}: {detail}")
+
+
 class CropDataset(_InputDataset):
     """Reads crop PNGs as ``uint8`` ``(S, S, 3)`` tensors with the SHA-256 of each file.
 
-    Each crop must be a regular file inside ``folder`` (:func:`crops_folder`).
+    Each crop must be a regular file inside ``folder`` (:func:`crops_folder`); one that cannot
+    be read is refused naming it and ``manifest``, the manifest file that listed it (a crop
+    gone since crop_faces wrote it: rerun crop_faces).
     """
 
-    def __init__(self, paths: Sequence[str], size: int, folder: Path | str) -> None:
+    def __init__(
+        self, paths: Sequence[str], size: int, folder: Path | str, manifest: str | None = None
+    ) -> None:
         self.paths = list(paths)
         self.size = size
         self.shape = (size, size, 3)
         self.folder = folder
+        self.manifest = manifest
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -240,18 +250,14 @@ class CropDataset(_InputDataset):
             with open_photograph(path, folder=self.folder) as fh:
                 data = fh.read()
         except ImageRejected as err:
-            if not os.path.lexists(path):  # gone since crop_faces wrote it
-                raise FileNotFoundError(
-                    f"crop {path} listed in the manifest cannot be read: {err.detail}"
-                ) from err
-            raise InputError(f"crop {path} listed in the manifest: {err.detail}") from err
-        except OSError as err:
-            raise FileNotFoundError(f"crop {path} listed in the manifest cannot be read") from err
+            raise crop_refused(path, self.manifest, err.detail) from err
+        except OSError as err:  # the read failed (an I/O error)
+            raise crop_refused(path, self.manifest, f"cannot be read ({err})") from err
         try:
             with image_from(io.BytesIO(data), path, max_pixels=None) as im:
                 array = np.asarray(im.convert("RGB"))
         except ImageRejected as err:
-            raise InputError(f"crop {path} listed in the manifest: {err.detail}") from err
+            raise crop_refused(path, self.manifest, err.detail) from err
         if array.shape != (self.size, self.size, 3):
             raise InputError(
                 f"crop {path} is {array.shape[1]}x{array.shape[0]}; expected "
@@ -264,14 +270,16 @@ class ChipDataset(_InputDataset):
     """Cuts dlib face chips from source photographs using the manifest's box and landmarks.
 
     Each photograph must be a regular file inside ``folder``, the image set's root folder
-    (:func:`polface.images.load.checked_photograph`), as crop_faces checked it.
+    (:func:`polface.images.load.checked_photograph`), as crop_faces checked it; one that cannot
+    be read is refused naming it, its row and ``manifest``, the manifest file that listed it.
     """
 
     shape = (DLIB_CHIP_SIZE, DLIB_CHIP_SIZE, 3)
 
-    def __init__(self, rows: pd.DataFrame, folder: Path | str) -> None:
+    def __init__(self, rows: pd.DataFrame, folder: Path | str, manifest: str | None = None) -> None:
         self.rows = rows.reset_index(drop=True)
         self.folder = folder
+        self.manifest = manifest
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -292,7 +300,8 @@ class ChipDataset(_InputDataset):
                 fh.seek(0)
                 rgb = decode_rgb(fh, source, min_side=1, max_pixels=None)
         except ImageRejected as err:
-            raise InputError(f"source image of ok row {row['image_id']!r}: {err}") from err
+            listed = listed_in_manifest(source, self.manifest)
+            raise InputError(f"source image of ok row {row['image_id']!r} {listed}: {err}") from err
         chip = dlib_chip(
             rgb,
             (row["box_left"], row["box_top"], row["box_right"], row["box_bottom"]),
@@ -532,6 +541,7 @@ def embed_crops(
     work_dir: Path | str | None = None,
     cache_path: Path | str | None = None,
     weights_setting: str | None = None,
+    manifest_path: Path | str | None = None,
     num_workers: int | None = None,
     resume: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -564,6 +574,8 @@ def embed_crops(
         work_dir: where part files go (default ``<out_path>.parts``).
         cache_path: where a pickle's safetensors cache goes (default beside the pickle).
         weights_setting: the config key that named ``weights_path``, for error messages.
+        manifest_path: the manifest file, named by the error of a crop or photograph it lists
+            that cannot be read (one gone since crop_faces wrote the manifest: rerun it).
         num_workers: DataLoader worker processes reading and decoding images (0: in the main
             process); ``None`` means 0 on the CPU and ``min(8, CPUs)`` with a GPU.
         resume: reuse finished part files in ``work_dir`` whose settings and inputs match.
@@ -590,6 +602,7 @@ def embed_crops(
     work.mkdir(parents=True, exist_ok=True)
 
     rows = _ok_rows(manifest, spec)
+    listed_by = None if manifest_path is None else str(manifest_path)
     crops = crops_folder(rows["crop"].tolist()) if spec.layout is not None else None
     embedder = load_embedder(
         backend,
@@ -605,8 +618,11 @@ def embed_crops(
         input_size = DLIB_CHIP_SIZE
     elif len(rows):
         assert crops is not None
-        with opened_image(rows["crop"].iloc[0], max_pixels=None, folder=crops) as first:
-            input_size = first.size[0]
+        try:
+            with opened_image(rows["crop"].iloc[0], max_pixels=None, folder=crops) as first:
+                input_size = first.size[0]
+        except ImageRejected as err:
+            raise crop_refused(rows["crop"].iloc[0], listed_by, err.detail) from err
     else:
         input_size = 0
     meta = _metadata(
@@ -638,10 +654,10 @@ def embed_crops(
 
     if len(todo):
         if spec.layout is None:
-            dataset: Dataset = ChipDataset(todo, image_folder)
+            dataset: Dataset = ChipDataset(todo, image_folder, listed_by)
         else:
             assert crops is not None
-            dataset = CropDataset(todo["crop"].tolist(), input_size, crops)
+            dataset = CropDataset(todo["crop"].tolist(), input_size, crops, listed_by)
         loader = DataLoader(
             dataset,
             batch_size=batch_size,
