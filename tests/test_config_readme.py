@@ -5,7 +5,8 @@ tables with a `key | default | meaning` header are read here; every key is looke
 (a heading's `path.NAME` gives the prefix of relative keys; `NAME` and `BACKEND` stand for any
 name) and its default compared with the README's cell, which may give several keys and defaults
 separated by ' / '. The other way round, every key of the schema has its row (or, for the keys
-of a mapping documented as one row, is named in that row's meaning).
+of a mapping documented as one row, is named in that row's meaning). And every rule of
+workflow/rules/ has a row in the outputs tables (`path | rule | content`), as README.md promises.
 """
 
 from __future__ import annotations
@@ -189,3 +190,40 @@ def test_a_key_left_out_of_the_readme_is_found():
         "folds.seed",
         "image_sets.NAME.lime.cohort_models.NAME.trained_on",
     ]
+
+
+def _rules() -> set[str]:
+    """The rules of workflow/rules/*.smk."""
+    return {
+        match
+        for path in (REPO / "workflow/rules").glob("*.smk")
+        for match in re.findall(r"^rule (\w+):", path.read_text(), flags=re.MULTILINE)
+    }
+
+
+def _output_rules(readme: str) -> set[str]:
+    """The rules named in the `rule` column of config/README.md's `path | rule | content` tables
+    (outside parentheses, which say more about a rule)."""
+    names, in_table = set(), False
+    for line in readme.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if cells[:2] == ["path", "rule"]:
+            in_table = True
+        elif in_table and line.startswith("| `"):
+            names.update(re.findall(r"`(\w+)`", re.sub(r"\([^)]*\)", "", cells[1])))
+        elif not line.startswith("|"):
+            in_table = False
+    return names
+
+
+def test_every_rule_has_its_outputs_in_the_readme():
+    """README.md promises that config/README.md lists every output: each rule has a row."""
+    rules = _rules()
+    assert len(rules) > 30, rules
+    assert sorted(rules - _output_rules(README)) == []
+    assert sorted(_output_rules(README) - rules) == [], "rows name rules that do not exist"
+
+
+def test_a_rule_without_an_output_row_is_found():
+    readme = "\n".join(line for line in README.splitlines() if "| `fit_lasso_fold` |" not in line)
+    assert sorted(_rules() - _output_rules(readme)) == ["fit_lasso_fold"]
