@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import dlib
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -60,7 +59,7 @@ from tqdm import tqdm
 from polface.device import autocast_dtype, describe_device, resolve_device
 from polface.errors import InputError
 from polface.frames import IMAGE_ID
-from polface.images.crop import FaceCrop, listed_in_manifest, model_file
+from polface.images.crop import FaceCrop, import_dlib, listed_in_manifest, model_file
 from polface.images.load import (
     ImageRejected,
     decode_rgb,
@@ -314,6 +313,7 @@ def dlib_chip(
     rgb: np.ndarray, box: Sequence[float], landmarks: np.ndarray, size: int = DLIB_CHIP_SIZE
 ) -> np.ndarray:
     """dlib's aligned face chip (``size`` px, padding 0.25) from a box and 5 landmarks."""
+    dlib = import_dlib("the dlib embedding backend's face chips")
     left, top, right, bottom = (round(float(v)) for v in box)
     rect = dlib.rectangle(left, top, right - 1, bottom - 1)
     points = dlib.points([dlib.point(round(x), round(y)) for x, y in landmarks])
@@ -505,6 +505,7 @@ def load_embedder(
         raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
     spec = BACKENDS[backend]
     if spec.layout is None:
+        dlib = import_dlib("the dlib embedding backend")
         dat = (
             Path(weights_path)
             if weights_path
