@@ -240,12 +240,10 @@ def _swapped(tmp_path: Path, what: str) -> tuple[Path, Path, Path, Path]:
     real = checked_photograph(photo, folder=root)
     changed = {"folder": root / "a", "subfolder": root / "a" / "b", "file": photo}[what]
     changed.rename(tmp_path / "moved")
-    if what == "folder":  # set/a -> outside: set/a/b/x.jpg is outside/b/x.jpg
-        changed.symlink_to(outside, target_is_directory=True)
-    elif what == "subfolder":  # set/a/b -> outside: set/a/b/x.jpg is outside/x.jpg
-        changed.symlink_to(outside, target_is_directory=True)
-    else:  # set/a/b/x.jpg -> outside/x.jpg
+    if what == "file":  # set/a/b/x.jpg -> outside/x.jpg
         changed.symlink_to(outside / "x.jpg")
+    else:  # set/a -> outside (x.jpg is outside/b/x.jpg), or set/a/b -> outside (outside/x.jpg)
+        changed.symlink_to(outside, target_is_directory=True)
     return root, photo, real, changed
 
 

@@ -220,16 +220,17 @@ def _open_checked(path: Path | str, real: Path, root: Path) -> BinaryIO:
     then the file itself, without following a symlink and without blocking. A component that
     became a symlink, a file or nothing since :func:`checked_photograph` looked is refused,
     named; so is a file that is no longer a regular file. Where ``os.open`` takes no
-    ``dir_fd`` (not Linux, macOS or BSD), ``real`` is opened whole, only its last component
-    unfollowed, as before this walk existed: a folder swapped for a symlink between the check
-    and the open is then followed.
+    ``dir_fd`` (``os.supports_dir_fd``; Windows), ``real`` is opened whole, only its last
+    component unfollowed, as before this walk existed: a folder swapped for a symlink between
+    the check and the open is then followed.
 
     Raises:
         ImageRejected: ``unreadable``, naming the component and the operating system's error.
     """
     nofollow = getattr(os, "O_NOFOLLOW", 0)
     cloexec = getattr(os, "O_CLOEXEC", 0)
-    # O_PATH (Linux): a folder that may be searched but not listed is walked as before.
+    # O_PATH (Linux): a folder that may be searched but not listed is walked as before; where
+    # there is no O_PATH (macOS, BSD) the walk needs each folder to be readable.
     folder_flags = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0)
     folder_flags |= nofollow | cloexec
     file_flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | nofollow | cloexec
