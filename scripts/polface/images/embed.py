@@ -66,7 +66,6 @@ from polface.images.load import (
     image_from,
     open_photograph,
     opened_image,
-    readable_photograph,
 )
 from polface.images.resnet import Layout, ResNet50, preprocess
 from polface.images.weights import load_weights
@@ -221,6 +220,18 @@ def crops_folder(crops: Sequence[str]) -> Path:
 def crop_refused(path: str, manifest: str | None, detail: str) -> InputError:
     """The error of a crop that cannot be read: the crop, the manifest that listed it, why."""
     return InputError(f"crop {path} {listed_in_manifest(path, manifest)}: {detail}")
+
+
+def _crop_sha256(path: str, folder: Path) -> str | None:
+    """SHA-256 of a crop read inside its folder (:func:`open_photograph`); ``None`` if refused.
+
+    A refused crop is never reused: :class:`CropDataset` reads it again and says why.
+    """
+    try:
+        with open_photograph(path, folder=folder) as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except ImageRejected:
+        return None
 
 
 class CropDataset(_InputDataset):
@@ -640,15 +651,13 @@ def embed_crops(
     # Current input keys: crop hashes are computed only for ids a part already holds.
     if spec.layout is None:
         held = rows[rows[IMAGE_ID].isin(list(where))]
-        current = {r[IMAGE_ID]: _dlib_input_key(r) for _, r in held.iterrows()}
+        current: dict[str, str | None] = {
+            r[IMAGE_ID]: _dlib_input_key(r) for _, r in held.iterrows()
+        }
     else:
         assert crops is not None
         crop_of = dict(zip(rows[IMAGE_ID], rows["crop"], strict=True))
-        current = {
-            i: file_sha256(crop_of[i])
-            for i in ids
-            if i in where and readable_photograph(crop_of[i], crops)
-        }
+        current = {i: _crop_sha256(crop_of[i], crops) for i in ids if i in where}
     reused = {i for i in ids if i in where and where[i][1] == current.get(i)}
     todo = rows[~rows[IMAGE_ID].isin(reused)].reset_index(drop=True)
     log.info("%s: %d ok rows, %d reused, %d to compute", backend, len(ids), len(reused), len(todo))
