@@ -51,8 +51,8 @@ then the one ``run`` call (well inside 5 minutes; ``carry`` names the folder)::
 
 (``PYTHONPATH=scripts python3 benchmarks/cuda_check.py --out $OUT/cuda_check.json`` without the
 folder runs everything but the ``lime`` section, which then records that lime is missing.)
-dlib is not needed: none of the checked paths calls it, and where it is not installed a
-stand-in module lets polface's modules import and raises on any use of it.
+dlib is not needed: none of the checked paths calls it, and polface imports dlib only where it is
+used (:func:`polface.images.crop.import_dlib`).
 
 Here (CPU only; each section runs its CPU half and records the CUDA half as skipped)::
 
@@ -78,7 +78,6 @@ import sys
 import tempfile
 import time
 import traceback
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -111,32 +110,6 @@ QUICK = {
     "trait_backbone": "tiny", "trait_train": 32, "trait_val": 16, "trait_test": 16,
     "trait_hidden": 16,
 }  # fmt: skip
-
-
-def stand_in_for_dlib() -> bool:
-    """Where dlib is not installed, register a module ``dlib`` that raises on any attribute.
-
-    polface's image and segmentation modules import dlib at the top; none of the paths checked
-    here calls it. Returns whether the stand-in was needed.
-    """
-    try:
-        import dlib  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        return False
-    module = types.ModuleType("dlib")
-
-    def missing(name: str) -> Any:
-        if name.startswith("__"):  # introspection (getattr(module, "__file__", None)) goes on
-            raise AttributeError(name)
-        raise ImportError(
-            f"dlib is not installed here (benchmarks/cuda_check.py asked dlib.{name})"
-        )
-
-    module.__getattr__ = missing  # type: ignore[method-assign]
-    sys.modules["dlib"] = module
-    return True
 
 
 def sync(device: torch.device) -> None:
@@ -560,7 +533,16 @@ def gpu_utilisation() -> Any:
         return f"unavailable: {type(error).__name__}: {error}"
 
 
-def environment(dlib_stand_in: bool, stand_in_cuda: bool) -> dict[str, Any]:
+def installed(name: str) -> str:
+    """``installed`` where Python finds the top-level module ``name``, else ``missing``."""
+    try:
+        found = importlib.util.find_spec(name) is not None
+    except ImportError:  # a finder that refuses it
+        found = False
+    return "installed" if found else "missing"
+
+
+def environment(stand_in_cuda: bool) -> dict[str, Any]:
     """Where this ran: machine, versions, the GPU and the load."""
     env: dict[str, Any] = {
         "host": platform.node(),
@@ -573,8 +555,8 @@ def environment(dlib_stand_in: bool, stand_in_cuda: bool) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "load_average": os.getloadavg(),
-        "dlib": "stand-in (not installed)" if dlib_stand_in else "installed",
-        "lime": "installed" if importlib.util.find_spec("lime") else "missing",
+        "dlib": installed("dlib"),
+        "lime": installed("lime"),
     }
     if stand_in_cuda:
         env["stand_in_cuda"] = "the cuda half ran on the CPU (a test of this script, not of CUDA)"
@@ -622,9 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    dlib_stand_in = stand_in_for_dlib()
     run = Run(args)
-    env = environment(dlib_stand_in, "cuda" in run.devices and not torch.cuda.is_available())
+    env = environment("cuda" in run.devices and not torch.cuda.is_available())
     print(json.dumps(env, indent=1), flush=True)
     report: dict[str, Any] = {"environment": env, "quick": args.quick, "sections": {}}
     started = time.perf_counter()

@@ -6,10 +6,12 @@ import torch
 from polface.images.crop import manifest_image_folder
 from polface.images.embed import embed_crops
 from polface.images.weights import check_sha256
-from polface.runtime import rule_logging
+from polface.runtime import rule_logging, thread_invariant_torch
 
 
 def main(snakemake) -> None:
+    # before torch's first computation: MKL reads its reproducibility mode once, then
+    thread_invariant_torch()
     with rule_logging(snakemake.log[0], snakemake.rule) as log:
         backend = snakemake.wildcards.backend
         weights = snakemake.input.get("weights")  # absent: dlib's bundled model
@@ -31,6 +33,7 @@ def main(snakemake) -> None:
             work_dir=snakemake.params.parts,
             cache_path=snakemake.params.cache,
             weights_setting=f"{setting}.path",
+            manifest_path=manifest,
         )
         log.info(
             "%d faces embedded: %d computed, %d reused from an interrupted run",

@@ -9,11 +9,13 @@ from polface.explain.readouts import cohort_readouts
 from polface.images.crop import CropSettings, manifest_image_folder
 from polface.images.embed import load_embedder
 from polface.models.artifacts import load_lasso_folds
-from polface.runtime import rule_logging
+from polface.runtime import rule_logging, thread_invariant_torch
 from polface.studies.lime_report import rating_readouts_of, write_report
 
 
 def main(snakemake) -> None:
+    # before torch's first computation: MKL reads its reproducibility mode once, then
+    thread_invariant_torch()
     with rule_logging(snakemake.log[0], snakemake.rule) as log:
         settings = snakemake.params.lime
         backend, name = snakemake.wildcards.backend, snakemake.wildcards.model
@@ -67,7 +69,14 @@ def main(snakemake) -> None:
         log.info("explaining %d faces with %s / %s", len(faces), backend, name)
         # Each photograph is read only inside the image set's root folder, as crop_faces read it.
         folder = manifest_image_folder(snakemake.input.manifest)
-        result = explain_faces(faces, chain, readouts_of, settings=settings, folder=folder)
+        result = explain_faces(
+            faces,
+            chain,
+            readouts_of,
+            settings=settings,
+            folder=folder,
+            manifest=snakemake.input.manifest,
+        )
         scores = result["scores"]
         log.info("%d explanations, %d trustworthy", len(scores), int(scores["trustworthy"].sum()))
         out = snakemake.output

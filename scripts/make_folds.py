@@ -12,9 +12,12 @@ def main(snakemake) -> None:
     with rule_logging(snakemake.log[0], snakemake.rule) as log:
         settings = snakemake.params.folds
         id_column = snakemake.params.id_column
-        ids = pd.read_parquet(snakemake.input.faces, columns=[id_column])[id_column].astype(str)
+        # As stored: make_folds and read_folds refuse an NA id (astype(str) would make it 'nan').
+        ids = pd.read_parquet(snakemake.input.faces, columns=[id_column])[id_column]
         if snakemake.input.get("file"):
-            folds = read_folds(snakemake.input.file, ids, id_column=id_column)
+            folds = read_folds(
+                snakemake.input.file, ids, id_column=id_column, ids_source=snakemake.input.faces
+            )
             log.info("folds read from %s", snakemake.input.file)
         else:
             folds = make_folds(

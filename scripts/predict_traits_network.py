@@ -14,11 +14,13 @@ from polface.device import resolve_device
 from polface.io import write_parquet
 from polface.models.artifacts import NETWORK_SLUG, load_trait_models
 from polface.models.trait_regressor import load_resized
-from polface.runtime import rule_logging
+from polface.runtime import rule_logging, thread_invariant_torch
 from polface.studies.trait_models import apply_regressors, load_backbone
 
 
 def main(snakemake) -> None:
+    # before torch's first computation: MKL reads its reproducibility mode once, then
+    thread_invariant_torch()
     with rule_logging(snakemake.log[0], snakemake.rule) as log:
         torch.set_num_threads(snakemake.threads)
         device = resolve_device(snakemake.resources.regressor_device)

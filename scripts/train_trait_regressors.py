@@ -12,11 +12,13 @@ import torch
 from polface.device import describe_device, resolve_device
 from polface.io import write_atomic, write_json, write_parquet
 from polface.models.trait_regressor import TrainingSettings, load_resized, save_heads
-from polface.runtime import rule_logging
+from polface.runtime import rule_logging, thread_invariant_torch
 from polface.studies.trait_models import load_backbone, split_images, train_split_regressors
 
 
 def main(snakemake) -> None:
+    # before torch's first computation: MKL reads its reproducibility mode once, then
+    thread_invariant_torch()
     with rule_logging(snakemake.log[0], snakemake.rule) as log:
         settings = snakemake.params.settings
         torch.set_num_threads(snakemake.threads)

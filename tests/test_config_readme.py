@@ -4,7 +4,9 @@ The schema (workflow/schemas/config.schema.yaml) is the one source of every defa
 tables with a `key | default | meaning` header are read here; every key is looked up in the schema
 (a heading's `path.NAME` gives the prefix of relative keys; `NAME` and `BACKEND` stand for any
 name) and its default compared with the README's cell, which may give several keys and defaults
-separated by ' / '.
+separated by ' / '. The other way round, every key of the schema has its row (or, for the keys
+of a mapping documented as one row, is named in that row's meaning). And every rule of
+workflow/rules/ has a row in the outputs tables (`path | rule | content`), as README.md promises.
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ def _lookup(path: list[str]) -> dict | None:
     return resolved[0]
 
 
-def _rows() -> list[tuple[str, str, str]]:
-    """(prefix, key cell, default cell) of every key/default table in config/README.md."""
+def _rows() -> list[tuple[str, str, str, str]]:
+    """(prefix, key, default and meaning cells) of every key/default table in config/README.md."""
     rows, prefix, in_table = [], "", False
     for line in README.splitlines():
         heading = re.match(r"#+ .*`([^`]+)`", line)
@@ -65,7 +67,7 @@ def _rows() -> list[tuple[str, str, str]]:
         if cells[:2] == ["key", "default"]:
             in_table = True
         elif in_table and line.startswith("| `"):
-            rows.append((prefix, cells[0], cells[1]))
+            rows.append((prefix, cells[0], cells[1], " | ".join(cells[2:])))
         elif not line.startswith("|"):
             in_table = False
     return rows
@@ -109,7 +111,9 @@ def test_the_readme_lists_many_keys():
     assert len(ROWS) > 60, ROWS
 
 
-@pytest.mark.parametrize(("prefix", "keys", "defaults"), ROWS, ids=[row[1] for row in ROWS])
+@pytest.mark.parametrize(
+    ("prefix", "keys", "defaults"), [row[:3] for row in ROWS], ids=[row[1] for row in ROWS]
+)
 def test_readme_default_equals_the_schema_default(prefix, keys, defaults):
     paths = _keys(prefix, keys)
     texts = defaults.split(" / ") if len(paths) > 1 else [defaults]
@@ -125,3 +129,101 @@ def test_readme_default_equals_the_schema_default(prefix, keys, defaults):
             assert _matches(text, node["default"]), (
                 f"{dotted}: README says {text!r}, the schema's default is {node['default']!r}"
             )
+
+
+def _schema_keys(node: dict, path: list[str]) -> list[list[str]]:
+    """Every key path of the schema that holds a value rather than further keys; `NAME` stands for
+    the name of an entry of a mapping (a cohort, an image set, a cohort model)."""
+    node = _resolve(node)
+    properties = node.get("properties", {})
+    entry = node.get("additionalProperties")
+    entry = _resolve(entry) if isinstance(entry, dict) else {}
+    keys = [key for name, child in properties.items() for key in _schema_keys(child, [*path, name])]
+    if "properties" in entry or "additionalProperties" in entry:
+        keys += _schema_keys(entry, [*path, "NAME"])
+    return keys or [path]
+
+
+def _covers(documented: list[str], key: list[str]) -> bool:
+    return len(documented) == len(key) and all(
+        a == b or PLACEHOLDERS.count(a) + PLACEHOLDERS.count(b) > 0
+        for a, b in zip(documented, key, strict=True)
+    )
+
+
+def _undocumented(rows: list[tuple[str, str, str, str]]) -> list[str]:
+    """The schema's keys that no row of `rows` documents: neither a row of their own nor, for a key
+    inside a mapping documented as one row, a mention as `name` in that row's meaning."""
+    documented = [
+        (path, meaning) for prefix, keys, _, meaning in rows for path in _keys(prefix, keys)
+    ]
+    missing = []
+    for key in _schema_keys(SCHEMA, []):
+        if any(_covers(path, key) for path, _ in documented):
+            continue
+        rows_above = [
+            meaning
+            for path, meaning in documented
+            if len(path) < len(key)
+            and _covers(path, key[: len(path)])
+            and f"`{key[-1]}`" in meaning
+        ]
+        if not rows_above:
+            missing.append(".".join(key))
+    return missing
+
+
+def test_every_schema_key_is_documented():
+    keys = _schema_keys(SCHEMA, [])
+    assert len(keys) > 150, keys
+    assert _undocumented(ROWS) == [], "keys of the schema missing from config/README.md"
+
+
+def test_a_key_left_out_of_the_readme_is_found():
+    """A row taken out, and a key of a one-row mapping no longer named, are both reported."""
+    rows = [
+        (prefix, keys, default, meaning.replace("`trained_on`", "trained_on"))
+        for prefix, keys, default, meaning in ROWS
+        if keys != "`folds.seed`"
+    ]
+    assert sorted(_undocumented(rows)) == [
+        "folds.seed",
+        "image_sets.NAME.lime.cohort_models.NAME.trained_on",
+    ]
+
+
+def _rules() -> set[str]:
+    """The rules of workflow/rules/*.smk."""
+    return {
+        match
+        for path in (REPO / "workflow/rules").glob("*.smk")
+        for match in re.findall(r"^rule (\w+):", path.read_text(), flags=re.MULTILINE)
+    }
+
+
+def _output_rules(readme: str) -> set[str]:
+    """The rules named in the `rule` column of config/README.md's `path | rule | content` tables
+    (outside parentheses, which say more about a rule)."""
+    names, in_table = set(), False
+    for line in readme.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if cells[:2] == ["path", "rule"]:
+            in_table = True
+        elif in_table and line.startswith("| `"):
+            names.update(re.findall(r"`(\w+)`", re.sub(r"\([^)]*\)", "", cells[1])))
+        elif not line.startswith("|"):
+            in_table = False
+    return names
+
+
+def test_every_rule_has_its_outputs_in_the_readme():
+    """README.md promises that config/README.md lists every output: each rule has a row."""
+    rules = _rules()
+    assert len(rules) > 30, rules
+    assert sorted(rules - _output_rules(README)) == []
+    assert sorted(_output_rules(README) - rules) == [], "rows name rules that do not exist"
+
+
+def test_a_rule_without_an_output_row_is_found():
+    readme = "\n".join(line for line in README.splitlines() if "| `fit_lasso_fold` |" not in line)
+    assert sorted(_rules() - _output_rules(readme)) == ["fit_lasso_fold"]

@@ -324,17 +324,30 @@ def test_resume_after_interruption_computes_only_missing(
         device="cpu",
         image_folder=photos,
         crop_settings=CROP,
+        manifest_path=tmp_path / "manifest.parquet",
         progress=False,
     )
-    # The crop of the third face disappears mid-run: two chunks are already saved.
+    # The crop of the third face disappears mid-run: two chunks are already saved. Refused
+    # as an input (one line naming the crop and the manifest), not a FileNotFoundError.
     crop3 = Path(m.loc[m["image_id"] == "3", "crop"].iloc[0])
     hidden = tmp_path / "hidden.png"
+    crop1 = Path(m.loc[m["image_id"] == "1", "crop"].iloc[0])  # the first, read before any
+    shutil.move(crop1, hidden)
+    try:
+        with pytest.raises(InputError, match=rf"crop {crop1} listed in the manifest .*, and gone"):
+            embed_crops(m, "vggface2", **kwargs)
+    finally:
+        shutil.move(hidden, crop1)
     shutil.move(crop3, hidden)
     try:
-        with pytest.raises(FileNotFoundError, match="3.png"):
+        with pytest.raises(InputError) as info:
             embed_crops(m, "vggface2", **kwargs)
     finally:
         shutil.move(hidden, crop3)
+    assert str(info.value).startswith(
+        f"crop {crop3} listed in the manifest {tmp_path / 'manifest.parquet'}, and gone since"
+        " crop_faces wrote it (rerun crop_faces): file not found"
+    )
     assert not out.exists()
     parts = sorted(p.name for p in work.iterdir())
     assert parts == ["part-000001.parquet", "part-000002.parquet"]

@@ -79,9 +79,11 @@ def test_reading_errors_name_the_file_and_what_was_expected(
 
     images = tmp_path / "images"
     images.mkdir()
-    for name in omi_df["Filename"][2:]:
-        (images / name).symlink_to(omi_dir / "images" / name)
-    with pytest.raises(fd.FacialFinetuningDataError, match=r"2 faces .* no image file.*1\.jpg"):
+    for name in omi_df["Filename"][2:]:  # a file of each name (symlinks out would be refused)
+        (images / name).write_bytes(b"")
+    with pytest.raises(
+        fd.FacialFinetuningDataError, match=r"2 faces .* no usable image file.*'1\.jpg \(file not"
+    ):
         fd.read_training_split(source, expected_counts=COUNTS, image_folder=images)
 
     no_column = tmp_path / "no_column.RData"

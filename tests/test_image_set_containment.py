@@ -6,12 +6,16 @@ An image set's folder may hold a subfolder that is a symlink to somewhere else
 pass; checked against the set's root it is outside. Each stage that reads photographs is run on
 such a set through the library function its rule calls: the photograph in the symlinked
 subfolder is refused with a reason naming it and the folder, and one in a real subfolder is read.
+A folder swapped for a symlink *after* a photograph was checked is not followed when it is opened.
 No real data is needed: the photographs are noise the tests write.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +38,14 @@ from polface.images.embed import (
     load_embedder,
     raise_refused,
 )
-from polface.images.load import ImageRejected, checked_photograph, read_rgb, readable_photograph
+from polface.images.load import (
+    ImageRejected,
+    _open_checked,
+    checked_photograph,
+    open_photograph,
+    read_rgb,
+    readable_photograph,
+)
 from polface.models.trait_regressor import TraitHead, build_backbone, image_features, load_resized
 from polface.studies.trait_models import apply_regressors, split_images
 
@@ -214,3 +225,121 @@ def test_trait_network_prediction_gives_a_row_for_a_photograph_outside(image_set
     assert table.loc["secret", "status"] == "unreadable"
     assert np.isnan(table.loc["secret", "prediction"])
     _names_file_and_folder(table.loc["secret", "detail"], secret, root)
+
+
+def _swapped(tmp_path: Path, what: str) -> tuple[Path, Path, Path, Path]:
+    """``(root, photo, real, changed)``: ``root/a/b/x.jpg`` checked, then ``changed`` (a
+    component of its path) swapped as ``what`` says for something outside the set."""
+    root = tmp_path / "set"
+    (root / "a" / "b").mkdir(parents=True)
+    photo = _noise(root / "a" / "b" / "x.jpg", 1)
+    outside = tmp_path / "outside"
+    (outside / "b").mkdir(parents=True)
+    _noise(outside / "b" / "x.jpg", 2)  # the same name, other bytes
+    _noise(outside / "x.jpg", 2)
+    real = checked_photograph(photo, folder=root)
+    changed = {"folder": root / "a", "subfolder": root / "a" / "b", "file": photo}[what]
+    changed.rename(tmp_path / "moved")
+    if what == "file":  # set/a/b/x.jpg -> outside/x.jpg
+        changed.symlink_to(outside / "x.jpg")
+    else:  # set/a -> outside (x.jpg is outside/b/x.jpg), or set/a/b -> outside (outside/x.jpg)
+        changed.symlink_to(outside, target_is_directory=True)
+    return root, photo, real, changed
+
+
+@pytest.mark.parametrize("what", ["folder", "subfolder", "file"])
+def test_a_component_made_a_symlink_after_the_check_is_not_followed(
+    tmp_path: Path, what: str
+) -> None:
+    root, photo, real, changed = _swapped(tmp_path, what)
+    # The path still leads to a regular file, with the checked photograph's name, outside.
+    assert photo.resolve() != real and photo.is_file()
+    # Opened with what the check returned, as open_photograph opens it right after its check.
+    with pytest.raises(ImageRejected) as refused:
+        _open_checked(photo, real, root.resolve())
+    assert refused.value.path == str(photo) and refused.value.reason == "unreadable"
+    assert refused.value.detail == (
+        f"{root.resolve() / changed.relative_to(root)} changed since the check: "
+        "now a symlink, not followed; not read"
+    )
+    # Checked again from the start, it is outside the set.
+    with pytest.raises(ImageRejected, match=OUTSIDE):
+        open_photograph(photo, folder=root)
+
+
+def test_a_folder_made_a_file_or_removed_after_the_check_is_named(tmp_path: Path) -> None:
+    root = tmp_path / "set"
+    (root / "a").mkdir(parents=True)
+    photo = _noise(root / "a" / "x.jpg", 1)
+    real = checked_photograph(photo, folder=root)
+    (root / "a").rename(tmp_path / "moved")
+    (root / "a").write_bytes(b"not a folder")
+    with pytest.raises(ImageRejected, match=r"/set/a changed since the check: no longer a folder"):
+        _open_checked(photo, real, root.resolve())
+    (root / "a").unlink()
+    with pytest.raises(ImageRejected, match=r"/set/a changed since the check: no longer there"):
+        _open_checked(photo, real, root.resolve())
+
+
+def test_an_unchanged_photograph_opens_through_real_subfolders(tmp_path: Path) -> None:
+    root = tmp_path / "set"
+    (root / "a" / "b").mkdir(parents=True)
+    top = _noise(root / "top.jpg", 1)
+    deep = _noise(root / "a" / "b" / "deep.jpg", 2)
+    for photo in (top, deep):
+        real = checked_photograph(photo, folder=root)
+        with _open_checked(photo, real, root.resolve()) as fh:
+            assert fh.read() == photo.read_bytes()
+        with open_photograph(photo, folder=root) as fh:
+            assert fh.read() == photo.read_bytes()
+    # A root given through a symlink is the folder it resolves to: its photographs open.
+    (tmp_path / "alias").symlink_to(root, target_is_directory=True)
+    with open_photograph(
+        tmp_path / "alias" / "a" / "b" / "deep.jpg", folder=tmp_path / "alias"
+    ) as fh:
+        assert fh.read() == deep.read_bytes()
+
+
+def test_open_photograph_never_reads_outside_while_a_folder_is_swapped(tmp_path: Path) -> None:
+    """The race itself, through the public reader: a thread swaps ``set/sub`` for a symlink to
+    ``outside`` and back while photographs are opened; an open reads the photograph or is
+    refused, never the outside file of the same name (which a check-then-open of the whole path
+    reads a few times a second)."""
+    root = tmp_path / "set"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "x.jpg").write_bytes(b"inside")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.jpg").write_bytes(b"outside")
+    link, hold = tmp_path / "link", tmp_path / "hold"
+    link.symlink_to(outside, target_is_directory=True)
+    stop = threading.Event()
+    swaps = 0
+
+    def swap() -> None:
+        nonlocal swaps
+        while not stop.is_set():
+            os.rename(root / "sub", hold)
+            os.rename(link, root / "sub")
+            os.rename(root / "sub", link)
+            os.rename(hold, root / "sub")
+            swaps += 1
+
+    read: dict[bytes, int] = {}
+    refused = 0
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    try:
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end and not read.get(b"outside"):
+            try:
+                with open_photograph(root / "sub" / "x.jpg", folder=root) as fh:
+                    data = fh.read()
+                read[data] = read.get(data, 0) + 1
+            except ImageRejected:
+                refused += 1
+    finally:
+        stop.set()
+        swapper.join()
+    assert swaps and read.get(b"inside"), (swaps, refused, read)
+    assert b"outside" not in read, f"read the file outside the set {read[b'outside']} times"

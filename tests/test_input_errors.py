@@ -129,6 +129,88 @@ def test_a_crop_that_is_not_an_image_names_the_crop(tmp_path):
     assert _expected(info).startswith(f"crop {crop} listed in the manifest: ")
 
 
+def test_a_crop_deleted_since_crop_faces_names_the_crop_and_the_manifest(tmp_path):
+    from PIL import Image
+    from torch.utils.data import DataLoader
+
+    from polface.images.embed import CropDataset, raise_refused
+
+    crops, manifest = tmp_path / "crops", tmp_path / "crops.parquet"
+    crops.mkdir()
+    Image.new("RGB", (8, 8)).save(crops / "1.png")
+    gone = crops / "2.png"  # listed in the manifest, deleted since
+    dataset = CropDataset([str(crops / "1.png"), str(gone)], 8, crops, str(manifest))
+    for workers in (0, 1):  # read in the main process, or in a DataLoader worker
+        loader = DataLoader(dataset, batch_size=2, num_workers=workers)
+        keys = [key for _, batch in loader for key in batch]
+        with pytest.raises(InputError) as info:
+            raise_refused(keys)
+        assert _expected(info) == (
+            f"crop {gone} listed in the manifest {manifest}, and gone since crop_faces wrote it"
+            f" (rerun crop_faces): file not found ({os.strerror(2)})"
+        )
+
+
+def test_lime_on_a_photograph_deleted_since_crop_faces_names_the_manifest(tmp_path):
+    from image_settings import FACE, lime_settings
+    from polface.explain.chain import FaceChain
+    from polface.explain.faces import explain_faces
+    from polface.images.embed import load_embedder
+
+    folder, manifest = tmp_path / "set", tmp_path / "crops.parquet"
+    folder.mkdir()
+    gone = folder / "7.jpg"
+    chain = FaceChain(load_embedder("dlib", weights_path=None, device="cpu"), crop=FACE)
+    with pytest.raises(InputError) as info:
+        explain_faces(
+            {"7": str(gone)},
+            chain,
+            lambda image_id: [],
+            settings=lime_settings(),
+            folder=folder,
+            manifest=manifest,
+            progress=False,
+        )
+    assert _expected(info) == (
+        f"{gone}: unreadable: file not found ({os.strerror(2)}); the photograph of ok row '7'"
+        f" listed in the manifest {manifest}, and gone since crop_faces wrote it (rerun crop_faces)"
+    )
+
+
+def test_a_training_split_naming_a_face_outside_the_images_folder_is_refused(tmp_path):
+    from polface.data.finetuning import read_training_split
+    from polface.data.rdata.writer import write_rdata
+
+    images, secret = tmp_path / "images", tmp_path / "secret.jpg"
+    images.mkdir()
+    secret.write_bytes(b"not a face of the set")
+    (images / "1.jpg").write_bytes(b"a face")
+    (images / "2.jpg").symlink_to(secret)
+    names = ["1.jpg", "2.jpg", "../secret.jpg"]
+    omi_df = pd.DataFrame(
+        {
+            "Filename": names,
+            **{trait: [0.5, 0.6, 0.7] for trait in ("attractiveness", "trustworthiness")},
+            **{column: [0.5, 0.6, 0.7] for column in ("dominance", "gender", "age")},
+            "image_folder": ["train", "validation", "test"],
+        }
+    )
+    path = tmp_path / "OMI_training_data.RData"
+    write_rdata(path, {"omi_df": omi_df})
+    counts = {"train": 1, "validation": 1, "test": 1}
+    with pytest.raises(InputError) as info:
+        read_training_split(path, expected_counts=counts, image_folder=images)
+    message = _expected(info)
+    assert message.startswith(
+        f"{path}: column 'Filename': 2 faces of the split have no usable image file in {images}:"
+    )
+    assert f"2.jpg (symlink to outside the image folder: resolves to {secret.resolve()}," in message
+    assert "../secret.jpg ('..' leads to outside the image folder: resolves to " in message
+    assert message.count(f"not under {images.resolve()}; not read)") == 2
+    assert "'1.jpg" not in message  # a regular file inside the folder
+    assert len(read_training_split(path, expected_counts=counts, image_folder=None)) == 3
+
+
 # --- a cohort's data file -----------------------------------------------------------------------
 
 
@@ -276,6 +358,42 @@ def test_too_few_faces_for_the_folds_name_the_file_and_the_setting(
     assert _expected(info) == f"{path}: {expected}"
 
 
+@pytest.mark.parametrize(
+    ("userids", "expected"),
+    [
+        (
+            ["u1", "", "u3", None],
+            "userid is missing (NA or empty) in 2 row(s): 2, 4; expected a userid in every row",
+        ),
+        (
+            ["u1", "u2", "u1", "u2", "u1"],
+            "5 rows share a userid (2 userid(s) appear more than once): 'u1' in rows 1, 3, 5;"
+            " 'u2' in rows 2, 4; expected each userid once",
+        ),
+        (
+            [f"u{i % 7}" for i in range(14)],
+            "14 rows share a userid (7 userid(s) appear more than once): 'u0' in rows 1, 8;"
+            " 'u1' in rows 2, 9; 'u2' in rows 3, 10; 'u3' in rows 4, 11; 'u4' in rows 5, 12;"
+            " and 2 more; expected each userid once",
+        ),
+    ],
+)
+def test_missing_or_repeated_ids_name_the_faces_file_the_folds_read(tmp_path, userids, expected):
+    from polface.models.folds import make_folds, read_folds
+
+    faces = tmp_path / "faces.parquet"
+    pd.DataFrame({"userid": pd.array(userids, dtype="string")}).to_parquet(faces)
+    ids = pd.read_parquet(faces)["userid"]
+    with pytest.raises(InputError) as info:  # rule make_folds draws the folds
+        make_folds(ids, id_column="userid", n_outer=2, n_inner=3, seed=1, source=str(faces))
+    assert _expected(info) == f"{faces}: {expected}"
+    folds = tmp_path / "folds.csv"  # ... or reads them from a file
+    folds.write_text("userid,outer_fold,inner_fold\nu1,1,1\n")
+    with pytest.raises(InputError) as info:
+        read_folds(folds, ids, id_column="userid", ids_source=str(faces))
+    assert _expected(info) == f"{faces}: {expected}"
+
+
 # --- OMI ratings ------------------------------------------------------------------------------
 
 
@@ -397,6 +515,78 @@ def test_a_published_khan_table_with_other_rows_names_the_file():
     with pytest.raises(InputError) as info:
         check_against_published(ours, theirs)
     assert "column 'extra' is not in polface's lasso_marginal" in _expected(info)
+
+
+@pytest.mark.parametrize(
+    ("name", "header", "missing", "expected"),
+    [
+        (
+            "log_Contingency.csv",
+            ",total,blal,blac,bcal",
+            ["bcac"],
+            ["total", "blal", "blac", "bcac", "bcal"],
+        ),
+        (
+            "before_after_log.csv",
+            ",before liberal,before conservative,after liberal,after conservative",
+            ["total"],
+            [
+                "total",
+                "before liberal",
+                "before conservative",
+                "after liberal",
+                "after conservative",
+            ],
+        ),
+        (
+            "lasso_mcnemar.csv",
+            ",total,blal,blac,bcac,bcal",
+            ["statistic", "pvalue"],
+            ["total", "blal", "blac", "bcac", "bcal", "statistic", "pvalue"],
+        ),
+    ],
+)
+def test_a_khan_results_csv_without_a_column_names_the_file_and_the_columns(
+    tmp_path, name, header, missing, expected
+):
+    from polface.data.khan import read_results_table
+
+    path = tmp_path / name  # the name says which columns (rule khan_retest_reproduction)
+    path.write_text(header + "\n" + "haircut" + ",1.0" * header.count(",") + "\n")
+    with pytest.raises(InputError) as info:  # was a KeyError in check_against_published
+        read_results_table(path)
+    assert _expected(info) == (
+        f"{path}: no column(s) {missing}; expected the columns {expected} (a printed"
+        " '(statistic, pvalue)' column counts as statistic and pvalue)"
+    )
+
+
+def test_khan_log_model_csvs_with_other_rows_or_a_repeated_row_name_the_file(tmp_path):
+    from polface.data.khan import read_results_table
+    from polface.studies.khan import check_against_published
+
+    marginal = tmp_path / "before_after_log.csv"
+    marginal.write_text(
+        ",total,before liberal,before conservative,after liberal,after conservative\n"
+        "haircut,2.0,1.0,1.0,1.0,1.0\nbeard,2.0,1.0,1.0,1.0,1.0\n"
+    )
+    table = tmp_path / "log_Contingency.csv"
+    table.write_text(",total,blal,blac,bcac,bcal\nhaircut,2.0,1.0,0.0,1.0,0.0\n")
+    theirs = {path.name: read_results_table(path) for path in (marginal, table)}
+    with pytest.raises(InputError) as info:
+        check_against_published({}, theirs)
+    assert _expected(info) == (
+        "log_Contingency.csv: no row(s) ['beard']; expected the rows of before_after_log.csv"
+        " ['haircut', 'beard']"
+    )
+    table.write_text(",total,blal,blac,bcac,bcal\nbeard,2,1,0,1,0\nbeard,2,1,0,1,0\n")
+    with pytest.raises(InputError) as info:
+        read_results_table(table)
+    assert _expected(info) == f"{table}: row label(s) ['beard'] repeat; expected each row once"
+    table.write_bytes(b",total\nbeard,2\xe9\n")  # Latin-1, not UTF-8
+    with pytest.raises(InputError) as info:
+        read_results_table(table)
+    assert _expected(info).startswith(f"{table}: not a UTF-8 CSV file ('utf-8' codec can't ")
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,10 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "the network reads its photographs through the one allow-list of image formats and the "
         "inside-the-folder check (SECURITY.md)"
     ),
+    ("polface.data.finetuning", "polface.images.load"): (
+        "the authors' file names of the OMI faces are checked with the one inside-the-folder "
+        "check of every photograph (SECURITY.md)"
+    ),
 }
 
 

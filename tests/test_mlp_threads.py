@@ -6,9 +6,6 @@ mlp_threads.py: what differed before)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +15,10 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import REPO
 from polface.io import write_parquet
 from polface.models.folds import make_folds
 from polface.models.mlp import _mean_loss, validation_split
+from rule_runner import run_rule
 
 #: The config's ``mlp`` block, small: the schema's batch of 64 rows, half of the training rows
 #: held out for early stopping.
@@ -42,28 +39,6 @@ MLP = {
 #: 5 rows gives other bits on 2 threads than on 1; torch sums more than 32,768 values (the
 #: validation loss) on several threads in another order.
 N_ROWS, N_COLS, N_ONES = 131_092, 16, 32_774
-
-#: Runs the rule's script as Snakemake runs it: a fresh interpreter, ``snakemake`` injected.
-RUN_RULE = """
-import runpy, types
-
-
-class Named(dict):  # snakemake's named lists: by attribute and as a mapping
-    __getattr__ = dict.__getitem__
-
-
-spec = {spec!r}
-snakemake = types.SimpleNamespace(
-    rule="fit_mlp_fold",
-    threads=spec["threads"],
-    input=Named(spec["input"]),
-    output=Named(spec["output"]),
-    log=[spec["log"]],
-    params=types.SimpleNamespace(mlp=spec["mlp"], samples=["s"], id_column="userid"),
-    wildcards=types.SimpleNamespace(cohort="c", sample="s", fold="1"),
-)
-runpy.run_path(spec["script"], init_globals={{"snakemake": snakemake}}, run_name="__main__")
-"""
 
 
 def write_cohort(root: Path) -> dict[str, str]:
@@ -87,33 +62,20 @@ def write_cohort(root: Path) -> dict[str, str]:
     return paths
 
 
-def run_rule(inputs: dict[str, str], out: Path, threads: int) -> dict[str, bytes]:
+def run_fold(inputs: dict[str, str], out: Path, threads: int) -> dict[str, bytes]:
     """The bytes of the weights and predictions that fit_mlp_fold writes on ``threads``."""
-    out.mkdir()
-    spec = {
-        "script": str(REPO / "scripts" / "fit_mlp_fold.py"),
-        "threads": threads,
-        "input": inputs,
-        "output": {
+    return run_rule(
+        "fit_mlp_fold",
+        out,
+        threads,
+        input=inputs,
+        output={
             "weights": str(out / "weights.safetensors"),
             "predictions": str(out / "predictions.parquet"),
         },
-        "log": str(out / "fit.log"),
-        "mlp": MLP,
-    }
-    # a machine's MKL_CBWR must not decide the test; CUDA hidden: the CPU's bits are tested
-    env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "OMP_NUM_THREADS")}
-    env |= {"PYTHONPATH": str(REPO / "scripts"), "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_RULE.format(spec=spec)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        params={"mlp": MLP, "samples": ["s"], "id_column": "userid"},
+        wildcards={"cohort": "c", "sample": "s", "fold": "1"},
     )
-    log = (out / "fit.log").read_text() if (out / "fit.log").exists() else ""
-    assert done.returncode == 0, done.stderr[-3000:] + log[-3000:]
-    return {name: Path(path).read_bytes() for name, path in spec["output"].items()}
 
 
 @pytest.mark.slow
@@ -123,7 +85,7 @@ def test_the_mlp_fold_writes_the_same_bytes_on_1_2_and_4_threads(tmp_path):
     from safetensors import safe_open
 
     inputs = write_cohort(tmp_path)
-    runs = {threads: run_rule(inputs, tmp_path / f"t{threads}", threads) for threads in (1, 2, 4)}
+    runs = {threads: run_fold(inputs, tmp_path / f"t{threads}", threads) for threads in (1, 2, 4)}
     with safe_open(str(tmp_path / "t1" / "weights.safetensors"), framework="np") as handle:
         facts = json.loads(handle.metadata()["polface"])["fold"]
     assert facts["n_train"] == 2 * 32_773 and len(facts["history"]["val_loss"]) == 2

@@ -1,4 +1,6 @@
-"""What every rule script does around the library call: log to the rule's log file.
+"""What every rule script does around the library call: log to the rule's log file, and keep
+torch's CPU bits independent of its number of threads (:func:`thread_invariant_torch`,
+:func:`one_torch_thread`).
 
 A rule's log records where and when it ran (host, process id, and the SLURM job id when the job
 runs under SLURM), everything the library logs, the progress bars (tqdm writes to stderr), and the
@@ -108,9 +110,31 @@ def thread_invariant_torch() -> None:
     batch of 5-11 rows through a linear layer gives other last bits on 2 threads than on 1
     (``benchmarks/mlp_threads.py``), and the weights of a fit differ from there on. It sets
     :data:`MKL_CBWR` in the environment, which MKL reads once, at its first computation: call it
-    before the process's first torch operation on the CPU (importing torch is fine). Rule
-    ``fit_mlp_fold`` calls it first; ``tests/test_mlp_threads.py`` runs that rule's script on 1, 2
-    and 4 threads and finds the same bytes. Across processors the bits may still differ (MKL's
-    branch follows the instruction set), as before.
+    before the process's first torch operation on the CPU (importing torch is fine). Every rule
+    that runs torch on the CPU calls it first (fit_mlp_fold, embed_faces, explain_lime,
+    train_trait_regressors, predict_traits_network); ``tests/test_mlp_threads.py`` and
+    ``tests/test_torch_threads.py`` run fit_mlp_fold's and train_trait_regressors' scripts on
+    several threads and find the same bytes. It does not cover convolutions, which torch runs
+    in oneDNN: a ResNet-50's features (embed_faces, the trait regressor's resnet50 backbone)
+    still differ in their last bits between 1 and 2 threads (``benchmarks/conv_threads.py``).
+    Across processors the bits may still differ (MKL's branch follows the instruction set).
     """
     os.environ["MKL_CBWR"] = MKL_CBWR
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """torch's intra-op threads (and MKL's) set to one for the block, then restored.
+
+    torch splits a reduction of more than 32,768 values between its threads, so the last bits of
+    such a sum follow their number (MKL's strict mode does not cover torch's own sums): take it
+    inside this block (the MLP's validation loss, the trait regressor's L2 penalty).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

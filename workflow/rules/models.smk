@@ -1,4 +1,4 @@
-# Stage 3: folds, and the models of every sample fitted in the published nested-CV scheme.
+# Stage 2: folds, and the models of every sample fitted in the published nested-CV scheme.
 
 
 rule make_folds:

@@ -1,4 +1,4 @@
-# Stage 4: the paper's tables and figures, each as CSV + Markdown + LaTeX (figures as PNG).
+# Stage 3: the paper's tables and figures, each as CSV + Markdown + LaTeX (figures as PNG).
 
 
 rule table1:

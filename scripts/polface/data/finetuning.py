@@ -33,6 +33,7 @@ import pandas as pd
 from polface.data.rdata import RDataError, list_objects, read_data_frame
 from polface.errors import InputError
 from polface.frames import IMAGE_ID, require_columns
+from polface.images.load import ImageRejected, checked_photograph
 
 TRAITS: tuple[str, ...] = ("attractiveness", "trustworthiness", "dominance")
 #: The OMI attribute behind each trait (columns of attribute_means.csv / attribute_ratings.csv).
@@ -95,6 +96,22 @@ def image_id_of(filename: str) -> str:
     return Path(str(filename)).stem
 
 
+def unusable_images(names: Sequence[str], folder: str | Path) -> list[str]:
+    """The file names (``Filename``) of faces without a usable image in ``folder``, with why.
+
+    Each must name a regular file inside ``folder`` (the OMI images folder), not one reached
+    through ``..`` or a symlink out of it (:func:`polface.images.load.checked_photograph`, the
+    check of every photograph polface reads); ``"name (reason)"`` for each that does not.
+    """
+    refused = []
+    for name in names:
+        try:
+            checked_photograph(Path(folder) / name, folder=folder)
+        except ImageRejected as err:
+            refused.append(f"{name} ({err.detail})")
+    return refused
+
+
 def read_training_split(
     path: str | Path,
     *,
@@ -109,8 +126,8 @@ def read_training_split(
     Raises:
         FacialFinetuningDataError: no ``omi_df``, a missing column, duplicate or empty file
             names, split labels other than train / validation / test, counts other than
-            ``expected_counts``, or (with ``image_folder``) image files missing for rows of the
-            split (the message names them).
+            ``expected_counts``, or (with ``image_folder``) faces of the split without a usable
+            image file in it (:func:`unusable_images`; the message names them and why).
     """
     columns = ["Filename", *TRAITS, "gender", "age", "image_folder"]
     frame = read_frame(path, TRAINING_OBJECT, columns)
@@ -138,11 +155,11 @@ def read_training_split(
             rows = (np.flatnonzero(frame[column].isna().to_numpy()) + 1).tolist()[:5]
             raise FacialFinetuningDataError(f"{path}: column {column!r} is NA in rows {rows}")
     if image_folder is not None:
-        missing = [n for n in names if not (Path(image_folder) / n).is_file()]
-        if missing:
+        refused = unusable_images(names, image_folder)
+        if refused:
             raise FacialFinetuningDataError(
-                f"{path}: {len(missing)} faces of the split have no image file in "
-                f"{image_folder}: {missing[:10]}"
+                f"{path}: column 'Filename': {len(refused)} faces of the split have no usable"
+                f" image file in {image_folder}: {refused[:10]}"
             )
     out = pd.DataFrame(
         {

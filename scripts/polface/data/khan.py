@@ -48,6 +48,28 @@ CATEGORY_FIXES = {"makeupe": "makeup", "hiardoo": "hairdoo", "hairdoocut": "hair
 #: The two models of batch_preds.csv: column prefix -> polface's name.
 MODELS = {"lasso": "lasso_results", "nn": "nn_results"}
 PAIR_COLUMNS = ("pair", "category", "lasso_before", "lasso_after", "nn_before", "nn_after")
+#: The columns of their marginal tables (predictions before and after, per category) and of
+#: their 2 × 2 tables (b = before, a = after; l = liberal, c = conservative).
+MARGINAL_COLUMNS = [
+    "total",
+    "before liberal",
+    "before conservative",
+    "after liberal",
+    "after conservative",
+]
+TABLE_COLUMNS = ["total", "blal", "blac", "bcac", "bcal"]
+#: The columns each of their analysis CSVs (``results/``) must have, as
+#: :func:`read_results_table` returns them (a printed ``(statistic, pvalue)`` tuple column as
+#: the two columns ``statistic`` and ``pvalue``).
+RESULT_COLUMNS: dict[str, list[str]] = {
+    "lasso_retest_analysis.csv": [*MARGINAL_COLUMNS, "statistic", "pvalue"],
+    "nn_retest_analysis.csv": [*MARGINAL_COLUMNS, "statistic", "pvalue"],
+    "lasso_mcnemar.csv": [*TABLE_COLUMNS, "statistic", "pvalue"],
+    "nn_mcnemar.csv": [*TABLE_COLUMNS, "statistic", "pvalue"],
+    "before_after_contingency_wo_drag.csv": TABLE_COLUMNS,
+    "before_after_log.csv": MARGINAL_COLUMNS,
+    "log_Contingency.csv": TABLE_COLUMNS,
+}
 
 
 class KhanDataError(InputError):
@@ -128,8 +150,11 @@ def read_batch_preds(path: str | Path) -> pd.DataFrame:
 
 def _read_csv_cells(path: str | Path) -> pd.DataFrame:
     """Every cell of a CSV as text, the header as written (an empty first name stays empty)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except (UnicodeDecodeError, csv.Error) as err:  # another encoding, a NUL byte
+        raise KhanDataError(f"{path}: not a UTF-8 CSV file ({err})") from None
     if not rows:
         raise KhanDataError(f"{path}: empty file")
     header, body = rows[0], rows[1:]
@@ -160,12 +185,17 @@ def read_results_table(path: str | Path) -> pd.DataFrame:
     """One of their analysis CSVs, index = row label (category or ``total``), numbers as floats.
 
     A column holding a printed tuple ``"(statistic, pvalue)"`` becomes two columns, ``statistic``
-    and ``pvalue``, parsed as numbers (never evaluated); full float precision is kept.
+    and ``pvalue``, parsed as numbers (never evaluated); full float precision is kept. A file
+    named in :data:`RESULT_COLUMNS` must have its columns (others may follow), and no row label
+    may repeat; :class:`KhanDataError` names the file, the missing columns and the expected ones.
     """
     raw = _read_csv_cells(path)
-    if raw.columns[0] != "":
+    if len(raw.columns) == 0 or raw.columns[0] != "":
         raise KhanDataError(f"{path}: the first column must be the unnamed row label")
     labels = raw.iloc[:, 0].tolist()
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise KhanDataError(f"{path}: row label(s) {repeated} repeat; expected each row once")
     columns: dict[str, list[float]] = {}
     for name in raw.columns[1:]:
         cells = raw[name].tolist()
@@ -186,6 +216,13 @@ def read_results_table(path: str | Path) -> pd.DataFrame:
                 _number(cell, f"{path}, row {label}, column {name}")
                 for label, cell in zip(labels, cells, strict=True)
             ]
+    expected = RESULT_COLUMNS.get(Path(path).name, [])
+    missing = [column for column in expected if column not in columns]
+    if missing:
+        raise KhanDataError(
+            f"{path}: no column(s) {missing}; expected the columns {expected} (a printed"
+            " '(statistic, pvalue)' column counts as statistic and pvalue)"
+        )
     return pd.DataFrame(columns, index=pd.Index(labels, name="category"))
 
 

@@ -40,8 +40,9 @@ from polface.explain.segments import (
     seed_replication_segments,
 )
 from polface.frames import IMAGE_ID
+from polface.images.crop import listed_in_manifest
 from polface.images.embed import DLIB_CHIP_PADDING, DLIB_CHIP_SIZE, Embedder
-from polface.images.load import read_rgb
+from polface.images.load import ImageRejected, read_rgb
 
 #: The segmentation methods a config may ask for.
 SEGMENTATIONS = ("regions", "quickshift", "seed")
@@ -115,13 +116,16 @@ def explain_faces(
     *,
     settings: Mapping[str, Any],
     folder: str | Path,
+    manifest: str | Path | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Explain each face ``{image_id: photograph path}`` for the readouts ``readouts_of(id)``.
 
     Each photograph is read only if it resolves inside ``folder``, the root folder of its image
-    set (:func:`polface.images.load.checked_photograph`); one that does not stops the run with
-    :class:`~polface.images.load.ImageRejected` naming the file and the folder.
+    set (:func:`polface.images.load.checked_photograph`); one that does not, or cannot be read
+    (gone since crop_faces wrote the manifest), stops the run with
+    :class:`~polface.images.load.ImageRejected` naming the file, the folder or the reason, and
+    ``manifest``, the manifest file the faces were listed in.
 
     Returns the three tables (``weights``, ``scores``, ``curves`` as DataFrames) and, per
     face, the network input and its segmentations for the pictures (``inputs``).
@@ -150,7 +154,12 @@ def explain_faces(
     records: dict[str, list[dict[str, Any]]] = {"weights": [], "scores": [], "curves": []}
     inputs = {}
     for image_id, path in tqdm(faces.items(), desc="faces", disable=not progress):
-        rgb = read_rgb(path, min_side=1, max_pixels=None, folder=folder)
+        try:
+            rgb = read_rgb(path, min_side=1, max_pixels=None, folder=folder)
+        except ImageRejected as err:
+            listed = listed_in_manifest(path, manifest)
+            detail = f"{err.detail}; the photograph of ok row {image_id!r} {listed}"
+            raise ImageRejected(path, err.reason, detail) from err
         image, affine, cropped = network_input(chain, rgb)
         segs = segmentations_of(
             rgb,

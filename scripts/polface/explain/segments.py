@@ -29,14 +29,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dlib
 import numpy as np
 from skimage.draw import polygon2mask
 from skimage.segmentation import quickshift
 
-from polface.images.crop import Face, model_file
+from polface.images.crop import Face, import_dlib, model_file
+
+if TYPE_CHECKING:
+    import dlib
 
 #: lime 0.2.0.1's quickshift settings (LimeImageExplainer.explain_instance).
 LIME_QUICKSHIFT = {"kernel_size": 4, "max_dist": 200, "ratio": 0.2}
@@ -115,6 +117,7 @@ def seed_replication_segments(image: np.ndarray, *, rng: int) -> Segmentation:
 
 @functools.cache
 def _predictor_68() -> dlib.shape_predictor:
+    dlib = import_dlib("the region segments' 68-point landmarks")
     return dlib.shape_predictor(str(model_file("shape_predictor_68_face_landmarks.dat")))
 
 
@@ -124,10 +127,11 @@ def landmarks_68(rgb: np.ndarray, face: Face) -> np.ndarray:
     dlib reports integer pixel indices; ``+ 0.5`` puts them at the pixel centres of Pillow's
     continuous coordinates, in which the crop affine is written.
     """
-    rect = dlib.rectangle(
+    predictor = _predictor_68()
+    rect = import_dlib("the region segments' 68-point landmarks").rectangle(
         round(face.left), round(face.top), round(face.right) - 1, round(face.bottom) - 1
     )
-    shape = _predictor_68()(np.ascontiguousarray(rgb), rect)
+    shape = predictor(np.ascontiguousarray(rgb), rect)
     return np.array([[shape.part(k).x, shape.part(k).y] for k in range(68)], dtype=np.float64) + 0.5
 
 
@@ -153,6 +157,7 @@ def chip_affine(
     ``(cols - 1, rows - 1)`` onto the corners of the chip rectangle rotated by ``angle`` about
     its centre (a similarity); this is that map inverted, in continuous coordinates.
     """
+    dlib = import_dlib("the dlib chip's affine (segments mapped into the chip)")
     left, top, right, bottom = (round(float(v)) for v in box)
     rect = dlib.rectangle(left, top, right - 1, bottom - 1)
     points = dlib.points([dlib.point(round(x), round(y)) for x, y in landmarks])

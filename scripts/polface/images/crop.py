@@ -66,13 +66,14 @@ import importlib.util
 import logging
 import math
 import multiprocessing
+import os
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
 
-import dlib
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -88,6 +89,9 @@ from polface.images.status import (
     STATUS_UNREADABLE,
 )
 from polface.io import atomic_output, read_metadata
+
+if TYPE_CHECKING:
+    import dlib
 
 log = logging.getLogger(__name__)
 
@@ -166,13 +170,37 @@ def model_file(name: str) -> Path:
     return path
 
 
+def import_dlib(needed_for: str) -> ModuleType:
+    """The ``dlib`` module, imported where it is used, not when polface's modules are imported.
+
+    The torch-only paths (the ResNet embedding backends, the models, LIME on a grid or
+    quickshift) run where dlib is not installed (the lent GPU machine's python has torch but no
+    dlib).
+
+    Args:
+        needed_for: what needs dlib, for the error (e.g. ``"the dlib embedding backend"``).
+
+    Raises:
+        ImportError: dlib cannot be imported; the message names ``needed_for`` and the package.
+    """
+    try:
+        import dlib
+    except ImportError as error:
+        raise ImportError(
+            f"{needed_for} needs dlib (the package dlib-bin, pinned in pyproject.toml), which "
+            f"cannot be imported here: {error}"
+        ) from error
+    return dlib
+
+
 @functools.cache
 def _detector() -> dlib.fhog_object_detector:
-    return dlib.get_frontal_face_detector()
+    return import_dlib("face detection (crop_faces)").get_frontal_face_detector()
 
 
 @functools.cache
 def _shape_predictor() -> dlib.shape_predictor:
+    dlib = import_dlib("the 5-point face landmarks (crop_faces)")
     return dlib.shape_predictor(str(model_file("shape_predictor_5_face_landmarks.dat")))
 
 
@@ -244,10 +272,11 @@ def detect_faces(
 
 def face_landmarks(rgb: np.ndarray, face: Face) -> np.ndarray:
     """The 5 dlib landmarks of ``face`` as a ``(5, 2)`` float array of (x, y) in pixels."""
-    rect = dlib.rectangle(
+    predictor = _shape_predictor()
+    rect = import_dlib("the 5-point face landmarks (crop_faces)").rectangle(
         round(face.left), round(face.top), round(face.right) - 1, round(face.bottom) - 1
     )
-    shape = _shape_predictor()(np.ascontiguousarray(rgb), rect)
+    shape = predictor(np.ascontiguousarray(rgb), rect)
     return np.array([[shape.part(k).x, shape.part(k).y] for k in range(5)], dtype=np.float64)
 
 
@@ -414,6 +443,18 @@ def manifest_image_folder(manifest_path: Path | str) -> str:
     LIME) read them only inside that folder (:func:`polface.images.load.checked_photograph`).
     """
     return str(read_metadata(manifest_path)["source"]["folder"])
+
+
+def listed_in_manifest(path: Path | str, manifest: Path | str | None) -> str:
+    """Words for the error of a file a manifest lists (a crop, a photograph) that cannot be read.
+
+    ``listed in the manifest <manifest>``, and for a file that no longer exists (deleted or moved
+    since crop_faces wrote the manifest) that it is gone and crop_faces must run again.
+    """
+    where = "listed in the manifest" if manifest is None else f"listed in the manifest {manifest}"
+    if os.path.lexists(path):
+        return where
+    return f"{where}, and gone since crop_faces wrote it (rerun crop_faces)"
 
 
 def _image_ids(image_paths: ImagePaths) -> list[tuple[str, Path]]:

@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import dlib
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -60,14 +59,13 @@ from tqdm import tqdm
 from polface.device import autocast_dtype, describe_device, resolve_device
 from polface.errors import InputError
 from polface.frames import IMAGE_ID
-from polface.images.crop import FaceCrop, model_file
+from polface.images.crop import FaceCrop, import_dlib, listed_in_manifest, model_file
 from polface.images.load import (
     ImageRejected,
     decode_rgb,
     image_from,
     open_photograph,
     opened_image,
-    readable_photograph,
 )
 from polface.images.resnet import Layout, ResNet50, preprocess
 from polface.images.weights import load_weights
@@ -219,17 +217,39 @@ def crops_folder(crops: Sequence[str]) -> Path:
     return Path(parents[0]) if parents else Path()
 
 
+def crop_refused(path: str, manifest: str | None, detail: str) -> InputError:
+    """The error of a crop that cannot be read: the crop, the manifest that listed it, why."""
+    return InputError(f"crop {path} {listed_in_manifest(path, manifest)}: {detail}")
+
+
+def _crop_sha256(path: str, folder: Path) -> str | None:
+    """SHA-256 of a crop read inside its folder (:func:`open_photograph`); ``None`` if refused.
+
+    A refused crop is never reused: :class:`CropDataset` reads it again and says why.
+    """
+    try:
+        with open_photograph(path, folder=folder) as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except ImageRejected:
+        return None
+
+
 class CropDataset(_InputDataset):
     """Reads crop PNGs as ``uint8`` ``(S, S, 3)`` tensors with the SHA-256 of each file.
 
-    Each crop must be a regular file inside ``folder`` (:func:`crops_folder`).
+    Each crop must be a regular file inside ``folder`` (:func:`crops_folder`); one that cannot
+    be read is refused naming it and ``manifest``, the manifest file that listed it (a crop
+    gone since crop_faces wrote it: rerun crop_faces).
     """
 
-    def __init__(self, paths: Sequence[str], size: int, folder: Path | str) -> None:
+    def __init__(
+        self, paths: Sequence[str], size: int, folder: Path | str, manifest: str | None = None
+    ) -> None:
         self.paths = list(paths)
         self.size = size
         self.shape = (size, size, 3)
         self.folder = folder
+        self.manifest = manifest
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -240,18 +260,14 @@ class CropDataset(_InputDataset):
             with open_photograph(path, folder=self.folder) as fh:
                 data = fh.read()
         except ImageRejected as err:
-            if not os.path.lexists(path):  # gone since crop_faces wrote it
-                raise FileNotFoundError(
-                    f"crop {path} listed in the manifest cannot be read: {err.detail}"
-                ) from err
-            raise InputError(f"crop {path} listed in the manifest: {err.detail}") from err
-        except OSError as err:
-            raise FileNotFoundError(f"crop {path} listed in the manifest cannot be read") from err
+            raise crop_refused(path, self.manifest, err.detail) from err
+        except OSError as err:  # the read failed (an I/O error)
+            raise crop_refused(path, self.manifest, f"cannot be read ({err})") from err
         try:
             with image_from(io.BytesIO(data), path, max_pixels=None) as im:
                 array = np.asarray(im.convert("RGB"))
         except ImageRejected as err:
-            raise InputError(f"crop {path} listed in the manifest: {err.detail}") from err
+            raise crop_refused(path, self.manifest, err.detail) from err
         if array.shape != (self.size, self.size, 3):
             raise InputError(
                 f"crop {path} is {array.shape[1]}x{array.shape[0]}; expected "
@@ -264,14 +280,16 @@ class ChipDataset(_InputDataset):
     """Cuts dlib face chips from source photographs using the manifest's box and landmarks.
 
     Each photograph must be a regular file inside ``folder``, the image set's root folder
-    (:func:`polface.images.load.checked_photograph`), as crop_faces checked it.
+    (:func:`polface.images.load.checked_photograph`), as crop_faces checked it; one that cannot
+    be read is refused naming it, its row and ``manifest``, the manifest file that listed it.
     """
 
     shape = (DLIB_CHIP_SIZE, DLIB_CHIP_SIZE, 3)
 
-    def __init__(self, rows: pd.DataFrame, folder: Path | str) -> None:
+    def __init__(self, rows: pd.DataFrame, folder: Path | str, manifest: str | None = None) -> None:
         self.rows = rows.reset_index(drop=True)
         self.folder = folder
+        self.manifest = manifest
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -292,7 +310,8 @@ class ChipDataset(_InputDataset):
                 fh.seek(0)
                 rgb = decode_rgb(fh, source, min_side=1, max_pixels=None)
         except ImageRejected as err:
-            raise InputError(f"source image of ok row {row['image_id']!r}: {err}") from err
+            listed = listed_in_manifest(source, self.manifest)
+            raise InputError(f"source image of ok row {row['image_id']!r} {listed}: {err}") from err
         chip = dlib_chip(
             rgb,
             (row["box_left"], row["box_top"], row["box_right"], row["box_bottom"]),
@@ -305,6 +324,7 @@ def dlib_chip(
     rgb: np.ndarray, box: Sequence[float], landmarks: np.ndarray, size: int = DLIB_CHIP_SIZE
 ) -> np.ndarray:
     """dlib's aligned face chip (``size`` px, padding 0.25) from a box and 5 landmarks."""
+    dlib = import_dlib("the dlib embedding backend's face chips")
     left, top, right, bottom = (round(float(v)) for v in box)
     rect = dlib.rectangle(left, top, right - 1, bottom - 1)
     points = dlib.points([dlib.point(round(x), round(y)) for x, y in landmarks])
@@ -496,6 +516,7 @@ def load_embedder(
         raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
     spec = BACKENDS[backend]
     if spec.layout is None:
+        dlib = import_dlib("the dlib embedding backend")
         dat = (
             Path(weights_path)
             if weights_path
@@ -532,6 +553,7 @@ def embed_crops(
     work_dir: Path | str | None = None,
     cache_path: Path | str | None = None,
     weights_setting: str | None = None,
+    manifest_path: Path | str | None = None,
     num_workers: int | None = None,
     resume: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -564,6 +586,8 @@ def embed_crops(
         work_dir: where part files go (default ``<out_path>.parts``).
         cache_path: where a pickle's safetensors cache goes (default beside the pickle).
         weights_setting: the config key that named ``weights_path``, for error messages.
+        manifest_path: the manifest file, named by the error of a crop or photograph it lists
+            that cannot be read (one gone since crop_faces wrote the manifest: rerun it).
         num_workers: DataLoader worker processes reading and decoding images (0: in the main
             process); ``None`` means 0 on the CPU and ``min(8, CPUs)`` with a GPU.
         resume: reuse finished part files in ``work_dir`` whose settings and inputs match.
@@ -590,6 +614,7 @@ def embed_crops(
     work.mkdir(parents=True, exist_ok=True)
 
     rows = _ok_rows(manifest, spec)
+    listed_by = None if manifest_path is None else str(manifest_path)
     crops = crops_folder(rows["crop"].tolist()) if spec.layout is not None else None
     embedder = load_embedder(
         backend,
@@ -605,8 +630,11 @@ def embed_crops(
         input_size = DLIB_CHIP_SIZE
     elif len(rows):
         assert crops is not None
-        with opened_image(rows["crop"].iloc[0], max_pixels=None, folder=crops) as first:
-            input_size = first.size[0]
+        try:
+            with opened_image(rows["crop"].iloc[0], max_pixels=None, folder=crops) as first:
+                input_size = first.size[0]
+        except ImageRejected as err:
+            raise crop_refused(rows["crop"].iloc[0], listed_by, err.detail) from err
     else:
         input_size = 0
     meta = _metadata(
@@ -623,25 +651,23 @@ def embed_crops(
     # Current input keys: crop hashes are computed only for ids a part already holds.
     if spec.layout is None:
         held = rows[rows[IMAGE_ID].isin(list(where))]
-        current = {r[IMAGE_ID]: _dlib_input_key(r) for _, r in held.iterrows()}
+        current: dict[str, str | None] = {
+            r[IMAGE_ID]: _dlib_input_key(r) for _, r in held.iterrows()
+        }
     else:
         assert crops is not None
         crop_of = dict(zip(rows[IMAGE_ID], rows["crop"], strict=True))
-        current = {
-            i: file_sha256(crop_of[i])
-            for i in ids
-            if i in where and readable_photograph(crop_of[i], crops)
-        }
+        current = {i: _crop_sha256(crop_of[i], crops) for i in ids if i in where}
     reused = {i for i in ids if i in where and where[i][1] == current.get(i)}
     todo = rows[~rows[IMAGE_ID].isin(reused)].reset_index(drop=True)
     log.info("%s: %d ok rows, %d reused, %d to compute", backend, len(ids), len(reused), len(todo))
 
     if len(todo):
         if spec.layout is None:
-            dataset: Dataset = ChipDataset(todo, image_folder)
+            dataset: Dataset = ChipDataset(todo, image_folder, listed_by)
         else:
             assert crops is not None
-            dataset = CropDataset(todo["crop"].tolist(), input_size, crops)
+            dataset = CropDataset(todo["crop"].tolist(), input_size, crops, listed_by)
         loader = DataLoader(
             dataset,
             batch_size=batch_size,

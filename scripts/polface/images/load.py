@@ -9,7 +9,8 @@ reasons are manifest statuses (:mod:`polface.images.status`):
 ``unreadable``  missing, empty, not an image, corrupt or truncated (Pillow raised while decoding);
                 not a regular file (a FIFO, a device, a socket: never opened); a path that
                 resolves outside its image folder (a symlink out of it, or through a
-                symlinked subfolder: never read); or a format
+                symlinked subfolder: never read), or one of whose folders became a
+                symlink after it was checked (not followed); or a format
                 outside :data:`ALLOWED_FORMATS` (the format Pillow would have used is named).
 ``too_small``   the shorter side is below ``min_side`` pixels (no face of that size can be in it).
 ``too_large``   more pixels than ``max_pixels``: Pillow's decompression-bomb guard (by default
@@ -133,12 +134,18 @@ def checked_photograph(path: Path | str, *, folder: Path | str) -> Path:
     (``set/sub -> /home/user/private``) resolves outside the root, so ``set/sub/x.jpg`` is
     refused, while a real subfolder (``**/*.jpg``) is inside it. There is no default, so that
     no caller can forget it; a caller that reads one file it was given passes that file's
-    folder explicitly.
+    folder explicitly. A file found here is opened with :func:`open_photograph`, which walks
+    the same path again without following any symlink below the root.
 
     Raises:
         ImageRejected: ``unreadable``, with the reason (not found, a symlink to a missing file
             or to outside the folder, not a regular file, or the operating system's error).
     """
+    return _checked(path, folder)[0]
+
+
+def _checked(path: Path | str, folder: Path | str) -> tuple[Path, Path]:
+    """:func:`checked_photograph`'s real path and the resolved root it was checked under."""
     path = Path(path)
     base = Path(folder)
     try:
@@ -170,7 +177,7 @@ def checked_photograph(path: Path | str, *, folder: Path | str) -> Path:
         raise ImageRejected(
             path, STATUS_UNREADABLE, f"not a regular file ({_file_kind(mode)}); not opened"
         )
-    return real
+    return real, inside
 
 
 def readable_photograph(path: Path | str, folder: Path | str) -> bool:
@@ -187,8 +194,10 @@ def open_photograph(path: Path | str, *, folder: Path | str) -> BinaryIO:
 
     Checked before anything is opened (:func:`checked_photograph`), so nothing here can block
     or read outside the folder: a FIFO would block for ever, a device could be endless, a
-    symlink could point anywhere. The file is then opened without following a final symlink
-    and without blocking, and checked again on the open descriptor.
+    symlink could point anywhere. The checked path is then opened inside the root without
+    following any symlink (:func:`_open_checked`): a folder of the set made a symlink after
+    the check is refused, not followed. The file is opened without blocking and checked again
+    on the open descriptor.
 
     Args:
         path: the photograph.
@@ -198,14 +207,58 @@ def open_photograph(path: Path | str, *, folder: Path | str) -> BinaryIO:
     Raises:
         ImageRejected: ``unreadable``, with the reason.
     """
-    real = checked_photograph(path, folder=folder)
-    flags = os.O_RDONLY
-    for name in ("O_NONBLOCK", "O_NOFOLLOW", "O_CLOEXEC", "O_BINARY"):
-        flags |= getattr(os, name, 0)
-    try:
-        fd = os.open(real, flags)
-    except OSError as err:
-        raise ImageRejected(path, STATUS_UNREADABLE, f"{type(err).__name__}: {err}") from err
+    real, root = _checked(path, folder)
+    return _open_checked(path, real, root)
+
+
+def _open_checked(path: Path | str, real: Path, root: Path) -> BinaryIO:
+    """Open ``real``, a checked photograph under the resolved ``root``, without leaving ``root``.
+
+    ``root`` is opened as a folder (not through a symlink in its last component; its own
+    parents are followed, see SECURITY.md), then each folder of ``real`` below it, one
+    component at a time relative to the one before (``dir_fd``) and never through a symlink,
+    then the file itself, without following a symlink and without blocking. A component that
+    became a symlink, a file or nothing since :func:`checked_photograph` looked is refused,
+    named; so is a file that is no longer a regular file. Where ``os.open`` takes no
+    ``dir_fd`` (``os.supports_dir_fd``; Windows), ``real`` is opened whole, only its last
+    component unfollowed, as before this walk existed: a folder swapped for a symlink between
+    the check and the open is then followed.
+
+    Raises:
+        ImageRejected: ``unreadable``, naming the component and the operating system's error.
+    """
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    cloexec = getattr(os, "O_CLOEXEC", 0)
+    # O_PATH (Linux): a folder that may be searched but not listed is walked as before; where
+    # there is no O_PATH (macOS, BSD) the walk needs each folder to be readable.
+    folder_flags = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0)
+    folder_flags |= nofollow | cloexec
+    file_flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | nofollow | cloexec
+    file_flags |= getattr(os, "O_BINARY", 0)
+    if os.open not in os.supports_dir_fd:
+        try:
+            fd = os.open(real, file_flags)
+        except OSError as err:
+            raise ImageRejected(path, STATUS_UNREADABLE, f"{type(err).__name__}: {err}") from err
+    else:
+        try:
+            fd = os.open(root, folder_flags)
+        except OSError as err:
+            detail = f"image folder {root} cannot be opened: {type(err).__name__}: {err}"
+            raise ImageRejected(path, STATUS_UNREADABLE, detail) from err
+        here = root
+        parts = real.relative_to(root).parts
+        for i, name in enumerate(parts):
+            here = here / name
+            try:
+                fd_next = os.open(
+                    name, file_flags if i == len(parts) - 1 else folder_flags, dir_fd=fd
+                )
+            except OSError as err:
+                raise ImageRejected(path, STATUS_UNREADABLE, _changed(here, fd, err)) from err
+            finally:
+                os.close(fd)
+            fd = fd_next
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):  # replaced between the check and the open
@@ -216,6 +269,23 @@ def open_photograph(path: Path | str, *, folder: Path | str) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+def _changed(here: Path, parent: int, err: OSError) -> str:
+    """Why ``here``, a component of a checked path, could not be opened in its folder ``parent``."""
+    try:
+        mode: int | None = os.stat(here.name, dir_fd=parent, follow_symlinks=False).st_mode
+    except OSError:
+        mode = None
+    if mode is None:
+        now = "no longer there"
+    elif stat.S_ISLNK(mode):
+        now = "now a symlink, not followed"
+    elif err.errno == errno.ENOTDIR:
+        now = "no longer a folder"
+    else:  # a permission, an I/O error: not a change the walk can name
+        return f"{here}: {type(err).__name__}: {err.strerror}"
+    return f"{here} changed since the check: {now}; not read"
 
 
 def detected_format(head: bytes) -> str | None:

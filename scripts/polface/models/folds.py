@@ -31,18 +31,40 @@ from polface.frames import FOLD_COLUMNS, fold_columns, require_columns
 MIN_INNER_FOLDS = 3
 
 
-def _as_ids(ids: Sequence[str] | pd.Series | np.ndarray, id_column: str) -> np.ndarray:
-    """Return the ids as an object array of str, checking that they are present and unique."""
+def _as_ids(
+    ids: Sequence[str] | pd.Series | np.ndarray, id_column: str, source: str | None = None
+) -> np.ndarray:
+    """Return the ids as an object array of str, checking that they are present and unique.
+
+    ``source`` is the table the ids were read from (the faces file), named by the
+    :class:`~polface.errors.InputError` with the rows (1-based, in the order of ``ids``) of a
+    missing id, or the repeated ids and their rows; a few of each, with their count.
+    """
+    where = source or f"{id_column}s"
     values = pd.Series(ids, dtype=object)
-    missing = values.isna() | (values.astype(str) == "")
+    missing = (values.isna() | (values.astype(str) == "")).to_numpy()
     if missing.any():
-        pos = int(np.flatnonzero(missing.to_numpy())[0])
-        raise InputError(f"{id_column}s: missing (NA or empty) {id_column} at position {pos}")
+        rows = np.flatnonzero(missing) + 1
+        shown = ", ".join(str(r) for r in rows[:5]) + (", ..." if rows.size > 5 else "")
+        raise InputError(
+            f"{where}: {id_column} is missing (NA or empty) in {rows.size} row(s): {shown};"
+            f" expected a {id_column} in every row"
+        )
     values = values.astype(str)
-    dup = values.duplicated(keep=False)
+    dup = values.duplicated(keep=False).to_numpy()
     if dup.any():
-        shown = ", ".join(repr(u) for u in pd.unique(values[dup])[:5])
-        raise InputError(f"{id_column}s: {int(dup.sum())} rows share a {id_column}, e.g. {shown}")
+        repeated = pd.unique(values[dup])
+        text = values.to_numpy(dtype=object)
+
+        def rows_of(u: str) -> str:
+            return ", ".join(str(r) for r in np.flatnonzero(text == u)[:5] + 1)
+
+        shown = "; ".join(f"{u!r} in rows {rows_of(u)}" for u in repeated[:5])
+        more = f"; and {repeated.size - 5} more" if repeated.size > 5 else ""
+        raise InputError(
+            f"{where}: {int(dup.sum())} rows share a {id_column} ({repeated.size} {id_column}(s)"
+            f" appear more than once): {shown}{more}; expected each {id_column} once"
+        )
     return values.to_numpy(dtype=object)
 
 
@@ -77,13 +99,14 @@ def make_folds(
         seed: seed of the random generator (numpy PCG64).
         source: where the ids come from (a file), and ``setting``: the config block that gave
             ``n_outer`` and ``n_inner`` (e.g. ``folds``); both named by the
-            :class:`~polface.errors.InputError` of too few rows for the folds.
+            :class:`~polface.errors.InputError` of too few rows for the folds, ``source`` also
+            by that of a missing or repeated id.
 
     Returns:
         DataFrame with columns ``id_column`` (str), ``outer_fold`` and ``inner_fold`` (int64,
         1-based), in the order of ``ids``.
     """
-    ids = _as_ids(ids, id_column)
+    ids = _as_ids(ids, id_column, source)
     n = len(ids)
     where = f"{source}: " if source else ""
     outer, inner = (f"{setting}.outer", f"{setting}.inner") if setting else ("n_outer", "n_inner")
@@ -130,7 +153,11 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 
 def read_folds(
-    path: str | Path, ids: Sequence[str] | pd.Series | np.ndarray, *, id_column: str
+    path: str | Path,
+    ids: Sequence[str] | pd.Series | np.ndarray,
+    *,
+    id_column: str,
+    ids_source: str | None = None,
 ) -> pd.DataFrame:
     """Read and validate a user-supplied fold file against the cohort's ids.
 
@@ -145,6 +172,8 @@ def read_folds(
         path: the fold file.
         ids: the cohort's ids (unique).
         id_column: the name of the id column, in the file and in the result.
+        ids_source: the table the cohort's ids were read from (the faces file), named by the
+            error of a missing or repeated id.
 
     Returns:
         DataFrame ``id_column`` (str), ``outer_fold``, ``inner_fold`` (int64) in the order of
@@ -155,7 +184,7 @@ def read_folds(
             CSV also the line) or id, and what was expected.
     """
     path = Path(path)
-    ids = _as_ids(ids, id_column)
+    ids = _as_ids(ids, id_column, ids_source)
     table = _read_table(path)
     require_columns(table, fold_columns(id_column=id_column), table=str(path))
     line_offset = 1 if path.suffix.lower() != ".parquet" else None

@@ -40,6 +40,7 @@ from torch import nn
 from polface.device import autocast_dtype, resolve_device
 from polface.metrics import auc
 from polface.models.optim import EagerAdam
+from polface.runtime import one_torch_thread
 
 StateDict = dict[str, torch.Tensor]
 
@@ -152,20 +153,9 @@ def _mean_loss(
         for start in range(0, len(X), batch):
             logits.append(model(X[start : start + batch]).squeeze(1).float())
     joined = torch.cat(logits)
-    with _one_thread():
+    with one_torch_thread():
         loss = nn.functional.binary_cross_entropy_with_logits(joined, y, reduction="mean")
     return float(loss), joined.cpu().numpy()
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """torch's intra-op threads (and MKL's) set to one for the block, then restored."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def fit_mlp(

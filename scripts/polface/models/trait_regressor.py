@@ -39,6 +39,7 @@ from torch import nn
 
 from polface.images.resnet import ResNet50, imagenet_normalise
 from polface.models.optim import EagerAdam
+from polface.runtime import one_torch_thread
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +334,10 @@ def fit_trait_regressor(
     optimiser = EagerAdam(head.parameters(), lr=settings.learning_rate, eps=1e-7)
 
     def penalty() -> torch.Tensor:
-        return settings.l2 * head.dense.weight.pow(2).sum()
+        # summed on one thread: the dense layer's weights (2,048 x 7 x 7 x hidden for a
+        # ResNet-50) are more than torch's 32,768 values, which it would split between threads
+        with one_torch_thread():
+            return settings.l2 * head.dense.weight.pow(2).sum()
 
     callbacks = KerasCallbacks(
         settings.patience, settings.lr_patience, settings.lr_factor, settings.min_delta

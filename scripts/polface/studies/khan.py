@@ -28,18 +28,17 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from polface import metrics
-from polface.data.khan import CATEGORIES, MODELS, KhanDataError, SgdModel
+from polface.data.khan import (
+    CATEGORIES,
+    MARGINAL_COLUMNS,
+    MODELS,
+    TABLE_COLUMNS,
+    KhanDataError,
+    SgdModel,
+)
 
 #: polface's names of their two models, as the tables print them.
 MODEL_LABELS = {"lasso": "lasso (SGD, L2)", "nn": "network"}
-MARGINAL_COLUMNS = [
-    "total",
-    "before liberal",
-    "before conservative",
-    "after liberal",
-    "after conservative",
-]
-TABLE_COLUMNS = ["total", "blal", "blac", "bcac", "bcal"]
 #: Their CSV -> (polface's table name, columns that hold numbers).
 PUBLISHED = {
     "lasso_retest_analysis.csv": "lasso_marginal",
@@ -219,6 +218,12 @@ def check_against_published(
                 )
     if all(name in theirs for name in LOG_FILES):
         marginal, table = theirs[LOG_FILES[0]], theirs[LOG_FILES[1]]
+        lacking = [row for row in marginal.index if row not in table.index]
+        if lacking:
+            raise KhanDataError(
+                f"{LOG_FILES[1]}: no row(s) {lacking}; expected the rows of {LOG_FILES[0]}"
+                f" {list(marginal.index)}"
+            )
         implied = {
             "total": table["total"],
             "before liberal": table["blal"] + table["blac"],

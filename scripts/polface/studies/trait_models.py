@@ -25,10 +25,10 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from polface.data.finetuning import TRAITS, FacialFinetuningDataError
+from polface.data.finetuning import TRAITS, FacialFinetuningDataError, unusable_images
 from polface.errors import InputError
 from polface.frames import IMAGE_ID
-from polface.images.load import ImageRejected, checked_photograph
+from polface.images.load import ImageRejected
 from polface.images.status import STATUS_OK
 from polface.images.weights import check_sha256, load_weights
 from polface.models.artifacts import TraitModel
@@ -51,7 +51,7 @@ def split_images(
     :func:`polface.models.trait_regressor.load_resized`). The file names come from the
     authors' RData file: each must name a regular file inside ``folder`` (the OMI images
     folder), not one reached through ``..`` or a symlink out of it
-    (:func:`polface.images.load.checked_photograph`).
+    (:func:`polface.data.finetuning.unusable_images`).
 
     Raises:
         FacialFinetuningDataError: faces without a usable file, each with the reason.
@@ -59,12 +59,7 @@ def split_images(
     out = {}
     for part in ("train", "validation", "test"):
         names = split.loc[split["split"] == part, "Filename"]
-        refused = []
-        for name in names:
-            try:
-                checked_photograph(Path(folder) / name, folder=folder)
-            except ImageRejected as err:
-                refused.append(f"{name} ({err.detail})")
+        refused = unusable_images(names, folder)
         if refused:
             raise FacialFinetuningDataError(
                 f"{folder}: no usable image file for {len(refused)} {part} faces: {refused[:10]}"
