@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from polface.models.fitters import fit_memory_mb  # noqa: E402
+from polface.models.fitters import MLP_EPOCH_CPU_S, MLP_ROW_CPU_S, fit_memory_mb  # noqa: E402
 from polface.runtime import RESERVED_MEMORY_FRACTION  # noqa: E402
 
 #: Per sample: training rows of outer fold 1, the copy's itemsize, its CPU seconds (measured).
@@ -47,9 +47,9 @@ MIDSIZE = {
     "pol_dat_ca": (12_790, 64.5),
     "pol_dat_uk": (12_824, 70.5),
 }
-#: The MLP's CPU seconds per epoch = a + b x rows given to the fitter (benchmarks/mlp_epoch.py,
-#: the schema's defaults, 2 torch threads, CPU: 39.2 CPU-s at 20,000 rows, 155.4 at 80,000).
-MLP_EPOCH = (0.52, 1.9355e-3)
+#: The MLP's CPU seconds per epoch = a + b x rows given to the fitter: the calibration the fold
+#: jobs' declared runtime uses (fitters.MLP_EPOCH_CPU_S, MLP_ROW_CPU_S; benchmarks/mlp_epoch.py).
+MLP_EPOCH = (MLP_EPOCH_CPU_S, MLP_ROW_CPU_S)
 COHORT_ROWS = 1_085_795
 HELD_OUT = 36_194
 OUTER = 30

@@ -66,6 +66,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args()
+    for name in ("train", "val", "hidden", "augmented", "backbone_images", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     print(f"{platform.node()}: torch {torch.__version__}, {describe_device(device)}, "

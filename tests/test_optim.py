@@ -1,4 +1,4 @@
-"""Tests of polface.models.optim (EagerAdam is torch's Adam to the bit) and of an MLP fit's
+"""Tests of polface.models.optim (EagerAdam is torch's fused Adam to the bit) and of an MLP fit's
 start: neither imports torch._dynamo."""
 
 from __future__ import annotations
@@ -25,22 +25,25 @@ def _net(seed: int) -> nn.Module:
 @pytest.mark.parametrize("eps", [1e-8, 1e-7])
 def test_the_same_bits_as_torch_adam_with_an_lr_change(eps: float, device: str) -> None:
     """50 steps of the same batches (one with a parameter left without a gradient), the lr cut
-    tenfold after 25 as the trait regressor cuts it: the same parameters and state, bit for bit
-    (on CUDA both take torch's multi-tensor kernel, on the CPU its for-loop)."""
+    tenfold after 25 as the trait regressor cuts it: the same parameters and state as
+    ``torch.optim.Adam(fused=True)``, bit for bit, and not those of torch's default kernel (the
+    for-loop on the CPU, the multi-tensor kernel on CUDA), so that the test sees which kernel
+    ran."""
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    theirs, ours = _net(0).to(device), _net(0).to(device)
-    reference = torch.optim.Adam(theirs.parameters(), lr=3e-3, eps=eps)
+    theirs, ours, unfused = (_net(0).to(device) for _ in range(3))
+    reference = torch.optim.Adam(theirs.parameters(), lr=3e-3, eps=eps, fused=True)
+    default = torch.optim.Adam(unfused.parameters(), lr=3e-3, eps=eps)
     optimiser = EagerAdam(ours.parameters(), lr=3e-3, eps=eps)
     gen = torch.Generator().manual_seed(1)
     for step in range(50):
         x = torch.randn(32, 7, generator=gen).to(device)
         y = torch.randn(32, 1, generator=gen).to(device)
         if step == 25:
-            for group in reference.param_groups:
+            for group in (*reference.param_groups, *default.param_groups):
                 group["lr"] = 3e-4
             optimiser.lr = 3e-4
-        for net, opt in ((theirs, reference), (ours, optimiser)):
+        for net, opt in ((theirs, reference), (ours, optimiser), (unfused, default)):
             torch.manual_seed(100 + step)  # the same dropout masks
             if isinstance(opt, EagerAdam):
                 opt.zero_grad()
@@ -59,6 +62,9 @@ def test_the_same_bits_as_torch_adam_with_an_lr_change(eps: float, device: str) 
             assert got[key].device == ref[key].device, (name, key)
             assert torch.equal(got[key], ref[key]), (name, key)
     assert float(optimiser.state[next(ours.parameters())]["step"]) == 50
+    assert not all(
+        torch.equal(a, b) for a, b in zip(ours.parameters(), unfused.parameters(), strict=True)
+    )
 
 
 def test_bad_settings_are_refused() -> None:
@@ -115,3 +121,13 @@ def test_the_fit_sets_inductors_flag_too_where_inductor_is_loaded() -> None:
         assert not torch.is_deterministic_algorithms_warn_only_enabled()
         assert inductor_config.deterministic
     assert (torch.are_deterministic_algorithms_enabled(), inductor_config.deterministic) == before
+
+
+def test_a_parameter_without_a_fused_kernel_is_refused_at_its_first_step() -> None:
+    weight = nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    counts = nn.Parameter(torch.zeros(2, dtype=torch.int64), requires_grad=False)
+    optimiser = EagerAdam([weight, counts], lr=1e-3)
+    weight.grad = torch.ones(2, dtype=torch.float64)
+    counts.grad = torch.ones(2, dtype=torch.int64)
+    with pytest.raises(RuntimeError, match=r"expected floating-point parameters.*got torch.int64"):
+        optimiser.step()

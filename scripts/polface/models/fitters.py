@@ -155,11 +155,12 @@ LASSO_CELL_CPU_S = 4055 / (833_963 * DESCRIPTOR_COLS)
 #: the projection is 0-10 % above each fold of the full run and above each of the 250,000-row run.
 COHORT_CELL_CPU_S = 162 / (1_085_795 * DESCRIPTOR_COLS)
 #: The MLP's CPU seconds per epoch (benchmarks/mlp_epoch.py: 2 torch threads, the schema's
-#: hidden 2,048 and batches of 64, at 2,048 columns): 0.52 s plus 1.9355 ms per row given to the
-#: fitter (a US dating fold's 833,963 rows: 1,615 CPU-s an epoch). The per-row part scales with
-#: columns x hidden units (the first layer's products and Adam's update of its weights).
-MLP_EPOCH_CPU_S = 0.52
-MLP_ROW_CPU_S = 1.9355e-3
+#: hidden 2,048 and batches of 64, at 2,048 columns, Adam's fused kernel, a quiet machine): 0.9 s
+#: plus 0.357 ms per row given to the fitter (a US dating fold's 833,963 rows: 299 CPU-s an
+#: epoch). The per-row part scales with columns x hidden units (the first layer's products and
+#: Adam's update of its weights).
+MLP_EPOCH_CPU_S = 0.9
+MLP_ROW_CPU_S = 0.357e-3
 MLP_HIDDEN = 2048
 #: The interpretable models' CPU seconds per training row and feature set (one sample's fit of
 #: one set: a LASSO path of a few columns costs its passes over the rows, hardly its width):
