@@ -115,9 +115,13 @@ def seed_replication_segments(image: np.ndarray, *, rng: int) -> Segmentation:
     return Segmentation(labels, names, "seed_quickshift", params)
 
 
+#: What needs dlib here, for import_dlib's error.
+_LANDMARKS_68 = "the region segments' 68-point landmarks"
+
+
 @functools.cache
 def _predictor_68() -> dlib.shape_predictor:
-    dlib = import_dlib("the region segments' 68-point landmarks")
+    dlib = import_dlib(_LANDMARKS_68)
     return dlib.shape_predictor(str(model_file("shape_predictor_68_face_landmarks.dat")))
 
 
@@ -127,11 +131,11 @@ def landmarks_68(rgb: np.ndarray, face: Face) -> np.ndarray:
     dlib reports integer pixel indices; ``+ 0.5`` puts them at the pixel centres of Pillow's
     continuous coordinates, in which the crop affine is written.
     """
-    predictor = _predictor_68()
-    rect = import_dlib("the region segments' 68-point landmarks").rectangle(
+    dlib = import_dlib(_LANDMARKS_68)
+    rect = dlib.rectangle(
         round(face.left), round(face.top), round(face.right) - 1, round(face.bottom) - 1
     )
-    shape = predictor(np.ascontiguousarray(rgb), rect)
+    shape = _predictor_68()(np.ascontiguousarray(rgb), rect)
     return np.array([[shape.part(k).x, shape.part(k).y] for k in range(68)], dtype=np.float64) + 0.5
 
 
