@@ -18,7 +18,7 @@ from conftest import REPO
 from polface.config import ConfigError, duplicate_keys, validate_config
 from polface.data.finetuning import FacialFinetuningDataError
 from polface.data.rdata.objects import RDataError
-from polface.errors import DiskFullError, InputError, is_expected
+from polface.errors import DiskFullError, InputError, MissingDependency, is_expected
 from polface.frames import MissingColumnsError
 from polface.images.load import ImageRejected
 from polface.images.weights import WeightsMismatchError
@@ -55,6 +55,8 @@ def test_every_expected_input_error_is_an_input_error_and_still_a_value_error():
     assert issubclass(MissingColumnsError, KeyError)
     assert is_expected(OSError(28, "No space left on device"))
     assert is_expected(DiskFullError(122, "quota"))
+    assert is_expected(MissingDependency("the step needs the package x"))
+    assert not is_expected(ImportError("a bug: a module polface itself lacks"))
     assert not is_expected(OSError(2, "No such file or directory"))
     assert not is_expected(KeyError("a bug"))
 
@@ -71,6 +73,11 @@ with rule_logging(log_path, "demo_rule"):
         read_data_frame(arg, "d")
     elif what == "bug":
         {}["missing key"]
+    elif what == "no dlib":
+        import numpy as np
+        sys.modules["dlib"] = None  # dlib not installed: its import fails
+        from polface.images.crop import detect_faces
+        detect_faces(np.zeros((64, 64, 3), np.uint8), max_side=64, upsample=0)
     elif what == "write":
         import pyarrow as pa
         from polface.io import write_parquet
@@ -107,6 +114,18 @@ def test_an_input_error_is_one_line_naming_the_file_and_the_traceback_is_logged(
     text = log.read_text()
     assert "Traceback (most recent call last)" in text and "RDataError" in text
     assert "rule demo_rule failed" in text
+
+
+def test_a_missing_dlib_is_one_line_naming_the_step_and_the_package(tmp_path):
+    run, log = _run_rule(tmp_path, "no dlib", "")
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        "polface: demo_rule: face detection (crop_faces) needs dlib (the package dlib-bin, "
+        "pinned in pyproject.toml), which cannot be imported here: import of dlib halted; None "
+        "in sys.modules",
+        f"polface: demo_rule: the traceback is in {log}",
+    ]
+    assert "MissingDependency" in log.read_text()
 
 
 def test_a_bug_keeps_its_traceback_on_the_terminal(tmp_path):

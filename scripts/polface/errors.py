@@ -8,6 +8,9 @@ message names the file and the row, column or key, and says what was expected. I
 :class:`DiskFullError` is an ``OSError`` with the errno of the full disk (``ENOSPC``, ``EDQUOT``
 or ``EFBIG``); its message names the output, what was being written and the space free.
 
+:class:`MissingDependency` is an ``ImportError``: a package that one step needs (dlib, for face
+detection and landmarks) cannot be imported; its message names the step and the package.
+
 :func:`polface.runtime.rule_logging` prints an expected error (:func:`is_expected`) as one line
 naming the rule and keeps its traceback in the rule's log; any other exception is a bug and keeps
 its traceback on the terminal too.
@@ -35,9 +38,14 @@ class DiskFullError(OSError):
         return self.strerror or super().__str__()
 
 
+class MissingDependency(ImportError):
+    """A package that one step needs cannot be imported; the message says which and for what."""
+
+
 def is_expected(error: BaseException) -> bool:
-    """Whether `error` is the input's fault or the disk's (a message), not a bug (a traceback)."""
-    if isinstance(error, InputError):
+    """Whether `error` is the input's, the disk's or the installation's fault (a message), not a
+    bug (a traceback)."""
+    if isinstance(error, InputError | MissingDependency):
         return True
     return isinstance(error, OSError) and error.errno in DISK_FULL
 

@@ -79,6 +79,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from polface.errors import MissingDependency
 from polface.frames import IMAGE_ID, MANIFEST_COLUMNS
 from polface.images.load import ImageRejected, decode_rgb, downscale, open_photograph
 from polface.images.status import (
@@ -181,12 +182,13 @@ def import_dlib(needed_for: str) -> ModuleType:
         needed_for: what needs dlib, for the error (e.g. ``"the dlib embedding backend"``).
 
     Raises:
-        ImportError: dlib cannot be imported; the message names ``needed_for`` and the package.
+        MissingDependency: dlib cannot be imported (an ``ImportError``; a rule prints it as one
+            line); the message names ``needed_for`` and the package.
     """
     try:
         import dlib
     except ImportError as error:
-        raise ImportError(
+        raise MissingDependency(
             f"{needed_for} needs dlib (the package dlib-bin, pinned in pyproject.toml), which "
             f"cannot be imported here: {error}"
         ) from error
