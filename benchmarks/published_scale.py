@@ -194,10 +194,12 @@ def run_size(
     reuse: bool,
     early_stop: dict[str, int],
     outer_folds: list[int] | None = None,
+    samples: list[str] | None = None,
 ) -> dict:
     """Simulate, convert and fold with snakemake, then one outer fold of each sample's LASSO.
 
-    The samples are fitted from the smallest to the largest; ``early_stop`` maps a sample to the
+    The samples (``samples``, default all four) are fitted from the smallest to the largest;
+    ``early_stop`` maps a sample to the
     ``lasso.early_stop_patience`` its fit uses (the others: the config's, exact by default). The
     figures go to ``<workdir>/run.json``, rewritten after every fit; with ``reuse`` the cohort
     (when its folds exist) and every fit already recorded there are kept.
@@ -259,7 +261,7 @@ def run_size(
             run["fold_jobs"] = previous["fold_jobs"]
     record.write_text(json.dumps(run, indent=2))
     if outer_folds:
-        fold_jobs(workdir, run, outer_folds, cores, env)
+        fold_jobs(workdir, run, outer_folds, cores, env, samples or list(PUBLISHED))
         return run
 
     # The merged config with the schema's defaults, as the rules get it.
@@ -274,7 +276,7 @@ def run_size(
     faces = pd.read_parquet(workdir / "results/published/faces.parquet")
     folds = pd.read_parquet(workdir / "results/published/folds.parquet")
     in_fold = (folds["outer_fold"] == 1).to_numpy()
-    for sample in sorted(PUBLISHED, key=PUBLISHED.get):
+    for sample in sorted(samples or PUBLISHED, key=PUBLISHED.get):
         patience = early_stop.get(sample)
         if sample in run["fits"] and run["fits"][sample].get("early_stop_patience") == patience:
             continue
@@ -298,7 +300,7 @@ def run_size(
             f"{fit['wall_s']:.0f} s, {fit['max_rss_mb']:.0f} MB", flush=True,
         )  # fmt: skip
     # table2 and figure2 on a whole study's predictions (synthetic scores; see the function)
-    if any(table not in run["rules"] for table in ("table2", "figure2")):
+    if samples is None and any(table not in run["rules"] for table in ("table2", "figure2")):
         synthetic_predictions(workdir, faces, folds, seed)
         for table in ("table2", "figure2"):
             job = measured([sys.executable, "-c", TABLES, str(workdir), table], workdir, env)
@@ -322,16 +324,18 @@ def declared_mem_mb(log: str) -> dict[tuple[str, int], int]:
     return declared
 
 
-def fold_jobs(workdir: Path, run: dict, outer_folds: list[int], cores: int, env: dict) -> None:
-    """The workflow's fit_lasso_fold jobs of `outer_folds` for every sample, one snakemake call
+def fold_jobs(
+    workdir: Path, run: dict, outer_folds: list[int], cores: int, env: dict, samples: list[str]
+) -> None:
+    """The workflow's fit_lasso_fold jobs of `outer_folds` for `samples`, one snakemake call
     per outer fold; each job's benchmark file and declared mem_mb go to run["fold_jobs"]."""
     faces = pd.read_parquet(workdir / "results/published/faces.parquet", columns=list(PUBLISHED))
     outer = pd.read_parquet(workdir / "results/published/folds.parquet")["outer_fold"].to_numpy()
     run.setdefault("fold_jobs", {})
     for fold in outer_folds:
-        if all(f"{s}/{fold}" in run["fold_jobs"] for s in PUBLISHED):
+        if all(f"{s}/{fold}" in run["fold_jobs"] for s in samples):
             continue
-        targets = [f"results/published/lasso/{s}/folds/{fold}/model.npz" for s in PUBLISHED]
+        targets = [f"results/published/lasso/{s}/folds/{fold}/model.npz" for s in samples]
         start = time.perf_counter()
         load = os.getloadavg()
         result = subprocess.run(
@@ -342,7 +346,7 @@ def fold_jobs(workdir: Path, run: dict, outer_folds: list[int], cores: int, env:
         if result.returncode:
             sys.exit(result.stdout[-5000:])
         declared = declared_mem_mb(result.stdout)
-        for sample in PUBLISHED:
+        for sample in samples:
             bench = workdir / f"results/benchmarks/fit_lasso_fold/published/{sample}/{fold}.tsv"
             table = pd.read_csv(bench, sep="\t")
             labelled = faces[sample].notna().to_numpy()
@@ -427,13 +431,29 @@ def main() -> None:
         metavar="K",
         help="fit these outer folds of every sample as the workflow's fit_lasso_fold jobs",
     )
+    parser.add_argument(
+        "--samples",
+        nargs="+",
+        choices=list(PUBLISHED),
+        default=None,
+        help="fit only these samples (default all; table2 and figure2 then are not run)",
+    )
     args = parser.parse_args()
     early_stop = {k: int(v) for k, v in (item.split("=") for item in args.early_stop)}
     unknown = sorted(set(early_stop) - set(PUBLISHED))
     if unknown:
         parser.error(f"--early-stop: unknown samples {unknown} (they are {list(PUBLISHED)})")
     runs = [
-        run_size(rows, args.cols, args.cores, args.seed, args.reuse, early_stop, args.outer_folds)
+        run_size(
+            rows,
+            args.cols,
+            args.cores,
+            args.seed,
+            args.reuse,
+            early_stop,
+            args.outer_folds,
+            args.samples,
+        )
         for rows in sorted(args.rows)
     ]
     projection = project(runs, args.cols, args.cores)
