@@ -44,6 +44,16 @@ def get_simulate_settings(wildcards):
     return settings
 
 
+def simulate_mem_mb(wildcards, attempt):
+    """simulate_cohort's mem_mb: its block, its rows and a base (more on each retry)."""
+    settings = get_simulate_settings(wildcards)
+    return attempt * simulate_memory_mb(
+        settings["n_rows"],
+        settings["n_features"],
+        config["convert"]["simulate_block_mb"],
+    )
+
+
 def get_rdata_files(wildcards):
     """The two RData files of a cohort: simulated by the workflow, or the user's files."""
     rdata = cohort_settings(wildcards).get("rdata")
@@ -120,7 +130,11 @@ def fold_files(kind, leaf):
 import functools  # noqa: E402
 
 import numpy as np  # noqa: E402
-from polface.data.simulate import TEXT_FEATURE_LEVELS, sample_sizes  # noqa: E402
+from polface.data.simulate import (  # noqa: E402
+    TEXT_FEATURE_LEVELS,
+    sample_sizes,
+    simulate_memory_mb,
+)
 from polface.errors import InputError  # noqa: E402
 from polface.models.fitters import (  # noqa: E402
     expected_fold_rows,

@@ -13,12 +13,9 @@ rule simulate_cohort:
     conda:
         "../../environment.yml"
     resources:
-        # two column blocks and the data.frame (3.0 GB measured with 2 GiB blocks); the SLURM
+        # a column block, the cohort's tables and a base (polface.data.simulate); the SLURM
         # profile leaves it to this rule (more on each retry)
-        mem_mb=lambda wildcards, attempt: (
-            int(2 * config["convert"]["simulate_block_mb"]) + 1536
-        )
-        * attempt,
+        mem_mb=simulate_mem_mb,
     params:
         settings=get_simulate_settings,
         block_mb=config["convert"]["simulate_block_mb"],

@@ -117,6 +117,29 @@ def columns_per_block(n_rows: int, n_cols: int, block_mb: float) -> int:
     return int(min(n_cols, max(BLOCK_ALIGN, fit - fit % BLOCK_ALIGN)))
 
 
+#: simulate_cohort's memory (MiB) besides its descriptor block and its rows: the interpreter,
+#: numpy, pandas and the RData writer (see SIMULATE_ROW_BYTES).
+SIMULATE_BASE_MB = 384
+#: simulate_cohort's memory per cohort row besides the descriptor block (the data.frame ``d``, the
+#: truth table, the factor scores). Peaks measured (max_rss, MiB): 333 for the 3,000-row demo
+#: cohort (one block of 47 MiB), 2,958 at 271,449 rows (blocks of 1,988 MiB), 5,706 at 1,085,795
+#: rows (1,590 MiB); the plane through them is 283 MiB + 0.83 x the block + 3,963 bytes a row.
+SIMULATE_ROW_BYTES = 4096
+
+
+def simulate_memory_mb(n_rows: int, n_cols: int, block_mb: float) -> int:
+    """The memory (MiB) rule simulate_cohort needs for a cohort of ``n_rows`` x ``n_cols``
+    written in column blocks of at most ``block_mb`` MiB: its ``mem_mb``.
+
+    One column block of doubles (:func:`columns_per_block`), the cohort's tables
+    (:data:`SIMULATE_ROW_BYTES` a row) and :data:`SIMULATE_BASE_MB`: 1.09x the peak measured at
+    the published size, 1.16x at 271,449 rows, 1.33x for the 3,000-row demo cohort
+    (benchmarks/README.md).
+    """
+    block = n_rows * columns_per_block(n_rows, n_cols, block_mb) * 8
+    return int(np.ceil(SIMULATE_BASE_MB + (block + n_rows * SIMULATE_ROW_BYTES) / 2**20))
+
+
 def _noise_rows(rng: np.random.Generator, n: int, p: int) -> Iterator[np.ndarray]:
     """The next ``n x p`` standard normals of ``rng``, a few rows at a time, in stream order."""
     per_draw = max(1, DRAW_BYTES // (8 * p))
