@@ -9,14 +9,17 @@ threads, over the load balance of the lockstep's 11 problems on those threads an
 efficiency (an assumption: see --efficiency); an MLP job's, its CPU time over its threads and the
 same efficiency.
 
-The LASSO's fold costs: `full`, each sample's outer fold 1 at 1,085,795 x 2,048
-(benchmarks/README.md, "The full run"), or `midsize`, the workflow's fit_lasso_fold jobs at
+The LASSO's fold costs: `quiet`, the workflow's fit_lasso_fold jobs of outer fold 1 at 1,085,795
+x 2,048 on a quiet machine (benchmarks/README.md, "The full size again"; US dating: the mean of
+outer folds 1 and 16), `full`, each sample's outer fold 1 at that size in the first full run, a
+library call on a loaded machine whose idle OpenMP threads spun ("The full run"), or `midsize`,
+the workflow's fit_lasso_fold jobs at
 250,000 x 2,048 (outer folds 1 and 16 of every sample, benchmarks/published_scale.py
 --outer-folds) scaled to the published size by each sample's training rows. The MLP's: E epochs
 of a line through two measured sizes (benchmarks/mlp_epoch.py). --scenarios picks the columns.
 
     python benchmarks/fold_schedule.py                      # 2, 32 and 256 cores
-    python benchmarks/fold_schedule.py --scenarios full:0 midsize:0 full:5
+    python benchmarks/fold_schedule.py --scenarios quiet:0 full:0 midsize:0 quiet:4
     python benchmarks/fold_schedule.py --cores 32 --memory-gb 128 --threads 2 4 8
 """
 
@@ -39,6 +42,15 @@ MEASURED = {
     "pol_dat_ca": (55_580, 8, 395),
     "pol_dat_uk": (55_651, 8, 432),
 }
+#: Per sample: CPU seconds of a fit_lasso_fold job at 1,085,795 x 2,048, 2 threads, a quiet
+#: machine (benchmarks/published_scale.py --outer-folds; US dating: outer folds 1 and 16).
+QUIET_US_DATING = (1560.75 + 1630.34) / 2
+QUIET = {
+    "pol_dat_us": QUIET_US_DATING,
+    "pol_fb_us": 397.56,
+    "pol_dat_ca": 242.82,
+    "pol_dat_uk": 239.73,
+}
 #: Per sample: training rows of a fit_lasso_fold job at 250,000 x 2,048 (outer fold 1) and its
 #: CPU seconds, the mean of outer folds 1 and 16 (measured; 2 threads, a loaded machine).
 MIDSIZE = {
@@ -56,7 +68,10 @@ OUTER = 30
 
 
 def lasso_fold_cpu(lasso: str) -> dict[str, float]:
-    """Each sample's CPU seconds of a LASSO fold at the published size (`full` or `midsize`)."""
+    """Each sample's CPU seconds of a LASSO fold at the published size (`quiet`, `full` or
+    `midsize`)."""
+    if lasso == "quiet":
+        return dict(QUIET)
     if lasso == "full":
         return {sample: float(cpu) for sample, (_, _, cpu) in MEASURED.items()}
     return {sample: cpu * MEASURED[sample][0] / rows for sample, (rows, cpu) in MIDSIZE.items()}
@@ -178,10 +193,11 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         nargs="+",
-        default=["full:0", "midsize:0", "full:4", "full:30"],
+        default=["quiet:0", "full:0", "quiet:4", "quiet:30"],
         metavar="LASSO:EPOCHS",
-        help="one table column each: the LASSO's fold costs (full: the full run's outer fold 1;"
-        " midsize: the 250,000-row fold jobs scaled by rows) and the MLP's epochs per fold"
+        help="one table column each: the LASSO's fold costs (quiet: the full-size fold jobs on a"
+        " quiet machine; full: the first full run's outer fold 1; midsize: the 250,000-row fold"
+        " jobs scaled by rows) and the MLP's epochs per fold"
         " (0: no MLP; early stopping with patience 3 allows 4 to 30)",
     )
     args = parser.parse_args()
@@ -190,17 +206,18 @@ def main() -> None:
     scenarios = []
     for item in args.scenarios:
         lasso, _, epochs = item.partition(":")
-        if lasso not in ("full", "midsize") or not epochs.isdigit():
-            parser.error(f"--scenarios: {item!r} is not full:E or midsize:E (E epochs, >= 0)")
+        if lasso not in ("quiet", "full", "midsize") or not epochs.isdigit():
+            parser.error(f"--scenarios: {item!r} is not quiet:E, full:E or midsize:E (E >= 0)")
         scenarios.append((lasso, int(epochs)))
-    full, mid, mlp1 = lasso_fold_cpu("full"), lasso_fold_cpu("midsize"), mlp_fold_cpu(1)
-    print("| sample | LASSO fold, full run (CPU-s) | 250k fold jobs scaled by rows | ratio |"
-          " MLP per epoch |")  # fmt: skip
+    quiet, full = lasso_fold_cpu("quiet"), lasso_fold_cpu("full")
+    mid, mlp1 = lasso_fold_cpu("midsize"), mlp_fold_cpu(1)
+    print("| sample | LASSO fold job, quiet (CPU-s) | full run, loaded | 250k fold jobs scaled"
+          " by rows | MLP per epoch |")  # fmt: skip
     print("|---|---:|---:|---:|---:|")
     for sample in MEASURED:
         print(
-            f"| {sample} | {full[sample]:,.0f} | {mid[sample]:,.0f} |"
-            f" {full[sample] / mid[sample]:.2f} | {mlp1[sample]:,.0f} |"
+            f"| {sample} | {quiet[sample]:,.0f} | {full[sample]:,.0f} | {mid[sample]:,.0f} |"
+            f" {mlp1[sample]:,.0f} |"
         )
     columns = [f"LASSO ({lasso})" + (f" + MLP {e} ep." if e else "") for lasso, e in scenarios]
     print("\nstudy wall hours (cores busy, most jobs at once)\n")
