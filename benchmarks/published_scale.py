@@ -199,10 +199,10 @@ def run_size(
     """Simulate, convert and fold with snakemake, then one outer fold of each sample's LASSO.
 
     The samples (``samples``, default all four) are fitted from the smallest to the largest;
-    ``early_stop`` maps a sample to the
-    ``lasso.early_stop_patience`` its fit uses (the others: the config's, exact by default). The
-    figures go to ``<workdir>/run.json``, rewritten after every fit; with ``reuse`` the cohort
-    (when its folds exist) and every fit already recorded there are kept.
+    ``early_stop`` maps a sample to the ``lasso.early_stop_patience`` its fit uses (the others:
+    the config's, exact by default). The figures go to ``<workdir>/run.json``, rewritten after
+    every fit; with ``reuse`` the cohort (when its folds exist) and every fit already recorded
+    there are kept.
     """
     workdir = OUT / f"published_scale_{rows}x{cols}"
     record = workdir / "run.json"
@@ -429,7 +429,7 @@ def main() -> None:
         nargs="*",
         default=[],
         metavar="K",
-        help="fit these outer folds of every sample as the workflow's fit_lasso_fold jobs",
+        help="fit these outer folds of every sample (--samples) as fit_lasso_fold jobs",
     )
     parser.add_argument(
         "--samples",
