@@ -12,7 +12,7 @@ same efficiency.
 The LASSO's fold costs: `quiet`, the workflow's fit_lasso_fold jobs of outer fold 1 at 1,085,795
 x 2,048 on a quiet machine (benchmarks/README.md, "The full size again"; US dating: the mean of
 outer folds 1 and 16), `full`, each sample's outer fold 1 at that size in the first full run, a
-library call on a loaded machine whose idle OpenMP threads spun ("The full run"), or `midsize`,
+library call on a loaded machine, 1.7-2.5x as costly ("The full run"), or `midsize`,
 the workflow's fit_lasso_fold jobs at
 250,000 x 2,048 (outer folds 1 and 16 of every sample, benchmarks/published_scale.py
 --outer-folds) scaled to the published size by each sample's training rows. The MLP's: E epochs

@@ -167,6 +167,17 @@ def copy_project(dest: Path) -> None:
     shutil.copy2(ROOT / "environment.yml", dest / "environment.yml")
 
 
+def code_version() -> str:
+    """This checkout's commit, with ``+changes`` when its tracked files differ from it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def measured(args: list[str], cwd: Path, env: dict[str, str]) -> dict[str, float | str]:
     """Run ``args``; its wall and CPU seconds, peak RSS (MB) and output (wait4's own rusage)."""
     start = time.perf_counter()
@@ -202,16 +213,22 @@ def run_size(
     ``early_stop`` maps a sample to the ``lasso.early_stop_patience`` its fit uses (the others:
     the config's, exact by default). The figures go to ``<workdir>/run.json``, rewritten after
     every fit; with ``reuse`` the cohort (when its folds exist) and every fit already recorded
-    there are kept.
+    there are kept. The code is copied with the cohort and reused with it: ``run.json`` records
+    the checkout's commit it was copied from (``code``), and a run that reuses a copy made from
+    another commit says so, since its fits run the copy's code.
     """
     workdir = OUT / f"published_scale_{rows}x{cols}"
     record = workdir / "run.json"
     previous = json.loads(record.read_text()) if reuse and record.is_file() else None
+    code = code_version() if previous is None else previous.get("code", "unknown")
     if previous is None:
         if workdir.exists():
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
         copy_project(workdir)
+    elif code != code_version():
+        print(f"{rows} rows: reusing {workdir}, whose code was copied from {code}; this checkout "
+              f"is {code_version()}: the fits run the copy's code", flush=True)  # fmt: skip
     shares = {s: n / FULL_ROWS for s, n in PUBLISHED.items()}
     config = {
         "cohorts": {
@@ -253,7 +270,7 @@ def run_size(
             "cpu_s": float(table["cpu_time"].iloc[0]),
             "max_rss_mb": float(table["max_rss"].iloc[0]),
         }
-    run = {"rows": rows, "cols": cols, "cores": cores, "rules": rules, "fits": {}}
+    run = {"rows": rows, "cols": cols, "cores": cores, "code": code, "rules": rules, "fits": {}}
     if previous is not None:
         run["fits"] = previous["fits"]
         run["rules"].update({k: v for k, v in previous["rules"].items() if k not in RULES})
