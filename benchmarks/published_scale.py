@@ -220,15 +220,16 @@ def run_size(
     workdir = OUT / f"published_scale_{rows}x{cols}"
     record = workdir / "run.json"
     previous = json.loads(record.read_text()) if reuse and record.is_file() else None
-    code = code_version() if previous is None else previous.get("code", "unknown")
+    current = code_version()
+    code = current if previous is None else previous.get("code", "unknown")
     if previous is None:
         if workdir.exists():
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
         copy_project(workdir)
-    elif code != code_version():
+    elif code != current:
         print(f"{rows} rows: reusing {workdir}, whose code was copied from {code}; this checkout "
-              f"is {code_version()}: the fits run the copy's code", flush=True)  # fmt: skip
+              f"is {current}: the fits run the copy's code", flush=True)  # fmt: skip
     shares = {s: n / FULL_ROWS for s, n in PUBLISHED.items()}
     config = {
         "cohorts": {

@@ -44,16 +44,6 @@ def get_simulate_settings(wildcards):
     return settings
 
 
-def simulate_mem_mb(wildcards, attempt):
-    """simulate_cohort's mem_mb: its block, its rows and a base (more on each retry)."""
-    settings = get_simulate_settings(wildcards)
-    return attempt * simulate_memory_mb(
-        settings["n_rows"],
-        settings["n_features"],
-        config["convert"]["simulate_block_mb"],
-    )
-
-
 def get_rdata_files(wildcards):
     """The two RData files of a cohort: simulated by the workflow, or the user's files."""
     rdata = cohort_settings(wildcards).get("rdata")
@@ -124,8 +114,8 @@ def fold_files(kind, leaf):
     return files
 
 
-# ---- the memory and wall time of a fold job, from the rows it trains and predicts
-# (fitters.fit_memory_mb, fitters.fit_runtime_min)
+# ---- the memory and wall time of a job, from the rows it simulates, trains and predicts
+# (simulate.simulate_memory_mb, fitters.fit_memory_mb, fitters.fit_runtime_min)
 
 import functools  # noqa: E402
 
@@ -145,6 +135,16 @@ from polface.models.fitters import (  # noqa: E402
     fold_rows,
     lasso_copy_dtype,
 )
+
+
+def simulate_mem_mb(wildcards, attempt):
+    """simulate_cohort's mem_mb: its block, its rows and a base (more on each retry)."""
+    settings = get_simulate_settings(wildcards)
+    return attempt * simulate_memory_mb(
+        settings["n_rows"],
+        settings["n_features"],
+        config["convert"]["simulate_block_mb"],
+    )
 
 
 @functools.cache
