@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -274,18 +275,25 @@ def check_ran_under_slurm(run: Run, cluster: SlurmCluster) -> set[str]:
 
 
 def cancel_one_running(cluster: SlurmCluster, rule: str, proc, ready, timeout: float = 300) -> str:
-    """Wait until a job of `rule` runs under SLURM and `ready()` holds, then scancel it."""
+    """Wait until a job of `rule` runs under SLURM, then until `ready()` holds, and scancel it.
+
+    squeue takes tenths of a second, so it only finds the SLURM job, which runs for seconds
+    (Snakemake and Python start inside it) before its rule does; `ready()` is then asked every
+    10 ms, because a rule at the tests' small size runs for about a second."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        for slurm_id, name, state, comment in cluster.squeue():
-            if (
-                name.startswith("polface_")
-                and state == "RUNNING"
-                and (comment == f"rule_{rule}" or comment.startswith(f"rule_{rule}_wildcards_"))
-                and ready()
-            ):
-                subprocess.run(["scancel", slurm_id], env=cluster.env(), check=True)
-                return slurm_id
+        running = [
+            slurm_id
+            for slurm_id, name, state, comment in cluster.squeue()
+            if name.startswith("polface_")
+            and state == "RUNNING"
+            and (comment == f"rule_{rule}" or comment.startswith(f"rule_{rule}_wildcards_"))
+        ]
+        while running and time.monotonic() < deadline and proc.poll() is None:
+            if ready():
+                subprocess.run(["scancel", running[0]], env=cluster.env(), check=True)
+                return running[0]
+            time.sleep(0.01)
         time.sleep(0.2)
     output = (Path(proc.args[proc.args.index("--directory") + 1]) / "snakemake.out").read_text()
     pytest.fail(
@@ -384,20 +392,38 @@ def fold_jobs(run: Run, rule: str, by: str = "sample") -> dict[str, list[str]]:
     return {key: sorted(found, key=int) for key, found in folds.items()}
 
 
+#: How long the cancelled job's rule must have run in the local run: the watcher reads the rule's
+#: log every 10 ms and must see it between its two lines.
+MIN_SCRIPT_SECONDS = 0.3
+
+
+def script_seconds(run: Run, job: Job) -> float:
+    """How long a job's rule ran in its script: from its log's "on host" line to "finished" (the
+    benchmark file also counts the interpreter's start and the imports, which the watcher cannot
+    see: a torch job's seconds there are mostly importing torch, and loaded-machine noise)."""
+    stamps = {}
+    for line in (run.workdir / job.log).read_text().splitlines():
+        for event in ("on host", "finished"):
+            if f"polface: rule {job.rule} {event}" in line:
+                stamps[event] = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+    if len(stamps) < 2:  # a rule without polface's log lines (or one that failed)
+        return 0.0
+    return (stamps["finished"] - stamps["on host"]).total_seconds()
+
+
 def slowest_job(run: Run) -> Job:
-    """The job that took longest in a run, by its benchmark file, of the rules that the profile
-    sends to SLURM as jobs of their own (a grouped rule's job runs inside its group's SLURM job,
-    which carries the group's name: on a loaded machine figure2 can be the slowest)."""
+    """The job whose rule ran longest in a run, of the rules that the profile sends to SLURM as
+    jobs of their own (a grouped rule's job runs inside its group's SLURM job, which carries the
+    group's name). At the tests' small size that is about a second."""
     grouped = set(profile()["groups"])
-
-    def seconds(job: Job) -> float:
-        tsv = run.workdir / job.fields["benchmark"]
-        return float(tsv.read_text().splitlines()[1].split("\t")[0])
-
-    jobs = snakemake_jobs(run).values()
-    return max(
-        (job for job in jobs if "benchmark" in job.fields and job.rule not in grouped), key=seconds
+    jobs = [job for job in snakemake_jobs(run).values() if job.log and job.rule not in grouped]
+    slowest = max(jobs, key=lambda job: script_seconds(run, job))
+    seconds = script_seconds(run, slowest)
+    assert seconds >= MIN_SCRIPT_SECONDS, (
+        f"the longest rule ({slowest.rule}) ran {seconds:.1f} s, too short to be cancelled "
+        "while it runs"
     )
+    return slowest
 
 
 @pytest.mark.slurm
