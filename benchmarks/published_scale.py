@@ -30,11 +30,13 @@ held-out rows are one block, so the line overstates that part a little. The resu
 benchmarks/out/published_scale.json.
 
 With ``--outer-folds K ...`` the fits are the workflow's own fold jobs instead of library calls:
-snakemake targets the ``fit_lasso_fold`` outputs of those outer folds for every sample (one
-snakemake call per outer fold, in the order given, so each finished fold is recorded before the
-next starts), and each job's wall, CPU and max_rss come from its ``benchmark:`` file, next to the
-mem_mb the rule declared for it (read from snakemake's log; the memory model claims max_rss <=
-mem_mb <= 1.25 x max_rss). table2 and figure2 are not run in this mode.
+snakemake targets the ``fit_lasso_fold`` output of those outer folds for every sample (one
+snakemake call per job, in the order given, so each finished job is recorded before the next
+starts), and each job's wall, CPU and max_rss come from its ``benchmark:`` file (max_rss sampled
+every 30 s), its exact peak from the snakemake call's ``wait4`` (the largest of its waited-for
+children's: the job's), next to the mem_mb the rule declared for it (read from snakemake's log;
+the memory model claims peak <= mem_mb <= 1.25 x peak). ``--refit`` fits recorded jobs again.
+table2 and figure2 are not run in this mode.
 
     nice -n 10 python benchmarks/published_scale.py --rows 250000 --outer-folds 1 16
 """
@@ -178,17 +180,28 @@ def code_version() -> str:
     return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def measured(args: list[str], cwd: Path, env: dict[str, str]) -> dict[str, float | str]:
-    """Run ``args``; its wall and CPU seconds, peak RSS (MB) and output (wait4's own rusage)."""
+def measured(
+    args: list[str], cwd: Path, env: dict[str, str], log: Path | None = None
+) -> dict[str, float | str]:
+    """Run ``args``; its wall and CPU seconds, peak RSS (MB) and output (wait4's own rusage).
+
+    The peak is the largest of the process's and of every child it waited for (``ru_maxrss``
+    of a child's rusage covers its own waited-for children): for a snakemake call, its fold
+    job's exact peak. Its stderr goes to ``cwd/fit.log``, or, given ``log``, with its stdout to
+    ``log`` as well as into the returned output."""
     start = time.perf_counter()
-    with open(cwd / "fit.log", "a") as log:
-        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=log)
+    with open(cwd / "fit.log", "a") as errors:
+        stderr = subprocess.STDOUT if log is not None else errors
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=stderr)
         assert process.stdout is not None
         output = process.stdout.read().decode()
         _, status, usage = os.wait4(process.pid, 0)
+    if log is not None:
+        log.write_text(output)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
-        sys.exit(f"{' '.join(args[:3])} failed ({process.returncode}); see {cwd / 'fit.log'}")
+        where = log or cwd / "fit.log"
+        sys.exit(f"{' '.join(args[:3])} failed ({process.returncode}); see {where}")
     return {
         "wall_s": time.perf_counter() - start,
         "cpu_s": usage.ru_utime + usage.ru_stime,
@@ -206,6 +219,7 @@ def run_size(
     early_stop: dict[str, int],
     outer_folds: list[int] | None = None,
     samples: list[str] | None = None,
+    refit: bool = False,
 ) -> dict:
     """Simulate, convert and fold with snakemake, then one outer fold of each sample's LASSO.
 
@@ -279,7 +293,7 @@ def run_size(
             run["fold_jobs"] = previous["fold_jobs"]
     record.write_text(json.dumps(run, indent=2))
     if outer_folds:
-        fold_jobs(workdir, run, outer_folds, cores, env, samples or list(PUBLISHED))
+        fold_jobs(workdir, run, outer_folds, cores, env, samples or list(PUBLISHED), refit)
         return run
 
     # The merged config with the schema's defaults, as the rules get it.
@@ -343,28 +357,35 @@ def declared_mem_mb(log: str) -> dict[tuple[str, int], int]:
 
 
 def fold_jobs(
-    workdir: Path, run: dict, outer_folds: list[int], cores: int, env: dict, samples: list[str]
+    workdir: Path,
+    run: dict,
+    outer_folds: list[int],
+    cores: int,
+    env: dict,
+    samples: list[str],
+    refit: bool = False,
 ) -> None:
-    """The workflow's fit_lasso_fold jobs of `outer_folds` for `samples`, one snakemake call
-    per outer fold; each job's benchmark file and declared mem_mb go to run["fold_jobs"]."""
+    """The workflow's fit_lasso_fold jobs of `outer_folds` for `samples`, one snakemake call per
+    job (so that its ``wait4`` peak is that job's); each job's benchmark file, exact peak and
+    declared mem_mb go to run["fold_jobs"]. Jobs already recorded are skipped unless `refit`
+    (then snakemake is told to run them again)."""
     faces = pd.read_parquet(workdir / "results/published/faces.parquet", columns=list(PUBLISHED))
     outer = pd.read_parquet(workdir / "results/published/folds.parquet")["outer_fold"].to_numpy()
     run.setdefault("fold_jobs", {})
     for fold in outer_folds:
-        if all(f"{s}/{fold}" in run["fold_jobs"] for s in samples):
-            continue
-        targets = [f"results/published/lasso/{s}/folds/{fold}/model.npz" for s in samples]
         start = time.perf_counter()
-        load = os.getloadavg()
-        result = subprocess.run(
-            [SNAKEMAKE, *targets, "--cores", str(cores), "--configfile", "config/published.yaml"],
-            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        (workdir / f"snakemake_fold{fold}.log").write_text(result.stdout)
-        if result.returncode:
-            sys.exit(result.stdout[-5000:])
-        declared = declared_mem_mb(result.stdout)
         for sample in samples:
+            key = f"{sample}/{fold}"
+            if key in run["fold_jobs"] and not refit:
+                continue
+            target = f"results/published/lasso/{sample}/folds/{fold}/model.npz"
+            force = ["--forcerun", target] if refit else []
+            load = os.getloadavg()
+            call = measured(
+                [SNAKEMAKE, target, *force, "--cores", str(cores),
+                 "--configfile", "config/published.yaml"],
+                workdir, env, log=workdir / f"snakemake_fold{fold}_{sample}.log",
+            )  # fmt: skip
             bench = workdir / f"results/benchmarks/fit_lasso_fold/published/{sample}/{fold}.tsv"
             table = pd.read_csv(bench, sep="\t")
             labelled = faces[sample].notna().to_numpy()
@@ -375,18 +396,21 @@ def fold_jobs(
                 "wall_s": float(table["s"].iloc[0]),
                 "cpu_s": float(table["cpu_time"].iloc[0]),
                 "max_rss_mb": float(table["max_rss"].iloc[0]),
-                "mem_mb": declared.get((sample, fold)),
+                # wait4's: the fold job's own peak (snakemake itself stays far below it)
+                "peak_rss_mb": float(call["max_rss_mb"]),
+                "mem_mb": declared_mem_mb(str(call["output"])).get((sample, fold)),
+                "code": run["code"],
                 "load_before": load,
                 "load_after": os.getloadavg(),
             }
-            run["fold_jobs"][f"{sample}/{fold}"] = job
+            run["fold_jobs"][key] = job
+            (workdir / "run.json").write_text(json.dumps(run, indent=2))
             print(
                 f"{run['rows']} rows: fit_lasso_fold {sample} {fold} on {job['n_train']:,} rows: "
-                f"{job['wall_s']:.0f} s, {job['cpu_s']:.0f} CPU-s, {job['max_rss_mb']:.0f} MB "
-                f"(declared {job['mem_mb']})", flush=True,
+                f"{job['wall_s']:.0f} s, {job['cpu_s']:.0f} CPU-s, peak {job['peak_rss_mb']:.0f} "
+                f"MB (max_rss {job['max_rss_mb']:.0f}; declared {job['mem_mb']})", flush=True,
             )  # fmt: skip
-        print(f"outer fold {fold}: {time.perf_counter() - start:.0f} s, load {load}", flush=True)
-        (workdir / "run.json").write_text(json.dumps(run, indent=2))
+        print(f"outer fold {fold}: {time.perf_counter() - start:.0f} s", flush=True)
 
 
 def project(runs: list[dict], cols: int, cores: int) -> dict:
@@ -456,6 +480,11 @@ def main() -> None:
         default=None,
         help="fit only these samples (default all; table2 and figure2 then are not run)",
     )
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="with --reuse and --outer-folds: fit the recorded fold jobs again",
+    )
     args = parser.parse_args()
     early_stop = {k: int(v) for k, v in (item.split("=") for item in args.early_stop)}
     unknown = sorted(set(early_stop) - set(PUBLISHED))
@@ -471,6 +500,7 @@ def main() -> None:
             early_stop,
             args.outer_folds,
             args.samples,
+            args.refit,
         )
         for rows in sorted(args.rows)
     ]
