@@ -32,7 +32,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from polface.models.fitters import MLP_EPOCH_CPU_S, MLP_ROW_CPU_S, fit_memory_mb  # noqa: E402
+from polface.models.fitters import (  # noqa: E402
+    MLP_EPOCH_CPU_S,
+    MLP_ROW_CPU_S,
+    fit_memory_mb,
+    mlp_copies,
+)
 from polface.runtime import RESERVED_MEMORY_FRACTION  # noqa: E402
 
 #: Per sample: training rows of outer fold 1, the copy's itemsize, its CPU seconds (measured).
@@ -101,7 +106,7 @@ def fold_jobs(
                 n_cols=2048,
                 itemsize=4 if mlp else itemsize,
                 cohort_rows=COHORT_ROWS,
-                copies=2 if mlp else 1,
+                copies=mlp_copies(0.1) if mlp else 1,  # the schema's mlp.val_fraction
                 torch=mlp,
             )
             cpu = cpu_of[sample]

@@ -35,8 +35,10 @@ snakemake call per job, in the order given, so each finished job is recorded bef
 starts), and each job's wall, CPU and max_rss come from its ``benchmark:`` file (max_rss sampled
 every 30 s), its exact peak from the snakemake call's ``wait4`` (the largest of its waited-for
 children's: the job's), next to the mem_mb the rule declared for it (read from snakemake's log;
-the memory model claims peak <= mem_mb <= 1.25 x peak). ``--refit`` fits recorded jobs again.
-table2 and figure2 are not run in this mode.
+the memory model claims peak <= mem_mb <= 1.25 x peak). ``--refit`` fits recorded jobs again;
+``--method mlp`` runs the ``fit_mlp_fold`` jobs instead (the schema's ``mlp`` defaults: early
+stopping decides the epochs, which are recorded with the job). table2 and figure2 are not run in
+this mode.
 
     nice -n 10 python benchmarks/published_scale.py --rows 250000 --outer-folds 1 16
 """
@@ -220,6 +222,7 @@ def run_size(
     outer_folds: list[int] | None = None,
     samples: list[str] | None = None,
     refit: bool = False,
+    method: str = "lasso",
 ) -> dict:
     """Simulate, convert and fold with snakemake, then one outer fold of each sample's LASSO.
 
@@ -289,11 +292,13 @@ def run_size(
     if previous is not None:
         run["fits"] = previous["fits"]
         run["rules"].update({k: v for k, v in previous["rules"].items() if k not in RULES})
-        if "fold_jobs" in previous:
-            run["fold_jobs"] = previous["fold_jobs"]
+        for _, _, recorded in FOLD_METHODS.values():
+            if recorded in previous:
+                run[recorded] = previous[recorded]
     record.write_text(json.dumps(run, indent=2))
     if outer_folds:
-        fold_jobs(workdir, run, outer_folds, cores, env, samples or list(PUBLISHED), refit)
+        samples = samples or list(PUBLISHED)
+        fold_jobs(workdir, run, outer_folds, cores, env, samples, refit, method)
         return run
 
     # The merged config with the schema's defaults, as the rules get it.
@@ -343,17 +348,34 @@ def run_size(
     return run
 
 
-def declared_mem_mb(log: str) -> dict[tuple[str, int], int]:
-    """(sample, outer fold) -> the mem_mb of each fit_lasso_fold job in a snakemake log."""
+def declared_mem_mb(log: str, rule: str = "fit_lasso_fold") -> dict[tuple[str, int], int]:
+    """(sample, outer fold) -> the mem_mb of each job of a fold rule in a snakemake log."""
     declared = {}
     for block in re.split(r"\n(?=(?:local)?rule )", log):
-        if not block.startswith(("rule fit_lasso_fold:", "localrule fit_lasso_fold:")):
+        if not block.startswith((f"rule {rule}:", f"localrule {rule}:")):
             continue
         wildcards = dict(re.findall(r"(\w+)=([^,\s]+)", re.search(r"wildcards: (.*)", block)[1]))
         mem = re.search(r"mem_mb=(\d+)", block)
         if mem is not None:
             declared[wildcards["sample"], int(wildcards["fold"])] = int(mem[1])
     return declared
+
+
+#: Per method of the fold-job mode: its rule, the output that snakemake targets, and the key of
+#: run.json under which its jobs are recorded.
+FOLD_METHODS = {
+    "lasso": ("fit_lasso_fold", "model.npz", "fold_jobs"),
+    "mlp": ("fit_mlp_fold", "weights.safetensors", "mlp_fold_jobs"),
+}
+
+
+def mlp_epochs(weights: Path) -> dict[str, int]:
+    """The epochs an MLP fold ran and its best one, from its weights file's metadata."""
+    from safetensors import safe_open
+
+    with safe_open(weights, "np") as f:
+        history = json.loads(f.metadata()["polface"])["fold"]["history"]
+    return {"epochs": len(history["epoch"]), "best_epoch": int(history["best_epoch"])}
 
 
 def fold_jobs(
@@ -364,21 +386,23 @@ def fold_jobs(
     env: dict,
     samples: list[str],
     refit: bool = False,
+    method: str = "lasso",
 ) -> None:
-    """The workflow's fit_lasso_fold jobs of `outer_folds` for `samples`, one snakemake call per
-    job (so that its ``wait4`` peak is that job's); each job's benchmark file, exact peak and
-    declared mem_mb go to run["fold_jobs"]. Jobs already recorded are skipped unless `refit`
-    (then snakemake is told to run them again)."""
+    """The workflow's fold jobs of `method` (:data:`FOLD_METHODS`) of `outer_folds` for
+    `samples`, one snakemake call per job (so that its ``wait4`` peak is that job's); each job's
+    benchmark file, exact peak and declared mem_mb (the MLP's: also its epochs) go to run.json.
+    Jobs already recorded are skipped unless `refit` (then snakemake is told to run them again)."""
+    rule, output, record = FOLD_METHODS[method]
     faces = pd.read_parquet(workdir / "results/published/faces.parquet", columns=list(PUBLISHED))
     outer = pd.read_parquet(workdir / "results/published/folds.parquet")["outer_fold"].to_numpy()
-    run.setdefault("fold_jobs", {})
+    jobs = run.setdefault(record, {})
     for fold in outer_folds:
         start = time.perf_counter()
         for sample in samples:
             key = f"{sample}/{fold}"
-            if key in run["fold_jobs"] and not refit:
+            if key in jobs and not refit:
                 continue
-            target = f"results/published/lasso/{sample}/folds/{fold}/model.npz"
+            target = f"results/published/{method}/{sample}/folds/{fold}/{output}"
             force = ["--forcerun", target] if refit else []
             load = os.getloadavg()
             call = measured(
@@ -386,7 +410,7 @@ def fold_jobs(
                  "--configfile", "config/published.yaml"],
                 workdir, env, log=workdir / f"snakemake_fold{fold}_{sample}.log",
             )  # fmt: skip
-            bench = workdir / f"results/benchmarks/fit_lasso_fold/published/{sample}/{fold}.tsv"
+            bench = workdir / f"results/benchmarks/{rule}/published/{sample}/{fold}.tsv"
             table = pd.read_csv(bench, sep="\t")
             labelled = faces[sample].notna().to_numpy()
             job = {
@@ -398,15 +422,17 @@ def fold_jobs(
                 "max_rss_mb": float(table["max_rss"].iloc[0]),
                 # wait4's: the fold job's own peak (snakemake itself stays far below it)
                 "peak_rss_mb": float(call["max_rss_mb"]),
-                "mem_mb": declared_mem_mb(str(call["output"])).get((sample, fold)),
+                "mem_mb": declared_mem_mb(str(call["output"]), rule).get((sample, fold)),
                 "code": run["code"],
                 "load_before": load,
                 "load_after": os.getloadavg(),
             }
-            run["fold_jobs"][key] = job
+            if method == "mlp":
+                job.update(mlp_epochs(workdir / target))
+            jobs[key] = job
             (workdir / "run.json").write_text(json.dumps(run, indent=2))
             print(
-                f"{run['rows']} rows: fit_lasso_fold {sample} {fold} on {job['n_train']:,} rows: "
+                f"{run['rows']} rows: {rule} {sample} {fold} on {job['n_train']:,} rows: "
                 f"{job['wall_s']:.0f} s, {job['cpu_s']:.0f} CPU-s, peak {job['peak_rss_mb']:.0f} "
                 f"MB (max_rss {job['max_rss_mb']:.0f}; declared {job['mem_mb']})", flush=True,
             )  # fmt: skip
@@ -481,6 +507,12 @@ def main() -> None:
         help="fit only these samples (default all; table2 and figure2 then are not run)",
     )
     parser.add_argument(
+        "--method",
+        choices=list(FOLD_METHODS),
+        default="lasso",
+        help="with --outer-folds: the fold jobs of this model (default lasso)",
+    )
+    parser.add_argument(
         "--refit",
         action="store_true",
         help="with --reuse and --outer-folds: fit the recorded fold jobs again",
@@ -501,6 +533,7 @@ def main() -> None:
             args.outer_folds,
             args.samples,
             args.refit,
+            args.method,
         )
         for rows in sorted(args.rows)
     ]

@@ -48,6 +48,7 @@ from polface.models.fitters import (
     gather_sample_predictions,
     lasso_summary,
     mean_fitter,
+    mlp_copies,
     mlp_summary,
 )
 from polface.models.folds import make_folds, outer_fold_numbers
@@ -281,16 +282,24 @@ PUBLISHED = {
 }
 
 
-#: The section of benchmarks/README.md whose table holds the fold jobs' exact peaks.
-PEAKS_SECTION = "### The fold jobs' exact peaks"
+#: The sections of benchmarks/README.md whose tables hold the fold jobs' exact peaks, by method.
+PEAKS_SECTIONS = {
+    "lasso": "### The fold jobs' exact peaks",
+    "mlp": "### The MLP's fold jobs",
+}
+#: How far above its measured peak an MLP fold's declared memory may be: the model's fixed part
+#: (torch's share and the cohort's tables, calibrated at the demo size and on the LASSO) is about
+#: 500 MiB above what the MLP's fold jobs hold at the published size.
+MLP_MEMORY_BAND = 1.4
 
 
-def measured_fold_peaks():
+def measured_fold_peaks(method: str = "lasso"):
     """{sample: (training rows, copy's itemsize, peak MiB)} of outer fold 1 of each sample, as
     the fold jobs' exact peaks (``wait4``) at the published size in benchmarks/README.md."""
     text = (REPO / "benchmarks" / "README.md").read_text()
-    assert PEAKS_SECTION in text, f"benchmarks/README.md has no section {PEAKS_SECTION!r}"
-    section = text.split(PEAKS_SECTION, 1)[1].split("\n#", 1)[0]
+    heading = PEAKS_SECTIONS[method]
+    assert heading in text, f"benchmarks/README.md has no section {heading!r}"
+    section = text.split(heading, 1)[1].split("\n#", 1)[0]
     pattern = re.compile(
         r"^\| (?P<name>[A-Za-z ]+), outer fold 1 \| (?P<rows>[\d,]+) \| (?P<dtype>float\d\d) \|"
         r"(?:[^|]*\|){3} (?P<peak>[\d,]+) \|",
@@ -321,16 +330,28 @@ def test_simulate_cohort_declares_a_third_at_most_above_each_measured_peak():
     assert simulate_memory_mb(1_085_795, 2048, 2048) <= 1.1 * SIMULATE_PEAKS[1_085_795]
 
 
-def test_the_memory_model_is_within_25_percent_above_each_measured_peak():
-    for sample, (rows, itemsize, peak) in measured_fold_peaks().items():
+#: Each method's fold job as the rule declares its memory: (keyword arguments of fit_memory_mb
+#: besides the rows, how far above the measured peak it may be).
+MEMORY_MODELS = {
+    "lasso": ({}, 1.25),
+    "mlp": ({"copies": mlp_copies(0.1), "torch": True}, MLP_MEMORY_BAND),
+}
+
+
+@pytest.mark.parametrize("method", sorted(MEMORY_MODELS))
+def test_the_memory_model_is_within_its_band_above_each_measured_peak(method):
+    """LASSO fold jobs: 0-25 % above each exact peak; MLP fold jobs (float32 rows): 0-40 %."""
+    extra, band = MEMORY_MODELS[method]
+    for sample, (rows, itemsize, peak) in measured_fold_peaks(method).items():
         declared = fit_memory_mb(
             n_train=rows,
             n_predict=36_194,
             n_cols=2048,
             itemsize=itemsize,
             cohort_rows=sum(PUBLISHED.values()),
+            **extra,
         )
-        assert peak <= declared <= 1.25 * peak, (sample, declared, peak)
+        assert peak <= declared <= band * peak, (method, sample, declared, peak)
 
 
 # ---- the published size: measured CPU seconds (benchmarks/README.md) against the wall time
@@ -510,7 +531,8 @@ def planned_fold_jobs(planned):
 @pytest.mark.workflow
 def test_the_published_size_dag_declares_the_measured_memory(tmp_path):
     """A dry run of the 30 x 10 study at 1,085,795 x 2,048 (nothing simulated): every LASSO fold
-    job asks for 0-25 % more than the peak measured for its sample, simulate_cohort 0-10 %."""
+    job asks for 0-25 % more than the peak measured for its sample, every MLP fold job 0-40 %,
+    simulate_cohort 0-10 %."""
     total = sum(PUBLISHED.values())
     shares = {s: n / total for s, n in PUBLISHED.items()}
     config = {
@@ -520,21 +542,20 @@ def test_the_published_size_dag_declares_the_measured_memory(tmp_path):
         "folds": {"outer": 30, "inner": 10},
     }
     planned = dry_run(tmp_path, config, "results/demo/tables/table2.md")
-    jobs = re.findall(
-        r"rule fit_lasso_fold:.*?wildcards: cohort=demo, sample=(\w+), fold=(\d+).*?"
-        r"resources: [^\n]*?mem_mb=(\d+)",
-        planned,
-        re.S,
-    )
-    assert len(jobs) == 4 * 30, len(jobs)
     simulate = re.search(r"rule simulate_cohort:.*?resources: [^\n]*?mem_mb=(\d+)", planned, re.S)
     assert SIMULATE_PEAKS[total] <= int(simulate[1]) <= 1.1 * SIMULATE_PEAKS[total], simulate[1]
-    peaks = measured_fold_peaks()
-    for sample, fold, mem_mb in jobs:
-        peak = peaks[sample][2]
-        assert peak <= int(mem_mb) <= 1.25 * peak, (sample, fold, mem_mb, peak)
-    mlp = re.findall(r"rule fit_mlp_fold:.*?wildcards: [^\n]*?fold=(\d+)", planned, re.S)
-    assert len(mlp) == 4 * 30
+    for method, (_, band) in MEMORY_MODELS.items():
+        jobs = re.findall(
+            rf"rule fit_{method}_fold:.*?wildcards: cohort=demo, sample=(\w+), fold=(\d+).*?"
+            r"resources: [^\n]*?mem_mb=(\d+)",
+            planned,
+            re.S,
+        )
+        assert len(jobs) == 4 * 30, (method, len(jobs))
+        peaks = measured_fold_peaks(method)
+        for sample, fold, mem_mb in jobs:
+            peak = peaks[sample][2]
+            assert peak <= int(mem_mb) <= band * peak, (method, sample, fold, mem_mb, peak)
 
 
 @pytest.mark.workflow

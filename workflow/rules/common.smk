@@ -134,6 +134,7 @@ from polface.models.fitters import (  # noqa: E402
     fit_threads,
     fold_rows,
     lasso_copy_dtype,
+    mlp_copies,
 )
 
 
@@ -238,7 +239,7 @@ def fold_mem_mb(method):
             itemsize, copies, torch = 8, 2, False
         else:
             torch = method == "mlp"
-            copies = 2 if torch else 1
+            copies = mlp_copies(config["mlp"]["val_fraction"]) if torch else 1
             lasso = config["lasso"]
             itemsize = (
                 4

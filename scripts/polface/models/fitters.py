@@ -118,14 +118,14 @@ def fit_memory_mb(
     n_cols: int,
     itemsize: int,
     cohort_rows: int,
-    copies: int = 1,
+    copies: float = 1,
     torch: bool = False,
 ) -> int:
     """The memory (MiB) one outer fold's fit needs: its rule's ``mem_mb``.
 
     ``n_train`` training rows of ``n_cols`` columns held ``copies`` times in ``itemsize``-byte
-    numbers (the LASSO: once, in the copy's type, :func:`lasso_copy_dtype`; the MLP: the array
-    and its tensor), ``n_predict`` held-out rows predicted in blocks of
+    numbers (the LASSO: once, in the copy's type, :func:`lasso_copy_dtype`; the MLP:
+    :func:`mlp_copies`), ``n_predict`` held-out rows predicted in blocks of
     :data:`polface.models.nested.PREDICT_BLOCK_ROWS` after the training rows are freed, and the
     tables of a cohort of ``cohort_rows`` rows. See the constants above for the calibration.
     """
@@ -135,6 +135,16 @@ def fit_memory_mb(
     total = fixed + cohort_rows * COHORT_ROW_BYTES + max(train, predict)
     total += n_predict * PREDICT_ROW_BYTES
     return int(np.ceil(total * MEMORY_MARGIN / 2**20))
+
+
+def mlp_copies(val_fraction: float) -> float:
+    """How many times an MLP fold holds its training rows in the machine's memory: once, as
+    float32 (read so, :func:`mlp_train_dtype`; its tensor shares the array's memory,
+    ``torch.from_numpy``, and a GPU's copy is on the device), and its validation share once more
+    (the rows that early stopping scores, gathered into a tensor of their own). Measured at the
+    published size (benchmarks/README.md, "The MLP's fold jobs"): the peak grows 10,286 bytes a
+    training row between the Canada and US Facebook folds; this gives 1.1 x 8,192 + 1,000."""
+    return 1.0 + val_fraction
 
 
 # ---- the wall time of a fold job, declared by the fold rules (their SLURM `runtime`)
