@@ -142,8 +142,9 @@ def mlp_copies(val_fraction: float) -> float:
     float32 (read so, :func:`mlp_train_dtype`; its tensor shares the array's memory,
     ``torch.from_numpy``, and a GPU's copy is on the device), and its validation share once more
     (the rows that early stopping scores, gathered into a tensor of their own). Measured at the
-    published size (benchmarks/README.md, "The MLP's fold jobs"): the peak grows 10,286 bytes a
-    training row between the Canada and US Facebook folds; this gives 1.1 x 8,192 + 1,000."""
+    published size (benchmarks/README.md, "The MLP's fold jobs"): from the Canada fold to the US
+    Facebook and US dating folds the peak grows 10,286 and 8,750 bytes a training row; the model
+    counts 1.1 x 8,192 + 1,000 (``TRAIN_ROW_BYTES``) = 10,011; two copies counted 17,384."""
     return 1.0 + val_fraction
 
 
