@@ -423,7 +423,6 @@ def fold_jobs(
                 # wait4's: the fold job's own peak (snakemake itself stays far below it)
                 "peak_rss_mb": float(call["max_rss_mb"]),
                 "mem_mb": declared_mem_mb(str(call["output"]), rule).get((sample, fold)),
-                "code": run["code"],
                 "load_before": load,
                 "load_after": os.getloadavg(),
             }

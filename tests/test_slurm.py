@@ -416,9 +416,12 @@ def slowest_job(run: Run) -> Job:
     jobs of their own (a grouped rule's job runs inside its group's SLURM job, which carries the
     group's name). At the tests' small size that is about a second."""
     grouped = set(profile()["groups"])
-    jobs = [job for job in snakemake_jobs(run).values() if job.log and job.rule not in grouped]
-    slowest = max(jobs, key=lambda job: script_seconds(run, job))
-    seconds = script_seconds(run, slowest)
+    timed = [
+        (script_seconds(run, job), job)
+        for job in snakemake_jobs(run).values()
+        if job.log and job.rule not in grouped
+    ]
+    seconds, slowest = max(timed, key=lambda pair: pair[0])
     assert seconds >= MIN_SCRIPT_SECONDS, (
         f"the longest rule ({slowest.rule}) ran {seconds:.1f} s, too short to be cancelled "
         "while it runs"
