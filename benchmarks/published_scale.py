@@ -37,8 +37,12 @@ every 30 s), its exact peak from the snakemake call's ``wait4`` (the largest of 
 children's: the job's), next to the mem_mb the rule declared for it (read from snakemake's log;
 the memory model claims peak <= mem_mb <= 1.25 x peak). ``--refit`` fits recorded jobs again;
 ``--method mlp`` runs the ``fit_mlp_fold`` jobs instead (the schema's ``mlp`` defaults: early
-stopping decides the epochs, which are recorded with the job). table2 and figure2 are not run in
-this mode.
+stopping decides the epochs, which are recorded with the job), ``--method interpretable`` the
+``fit_interpretable_fold`` job of each outer fold (every feature set and sample; recorded under
+the sample ``all``). ``--cold-kernels`` removes numba's cached kernels from the copy before each
+job, so that the job compiles them (the first LASSO job of a fresh checkout); those jobs are
+recorded apart. ``benchmarks/fold_memory.py`` tabulates every recorded job's peak against what
+the rules declare now. table2 and figure2 are not run in this mode.
 
     nice -n 10 python benchmarks/published_scale.py --rows 250000 --outer-folds 1 16
 """
@@ -223,6 +227,7 @@ def run_size(
     samples: list[str] | None = None,
     refit: bool = False,
     method: str = "lasso",
+    cold: bool = False,
 ) -> dict:
     """Simulate, convert and fold with snakemake, then one outer fold of each sample's LASSO.
 
@@ -293,12 +298,13 @@ def run_size(
         run["fits"] = previous["fits"]
         run["rules"].update({k: v for k, v in previous["rules"].items() if k not in RULES})
         for _, _, recorded in FOLD_METHODS.values():
-            if recorded in previous:
-                run[recorded] = previous[recorded]
+            for key in (recorded, recorded + COLD):
+                if key in previous:
+                    run[key] = previous[key]
     record.write_text(json.dumps(run, indent=2))
     if outer_folds:
         samples = samples or list(PUBLISHED)
-        fold_jobs(workdir, run, outer_folds, cores, env, samples, refit, method)
+        fold_jobs(workdir, run, outer_folds, cores, env, samples, refit, method, cold)
         return run
 
     # The merged config with the schema's defaults, as the rules get it.
@@ -349,7 +355,8 @@ def run_size(
 
 
 def declared_mem_mb(log: str, rule: str = "fit_lasso_fold") -> dict[tuple[str, int], int]:
-    """(sample, outer fold) -> the mem_mb of each job of a fold rule in a snakemake log."""
+    """(sample, outer fold) -> the mem_mb of each job of a fold rule in a snakemake log (the
+    sample ``all`` for a rule without one)."""
     declared = {}
     for block in re.split(r"\n(?=(?:local)?rule )", log):
         if not block.startswith((f"rule {rule}:", f"localrule {rule}:")):
@@ -357,16 +364,35 @@ def declared_mem_mb(log: str, rule: str = "fit_lasso_fold") -> dict[tuple[str, i
         wildcards = dict(re.findall(r"(\w+)=([^,\s]+)", re.search(r"wildcards: (.*)", block)[1]))
         mem = re.search(r"mem_mb=(\d+)", block)
         if mem is not None:
-            declared[wildcards["sample"], int(wildcards["fold"])] = int(mem[1])
+            declared[wildcards.get("sample", "all"), int(wildcards["fold"])] = int(mem[1])
     return declared
 
 
-#: Per method of the fold-job mode: its rule, the output that snakemake targets, and the key of
-#: run.json under which its jobs are recorded.
+#: Per method of the fold-job mode: its rule, the output that snakemake targets (``{sample}``
+#: and ``{fold}`` filled in), and the key of run.json under which its jobs are recorded. The
+#: interpretable models are one job per outer fold (every feature set and sample in turn): their
+#: jobs are recorded under the sample ``all``.
 FOLD_METHODS = {
-    "lasso": ("fit_lasso_fold", "model.npz", "fold_jobs"),
-    "mlp": ("fit_mlp_fold", "weights.safetensors", "mlp_fold_jobs"),
+    "lasso": ("fit_lasso_fold", "lasso/{sample}/folds/{fold}/model.npz", "fold_jobs"),
+    "mlp": ("fit_mlp_fold", "mlp/{sample}/folds/{fold}/weights.safetensors", "mlp_fold_jobs"),
+    "interpretable": (
+        "fit_interpretable_fold",
+        "interpretable/all/folds/{fold}/predictions.parquet",
+        "interpretable_fold_jobs",
+    ),
 }
+#: The key suffix of jobs run with ``--cold-kernels`` (numba's cache emptied before each).
+COLD = "_cold"
+
+
+def clear_kernel_cache(workdir: Path) -> int:
+    """Remove numba's cached kernels from the copy of the code (``*.nbi``, ``*.nbc`` in its
+    ``__pycache__`` folders), so that the next job compiles them as the first job of a fresh
+    checkout does; returns how many files were removed."""
+    cached = [p for ext in ("nbi", "nbc") for p in workdir.glob(f"scripts/**/__pycache__/*.{ext}")]
+    for path in cached:
+        path.unlink()
+    return len(cached)
 
 
 def mlp_epochs(weights: Path) -> dict[str, int]:
@@ -387,36 +413,44 @@ def fold_jobs(
     samples: list[str],
     refit: bool = False,
     method: str = "lasso",
+    cold: bool = False,
 ) -> None:
     """The workflow's fold jobs of `method` (:data:`FOLD_METHODS`) of `outer_folds` for
     `samples`, one snakemake call per job (so that its ``wait4`` peak is that job's); each job's
     benchmark file, exact peak and declared mem_mb (the MLP's: also its epochs) go to run.json.
-    Jobs already recorded are skipped unless `refit` (then snakemake is told to run them again)."""
+    Jobs already recorded are skipped unless `refit` (then snakemake is told to run them again).
+    With `cold`, numba's cached kernels are removed before each job (recorded apart, under the
+    method's key with :data:`COLD` appended)."""
     rule, output, record = FOLD_METHODS[method]
     faces = pd.read_parquet(workdir / "results/published/faces.parquet", columns=list(PUBLISHED))
     outer = pd.read_parquet(workdir / "results/published/folds.parquet")["outer_fold"].to_numpy()
-    jobs = run.setdefault(record, {})
+    jobs = run.setdefault(record + (COLD if cold else ""), {})
+    per_sample = method != "interpretable"
     for fold in outer_folds:
         start = time.perf_counter()
-        for sample in samples:
+        for sample in samples if per_sample else ["all"]:
             key = f"{sample}/{fold}"
             if key in jobs and not refit:
                 continue
-            target = f"results/published/{method}/{sample}/folds/{fold}/{output}"
-            force = ["--forcerun", target] if refit else []
+            target = "results/published/" + output.format(sample=sample, fold=fold)
+            force = ["--forcerun", target] if refit or cold else []
+            removed = clear_kernel_cache(workdir) if cold else 0
             load = os.getloadavg()
             call = measured(
                 [SNAKEMAKE, target, *force, "--cores", str(cores),
                  "--configfile", "config/published.yaml"],
-                workdir, env, log=workdir / f"snakemake_fold{fold}_{sample}.log",
+                workdir, env, log=workdir / f"snakemake_fold{fold}_{method}_{sample}.log",
             )  # fmt: skip
-            bench = workdir / f"results/benchmarks/{rule}/published/{sample}/{fold}.tsv"
-            table = pd.read_csv(bench, sep="\t")
-            labelled = faces[sample].notna().to_numpy()
+            bench = f"{sample}/{fold}.tsv" if per_sample else f"{fold}.tsv"
+            table = pd.read_csv(workdir / f"results/benchmarks/{rule}/published/{bench}", sep="\t")
+            training = {
+                s: int((faces[s].notna().to_numpy() & (outer != fold)).sum()) for s in PUBLISHED
+            }
             job = {
                 "sample": sample,
                 "fold": fold,
-                "n_train": int((labelled & (outer != fold)).sum()),
+                # the interpretable job's largest fit: the largest sample
+                "n_train": training[sample] if per_sample else max(training.values()),
                 "wall_s": float(table["s"].iloc[0]),
                 "cpu_s": float(table["cpu_time"].iloc[0]),
                 "max_rss_mb": float(table["max_rss"].iloc[0]),
@@ -426,14 +460,17 @@ def fold_jobs(
                 "load_before": load,
                 "load_after": os.getloadavg(),
             }
+            if cold:
+                job["kernel_files_removed"] = removed
             if method == "mlp":
                 job.update(mlp_epochs(workdir / target))
             jobs[key] = job
             (workdir / "run.json").write_text(json.dumps(run, indent=2))
             print(
-                f"{run['rows']} rows: {rule} {sample} {fold} on {job['n_train']:,} rows: "
-                f"{job['wall_s']:.0f} s, {job['cpu_s']:.0f} CPU-s, peak {job['peak_rss_mb']:.0f} "
-                f"MB (max_rss {job['max_rss_mb']:.0f}; declared {job['mem_mb']})", flush=True,
+                f"{run['rows']} rows: {rule} {sample} {fold}{' (cold kernels)' if cold else ''} "
+                f"on {job['n_train']:,} rows: {job['wall_s']:.0f} s, {job['cpu_s']:.0f} CPU-s, "
+                f"peak {job['peak_rss_mb']:.0f} MB (max_rss {job['max_rss_mb']:.0f}; declared "
+                f"{job['mem_mb']})", flush=True,
             )  # fmt: skip
         print(f"outer fold {fold}: {time.perf_counter() - start:.0f} s", flush=True)
 
@@ -512,6 +549,12 @@ def main() -> None:
         help="with --outer-folds: the fold jobs of this model (default lasso)",
     )
     parser.add_argument(
+        "--cold-kernels",
+        action="store_true",
+        help="with --outer-folds: remove numba's cached kernels before each job, so that it "
+        "compiles them as the first job of a fresh checkout does (recorded apart)",
+    )
+    parser.add_argument(
         "--refit",
         action="store_true",
         help="with --reuse and --outer-folds: fit the recorded fold jobs again",
@@ -533,6 +576,7 @@ def main() -> None:
             args.samples,
             args.refit,
             args.method,
+            args.cold_kernels,
         )
         for rows in sorted(args.rows)
     ]
@@ -553,18 +597,24 @@ def main() -> None:
                 f"the fit alone {f['fit_wall_s']:.0f} s, {f['fit_cpu_s']:.0f} CPU-s) "
                 f"| {f['wall_s']:.0f} | {f['cpu_s']:.0f} | {f['max_rss_mb']:.0f} |"
             )
-        if run.get("fold_jobs"):
-            print(
-                "\n| fit_lasso_fold | outer fold | training rows | wall s | CPU s | max_rss MB"
-                " | declared mem_mb | mem_mb / max_rss |"
-            )
-            print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for job in run.get("fold_jobs", {}).values():
-            ratio = job["mem_mb"] / job["max_rss_mb"] if job["mem_mb"] else float("nan")
-            print(
-                f"| {job['sample']} | {job['fold']} | {job['n_train']:,} | {job['wall_s']:.0f} |"
-                f" {job['cpu_s']:.0f} | {job['max_rss_mb']:.0f} | {job['mem_mb']} | {ratio:.2f} |"
-            )
+        for rule, _, recorded in FOLD_METHODS.values():
+            for key in (recorded, recorded + COLD):
+                if not run.get(key):
+                    continue
+                cold = " (cold kernels)" if key.endswith(COLD) else ""
+                print(
+                    f"\n| {rule}{cold} | outer fold | training rows | wall s | CPU s | max_rss MB"
+                    " | peak MiB (wait4) | declared mem_mb | declared / peak |"
+                )
+                print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+                for job in run[key].values():
+                    peak = job.get("peak_rss_mb") or job["max_rss_mb"]
+                    ratio = job["mem_mb"] / peak if job["mem_mb"] else float("nan")
+                    print(
+                        f"| {job['sample']} | {job['fold']} | {job['n_train']:,} | "
+                        f"{job['wall_s']:.0f} | {job['cpu_s']:.0f} | {job['max_rss_mb']:.0f} | "
+                        f"{peak:.0f} | {job['mem_mb']} | {ratio:.2f} |"
+                    )
     print(f"\nprojection to {FULL_ROWS:,} x {args.cols:,}:")
     print(json.dumps(projection, indent=2))
 
