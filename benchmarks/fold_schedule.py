@@ -36,7 +36,7 @@ from polface.models.fitters import (  # noqa: E402
     MLP_EPOCH_CPU_S,
     MLP_ROW_CPU_S,
     fit_memory_mb,
-    mlp_copies,
+    fold_memory_terms,
 )
 from polface.runtime import RESERVED_MEMORY_FRACTION  # noqa: E402
 
@@ -106,8 +106,8 @@ def fold_jobs(
                 n_cols=2048,
                 itemsize=4 if mlp else itemsize,
                 cohort_rows=COHORT_ROWS,
-                copies=mlp_copies(0.1) if mlp else 1,  # the schema's mlp.val_fraction
-                torch=mlp,
+                # the schema's lasso.solver and mlp.val_fraction
+                **fold_memory_terms(method, solver="numba", val_fraction=0.1),
             )
             cpu = cpu_of[sample]
             jobs += [(cpu * OUTER, mem, method)] if per_sample else [(cpu, mem, method)] * OUTER

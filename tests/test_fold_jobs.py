@@ -34,6 +34,8 @@ from polface.models.artifacts import (
     save_mlp_folds,
 )
 from polface.models.fitters import (
+    COMPILE_MB,
+    MEMORY_MARGIN,
     MLP_EPOCH_CPU_S,
     MLP_ROW_CPU_S,
     RUNTIME_FLOOR_MIN,
@@ -44,11 +46,11 @@ from polface.models.fitters import (
     fit_memory_mb,
     fit_runtime_min,
     fit_threads,
+    fold_memory_terms,
     fold_rows,
     gather_sample_predictions,
     lasso_summary,
     mean_fitter,
-    mlp_copies,
     mlp_summary,
 )
 from polface.models.folds import make_folds, outer_fold_numbers
@@ -282,39 +284,88 @@ PUBLISHED = {
 }
 
 
-#: The sections of benchmarks/README.md whose tables hold the fold jobs' exact peaks, by method.
-PEAKS_SECTIONS = {
-    "lasso": "### The fold jobs' exact peaks",
-    "mlp": "### The MLP's fold jobs",
-}
-#: How far above its measured peak an MLP fold's declared memory may be: the model's fixed part
-#: (torch's share and the cohort's tables, calibrated at the demo size and on the LASSO) is about
-#: 500 MiB above what the MLP's fold jobs hold at the published size.
-MLP_MEMORY_BAND = 1.4
+#: The section of benchmarks/README.md whose table holds the fold jobs' exact peaks
+#: (benchmarks/fold_memory.py's output).
+PEAKS_SECTION = "### The fold jobs' peaks at every size"
+#: How far above its measured peak a fold job's declared memory may be (the issue's 25 %).
+MEMORY_BAND = 1.25
 
 
-def measured_fold_peaks(method: str = "lasso"):
-    """{sample: (training rows, copy's itemsize, peak MiB)} of outer fold 1 of each sample, as
-    the fold jobs' exact peaks (``wait4``) at the published size in benchmarks/README.md."""
+def measured_fold_peaks():
+    """The fold jobs of benchmarks/README.md's peaks table: per job its cohort's rows, method,
+    sample, the rows it trains and predicts, its columns, the copy's itemsize, whether numba
+    compiled the LASSO's kernels in it, its exact peak (``wait4``, MiB) and the mem_mb the table
+    says the rules declare for it."""
     text = (REPO / "benchmarks" / "README.md").read_text()
-    heading = PEAKS_SECTIONS[method]
-    assert heading in text, f"benchmarks/README.md has no section {heading!r}"
-    section = text.split(heading, 1)[1].split("\n#", 1)[0]
+    assert PEAKS_SECTION in text, f"benchmarks/README.md has no section {PEAKS_SECTION!r}"
+    section = text.split(PEAKS_SECTION, 1)[1].split("\n#", 1)[0]
     pattern = re.compile(
-        r"^\| (?P<name>[A-Za-z ]+), outer fold 1 \| (?P<rows>[\d,]+) \| (?P<dtype>float\d\d) \|"
-        r"(?:[^|]*\|){3} (?P<peak>[\d,]+) \|",
+        r"^\| (?P<cohort>[\d,]+) \| (?P<method>lasso|mlp|interpretable) (?P<sample>\w+) \d+ \| "
+        r"(?P<n_train>[\d,]+) \| (?P<n_predict>[\d,]+) \| (?P<n_cols>[\d,]+) \| "
+        r"float(?P<bits>32|64) \| (?P<kernels>compiled|cached|-) \| (?P<peak>[\d,]+) \| "
+        r"(?P<declared>[\d,]+) \|",
         re.M,
     )
-    found = {
-        README_SAMPLES[m["name"]]: (
-            int(m["rows"].replace(",", "")),
-            int(m["dtype"][-2:]) // 8,
-            int(m["peak"].replace(",", "")),
-        )
-        for m in pattern.finditer(section)
-    }
-    assert sorted(found) == sorted(PUBLISHED), found
-    return found
+    jobs = []
+    for m in pattern.finditer(section):
+        job = {k: int(v.replace(",", "")) for k, v in m.groupdict().items() if v[0].isdigit()}
+        jobs.append({**m.groupdict(), **job, "itemsize": job["bits"] // 8})
+    return jobs
+
+
+def model_mem_mb(job) -> int:
+    """What the memory model declares for a measured job (the schema's numba solver and
+    mlp.val_fraction, with which the jobs ran)."""
+    return fit_memory_mb(
+        n_train=job["n_train"],
+        n_predict=job["n_predict"],
+        n_cols=job["n_cols"],
+        itemsize=job["itemsize"],
+        cohort_rows=job["cohort"],
+        **fold_memory_terms(job["method"], solver="numba", val_fraction=0.1),
+    )
+
+
+def most_declared(job) -> float:
+    """The most a job may be declared: 25 % above its peak, and above what it would have held
+    had it compiled numba's kernels (every job of the numba solver declares that allowance, since
+    which job of a run finds the cache empty is not known; a job measured with the kernels cached
+    did not use it)."""
+    layouts = fold_memory_terms(job["method"], solver="numba", val_fraction=0.1)["kernels"]
+    unused = COMPILE_MB[layouts] * MEMORY_MARGIN if job["kernels"] == "cached" else 0
+    return MEMORY_BAND * (job["peak"] + unused)
+
+
+def test_the_memory_model_is_within_25_percent_above_each_measured_peak():
+    """Every fold job measured (LASSO, MLP and interpretable; from the demo's 3,000 rows to the
+    published 1,085,795; its kernels cached or compiled) is declared 0-25 % above its peak, as
+    benchmarks/README.md's table says."""
+    jobs = measured_fold_peaks()
+    sizes = {(job["method"], job["cohort"]) for job in jobs}
+    assert sizes >= {
+        (method, rows)
+        for method in ("lasso", "mlp", "interpretable")
+        for rows in (3_000, 30_000, sum(PUBLISHED.values()))
+    }, sorted(sizes)
+    assert {job["kernels"] for job in jobs if job["method"] == "lasso"} == {"cached", "compiled"}
+    for job in jobs:
+        declared = model_mem_mb(job)
+        assert declared == job["declared"], ("the table is not the model's", job, declared)
+        assert job["peak"] <= declared <= most_declared(job), (job, declared)
+
+
+def published_size_peaks():
+    """{(method, sample): the job} of the largest peak measured at the published size per
+    method and sample (an interpretable job's sample is ``all``)."""
+    worst = {}
+    for job in measured_fold_peaks():
+        key = job["method"], job["sample"]
+        if (
+            job["cohort"] == sum(PUBLISHED.values())
+            and job["peak"] > worst.get(key, {"peak": 0})["peak"]
+        ):
+            worst[key] = job
+    return worst
 
 
 #: simulate_cohort's peak RSS (MiB; 2,048 columns, the default 2 GiB blocks) as measured
@@ -328,30 +379,6 @@ def test_simulate_cohort_declares_a_third_at_most_above_each_measured_peak():
         declared = simulate_memory_mb(rows, 2048, 2048)
         assert peak <= declared <= 1.34 * peak, (rows, declared, peak)
     assert simulate_memory_mb(1_085_795, 2048, 2048) <= 1.1 * SIMULATE_PEAKS[1_085_795]
-
-
-#: Each method's fold job as the rule declares its memory: (keyword arguments of fit_memory_mb
-#: besides the rows, how far above the measured peak it may be).
-MEMORY_MODELS = {
-    "lasso": ({}, 1.25),
-    "mlp": ({"copies": mlp_copies(0.1), "torch": True}, MLP_MEMORY_BAND),
-}
-
-
-@pytest.mark.parametrize("method", sorted(MEMORY_MODELS))
-def test_the_memory_model_is_within_its_band_above_each_measured_peak(method):
-    """LASSO fold jobs: 0-25 % above each exact peak; MLP fold jobs (float32 rows): 0-40 %."""
-    extra, band = MEMORY_MODELS[method]
-    for sample, (rows, itemsize, peak) in measured_fold_peaks(method).items():
-        declared = fit_memory_mb(
-            n_train=rows,
-            n_predict=36_194,
-            n_cols=2048,
-            itemsize=itemsize,
-            cohort_rows=sum(PUBLISHED.values()),
-            **extra,
-        )
-        assert peak <= declared <= band * peak, (method, sample, declared, peak)
 
 
 # ---- the published size: measured CPU seconds (benchmarks/README.md) against the wall time
@@ -530,9 +557,9 @@ def planned_fold_jobs(planned):
 
 @pytest.mark.workflow
 def test_the_published_size_dag_declares_the_measured_memory(tmp_path):
-    """A dry run of the 30 x 10 study at 1,085,795 x 2,048 (nothing simulated): every LASSO fold
-    job asks for 0-25 % more than the peak measured for its sample, every MLP fold job 0-40 %,
-    simulate_cohort 0-10 %."""
+    """A dry run of the 30 x 10 study at 1,085,795 x 2,048 (nothing simulated): every LASSO, MLP
+    and interpretable fold job asks for 0-25 % more than the largest peak measured for its sample
+    and method at that size, simulate_cohort 0-10 %."""
     total = sum(PUBLISHED.values())
     shares = {s: n / total for s, n in PUBLISHED.items()}
     config = {
@@ -541,21 +568,24 @@ def test_the_published_size_dag_declares_the_measured_memory(tmp_path):
         },
         "folds": {"outer": 30, "inner": 10},
     }
-    planned = dry_run(tmp_path, config, "results/demo/tables/table2.md")
+    planned = dry_run(
+        tmp_path, config, "results/demo/tables/table2.md", "results/demo/tables/table_s1.md"
+    )
     simulate = re.search(r"rule simulate_cohort:.*?resources: [^\n]*?mem_mb=(\d+)", planned, re.S)
     assert SIMULATE_PEAKS[total] <= int(simulate[1]) <= 1.1 * SIMULATE_PEAKS[total], simulate[1]
-    for method, (_, band) in MEMORY_MODELS.items():
+    peaks = published_size_peaks()
+    for method in ("lasso", "mlp", "interpretable"):
+        sample = r"sample=(\w+), " if method != "interpretable" else "()"
         jobs = re.findall(
-            rf"rule fit_{method}_fold:.*?wildcards: cohort=demo, sample=(\w+), fold=(\d+).*?"
+            rf"rule fit_{method}_fold:.*?wildcards: cohort=demo, {sample}fold=(\d+).*?"
             r"resources: [^\n]*?mem_mb=(\d+)",
             planned,
             re.S,
         )
-        assert len(jobs) == 4 * 30, (method, len(jobs))
-        peaks = measured_fold_peaks(method)
+        assert len(jobs) == (4 if method != "interpretable" else 1) * 30, (method, len(jobs))
         for sample, fold, mem_mb in jobs:
-            peak = peaks[sample][2]
-            assert peak <= int(mem_mb) <= band * peak, (method, sample, fold, mem_mb, peak)
+            job = peaks[method, sample or "all"]
+            assert job["peak"] <= int(mem_mb) <= most_declared(job), (job, fold, mem_mb)
 
 
 @pytest.mark.workflow
@@ -657,7 +687,7 @@ def test_one_interpretable_job_per_cohort_and_outer_fold_declares_its_largest_fi
             n_cols=n_cols,
             itemsize=8,
             cohort_rows=settings["n_rows"],
-            copies=2,
+            **fold_memory_terms("interpretable", solver="numba", val_fraction=0.1),
         )
 
     # the columns the fit builds: a simulated cohort's Face++ ethnicity (4 values) is 3 indicators

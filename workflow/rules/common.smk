@@ -131,10 +131,10 @@ from polface.models.fitters import (  # noqa: E402
     fit_cpu_s,
     fit_memory_mb,
     fit_runtime_min,
+    fold_memory_terms,
     fit_threads,
     fold_rows,
     lasso_copy_dtype,
-    mlp_copies,
 )
 
 
@@ -234,33 +234,32 @@ def fold_mem_mb(method):
 
     def mem_mb(wildcards, attempt):
         rows, n_train, n_cols, held = largest_fold_fit(method, wildcards)
+        lasso = config["lasso"]
+        terms = fold_memory_terms(
+            method, solver=lasso["solver"], val_fraction=config["mlp"]["val_fraction"]
+        )
+        # the interpretable models: a feature set's float64 columns of the whole cohort, and
+        # each fit's rows of them
         if method == "interpretable":
-            # that set's columns of the whole cohort, and each fit's rows of them
-            itemsize, copies, torch = 8, 2, False
+            itemsize = 8
+        elif method == "mlp" or lasso["solver"] != "numba":
+            itemsize = 4
         else:
-            torch = method == "mlp"
-            copies = mlp_copies(config["mlp"]["val_fraction"]) if torch else 1
-            lasso = config["lasso"]
-            itemsize = (
-                4
-                if torch or lasso["solver"] != "numba"
-                else np.dtype(
-                    lasso_copy_dtype(
-                        n_train,
-                        n_cols,
-                        precision=lasso["precision"],
-                        memory_budget_mb=lasso["memory_budget_mb"],
-                    )
-                ).itemsize
-            )
+            itemsize = np.dtype(
+                lasso_copy_dtype(
+                    n_train,
+                    n_cols,
+                    precision=lasso["precision"],
+                    memory_budget_mb=lasso["memory_budget_mb"],
+                )
+            ).itemsize
         return attempt * fit_memory_mb(
             n_train=n_train,
             n_predict=held,
             n_cols=n_cols,
             itemsize=itemsize,
             cohort_rows=rows,
-            copies=copies,
-            torch=torch,
+            **terms,
         )
 
     return mem_mb

@@ -90,21 +90,30 @@ def fit_threads(n_train: int, n_cols: int, threads: int) -> int:
 
 # ---- the memory of one fit (one sample, one outer fold), declared by the fold rules
 #
-# Calibrated on the full-size run of benchmarks/README.md (1,085,795 x 2,048, outer fold 1 of each
-# sample as library calls, peaks of 2,618-9,057 MiB): the model is within 1-5 % of each peak, and
-# the margin below puts every declared value 10-15 % above it. The fold jobs' exact peaks on the
-# code since ("The fold jobs' exact peaks": 2,459-8,397 MiB) are lower, and get 1.19-1.21x;
-# tests/test_fold_jobs.py checks 0-25 % above those.
+# Calibrated on the fold jobs' exact peaks (wait4) of benchmarks/README.md, "The fold jobs' peaks
+# at every size": the LASSO, MLP and interpretable fold jobs of cohorts of 3,000, 30,000 and
+# 1,085,795 x 2,048 rows, with numba's kernels cached and compiled. With the margin below every
+# job is declared 6-19 % above its peak (the compile allowance, which every job of the numba
+# solver declares, counted in its peak); tests/test_fold_jobs.py checks 0-25 %.
 
-#: The interpreter with numpy, pandas, pyarrow and numba loaded (a demo fit peaks at 280 MiB).
-FIT_BASE_MB = 250
-#: torch's share on top of it, for the MLP (a demo fit_mlp peaks at 478 MiB).
-TORCH_BASE_MB = 230
+#: The interpreter with numpy, pandas, pyarrow and numba loaded, and the LASSO's kernels loaded
+#: from numba's cache (a 3,000-row cohort's LASSO fold jobs peak at 281-299 MiB).
+FIT_BASE_MB = 290
+#: torch's share on top of it, for the MLP (those cohorts' MLP fold jobs peak at 445-481 MiB).
+TORCH_BASE_MB = 185
+#: LLVM's working memory where a job compiles the LASSO's kernels (numba's cache lacks them: the
+#: first such job of a checkout, or on a node whose processor the cache was not made for), by
+#: how many array layouts it compiles them for: none, one (a LASSO fold: its Fortran-ordered
+#: rows; measured 95-109 MiB above the same job with the kernels cached), two (the
+#: interpretable job: its one-column feature sets are C-contiguous arrays to numba, the others
+#: Fortran; 154-161 MiB). At the published size the compile falls before the job's peak
+#: (a Canada LASSO fold: 2,456 MiB compiling, 2,459 cached), where the allowance is a margin.
+COMPILE_MB = (0, 115, 170)
 #: Per row of the cohort: the faces table, its ids as Python strings, the folds and the labels.
-COHORT_ROW_BYTES = 1480
+COHORT_ROW_BYTES = 1050
 #: Per training row besides its descriptors: y, the folds, and the float64 vectors (residuals,
 #: weights, linear predictors) of each of the lockstep's problems.
-TRAIN_ROW_BYTES = 1000
+TRAIN_ROW_BYTES = 300
 #: Per predicted row: its scores and its rows of the predictions table.
 PREDICT_ROW_BYTES = 200
 #: Declared = model x this, so that a fit is not killed at its measured peak.
@@ -120,6 +129,7 @@ def fit_memory_mb(
     cohort_rows: int,
     copies: float = 1,
     torch: bool = False,
+    kernels: int = 0,
 ) -> int:
     """The memory (MiB) one outer fold's fit needs: its rule's ``mem_mb``.
 
@@ -127,14 +137,37 @@ def fit_memory_mb(
     numbers (the LASSO: once, in the copy's type, :func:`lasso_copy_dtype`; the MLP:
     :func:`mlp_copies`), ``n_predict`` held-out rows predicted in blocks of
     :data:`polface.models.nested.PREDICT_BLOCK_ROWS` after the training rows are freed, and the
-    tables of a cohort of ``cohort_rows`` rows. See the constants above for the calibration.
+    tables of a cohort of ``cohort_rows`` rows; ``torch``: the job imports torch; ``kernels``: it
+    runs the LASSO's numba kernels on arrays of this many layouts, and compiles them where numba's
+    cache lacks them (:data:`COMPILE_MB`; :func:`fold_memory_terms` says how many). See the
+    constants above for the calibration.
     """
     train = n_train * (n_cols * itemsize * copies + TRAIN_ROW_BYTES)
     predict = min(n_predict, PREDICT_BLOCK_ROWS) * n_cols * itemsize
-    fixed = (FIT_BASE_MB + (TORCH_BASE_MB if torch else 0)) * 2**20
-    total = fixed + cohort_rows * COHORT_ROW_BYTES + max(train, predict)
+    fixed = FIT_BASE_MB + (TORCH_BASE_MB if torch else 0) + COMPILE_MB[kernels]
+    total = fixed * 2**20 + cohort_rows * COHORT_ROW_BYTES + max(train, predict)
     total += n_predict * PREDICT_ROW_BYTES
     return int(np.ceil(total * MEMORY_MARGIN / 2**20))
+
+
+def fold_memory_terms(method: str, *, solver: str, val_fraction: float) -> dict[str, Any]:
+    """What a fold job of ``method`` (``lasso``, ``mlp`` or ``interpretable``) holds besides its
+    rows' count and type: :func:`fit_memory_mb`'s ``copies``, ``torch`` and ``kernels``, for the
+    config's ``lasso.solver`` and ``mlp.val_fraction``. The interpretable models build their
+    feature set's columns of the whole cohort and copy each fit's rows of them (two copies), and
+    run the numba solver on arrays of two layouts (see :data:`COMPILE_MB`); the MLP holds its rows
+    once and its validation share again (:func:`mlp_copies`); the torch solver imports torch."""
+    if method == "mlp":
+        return {"copies": mlp_copies(val_fraction), "torch": True, "kernels": 0}
+    if method not in ("lasso", "interpretable"):
+        raise ValueError(f"method {method!r}: expected lasso, mlp or interpretable")
+    interpretable = method == "interpretable"
+    numba = solver == "numba"
+    return {
+        "copies": 2 if interpretable else 1,
+        "torch": not numba,
+        "kernels": (2 if interpretable else 1) if numba else 0,
+    }
 
 
 def mlp_copies(val_fraction: float) -> float:
