@@ -27,6 +27,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from published_scale import COLD, FOLD_METHODS, PUBLISHED  # noqa: E402
+
 from polface.data.osf import FEATURE_SETS, interpretable_features  # noqa: E402
 from polface.models.fitters import (  # noqa: E402
     COMPILE_MB,
@@ -36,14 +38,9 @@ from polface.models.fitters import (  # noqa: E402
     lasso_copy_dtype,
 )
 
-#: run.json's record of each method's fold jobs (published_scale.FOLD_METHODS), and its suffix
-#: for jobs run with their kernels compiled (published_scale.COLD).
-RECORDS = {"lasso": "fold_jobs", "mlp": "mlp_fold_jobs", "interpretable": "interpretable_fold_jobs"}
-COLD = "_cold"
 #: The schema's defaults the runs used for what they do not set (mlp.val_fraction, lasso.solver
 #: and lasso.precision).
 VAL_FRACTION, SOLVER, PRECISION = 0.1, "numba", "float64"
-SAMPLES = ("pol_dat_us", "pol_fb_us", "pol_dat_ca", "pol_dat_uk")
 
 
 def interpretable_width(workdir: Path) -> int:
@@ -57,15 +54,18 @@ def rows_of(workdir: Path) -> list[dict]:
     run = json.loads((workdir / "run.json").read_text())
     config = yaml.safe_load((workdir / "config/published.yaml").read_text())
     budget = config["lasso"]["memory_budget_mb"]
-    faces = pd.read_parquet(workdir / "results/published/faces.parquet", columns=list(SAMPLES))
+    faces = pd.read_parquet(workdir / "results/published/faces.parquet", columns=list(PUBLISHED))
     outer = pd.read_parquet(workdir / "results/published/folds.parquet")["outer_fold"].to_numpy()
     labelled = faces.notna().to_numpy().any(axis=1)
+    width = None  # the interpretable job's columns, read when first needed
     out = []
-    for method, record in RECORDS.items():
+    for method, (_, _, record) in FOLD_METHODS.items():
         for key in (record, record + COLD):
             for job in run.get(key, {}).values():
                 n_predict = int((labelled & (outer == job["fold"])).sum())
-                n_cols = interpretable_width(workdir) if method == "interpretable" else run["cols"]
+                if method == "interpretable" and width is None:
+                    width = interpretable_width(workdir)
+                n_cols = width if method == "interpretable" else run["cols"]
                 if method == "mlp":
                     itemsize = 4
                 elif method == "interpretable":
