@@ -20,7 +20,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -34,8 +33,8 @@ from polface.models.fitters import (  # noqa: E402
     COMPILE_MB,
     MEMORY_MARGIN,
     fit_memory_mb,
+    fold_copy_itemsize,
     fold_memory_terms,
-    lasso_copy_dtype,
 )
 
 #: The schema's defaults the runs used for what they do not set (mlp.val_fraction, lasso.solver
@@ -66,15 +65,14 @@ def rows_of(workdir: Path) -> list[dict]:
                 if method == "interpretable" and width is None:
                     width = interpretable_width(workdir)
                 n_cols = width if method == "interpretable" else run["cols"]
-                if method == "mlp":
-                    itemsize = 4
-                elif method == "interpretable":
-                    itemsize = 8
-                else:
-                    dtype = lasso_copy_dtype(
-                        job["n_train"], n_cols, precision=PRECISION, memory_budget_mb=budget
-                    )
-                    itemsize = np.dtype(dtype).itemsize
+                itemsize = fold_copy_itemsize(
+                    method,
+                    job["n_train"],
+                    n_cols,
+                    solver=SOLVER,
+                    precision=PRECISION,
+                    memory_budget_mb=budget,
+                )
                 terms = fold_memory_terms(method, solver=SOLVER, val_fraction=VAL_FRACTION)
                 declared = fit_memory_mb(
                     n_train=job["n_train"],

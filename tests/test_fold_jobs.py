@@ -46,6 +46,7 @@ from polface.models.fitters import (
     fit_memory_mb,
     fit_runtime_min,
     fit_threads,
+    fold_copy_itemsize,
     fold_memory_terms,
     fold_rows,
     gather_sample_predictions,
@@ -256,6 +257,25 @@ def test_fold_rows_count_the_training_and_held_out_rows():
     assert plan == {1: ({"a": 2, "b": 1}, 2), 2: ({"a": 1, "b": 2}, 2), 3: ({"a": 3, "b": 1}, 1)}
     train, held = expected_fold_rows({"a": 3000, "b": 300}, 10)
     assert 2700 <= train["a"] <= 2760 and 270 <= train["b"] <= 290 and 330 <= held <= 400
+
+
+def test_each_fold_job_holds_its_rows_in_the_type_it_reads_them():
+    """The itemsize the memory model counts: float64 feature sets (interpretable), float32 rows
+    (MLP, torch LASSO), and for the numba LASSO its config's precision unless a float64 copy
+    would exceed the memory budget (833,963 x 2,048 doubles are 13,030 MiB)."""
+    us_dating = 833_963, 2048
+    numba = {"solver": "numba", "memory_budget_mb": 8192}
+    assert fold_copy_itemsize("interpretable", *us_dating, precision="float32", **numba) == 8
+    assert fold_copy_itemsize("mlp", *us_dating, precision="float64", **numba) == 4
+    assert fold_copy_itemsize("lasso", 1000, 2048, precision="float64", **numba) == 8
+    assert fold_copy_itemsize("lasso", 1000, 2048, precision="float32", **numba) == 4
+    assert fold_copy_itemsize("lasso", *us_dating, precision="float64", **numba) == 4
+    big = {"solver": "numba", "memory_budget_mb": 13_031}
+    assert fold_copy_itemsize("lasso", *us_dating, precision="float64", **big) == 8
+    torch = {"solver": "torch", "memory_budget_mb": 8192}
+    assert fold_copy_itemsize("lasso", 1000, 2048, precision="float64", **torch) == 4
+    with pytest.raises(ValueError, match="'gbm': expected lasso, mlp or interpretable"):
+        fold_copy_itemsize("gbm", 1000, 2048, precision="float64", **numba)
 
 
 def test_machine_memory_is_capped_by_the_cgroup(tmp_path):

@@ -119,7 +119,6 @@ def fold_files(kind, leaf):
 
 import functools  # noqa: E402
 
-import numpy as np  # noqa: E402
 from polface.data.simulate import (  # noqa: E402
     TEXT_FEATURE_LEVELS,
     sample_sizes,
@@ -131,10 +130,10 @@ from polface.models.fitters import (  # noqa: E402
     fit_cpu_s,
     fit_memory_mb,
     fit_runtime_min,
-    fold_memory_terms,
     fit_threads,
+    fold_copy_itemsize,
+    fold_memory_terms,
     fold_rows,
-    lasso_copy_dtype,
 )
 
 
@@ -238,21 +237,14 @@ def fold_mem_mb(method):
         terms = fold_memory_terms(
             method, solver=lasso["solver"], val_fraction=config["mlp"]["val_fraction"]
         )
-        # the interpretable models: a feature set's float64 columns of the whole cohort, and
-        # each fit's rows of them
-        if method == "interpretable":
-            itemsize = 8
-        elif method == "mlp" or lasso["solver"] != "numba":
-            itemsize = 4
-        else:
-            itemsize = np.dtype(
-                lasso_copy_dtype(
-                    n_train,
-                    n_cols,
-                    precision=lasso["precision"],
-                    memory_budget_mb=lasso["memory_budget_mb"],
-                )
-            ).itemsize
+        itemsize = fold_copy_itemsize(
+            method,
+            n_train,
+            n_cols,
+            solver=lasso["solver"],
+            precision=lasso["precision"],
+            memory_budget_mb=lasso["memory_budget_mb"],
+        )
         return attempt * fit_memory_mb(
             n_train=n_train,
             n_predict=held,

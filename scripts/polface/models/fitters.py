@@ -171,6 +171,27 @@ def fold_memory_terms(method: str, *, solver: str, val_fraction: float) -> dict[
     }
 
 
+def fold_copy_itemsize(
+    method: str, n_train: int, n_cols: int, *, solver: str, precision: str, memory_budget_mb: float
+) -> int:
+    """The bytes of one number of a fold job's training rows as it holds them
+    (:func:`fit_memory_mb`'s ``itemsize``): the interpretable models build their feature sets'
+    columns in float64; the MLP reads its rows in float32 (:func:`mlp_train_dtype`), and so does
+    a LASSO on the torch solver; a LASSO on the numba solver holds the copy
+    :func:`lasso_copy_dtype` chooses for its ``n_train x n_cols`` rows, the config's
+    ``lasso.precision`` and ``lasso.memory_budget_mb``."""
+    if method == "interpretable":
+        return 8
+    if method == "mlp" or (method == "lasso" and solver != "numba"):
+        return 4
+    if method != "lasso":
+        raise ValueError(f"method {method!r}: expected lasso, mlp or interpretable")
+    dtype = lasso_copy_dtype(
+        n_train, n_cols, precision=precision, memory_budget_mb=memory_budget_mb
+    )
+    return np.dtype(dtype).itemsize
+
+
 def mlp_copies(val_fraction: float) -> float:
     """How many times an MLP fold holds its training rows in the machine's memory: once, as
     float32 (read so, :func:`mlp_train_dtype`; its tensor shares the array's memory,
