@@ -243,7 +243,7 @@ def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam, gk, lo, hi):  # pragma: n
     return d
 
 
-BLOCK = 4  #: columns per block of the active-set passes (see :func:`_block_step`)
+BLOCK = 4  #: variables per block of the coordinate-descent passes (see :func:`_block_step`)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -251,12 +251,14 @@ def _block_sums(
     r, v, x1, x2, x3, x4, c1, c2, c3, c4, lo, hi, cross, acc, out,
 ):  # pragma: no cover - compiled  # fmt: skip
     """For the BLOCK columns x1..x4 (d_k = x_k - c_k), over the rows outside [lo, hi) and from
-    one pass over them: G_k = sum r_i d_ik into out[0:4], and where cross is true also
-    H_kl = sum v_i d_ik d_il (k < l: 12, 13, 14, 23, 24, 34) into out[4:10]. Every sum has NSUM
-    partial sums, acc[q * NSUM:(q + 1) * NSUM] for sum q (acc: 10 * NSUM scratch, one array so
-    that LLVM sees the partial sums apart at constant offsets and vectorises the loop), combined
-    by :func:`_combine`: G_k has the bits of :func:`_dot_centred`'s sum."""
-    nq = 10 if cross else 4
+    one pass over them: G_k = sum r_i d_ik into out[0:4]; where cross is true also the weighted
+    cross products H_kl = sum v_i d_ik d_il (k < l: 12, 13, 14, 23, 24, 34) into out[4:10] and
+    the weighted sums of squares S_k = sum v_i d_ik^2 into out[10:14]. Every sum has NSUM partial
+    sums, acc[q * NSUM:(q + 1) * NSUM] for sum q (acc: 14 * NSUM scratch, one array, so that LLVM
+    sees the partial sums apart at constant offsets and vectorises the loop), combined by
+    :func:`_combine`: G_k has the bits of :func:`_dot_centred`'s sum, (G_k, S_k) those of
+    :func:`_dot_and_ss`."""
+    nq = 14 if cross else 4
     for t in range(nq * NSUM):
         acc[t] = 0.0
     for g in range(2):
@@ -280,12 +282,17 @@ def _block_sums(
                     w1 = vg[o + t] * d1
                     w2 = vg[o + t] * d2
                     w3 = vg[o + t] * d3
+                    w4 = vg[o + t] * d4
                     acc[4 * NSUM + t] += w1 * d2
                     acc[5 * NSUM + t] += w1 * d3
                     acc[6 * NSUM + t] += w1 * d4
                     acc[7 * NSUM + t] += w2 * d3
                     acc[8 * NSUM + t] += w2 * d4
                     acc[9 * NSUM + t] += w3 * d4
+                    acc[10 * NSUM + t] += w1 * d1
+                    acc[11 * NSUM + t] += w2 * d2
+                    acc[12 * NSUM + t] += w3 * d3
+                    acc[13 * NSUM + t] += w4 * d4
             for t in range(n - m):
                 ri = rg[m + t]
                 d1 = x1g[m + t] - c1
@@ -299,12 +306,17 @@ def _block_sums(
                 w1 = vg[m + t] * d1
                 w2 = vg[m + t] * d2
                 w3 = vg[m + t] * d3
+                w4 = vg[m + t] * d4
                 acc[4 * NSUM + t] += w1 * d2
                 acc[5 * NSUM + t] += w1 * d3
                 acc[6 * NSUM + t] += w1 * d4
                 acc[7 * NSUM + t] += w2 * d3
                 acc[8 * NSUM + t] += w2 * d4
                 acc[9 * NSUM + t] += w3 * d4
+                acc[10 * NSUM + t] += w1 * d1
+                acc[11 * NSUM + t] += w2 * d2
+                acc[12 * NSUM + t] += w3 * d3
+                acc[13 * NSUM + t] += w4 * d4
         else:
             for o in range(0, m, NSUM):
                 for t in range(NSUM):
@@ -363,20 +375,25 @@ def _block_update(X, r, v, jz, cz, fz, nz, lo, hi):  # pragma: no cover - compil
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _block_step(
-    X, act, li, c, s, r, v, beta, xv, lam, lo, hi, hb, hok, acc, sums, jz, kz, cz, fz,
+    X, cols, li, c, s, r, v, beta, xv, lam, lo, hi, fresh, hb, hok, mm, act, nin, nx, acc, sums,
+    jz, kz, cz, fz,
 ):  # pragma: no cover - compiled  # fmt: skip
-    """glmnet's coordinate updates of the BLOCK active variables act[li:li + BLOCK], in order,
-    from one pass over their columns and one residual update: returns the largest
-    xv_j d_j^2 of their changes d_j (0 if none changed).
+    """glmnet's coordinate updates of the BLOCK variables cols[li:li + BLOCK], in order, from one
+    pass over their columns and one residual update (cols: the strong or the active set).
+    Returns (the largest xv_j d_j^2 of their changes d_j, 0 if none changed; nin; whether the
+    active set overflowed nx). fresh: first full pass at new IRLS weights, computing each xv_j
+    before the variable's update, as :func:`_dot_and_ss` in the plain pass.
 
     The gradient that variable k would see after the updates of the variables m < k before it,
-    sum_i r'_i d_ik with r' = r - sum_{m<k} f_m v d_m (f_m = d_m / s_m), is
-    G_k - sum_{m<k} f_m H_mk, with G and H from :func:`_block_sums` at the residuals before the
-    block: the same iterates as glmnet's (the same order, the same soft-thresholding), rounded
-    differently. The cross products H depend only on X and the IRLS weights v: hb (6 values)
-    keeps them while hok[0] is true (the caller clears it when v changes)."""
-    j1, j2, j3, j4 = act[li], act[li + 1], act[li + 2], act[li + 3]
-    cross = not hok[0]
+    sum_i r'_i d_ik with r' = r - sum_{m<k} f_m v d_m (d_m = x_m - c_m, f_m = d_m / s_m, the
+    change of its coefficient over its SD), is G_k - sum_{m<k} f_m H_mk, with G and the weighted
+    cross products H from :func:`_block_sums` at the residuals before the block: glmnet's iterates
+    (the same order, the same soft-thresholding, the same entries into the active set; an
+    overflow stops after the variable that overflowed, whose change is kept, as in the plain
+    pass), rounded differently. H depends only on X and the IRLS weights v: hb (6 values) keeps
+    it while hok[0] is true (the caller clears hok when v or the block changes)."""
+    j1, j2, j3, j4 = cols[li], cols[li + 1], cols[li + 2], cols[li + 3]
+    cross = fresh or not hok[0]
     _block_sums(
         r, v, X[:, j1], X[:, j2], X[:, j3], X[:, j4], c[j1], c[j2], c[j3], c[j4], lo, hi,
         cross, acc, sums,
@@ -387,8 +404,11 @@ def _block_step(
         hok[0] = True
     dlx = 0.0
     nz = 0
+    overflow = False
     for k in range(BLOCK):
-        j = act[li + k]
+        j = cols[li + k]
+        if fresh:
+            xv[j] = sums[10 + k] / (s[j] * s[j])
         gk = sums[k]
         # H_mk (m < k) is hb[q], q = 0, 1, 2 for m = 0 (k = 1, 2, 3), 3, 4 for m = 1, 5 for m = 2
         for z in range(nz):
@@ -406,9 +426,16 @@ def _block_step(
         cz[nz] = c[j]
         fz[nz] = d / s[j]
         nz += 1
+        if mm[j] == 0:
+            nin += 1
+            if nin > nx:
+                overflow = True
+                break
+            mm[j] = nin
+            act[nin - 1] = j
     if nz > 0:
         _block_update(X, r, v, jz, cz, fz, nz, lo, hi)
-    return dlx
+    return dlx, nin, overflow
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -446,13 +473,16 @@ def _solve_lambda(
     nin = ivec[0]
     acc = np.empty(NSUM)  # scratches of the partial sums
     acc2 = np.empty(NSUM)
-    # the active-set passes' blocks (:func:`_block_step`): block b is act[b * BLOCK:(b + 1) *
-    # BLOCK], its cross products hc[6 * b:6 * b + 6] while hok[b] (at the current weights v)
-    nb = nx // BLOCK + 1
-    hc = np.empty(6 * nb)
-    hok = np.zeros(nb, dtype=np.bool_)
-    bacc = np.empty(10 * NSUM)
-    bsums = np.empty(10)
+    # the blocks of the passes (:func:`_block_step`): block b of the active set is
+    # act[b * BLOCK:(b + 1) * BLOCK], its cross products hc[6 * b:6 * b + 6] while hok[b] (at
+    # the current weights v); block b of the strong set slist[b * BLOCK:(b + 1) * BLOCK], hcs
+    # and hoks likewise (while the strong set stands)
+    hc = np.empty(6 * (nx // BLOCK + 1))
+    hok = np.zeros(nx // BLOCK + 1, dtype=np.bool_)
+    hcs = np.empty(6 * (p // BLOCK + 1))
+    hoks = np.zeros(p // BLOCK + 1, dtype=np.bool_)
+    bacc = np.empty(14 * NSUM)
+    bsums = np.empty(14)
     jz = np.empty(BLOCK, dtype=np.int64)
     kz = np.empty(BLOCK, dtype=np.int64)
     cz = np.empty(BLOCK)
@@ -497,7 +527,17 @@ def _solve_lambda(
             else:
                 npass += 1
                 dlx = 0.0
-                for li in range(ns):
+                nfull = ns // BLOCK
+                for b in range(nfull):
+                    db, nin, overflow = _block_step(
+                        X, slist, b * BLOCK, c, s, r, v, beta, xv, lam, lo, hi, fresh,
+                        hcs[6 * b:6 * b + 6], hoks[b:b + 1], mm, act, nin, nx, bacc, bsums, jz,
+                        kz, cz, fz,
+                    )  # fmt: skip
+                    dlx = max(dlx, db)
+                    if overflow:
+                        break
+                for li in range(nfull * BLOCK if not overflow else ns, ns):
                     j = slist[li]
                     if fresh:
                         g, ss = _dot_and_ss(r, v, X[:, j], c[j], lo, hi, acc, acc2)
@@ -530,10 +570,12 @@ def _solve_lambda(
                 dlx = 0.0
                 nfull = nin // BLOCK
                 for b in range(nfull):
-                    dlx = max(dlx, _block_step(
-                        X, act, b * BLOCK, c, s, r, v, beta, xv, lam, lo, hi,
-                        hc[6 * b:6 * b + 6], hok[b:b + 1], bacc, bsums, jz, kz, cz, fz,
-                    ))  # fmt: skip
+                    db = _block_step(
+                        X, act, b * BLOCK, c, s, r, v, beta, xv, lam, lo, hi, False,
+                        hc[6 * b:6 * b + 6], hok[b:b + 1], mm, act, nin, nx, bacc, bsums, jz,
+                        kz, cz, fz,
+                    )[0]  # fmt: skip
+                    dlx = max(dlx, db)
                 for li in range(nfull * BLOCK, nin):
                     j = act[li]
                     g = _dot_centred(r, X[:, j], c[j], lo, hi, acc)
@@ -572,6 +614,7 @@ def _solve_lambda(
                     v[i] = 0.0
                     r[i] = 0.0
             hok[:] = False  # new weights: new cross products
+            hoks[:] = False
             xmz = _sum(v, lo, hi, acc)
             if xmz <= vmin:
                 status = STATUS_SATURATED
@@ -599,6 +642,7 @@ def _solve_lambda(
                 violated = True
         if not violated:
             break
+        hoks[:] = False  # a new strong set: new blocks
         ns = 0
         for j in range(p):
             if strong[j]:
