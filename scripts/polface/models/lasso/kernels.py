@@ -28,6 +28,18 @@ fit, once per lambda) stay plain loops, and so do the column sums of the standar
 (:func:`column_sums_by_column`, :func:`column_sums_by_row`: each column's rows in increasing order,
 the additions numpy makes for ``X.mean(axis=0)`` of a C-ordered X, whatever the order of X).
 
+The coordinate-descent passes (full passes over the strong set, passes over the active set) take
+their variables in blocks of :data:`BLOCK` (:func:`_block_step`): one pass over a block's columns
+sums the four gradients at the residuals before the block (and, once per set of IRLS weights, the
+weighted cross products of its columns), the four coordinate updates follow in glmnet's order,
+each gradient corrected by the changes before it in the block through the cross products, and one
+more pass updates the residuals by all of the block's changes. These are glmnet's iterates (the
+same order, the same soft-thresholding and entries into the active set), rounded differently,
+with a quarter of the passes over the residuals; and the four columns stream from memory side by
+side, faster than one at a time (a microbenchmark at 10,000 rows, 720 of 1,024 columns: 0.31-0.33
+ns per row and column for the four gradients of a block, 0.58-0.61 ns one column at a time). The
+variables after the last whole block of a pass are updated one at a time.
+
 numba caches the compiled kernels beside this file (``cache=True``), or in its user-wide
 cache directory where that is not writable (``NUMBA_CACHE_DIR`` overrides both); the kernels
 that Python calls are wrapped by :func:`compile_once`, so that the processes of one machine
@@ -54,6 +66,7 @@ STATUS_PMAX = 2  #: more than ``pmax`` variables would be active (the path ends:
 STATUS_SATURATED = 3  #: binomial: the IRLS weights fell to their floor (the path ends)
 
 NSUM = 32  #: partial sums of every row sum (a power of two; see the module docstring)
+BLOCK = 4  #: variables per block of the coordinate-descent passes (see :func:`_block_step`)
 
 
 def _lock_path() -> Path:
@@ -243,9 +256,6 @@ def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam, gk, lo, hi):  # pragma: n
     return d
 
 
-BLOCK = 4  #: variables per block of the coordinate-descent passes (see :func:`_block_step`)
-
-
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _block_sums(
     r, v, x1, x2, x3, x4, c1, c2, c3, c4, lo, hi, cross, acc, out,
@@ -332,7 +342,7 @@ def _block_sums(
                 acc[2 * NSUM + t] += ri * (x3g[m + t] - c3)
                 acc[3 * NSUM + t] += ri * (x4g[m + t] - c4)
     for q in range(nq):
-        out[q] = _combine(acc[q * NSUM:(q + 1) * NSUM])
+        out[q] = _combine(acc[q * NSUM : (q + 1) * NSUM])
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
