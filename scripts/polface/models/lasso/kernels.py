@@ -28,6 +28,18 @@ fit, once per lambda) stay plain loops, and so do the column sums of the standar
 (:func:`column_sums_by_column`, :func:`column_sums_by_row`: each column's rows in increasing order,
 the additions numpy makes for ``X.mean(axis=0)`` of a C-ordered X, whatever the order of X).
 
+The coordinate-descent passes (full passes over the strong set, passes over the active set) take
+their variables in blocks of :data:`BLOCK` (:func:`_block_step`): one pass over a block's columns
+sums the four gradients at the residuals before the block (and, once per set of IRLS weights, the
+weighted cross products of its columns), the four coordinate updates follow in glmnet's order,
+each gradient corrected by the changes before it in the block through the cross products, and one
+more pass updates the residuals by all of the block's changes. These are glmnet's iterates (the
+same order, the same soft-thresholding and entries into the active set), rounded differently,
+with a quarter of the passes over the residuals; and the four columns stream from memory side by
+side, faster than one at a time (a microbenchmark at 10,000 rows, 720 of 1,024 columns: 0.31-0.33
+ns per row and column for the four gradients of a block, 0.58-0.61 ns one column at a time). The
+variables after the last whole block of a pass are updated one at a time.
+
 numba caches the compiled kernels beside this file (``cache=True``), or in its user-wide
 cache directory where that is not writable (``NUMBA_CACHE_DIR`` overrides both); the kernels
 that Python calls are wrapped by :func:`compile_once`, so that the processes of one machine
@@ -54,6 +66,7 @@ STATUS_PMAX = 2  #: more than ``pmax`` variables would be active (the path ends:
 STATUS_SATURATED = 3  #: binomial: the IRLS weights fell to their floor (the path ends)
 
 NSUM = 32  #: partial sums of every row sum (a power of two; see the module docstring)
+BLOCK = 4  #: variables per block of the coordinate-descent passes (see :func:`_block_step`)
 
 
 def _lock_path() -> Path:
@@ -211,17 +224,25 @@ def _intercept_step(r, v, b0, xmz, lo, hi, acc):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
+def _soft(bk, gk, xv_j, lam):  # pragma: no cover - compiled
+    """glmnet's soft-thresholded new value of a coefficient now bk whose gradient is gk
+    (standardised scale; xv_j its weighted sum of squares)."""
+    u = gk + xv_j * bk
+    au = abs(u) - lam
+    bn = 0.0
+    if au > 0.0:
+        bn = math.copysign(au, u) / xv_j
+    return bn
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam, gk, lo, hi):  # pragma: no cover
     """Soft-thresholded update of variable j, given its gradient gk (standardised scale):
     updates beta[j] and the residuals r outside the held-out rows [lo, hi), returns the change
     of beta[j]."""
     n = X.shape[0]
     bk = beta[j]
-    u = gk + xv_j * bk
-    au = abs(u) - lam
-    bn = 0.0
-    if au > 0.0:
-        bn = math.copysign(au, u) / xv_j
+    bn = _soft(bk, gk, xv_j, lam)
     d = bn - bk
     if d == 0.0:
         return 0.0
@@ -233,6 +254,198 @@ def _coordinate(X, j, c_j, s_j, r, v, beta, xv_j, lam, gk, lo, hi):  # pragma: n
         for i in range(stop - start):
             rg[i] -= f * vg[i] * (xg[i] - c_j)
     return d
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _block_sums(
+    r, v, x1, x2, x3, x4, c1, c2, c3, c4, lo, hi, cross, acc, out,
+):  # pragma: no cover - compiled  # fmt: skip
+    """For the BLOCK columns x1..x4 (d_k = x_k - c_k), over the rows outside [lo, hi) and from
+    one pass over them: G_k = sum r_i d_ik into out[0:4]; where cross is true also the weighted
+    cross products H_kl = sum v_i d_ik d_il (k < l: 12, 13, 14, 23, 24, 34) into out[4:10] and
+    the weighted sums of squares S_k = sum v_i d_ik^2 into out[10:14]. Every sum has NSUM partial
+    sums, acc[q * NSUM:(q + 1) * NSUM] for sum q (acc: 14 * NSUM scratch, one array, so that LLVM
+    sees the partial sums apart at constant offsets and vectorises the loop), combined by
+    :func:`_combine`: G_k has the bits of :func:`_dot_centred`'s sum, (G_k, S_k) those of
+    :func:`_dot_and_ss`."""
+    nq = 14 if cross else 4
+    for t in range(nq * NSUM):
+        acc[t] = 0.0
+    for g in range(2):
+        start, stop = _segment(g, lo, hi, r.shape[0])
+        rg, vg = r[start:stop], v[start:stop]
+        x1g, x2g, x3g, x4g = x1[start:stop], x2[start:stop], x3[start:stop], x4[start:stop]
+        n = stop - start
+        m = n - n % NSUM
+        if cross:
+            for o in range(0, m, NSUM):
+                for t in range(NSUM):
+                    ri = rg[o + t]
+                    d1 = x1g[o + t] - c1
+                    d2 = x2g[o + t] - c2
+                    d3 = x3g[o + t] - c3
+                    d4 = x4g[o + t] - c4
+                    acc[t] += ri * d1
+                    acc[NSUM + t] += ri * d2
+                    acc[2 * NSUM + t] += ri * d3
+                    acc[3 * NSUM + t] += ri * d4
+                    w1 = vg[o + t] * d1
+                    w2 = vg[o + t] * d2
+                    w3 = vg[o + t] * d3
+                    w4 = vg[o + t] * d4
+                    acc[4 * NSUM + t] += w1 * d2
+                    acc[5 * NSUM + t] += w1 * d3
+                    acc[6 * NSUM + t] += w1 * d4
+                    acc[7 * NSUM + t] += w2 * d3
+                    acc[8 * NSUM + t] += w2 * d4
+                    acc[9 * NSUM + t] += w3 * d4
+                    acc[10 * NSUM + t] += w1 * d1
+                    acc[11 * NSUM + t] += w2 * d2
+                    acc[12 * NSUM + t] += w3 * d3
+                    acc[13 * NSUM + t] += w4 * d4
+            for t in range(n - m):
+                ri = rg[m + t]
+                d1 = x1g[m + t] - c1
+                d2 = x2g[m + t] - c2
+                d3 = x3g[m + t] - c3
+                d4 = x4g[m + t] - c4
+                acc[t] += ri * d1
+                acc[NSUM + t] += ri * d2
+                acc[2 * NSUM + t] += ri * d3
+                acc[3 * NSUM + t] += ri * d4
+                w1 = vg[m + t] * d1
+                w2 = vg[m + t] * d2
+                w3 = vg[m + t] * d3
+                w4 = vg[m + t] * d4
+                acc[4 * NSUM + t] += w1 * d2
+                acc[5 * NSUM + t] += w1 * d3
+                acc[6 * NSUM + t] += w1 * d4
+                acc[7 * NSUM + t] += w2 * d3
+                acc[8 * NSUM + t] += w2 * d4
+                acc[9 * NSUM + t] += w3 * d4
+                acc[10 * NSUM + t] += w1 * d1
+                acc[11 * NSUM + t] += w2 * d2
+                acc[12 * NSUM + t] += w3 * d3
+                acc[13 * NSUM + t] += w4 * d4
+        else:
+            for o in range(0, m, NSUM):
+                for t in range(NSUM):
+                    ri = rg[o + t]
+                    acc[t] += ri * (x1g[o + t] - c1)
+                    acc[NSUM + t] += ri * (x2g[o + t] - c2)
+                    acc[2 * NSUM + t] += ri * (x3g[o + t] - c3)
+                    acc[3 * NSUM + t] += ri * (x4g[o + t] - c4)
+            for t in range(n - m):
+                ri = rg[m + t]
+                acc[t] += ri * (x1g[m + t] - c1)
+                acc[NSUM + t] += ri * (x2g[m + t] - c2)
+                acc[2 * NSUM + t] += ri * (x3g[m + t] - c3)
+                acc[3 * NSUM + t] += ri * (x4g[m + t] - c4)
+    for q in range(nq):
+        out[q] = _combine(acc[q * NSUM : (q + 1) * NSUM])
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _block_update(X, r, v, jz, cz, fz, nz, lo, hi):  # pragma: no cover - compiled
+    """r_i -= f_k v_i (x_ik - c_k) for the nz columns jz[k] (centres cz, f = fz) in order k = 0,
+    1, ..., from one pass over the rows outside [lo, hi): the same operations, row by row, as
+    nz of :func:`_coordinate`'s residual updates one after the other."""
+    n = X.shape[0]
+    for g in range(2):
+        start, stop = _segment(g, lo, hi, n)
+        rg, vg, x1g = r[start:stop], v[start:stop], X[start:stop, jz[0]]
+        c1, f1 = cz[0], fz[0]
+        if nz == 1:
+            for i in range(stop - start):
+                rg[i] -= f1 * vg[i] * (x1g[i] - c1)
+            continue
+        x2g, c2, f2 = X[start:stop, jz[1]], cz[1], fz[1]
+        if nz == 2:
+            for i in range(stop - start):
+                vi = vg[i]
+                ri = rg[i] - f1 * vi * (x1g[i] - c1)
+                rg[i] = ri - f2 * vi * (x2g[i] - c2)
+            continue
+        x3g, c3, f3 = X[start:stop, jz[2]], cz[2], fz[2]
+        if nz == 3:
+            for i in range(stop - start):
+                vi = vg[i]
+                ri = rg[i] - f1 * vi * (x1g[i] - c1)
+                ri = ri - f2 * vi * (x2g[i] - c2)
+                rg[i] = ri - f3 * vi * (x3g[i] - c3)
+            continue
+        x4g, c4, f4 = X[start:stop, jz[3]], cz[3], fz[3]
+        for i in range(stop - start):
+            vi = vg[i]
+            ri = rg[i] - f1 * vi * (x1g[i] - c1)
+            ri = ri - f2 * vi * (x2g[i] - c2)
+            ri = ri - f3 * vi * (x3g[i] - c3)
+            rg[i] = ri - f4 * vi * (x4g[i] - c4)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _block_step(
+    X, cols, li, c, s, r, v, beta, xv, lam, lo, hi, fresh, hb, hok, mm, act, nin, nx, acc, sums,
+    jz, kz, cz, fz,
+):  # pragma: no cover - compiled  # fmt: skip
+    """glmnet's coordinate updates of the BLOCK variables cols[li:li + BLOCK], in order, from one
+    pass over their columns and one residual update (cols: the strong or the active set).
+    Returns (the largest xv_j d_j^2 of their changes d_j, 0 if none changed; nin; whether the
+    active set overflowed nx). fresh: first full pass at new IRLS weights, computing each xv_j
+    before the variable's update, as :func:`_dot_and_ss` in the plain pass.
+
+    The gradient that variable k would see after the updates of the variables m < k before it,
+    sum_i r'_i d_ik with r' = r - sum_{m<k} f_m v d_m (d_m = x_m - c_m, f_m = d_m / s_m, the
+    change of its coefficient over its SD), is G_k - sum_{m<k} f_m H_mk, with G and the weighted
+    cross products H from :func:`_block_sums` at the residuals before the block: glmnet's iterates
+    (the same order, the same soft-thresholding, the same entries into the active set; an
+    overflow stops after the variable that overflowed, whose change is kept, as in the plain
+    pass), rounded differently. H depends only on X and the IRLS weights v: hb (6 values) keeps
+    it while hok[0] is true (the caller clears hok when v or the block changes)."""
+    j1, j2, j3, j4 = cols[li], cols[li + 1], cols[li + 2], cols[li + 3]
+    cross = fresh or not hok[0]
+    _block_sums(
+        r, v, X[:, j1], X[:, j2], X[:, j3], X[:, j4], c[j1], c[j2], c[j3], c[j4], lo, hi,
+        cross, acc, sums,
+    )  # fmt: skip
+    if cross:
+        for q in range(6):
+            hb[q] = sums[4 + q]
+        hok[0] = True
+    dlx = 0.0
+    nz = 0
+    overflow = False
+    for k in range(BLOCK):
+        j = cols[li + k]
+        if fresh:
+            xv[j] = sums[10 + k] / (s[j] * s[j])
+        gk = sums[k]
+        # H_mk (m < k) is hb[q], q = 0, 1, 2 for m = 0 (k = 1, 2, 3), 3, 4 for m = 1, 5 for m = 2
+        for z in range(nz):
+            m = kz[z]  # the position in the block of the z-th variable that changed
+            gk -= fz[z] * hb[m * (7 - m) // 2 + k - m - 1]
+        bk = beta[j]
+        bn = _soft(bk, gk / s[j], xv[j], lam)
+        d = bn - bk
+        if d == 0.0:
+            continue
+        beta[j] = bn
+        dlx = max(dlx, xv[j] * d * d)
+        jz[nz] = j
+        kz[nz] = k
+        cz[nz] = c[j]
+        fz[nz] = d / s[j]
+        nz += 1
+        if mm[j] == 0:
+            nin += 1
+            if nin > nx:
+                overflow = True
+                break
+            mm[j] = nin
+            act[nin - 1] = j
+    if nz > 0:
+        _block_update(X, r, v, jz, cz, fz, nz, lo, hi)
+    return dlx, nin, overflow
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -270,6 +483,20 @@ def _solve_lambda(
     nin = ivec[0]
     acc = np.empty(NSUM)  # scratches of the partial sums
     acc2 = np.empty(NSUM)
+    # the blocks of the passes (:func:`_block_step`): block b of the active set is
+    # act[b * BLOCK:(b + 1) * BLOCK], its cross products hc[6 * b:6 * b + 6] while hok[b] (at
+    # the current weights v); block b of the strong set slist[b * BLOCK:(b + 1) * BLOCK], hcs
+    # and hoks likewise (while the strong set stands)
+    hc = np.empty(6 * (nx // BLOCK + 1))
+    hok = np.zeros(nx // BLOCK + 1, dtype=np.bool_)
+    hcs = np.empty(6 * (p // BLOCK + 1))
+    hoks = np.zeros(p // BLOCK + 1, dtype=np.bool_)
+    bacc = np.empty(14 * NSUM)
+    bsums = np.empty(14)
+    jz = np.empty(BLOCK, dtype=np.int64)
+    kz = np.empty(BLOCK, dtype=np.int64)
+    cz = np.empty(BLOCK)
+    fz = np.empty(BLOCK)
     # sequential strong rule: add j when |gradient at previous solution| > 2 lam - lam_prev
     tlam = 2.0 * lam - lam_prev
     if not screen:
@@ -310,7 +537,17 @@ def _solve_lambda(
             else:
                 npass += 1
                 dlx = 0.0
-                for li in range(ns):
+                nfull = ns // BLOCK
+                for b in range(nfull):
+                    db, nin, overflow = _block_step(
+                        X, slist, b * BLOCK, c, s, r, v, beta, xv, lam, lo, hi, fresh,
+                        hcs[6 * b:6 * b + 6], hoks[b:b + 1], mm, act, nin, nx, bacc, bsums, jz,
+                        kz, cz, fz,
+                    )  # fmt: skip
+                    dlx = max(dlx, db)
+                    if overflow:
+                        break
+                for li in range(nfull * BLOCK if not overflow else ns, ns):
                     j = slist[li]
                     if fresh:
                         g, ss = _dot_and_ss(r, v, X[:, j], c[j], lo, hi, acc, acc2)
@@ -341,7 +578,15 @@ def _solve_lambda(
             while True:
                 npass += 1
                 dlx = 0.0
-                for li in range(nin):
+                nfull = nin // BLOCK
+                for b in range(nfull):
+                    db = _block_step(
+                        X, act, b * BLOCK, c, s, r, v, beta, xv, lam, lo, hi, False,
+                        hc[6 * b:6 * b + 6], hok[b:b + 1], mm, act, nin, nx, bacc, bsums, jz,
+                        kz, cz, fz,
+                    )[0]  # fmt: skip
+                    dlx = max(dlx, db)
+                for li in range(nfull * BLOCK, nin):
                     j = act[li]
                     g = _dot_centred(r, X[:, j], c[j], lo, hi, acc)
                     d = _coordinate(X, j, c[j], s[j], r, v, beta, xv[j], lam, g / s[j], lo, hi)
@@ -378,6 +623,8 @@ def _solve_lambda(
                 else:
                     v[i] = 0.0
                     r[i] = 0.0
+            hok[:] = False  # new weights: new cross products
+            hoks[:] = False
             xmz = _sum(v, lo, hi, acc)
             if xmz <= vmin:
                 status = STATUS_SATURATED
@@ -405,6 +652,7 @@ def _solve_lambda(
                 violated = True
         if not violated:
             break
+        hoks[:] = False  # a new strong set: new blocks
         ns = 0
         for j in range(p):
             if strong[j]:
