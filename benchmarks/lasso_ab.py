@@ -6,6 +6,9 @@ this process: the path ``--paths`` times, then the exact 10-fold CV once on ``--
 several times, and compare like with like:
 
     for r in 1 2; do for c in ../old .; do python benchmarks/lasso_ab.py $c; done; done
+
+Each line names the kernels file it timed (the code under CHECKOUT; the script stops if another
+copy was loaded).
 """
 
 from __future__ import annotations
@@ -39,11 +42,18 @@ def main() -> None:
         help="float32: float32 features, stored so (glmnet_vs_r.py --dtype float32)",
     )
     args = ap.parse_args()
-    sys.path.insert(0, str(args.checkout.resolve() / "scripts"))
+    code = args.checkout.resolve() / "scripts"
+    sys.path.insert(0, str(code))
+    # polface from CHECKOUT first: glmnet_vs_r.py puts its own checkout's scripts first on the
+    # path and imports polface, which is then already loaded from CHECKOUT
+    from polface.models.lasso import cv_lasso, kernels, lasso_path
+
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from glmnet_vs_r import make_problem
 
-    from polface.models.lasso import cv_lasso, lasso_path
+    timed = Path(kernels.__file__).resolve()
+    if not timed.is_relative_to(code):
+        raise SystemExit(f"lasso_ab.py: the kernels came from {timed}, not from {code}")
 
     X, y, fold = make_problem(args.rows, args.cols, args.seed)
     dtype = np.float32 if args.dtype == "float32" else np.float64
@@ -51,7 +61,7 @@ def main() -> None:
     Xw, yw, fw = make_problem(200, 30, 1)
     cv_lasso(Xw.astype(dtype), yw, fw, dtype=dtype)
     lasso_path(Xw.astype(dtype), yw, dtype=dtype)
-    line = [str(args.checkout)]
+    line = [str(timed)]
     for _ in range(args.paths):
         cpu, wall = cpu_seconds(), time.perf_counter()
         lasso_path(X, y, dtype=dtype)

@@ -17,7 +17,8 @@ partial sums are then combined pairwise in a fixed order (``t + 16`` into ``t``,
 4, 2, 1: :func:`_combine`). The order of every addition is fixed by the source, not by memory
 alignment, thread count or SIMD width, so a rerun gives the same bits; and because the partial
 sums are independent, LLVM's loop vectorizer turns the inner loop over ``t`` into SIMD code
-(AVX-512: four 8-lane fused multiply-adds per 32 rows) without "reassoc" fast-math (only
+(eight 4-lane fused multiply-adds per 32 rows with AVX2, as on the development machine; four
+8-lane ones with AVX-512) without "reassoc" fast-math (only
 "contract", fused multiply-adds, is allowed). With 8 or 16 partial sums LLVM unrolls that loop
 fully before it could vectorise it, and numba leaves the SLP vectorizer off, so the code would
 stay scalar. A loop in plain order with reassociation allowed is vectorised with a prologue that
